@@ -1,0 +1,127 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is iopd's configuration: every field has a flag and an IOP_*
+// environment variable (PROTOCOL.md, "Endpoints and configuration"); a flag
+// given on the command line wins over the variable.
+type config struct {
+	HTTPAddr    string
+	PublicURL   string
+	UDPHost     string
+	UDPPort     int
+	PublicIP    string
+	RedisURL    string
+	JWTSecret   string
+	JWTAudience string
+	JWTIssuer   string
+	JWTLeeway   time.Duration
+	Origins     string
+	Timezone    string
+	NodeID      string
+}
+
+// dev reports whether iopd runs in dev mode: no signing key configured, so
+// it makes one and prints join links for a demo room.
+func (c *config) dev() bool { return c.JWTSecret == "" }
+
+type option struct {
+	flag, env, help string
+	target          any
+	def             string
+}
+
+func options(c *config) []option {
+	return []option{
+		{"http-addr", "IOP_HTTP_ADDR", "HTTP listen address (default 127.0.0.1:8080 in dev mode, :8080 otherwise)", &c.HTTPAddr, ""},
+		{"public-url", "IOP_PUBLIC_URL", "this node's public base URL, used in links and redirects (default http:// + the HTTP address)", &c.PublicURL, ""},
+		{"udp-host", "IOP_UDP_HOST", "address the media UDP port binds to (default: every interface)", &c.UDPHost, ""},
+		{"udp-port", "IOP_UDP_PORT", "media UDP port shared by all peers; 0 picks a free port", &c.UDPPort, "50000"},
+		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated (default: the host's addresses)", &c.PublicIP, ""},
+		{"redis-url", "IOP_REDIS_URL", "Redis URL, e.g. redis://127.0.0.1:6379/0 (unset: embedded in-process Redis, data lost on exit)", &c.RedisURL, ""},
+		{"jwt-secret", "IOP_JWT_SECRET", "HS256 signing key, at least 32 bytes (unset: dev mode generates one and prints join links)", &c.JWTSecret, ""},
+		{"jwt-audience", "IOP_JWT_AUDIENCE", "expected token audience", &c.JWTAudience, "iop"},
+		{"jwt-issuer", "IOP_JWT_ISSUER", "expected token issuer (unset: any)", &c.JWTIssuer, ""},
+		{"jwt-leeway", "IOP_JWT_LEEWAY", "clock leeway for exp and nbf", &c.JWTLeeway, "10s"},
+		{"origins", "IOP_ORIGINS", "allowed websocket origins, comma-separated (default: same origin)", &c.Origins, ""},
+		{"timezone", "IOP_TIMEZONE", "time zone of rooms outside any schedule", &c.Timezone, "UTC"},
+		{"node-id", "IOP_NODE_ID", "this node's id in the node registry (default: random)", &c.NodeID, ""},
+	}
+}
+
+// parseConfig reads flags from args over environment variables from getenv
+// over the defaults.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("iopd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := options(c)
+	for _, o := range opts {
+		def := o.def
+		if v := getenv(o.env); v != "" {
+			def = v
+		}
+		help := o.help + " [$" + o.env + "]"
+		switch t := o.target.(type) {
+		case *string:
+			fs.StringVar(t, o.flag, def, help)
+		case *int:
+			n, err := strconv.Atoi(def)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a number", o.env, def)
+			}
+			fs.IntVar(t, o.flag, n, help)
+		case *time.Duration:
+			d, err := time.ParseDuration(def)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a duration", o.env, def)
+			}
+			fs.DurationVar(t, o.flag, d, help)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "iopd: telehealth session server (signaling, SFU and web client on one HTTP port and one UDP port)")
+		fmt.Fprintln(fs.Output(), "Every flag can also be set by the environment variable in brackets.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":8080"
+		if c.dev() {
+			c.HTTPAddr = "127.0.0.1:8080"
+		}
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		return nil, fmt.Errorf("udp port %d out of range", c.UDPPort)
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		return nil, fmt.Errorf("IOP_JWT_SECRET must be at least 32 bytes")
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
+	}
+	return c, nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

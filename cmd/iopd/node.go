@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"iop/rooms"
+	"iop/rooms/store"
+	"iop/sfu"
+	"iop/signaling"
+	"iop/signaling/token"
+	"iop/web"
+)
+
+// demoRoom is the group room dev mode opens and prints links for.
+const demoRoom = "demo"
+
+// node is one running iopd: HTTP (web client, signaling, health) on one
+// port, media on one UDP port, shared state in Redis.
+type node struct {
+	cfg    *config
+	log    *slog.Logger
+	store  *store.Store
+	sfu    *sfu.SFU
+	rooms  *rooms.Manager
+	sig    *signaling.Server
+	minter *token.Minter
+	http   *http.Server
+	ln     net.Listener
+	url    string
+
+	stopBeat chan struct{}
+	beatDone chan struct{}
+	ready    bool
+	mu       sync.Mutex
+}
+
+// startNode brings up every part and starts serving; it returns once
+// /healthz answers.
+func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err error) {
+	n = &node{cfg: cfg, log: log, stopBeat: make(chan struct{}), beatDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.closeParts()
+		}
+	}()
+
+	if n.store, err = store.Open(ctx, cfg.RedisURL); err != nil {
+		return nil, err
+	}
+	if n.store.Embedded() {
+		log.Warn("no IOP_REDIS_URL: using the embedded in-process Redis; attendance and state will NOT survive a restart")
+	} else {
+		log.Info("using Redis", "redis", redactURL(cfg.RedisURL))
+	}
+
+	secret := []byte(cfg.JWTSecret)
+	if cfg.dev() {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+		log.Warn("dev mode: no IOP_JWT_SECRET, generated a signing key for this run only")
+	}
+	tcfg := token.Config{Secret: secret, Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer, Leeway: cfg.JWTLeeway}
+	verifier, err := token.NewVerifier(tcfg)
+	if err != nil {
+		return nil, err
+	}
+	n.minter = token.NewMinter(tcfg)
+
+	scfg := sfu.DefaultConfig()
+	scfg.UDPAddr = net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort))
+	scfg.PublicIPs = splitList(cfg.PublicIP)
+	scfg.IncludeLoopback = cfg.dev() || isLoopbackAddr(cfg.HTTPAddr) || isLoopbackAddr(cfg.UDPHost)
+	if n.sfu, err = sfu.New(scfg); err != nil {
+		return nil, err
+	}
+
+	n.rooms = rooms.NewManager()
+	if cfg.dev() {
+		n.rooms.Open(demoRoom, rooms.KindGroup, "Demo group", true)
+	}
+	sigCfg := signaling.DefaultConfig()
+	sigCfg.Verifier = verifier
+	sigCfg.Rooms = n.rooms
+	sigCfg.SFU = n.sfu
+	sigCfg.Logger = log
+	sigCfg.Origins = splitList(cfg.Origins)
+	n.sig = signaling.New(sigCfg)
+
+	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	n.url = cfg.PublicURL
+	if n.url == "" {
+		n.url = "http://" + displayAddr(n.ln.Addr().String())
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomHex(6)
+	}
+	if err := n.heartbeat(ctx); err != nil {
+		return nil, err
+	}
+	go n.beatLoop()
+
+	n.http = &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { _ = n.http.Serve(n.ln) }()
+	n.mu.Lock()
+	n.ready = true
+	n.mu.Unlock()
+	log.Info("iopd ready", "url", n.url, "media_udp", fmt.Sprint(n.sfu.LocalAddrs()), "node", cfg.NodeID)
+	return n, nil
+}
+
+func (n *node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/signal", n.sig)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		n.mu.Lock()
+		ready := n.ready
+		n.mu.Unlock()
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if !ready {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		if err := n.store.Ping(ctx); err != nil {
+			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/", web.Handler())
+	return mux
+}
+
+// heartbeat refreshes this node's entry in the registry.
+func (n *node) heartbeat(ctx context.Context) error {
+	st := n.sfu.Stats()
+	return n.store.RegisterNode(ctx, store.Node{
+		ID: n.cfg.NodeID, URL: n.url, Participants: st.Participants, Rooms: st.Rooms, Seen: time.Now().UTC(),
+	}, 30*time.Second)
+}
+
+func (n *node) beatLoop() {
+	defer close(n.beatDone)
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := n.heartbeat(ctx); err != nil {
+				n.log.Warn("node heartbeat failed", "err", err)
+			}
+			cancel()
+		case <-n.stopBeat:
+			return
+		}
+	}
+}
+
+// link returns a join link for a person in the demo room.
+func (n *node) link(sub, name string, role rooms.Role, ttl time.Duration) (string, error) {
+	tok, err := n.minter.Mint(tokenClaims(sub, name, role, demoRoom), ttl)
+	if err != nil {
+		return "", err
+	}
+	return n.url + "/join#token=" + tok, nil
+}
+
+// Close drains: no new sockets, every participant leaves cleanly, the node
+// leaves the registry, then everything stops.
+func (n *node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	n.ready = false
+	n.mu.Unlock()
+	n.sig.Close()
+	err := n.http.Shutdown(ctx)
+	close(n.stopBeat)
+	<-n.beatDone
+	if uerr := n.store.UnregisterNode(ctx, n.cfg.NodeID); uerr != nil {
+		n.log.Warn("leaving the node registry", "err", uerr)
+	}
+	n.closeParts()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (n *node) closeParts() {
+	if n.ln != nil {
+		_ = n.ln.Close()
+	}
+	if n.sfu != nil {
+		_ = n.sfu.Close()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// displayAddr turns a listen address into one a browser can open.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func isLoopbackAddr(addr string) bool {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactURL drops the password from a Redis URL before it is logged.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
+// tokenClaims are the claims of a join token for one person and room.
+func tokenClaims(sub, name string, role rooms.Role, room string) token.Claims {
+	c := token.Claims{Name: name, Role: role, Room: room, Program: "demo"}
+	c.Subject = sub
+	return c
+}

@@ -1,0 +1,383 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// ErrBadSDP is returned for a description or candidate the client should not
+// have sent (unparsable, wrong state, too many media sections).
+var ErrBadSDP = errors.New("sfu: bad session description")
+
+// maxRemoteCandidates bounds how many candidates are held before the remote
+// description arrives.
+const maxRemoteCandidates = 64
+
+// Participant is one person's media: a publish PeerConnection that the client
+// offers and a subscribe PeerConnection that the server offers.
+type Participant struct {
+	id   string
+	room *Room
+	sfu  *SFU
+	sig  Signaler
+
+	pub, sub         *webrtc.PeerConnection
+	pubGate, subGate gate
+
+	mu            sync.Mutex
+	closed        bool
+	ups           []*upTrack
+	downs         map[*upTrack]*downTrack
+	offerInFlight bool // a subscribe offer awaits its answer
+	renegotiate   bool // tracks changed while an offer was in flight
+	tracksSeen    int  // publisher tracks ever accepted, for unique ids
+}
+
+// ID returns the participant id; it is the MediaStream id of its tracks.
+func (p *Participant) ID() string { return p.id }
+
+func (p *Participant) openPCs() error {
+	var err error
+	if p.pub, err = p.sfu.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		return fmt.Errorf("publish PeerConnection: %w", err)
+	}
+	p.sfu.openPCs.Add(1)
+	if p.sub, err = p.sfu.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		p.closePCs()
+		return fmt.Errorf("subscribe PeerConnection: %w", err)
+	}
+	p.sfu.openPCs.Add(1)
+
+	p.pub.OnICECandidate(p.pubGate.localCandidate)
+	p.sub.OnICECandidate(p.subGate.localCandidate)
+	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(Publish, s) })
+	p.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(Subscribe, s) })
+	p.pub.OnTrack(p.onTrack)
+	return nil
+}
+
+func (p *Participant) closePCs() {
+	for _, pc := range []*webrtc.PeerConnection{p.pub, p.sub} {
+		if pc != nil {
+			_ = pc.Close()
+			p.sfu.openPCs.Add(-1)
+		}
+	}
+}
+
+func (p *Participant) stateChanged(pc PC, s webrtc.PeerConnectionState) {
+	if s != webrtc.PeerConnectionStateFailed {
+		return
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if !closed {
+		p.sig.MediaFailed(pc)
+	}
+}
+
+// HandleOffer applies the client's offer on the publish PeerConnection and
+// sends the answer through the Signaler.
+func (p *Participant) HandleOffer(sdp string) error {
+	if n := strings.Count(sdp, "\nm="); n > 2*p.sfu.cfg.MaxTracksPerParticipant {
+		return fmt.Errorf("%w: %d media sections", ErrBadSDP, n)
+	}
+	if p.isClosed() {
+		return ErrClosed
+	}
+	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}
+	if err := p.pub.SetRemoteDescription(offer); err != nil {
+		return fmt.Errorf("%w: publish offer: %v", ErrBadSDP, err)
+	}
+	answer, err := p.pub.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("%w: publish answer: %v", ErrBadSDP, err)
+	}
+	if err := p.pub.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("%w: publish answer: %v", ErrBadSDP, err)
+	}
+	p.pubGate.sendDescription(*p.pub.LocalDescription())
+	return p.pubGate.remoteDescriptionSet(p.pub)
+}
+
+// HandleAnswer applies the client's answer to the server's subscribe offer,
+// then sends the next offer if tracks changed meanwhile.
+func (p *Participant) HandleAnswer(sdp string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if !p.offerInFlight {
+		return fmt.Errorf("%w: no subscribe offer awaits an answer", ErrBadSDP)
+	}
+	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
+	if err := p.sub.SetRemoteDescription(answer); err != nil {
+		return fmt.Errorf("%w: subscribe answer: %v", ErrBadSDP, err)
+	}
+	p.offerInFlight = false
+	err := p.subGate.remoteDescriptionSet(p.sub)
+	if p.renegotiate {
+		p.negotiateLocked()
+	}
+	return err
+}
+
+// AddCandidate adds a trickled remote candidate; nil marks the end of the
+// client's gathering. Candidates that arrive before their PeerConnection's
+// remote description are held until it is set.
+func (p *Participant) AddCandidate(pc PC, c *webrtc.ICECandidateInit) error {
+	if c == nil || c.Candidate == "" {
+		return nil
+	}
+	switch pc {
+	case Publish:
+		return p.pubGate.addRemote(p.pub, *c)
+	case Subscribe:
+		return p.subGate.addRemote(p.sub, *c)
+	}
+	return fmt.Errorf("%w: unknown PeerConnection %q", ErrBadSDP, pc)
+}
+
+// Close leaves the room: the participant's tracks leave everyone's subscribe
+// PeerConnection, its own subscriptions end and both PeerConnections close.
+// It is safe to call more than once.
+func (p *Participant) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	ups := p.ups
+	p.ups = nil
+	downs := p.downs
+	p.downs = map[*upTrack]*downTrack{}
+	p.mu.Unlock()
+
+	for _, u := range ups {
+		u.close()
+	}
+	others := p.room.leave(p)
+	for _, o := range others {
+		for _, u := range ups {
+			o.unsubscribe(u)
+		}
+	}
+	for u, d := range downs {
+		u.detach(d)
+	}
+	p.closePCs()
+	p.sfu.forget(p.room)
+}
+
+func (p *Participant) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
+// upTracks returns the tracks p publishes.
+func (p *Participant) upTracks() []*upTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*upTrack(nil), p.ups...)
+}
+
+// addUp records a new published track unless p is closed or at its limit.
+func (p *Participant) addUp(u *upTrack) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.ups) >= p.sfu.cfg.MaxTracksPerParticipant {
+		return false
+	}
+	p.ups = append(p.ups, u)
+	return true
+}
+
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	p.tracksSeen++
+	n := p.tracksSeen
+	p.mu.Unlock()
+	u := newUpTrack(p, remote, fmt.Sprintf("%s-%d", remote.Kind(), n))
+	if !p.room.addUpTrack(p, u) {
+		return // over the limit or leaving: the track is read by nobody and dropped
+	}
+	p.sfu.upTracks.Add(1)
+	go func() {
+		u.run()
+		p.sfu.upTracks.Add(-1)
+		p.trackEnded(u)
+	}()
+	u.requestKeyframe()
+}
+
+// trackEnded removes a track whose publisher stopped sending it.
+func (p *Participant) trackEnded(u *upTrack) {
+	u.close()
+	p.mu.Lock()
+	for i, x := range p.ups {
+		if x == u {
+			p.ups = append(p.ups[:i], p.ups[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	for _, o := range p.room.participants() {
+		if o != p {
+			o.unsubscribe(u)
+		}
+	}
+}
+
+// subscribe adds u to p's subscribe PeerConnection and renegotiates.
+func (p *Participant) subscribe(u *upTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.downs[u] != nil {
+		return
+	}
+	d := newDownTrack(u)
+	sender, err := p.sub.AddTrack(d)
+	if err != nil {
+		return
+	}
+	d.sender = sender
+	if !u.attach(d) {
+		_ = p.sub.RemoveTrack(sender)
+		return
+	}
+	p.downs[u] = d
+	go d.readRTCP()
+	p.negotiateLocked()
+}
+
+// unsubscribe removes u from p's subscribe PeerConnection and renegotiates.
+func (p *Participant) unsubscribe(u *upTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.downs[u]
+	if d == nil {
+		return
+	}
+	delete(p.downs, u)
+	u.detach(d)
+	if p.closed {
+		return
+	}
+	_ = p.sub.RemoveTrack(d.sender)
+	p.negotiateLocked()
+}
+
+// negotiateLocked sends a subscribe offer, or marks that one is due once the
+// answer to the offer in flight arrives. Offers are never interleaved.
+func (p *Participant) negotiateLocked() {
+	if p.closed {
+		return
+	}
+	if p.offerInFlight {
+		p.renegotiate = true
+		return
+	}
+	p.renegotiate = false
+	offer, err := p.sub.CreateOffer(nil)
+	if err == nil {
+		err = p.sub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.sig.MediaFailed(Subscribe)
+		return
+	}
+	p.offerInFlight = true
+	p.subGate.sendDescription(*p.sub.LocalDescription())
+}
+
+// writeRTCP sends feedback (keyframe requests) to the publisher.
+func (p *Participant) writeRTCP(pkts []rtcp.Packet) {
+	_ = p.pub.WriteRTCP(pkts)
+}
+
+// gate orders one PeerConnection's signaling: local candidates wait until the
+// description they belong to has been sent, and remote candidates wait until
+// the remote description is set.
+type gate struct {
+	pc  PC
+	sig Signaler
+
+	mu        sync.Mutex
+	sent      bool
+	local     []*webrtc.ICECandidateInit
+	remoteSet bool
+	remote    []webrtc.ICECandidateInit
+}
+
+func (g *gate) init(pc PC, sig Signaler) { g.pc, g.sig = pc, sig }
+
+func (g *gate) localCandidate(c *webrtc.ICECandidate) {
+	var init *webrtc.ICECandidateInit
+	if c != nil {
+		j := c.ToJSON()
+		init = &j
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.sent {
+		g.local = append(g.local, init)
+		return
+	}
+	g.sig.SendCandidate(g.pc, init)
+}
+
+func (g *gate) sendDescription(d webrtc.SessionDescription) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sig.SendDescription(g.pc, d)
+	if g.sent {
+		return
+	}
+	g.sent = true
+	for _, c := range g.local {
+		g.sig.SendCandidate(g.pc, c)
+	}
+	g.local = nil
+}
+
+func (g *gate) addRemote(pc *webrtc.PeerConnection, c webrtc.ICECandidateInit) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.remoteSet {
+		if len(g.remote) >= maxRemoteCandidates {
+			return fmt.Errorf("%w: too many candidates before the description", ErrBadSDP)
+		}
+		g.remote = append(g.remote, c)
+		return nil
+	}
+	if err := pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: candidate: %v", ErrBadSDP, err)
+	}
+	return nil
+}
+
+func (g *gate) remoteDescriptionSet(pc *webrtc.PeerConnection) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.remoteSet {
+		return nil
+	}
+	g.remoteSet = true
+	var first error
+	for _, c := range g.remote {
+		if err := pc.AddICECandidate(c); err != nil && first == nil {
+			first = fmt.Errorf("%w: candidate: %v", ErrBadSDP, err)
+		}
+	}
+	g.remote = nil
+	return first
+}

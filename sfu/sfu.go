@@ -1,0 +1,253 @@
+// Package sfu is the media plane: per-participant publish and subscribe
+// PeerConnections on pion/webrtc, track fan-out within a room, keyframe
+// requests and ICE on a single UDP port. It knows nothing of tokens, roles or
+// the signaling wire format; the signaling layer drives it through Room and
+// Participant and receives what must go to the client through Signaler.
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config is the media plane's configuration.
+type Config struct {
+	// UDPAddr is where the one media port listens, as host:port. An empty or
+	// unspecified host listens on every interface; port 0 picks a free port.
+	UDPAddr string
+	// PublicIPs, when set, replace the host addresses announced in ICE
+	// candidates (NAT, Kubernetes node address).
+	PublicIPs []string
+	// IncludeLoopback announces loopback candidates too (tests, a browser on
+	// the same machine).
+	IncludeLoopback bool
+	// KeyframeInterval is the shortest time between two keyframe requests to
+	// the same publisher track.
+	KeyframeInterval time.Duration
+	// MaxTracksPerParticipant bounds what one publisher may send.
+	MaxTracksPerParticipant int
+}
+
+// DefaultConfig returns the configuration iopd starts from.
+func DefaultConfig() Config {
+	return Config{
+		UDPAddr:                 ":50000",
+		KeyframeInterval:        500 * time.Millisecond,
+		MaxTracksPerParticipant: 4,
+	}
+}
+
+// Stats counts what the media plane holds, for health, metrics and leak tests.
+type Stats struct {
+	Rooms           int
+	Participants    int
+	PeerConnections int64
+	UpTracks        int64
+}
+
+// SFU owns the pion API, the UDP port and the media rooms.
+type SFU struct {
+	cfg     Config
+	api     *webrtc.API
+	mux     ice.UDPMux
+	udpAddr []net.Addr
+
+	mu    sync.Mutex
+	rooms map[string]*Room
+
+	openPCs  atomic.Int64
+	upTracks atomic.Int64
+}
+
+// New opens the media UDP port and prepares the WebRTC stack.
+func New(cfg Config) (*SFU, error) {
+	def := DefaultConfig()
+	if cfg.KeyframeInterval <= 0 {
+		cfg.KeyframeInterval = def.KeyframeInterval
+	}
+	if cfg.MaxTracksPerParticipant <= 0 {
+		cfg.MaxTracksPerParticipant = def.MaxTracksPerParticipant
+	}
+	mux, addrs, err := listenUDP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	api, err := newAPI(cfg, mux)
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	return &SFU{cfg: cfg, api: api, mux: mux, udpAddr: addrs, rooms: map[string]*Room{}}, nil
+}
+
+func listenUDP(cfg Config) (ice.UDPMux, []net.Addr, error) {
+	host, portStr, err := net.SplitHostPort(cfg.UDPAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("media UDP address %q: %w", cfg.UDPAddr, err)
+	}
+	port, err := net.LookupPort("udp", portStr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("media UDP port %q: %w", portStr, err)
+	}
+	quiet := logging.NewDefaultLoggerFactory()
+	quiet.DefaultLogLevel = logging.LogLevelError
+	ip := net.ParseIP(host)
+	if host != "" && ip == nil {
+		return nil, nil, fmt.Errorf("media UDP address %q: host must be an IP address", cfg.UDPAddr)
+	}
+	if ip != nil && !ip.IsUnspecified() {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen on media UDP port: %w", err)
+		}
+		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: conn, Logger: quiet.NewLogger("ice")})
+		return mux, []net.Addr{conn.LocalAddr()}, nil
+	}
+	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
+		ice.UDPMuxFromPortWithLogger(quiet.NewLogger("ice")),
+	}
+	if cfg.IncludeLoopback {
+		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	mux, err := ice.NewMultiUDPMuxFromPort(port, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on media UDP port %d: %w", port, err)
+	}
+	return mux, mux.GetListenAddresses(), nil
+}
+
+// Codecs the SFU accepts from publishers and offers to subscribers. One video
+// and one audio codec that every current browser sends keeps fan-out free of
+// transcoding.
+var (
+	codecVP8 = webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{
+				{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"},
+				{Type: "nack"}, {Type: "nack", Parameter: "pli"},
+			},
+		},
+		PayloadType: 96,
+	}
+	codecOpus = webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1",
+		},
+		PayloadType: 111,
+	}
+)
+
+func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("register VP8: %w", err)
+	}
+	if err := me.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register Opus: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, ir); err != nil {
+		return nil, fmt.Errorf("configure NACK: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("configure RTCP reports: %w", err)
+	}
+
+	se := webrtc.SettingEngine{}
+	quiet := logging.NewDefaultLoggerFactory()
+	quiet.DefaultLogLevel = logging.LogLevelError
+	se.LoggerFactory = quiet
+	se.SetICEUDPMux(mux)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	if len(cfg.PublicIPs) > 0 {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("public IP rewrite: %w", err)
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// LocalAddrs returns the addresses the media port listens on.
+func (s *SFU) LocalAddrs() []net.Addr { return s.udpAddr }
+
+// Room returns the media room with this id, creating it on first use.
+func (s *SFU) Room(id string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[id]
+	if r == nil {
+		r = &Room{sfu: s, id: id, parts: map[string]*Participant{}}
+		s.rooms[id] = r
+	}
+	return r
+}
+
+// forget drops an empty room from the registry.
+func (s *SFU) forget(r *Room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.mu.Lock()
+	empty := len(r.parts) == 0
+	r.mu.Unlock()
+	if empty && s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+}
+
+// Stats returns what the media plane currently holds.
+func (s *SFU) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Rooms: len(s.rooms)}
+	for _, r := range s.rooms {
+		r.mu.Lock()
+		st.Participants += len(r.parts)
+		r.mu.Unlock()
+	}
+	s.mu.Unlock()
+	st.PeerConnections = s.openPCs.Load()
+	st.UpTracks = s.upTracks.Load()
+	return st
+}
+
+// Close stops every participant and releases the UDP port.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	var parts []*Participant
+	for _, r := range s.rooms {
+		r.mu.Lock()
+		for _, p := range r.parts {
+			parts = append(parts, p)
+		}
+		r.mu.Unlock()
+	}
+	s.mu.Unlock()
+	for _, p := range parts {
+		p.Close()
+	}
+	return s.mux.Close()
+}
+
+// ErrClosed is returned for operations on a participant that has left.
+var ErrClosed = errors.New("sfu: participant closed")
+
+// ErrDuplicate is returned when a participant id is already in the room.
+var ErrDuplicate = errors.New("sfu: participant id already in room")

@@ -1,0 +1,472 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"iop/signaling/protocol"
+)
+
+// Options shape a participant.
+type Options struct {
+	// Room is sent in join (only for a token whose room is "*").
+	Room string
+	// NoMedia joins without publishing anything.
+	NoMedia bool
+	// VideoFrameSize is the size of a synthetic video frame in bytes.
+	VideoFrameSize int
+}
+
+// TrackKey names one received track: whose it is and its kind.
+type TrackKey struct {
+	Participant string
+	Kind        string // "audio" or "video"
+}
+
+// TrackStats is what arrived on one received track.
+type TrackStats struct {
+	Packets   int
+	Keyframes int  // video packets starting a keyframe
+	Ended     bool // the server removed the track
+}
+
+// Participant is a headless participant: a signaling connection, a publish
+// PeerConnection sending synthetic audio and video, and a subscribe
+// PeerConnection counting what it receives.
+type Participant struct {
+	conn   *Conn
+	joined protocol.ServerMessage
+	opts   Options
+
+	pub, sub         *webrtc.PeerConnection
+	pubPend, subPend pending
+
+	audio, video *webrtc.TrackLocalStaticSample
+	keyframeReqs atomic.Int64
+	wantKeyframe atomic.Bool
+
+	mu       sync.Mutex
+	received map[TrackKey]*TrackStats
+	offers   int
+
+	events chan protocol.ServerMessage
+	done   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Join connects to the server at base, joins with tok, and once admitted
+// opens both PeerConnections and starts publishing.
+func Join(ctx context.Context, base, tok string, opts Options) (*Participant, error) {
+	conn, err := Dial(ctx, base, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: protocol.Version, Token: tok, Room: opts.Room, ID: "join"}); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("send join: %w", err)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	m, err := conn.Read(deadline)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("wait for joined: %w", err)
+	}
+	if m.Type == protocol.TypeError {
+		conn.Close()
+		return nil, &ErrorMessage{Code: m.Code, Message: m.Message}
+	}
+	if m.Type != protocol.TypeJoined {
+		conn.Close()
+		return nil, fmt.Errorf("expected joined, got %s", m.Type)
+	}
+	if opts.VideoFrameSize <= 0 {
+		opts.VideoFrameSize = 3000
+	}
+	p := &Participant{
+		conn: conn, joined: m, opts: opts,
+		received: map[TrackKey]*TrackStats{},
+		events:   make(chan protocol.ServerMessage, 1024),
+		done:     make(chan struct{}),
+	}
+	if err := p.start(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// ID returns the participant id the server gave this connection.
+func (p *Participant) ID() string { return p.joined.You.ID }
+
+// Joined returns the server's joined message.
+func (p *Participant) Joined() protocol.ServerMessage { return p.joined }
+
+// Events delivers every server message other than offers, answers and
+// candidates (participant_joined, participant_left, error, ...).
+func (p *Participant) Events() <-chan protocol.ServerMessage { return p.events }
+
+// Conn returns the signaling connection, for sending raw messages.
+func (p *Participant) Conn() *Conn { return p.conn }
+
+// KeyframeRequests counts the PLIs and FIRs the server sent for this
+// participant's video.
+func (p *Participant) KeyframeRequests() int64 { return p.keyframeReqs.Load() }
+
+// Received returns a snapshot of what arrived per publisher and kind.
+func (p *Participant) Received() map[TrackKey]TrackStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[TrackKey]TrackStats, len(p.received))
+	for k, v := range p.received {
+		out[k] = *v
+	}
+	return out
+}
+
+// SubscribeOffers counts the server's subscribe offers so far.
+func (p *Participant) SubscribeOffers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.offers
+}
+
+// newAPI returns a pion API for a headless client on loopback.
+func newAPI() (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func (p *Participant) start() error {
+	api, err := newAPI()
+	if err != nil {
+		return err
+	}
+	var servers []webrtc.ICEServer
+	for _, s := range p.joined.ICEServers {
+		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	cfg := webrtc.Configuration{ICEServers: servers}
+	if p.pub, err = api.NewPeerConnection(cfg); err != nil {
+		return err
+	}
+	if p.sub, err = api.NewPeerConnection(cfg); err != nil {
+		return err
+	}
+	p.pubPend.pc, p.subPend.pc = p.pub, p.sub
+	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
+	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
+	p.sub.OnTrack(p.onTrack)
+
+	p.wg.Add(1)
+	go p.readLoop()
+	if p.opts.NoMedia {
+		return nil
+	}
+	if err := p.publish(); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
+}
+
+// publish adds synthetic audio and video to the publish PC and offers it.
+func (p *Participant) publish() error {
+	var err error
+	stream := "local"
+	p.audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", stream)
+	if err != nil {
+		return err
+	}
+	p.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", stream)
+	if err != nil {
+		return err
+	}
+	for _, t := range []webrtc.TrackLocal{p.audio, p.video} {
+		tr, err := p.pub.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return err
+		}
+		p.wg.Add(1)
+		go p.readSenderRTCP(tr.Sender())
+	}
+	offer, err := p.pub.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := p.pub.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	if err := p.conn.Send(protocol.ClientMessage{Type: protocol.TypeOffer, PC: protocol.PCPublish, SDP: offer.SDP}); err != nil {
+		return err
+	}
+	p.wg.Add(1)
+	go p.sendMedia()
+	return nil
+}
+
+// sendMedia writes Opus every 20 ms and VP8 at 30 fps, with a keyframe at
+// the start, every 3 s, and soon after each keyframe request.
+func (p *Participant) sendMedia() {
+	defer p.wg.Done()
+	audioTick := time.NewTicker(20 * time.Millisecond)
+	defer audioTick.Stop()
+	videoTick := time.NewTicker(33 * time.Millisecond)
+	defer videoTick.Stop()
+	opus := make([]byte, 80)
+	frame := make([]byte, p.opts.VideoFrameSize)
+	n := 0
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-audioTick.C:
+			_ = p.audio.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
+		case <-videoTick.C:
+			key := n%90 == 0 || p.wantKeyframe.Swap(false)
+			n++
+			// VP8 payload header: bit 0 of the first byte clear marks a keyframe.
+			if key {
+				frame[0] = 0x10
+			} else {
+				frame[0] = 0x11
+			}
+			_ = p.video.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
+		}
+	}
+}
+
+func (p *Participant) readSenderRTCP(s *webrtc.RTPSender) {
+	defer p.wg.Done()
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				p.keyframeReqs.Add(1)
+				p.wantKeyframe.Store(true)
+			}
+		}
+	}
+}
+
+func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	key := TrackKey{Participant: t.StreamID(), Kind: t.Kind().String()}
+	p.mu.Lock()
+	st := &TrackStats{}
+	p.received[key] = st
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := t.Read(buf)
+			if err != nil {
+				p.mu.Lock()
+				st.Ended = true
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Lock()
+			st.Packets++
+			// RTP header is 12 bytes plus CSRCs and extensions; a VP8
+			// keyframe's payload descriptor starts with S=1 then 0x10.
+			if key.Kind == "video" && isVP8KeyframeStart(buf[:n]) {
+				st.Keyframes++
+			}
+			p.mu.Unlock()
+		}
+	}()
+}
+
+// isVP8KeyframeStart reports whether an RTP packet starts a VP8 keyframe.
+func isVP8KeyframeStart(pkt []byte) bool {
+	if len(pkt) < 12 {
+		return false
+	}
+	off := 12 + int(pkt[0]&0x0f)*4
+	if pkt[0]&0x10 != 0 { // header extension
+		if len(pkt) < off+4 {
+			return false
+		}
+		off += 4 + int(pkt[off+2])<<10 | int(pkt[off+3])<<2
+	}
+	if len(pkt) < off+2 {
+		return false
+	}
+	desc := pkt[off]
+	if desc&0x10 == 0 { // S: start of partition
+		return false
+	}
+	i := off + 1
+	if desc&0x80 != 0 { // X: extensions present
+		x := pkt[i]
+		i++
+		if x&0x80 != 0 { // I: picture id
+			if i < len(pkt) && pkt[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+		if x&0x40 != 0 {
+			i++
+		}
+		if x&0x30 != 0 {
+			i++
+		}
+	}
+	return i < len(pkt) && pkt[i]&0x01 == 0
+}
+
+func (p *Participant) sendCandidate(pc string, c *webrtc.ICECandidate) {
+	m := protocol.ClientMessage{Type: protocol.TypeCandidate, PC: pc}
+	if c != nil {
+		j := c.ToJSON()
+		m.Candidate = &protocol.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex, UsernameFragment: j.UsernameFragment}
+	}
+	_ = p.conn.Send(m)
+}
+
+// readLoop applies the server's descriptions and candidates and passes every
+// other message to Events.
+func (p *Participant) readLoop() {
+	defer p.wg.Done()
+	defer close(p.events)
+	for {
+		m, err := p.conn.Read(time.Now().Add(time.Hour))
+		if err != nil {
+			return
+		}
+		switch m.Type {
+		case protocol.TypeOffer:
+			p.answer(m.SDP)
+		case protocol.TypeAnswer:
+			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err == nil {
+				p.pubPend.described()
+			}
+		case protocol.TypeCandidate:
+			pend := &p.pubPend
+			if m.PC == protocol.PCSubscribe {
+				pend = &p.subPend
+			}
+			if m.Candidate != nil {
+				pend.add(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment})
+			}
+		default:
+			select {
+			case p.events <- m:
+			default: // nobody is reading events; they are not needed
+			}
+		}
+	}
+}
+
+func (p *Participant) answer(sdp string) {
+	p.mu.Lock()
+	p.offers++
+	p.mu.Unlock()
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return
+	}
+	p.subPend.described()
+	ans, err := p.sub.CreateAnswer(nil)
+	if err != nil {
+		return
+	}
+	if err := p.sub.SetLocalDescription(ans); err != nil {
+		return
+	}
+	_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeAnswer, PC: protocol.PCSubscribe, SDP: ans.SDP})
+}
+
+// WaitPublishing waits until the publish PeerConnection is connected.
+func (p *Participant) WaitPublishing(ctx context.Context) error {
+	for {
+		if p.opts.NoMedia || p.pub.ConnectionState() == webrtc.PeerConnectionStateConnected {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("publish PeerConnection still %s: %w", p.pub.ConnectionState(), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Leave sends leave and closes everything.
+func (p *Participant) Leave() {
+	_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeLeave})
+	p.Close()
+}
+
+// Close closes everything without a word to the server, as a crash would.
+func (p *Participant) Close() {
+	p.once.Do(func() {
+		close(p.done)
+		_ = p.conn.Close()
+		if p.pub != nil {
+			_ = p.pub.Close()
+		}
+		if p.sub != nil {
+			_ = p.sub.Close()
+		}
+		p.wg.Wait()
+	})
+}
+
+// pending holds remote candidates until the remote description is set.
+type pending struct {
+	pc    *webrtc.PeerConnection
+	mu    sync.Mutex
+	ready bool
+	held  []webrtc.ICECandidateInit
+}
+
+func (q *pending) add(c webrtc.ICECandidateInit) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.ready {
+		q.held = append(q.held, c)
+		return
+	}
+	_ = q.pc.AddICECandidate(c)
+}
+
+func (q *pending) described() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ready {
+		return
+	}
+	q.ready = true
+	for _, c := range q.held {
+		_ = q.pc.AddICECandidate(c)
+	}
+	q.held = nil
+}

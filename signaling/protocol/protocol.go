@@ -1,0 +1,233 @@
+// Package protocol holds the signaling wire format, version 1: the JSON
+// messages exchanged over the /v1/signal websocket, their type names and the
+// error codes. The server, the Go client and the tests share it; the browser
+// client mirrors it in web/js/protocol.js. docs/protocol.md documents it.
+package protocol
+
+import (
+	"encoding/json"
+)
+
+// Version is the protocol version a join carries in "v".
+const Version = 1
+
+// MaxFrame is the largest text frame the server reads (256 KiB).
+const MaxFrame = 256 << 10
+
+// Message types sent by clients.
+const (
+	TypeJoin      = "join"
+	TypeOffer     = "offer"
+	TypeAnswer    = "answer"
+	TypeCandidate = "candidate"
+	TypeMedia     = "media"
+	TypeHand      = "hand"
+	TypeLayer     = "layer"
+	TypeAdmit     = "admit"
+	TypeDeny      = "deny"
+	TypeMute      = "mute"
+	TypeRemove    = "remove"
+	TypeLock      = "lock"
+	TypeEnd       = "end"
+	TypeLeave     = "leave"
+	TypePing      = "ping"
+)
+
+// Message types sent by the server (offer, answer and candidate are shared).
+const (
+	TypeWaiting            = "waiting"
+	TypeJoined             = "joined"
+	TypeParticipantJoined  = "participant_joined"
+	TypeParticipantUpdated = "participant_updated"
+	TypeParticipantLeft    = "participant_left"
+	TypeWaitingList        = "waiting_list"
+	TypeMuted              = "muted"
+	TypeRemoved            = "removed"
+	TypeEnded              = "ended"
+	TypeRedirect           = "redirect"
+	TypeError              = "error"
+	TypePong               = "pong"
+)
+
+// PeerConnection names carried in "pc".
+const (
+	PCPublish   = "publish"
+	PCSubscribe = "subscribe"
+)
+
+// Error codes carried in an error message's "code".
+const (
+	CodeBadMessage   = "bad_message"
+	CodeUnknownType  = "unknown_type"
+	CodeNotJoined    = "not_joined"
+	CodeNotAdmitted  = "not_admitted"
+	CodeTooLarge     = "too_large"
+	CodeJoinTimeout  = "join_timeout"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeRoomFull     = "room_full"
+	CodeLocked       = "locked"
+	CodeRemoved      = "removed"
+	CodeNotEnrolled  = "not_enrolled"
+	CodeWrongTrack   = "wrong_track"
+	CodeTooEarly     = "too_early"
+	CodeTooLate      = "too_late"
+	CodeNotFound     = "not_found"
+	CodeRateLimited  = "rate_limited"
+	CodeInternal     = "internal"
+)
+
+// Reasons carried in participant_left.
+const (
+	ReasonLeft    = "left"
+	ReasonDropped = "dropped"
+	ReasonRemoved = "removed"
+)
+
+// Candidate is an RTCIceCandidateInit as browsers send it.
+type Candidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// ClientMessage is any message a client sends; which fields matter depends
+// on Type (see docs/protocol.md).
+type ClientMessage struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+
+	// join
+	V      int    `json:"v,omitempty"`
+	Token  string `json:"token,omitempty"`
+	Room   string `json:"room,omitempty"`
+	Resume string `json:"resume,omitempty"`
+
+	// offer, answer, candidate
+	PC        string     `json:"pc,omitempty"`
+	SDP       string     `json:"sdp,omitempty"`
+	Candidate *Candidate `json:"candidate,omitempty"`
+
+	// media
+	Audio *bool `json:"audio,omitempty"`
+	Video *bool `json:"video,omitempty"`
+	// hand
+	Raised *bool `json:"raised,omitempty"`
+	// layer, admit, deny, mute, remove
+	Participant string `json:"participant,omitempty"`
+	Quality     string `json:"quality,omitempty"`
+	Kind        string `json:"kind,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	// lock
+	Locked *bool `json:"locked,omitempty"`
+	// ping
+	T json.RawMessage `json:"t,omitempty"`
+}
+
+// Room describes the room a participant is in.
+type Room struct {
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Title  string `json:"title"`
+	Locked bool   `json:"locked"`
+}
+
+// Participant describes an admitted participant to the others.
+type Participant struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Audio bool   `json:"audio"`
+	Video bool   `json:"video"`
+	Hand  bool   `json:"hand"`
+}
+
+// Person is a participant's identity as shown in the joined message's "you"
+// and the waiting list.
+type Person struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// ICEServer is an RTCIceServer for the client's PeerConnections.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// ServerMessage is any message the server sends; which fields are set
+// depends on Type.
+type ServerMessage struct {
+	Type string `json:"type"`
+	Re   string `json:"re,omitempty"`
+
+	// joined, waiting
+	You          *Person       `json:"you,omitempty"`
+	Room         *Room         `json:"room,omitempty"`
+	Participants []Participant `json:"participants,omitempty"`
+	ICEServers   []ICEServer   `json:"ice_servers,omitempty"`
+	Resume       string        `json:"resume,omitempty"`
+	Position     int           `json:"position,omitempty"`
+	Waiting      []Person      `json:"waiting,omitempty"`
+	Participant  *Participant  `json:"participant,omitempty"`
+
+	// offer, answer, candidate
+	PC        string     `json:"pc,omitempty"`
+	SDP       string     `json:"sdp,omitempty"`
+	Candidate *Candidate `json:"candidate,omitempty"`
+	// EndOfCandidates makes a candidate message carry "candidate": null.
+	EndOfCandidates bool `json:"-"`
+
+	// participant_left
+	ID     string `json:"id,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// muted
+	Kind string `json:"kind,omitempty"`
+	By   string `json:"by,omitempty"`
+	// redirect
+	URL string `json:"url,omitempty"`
+	// error
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	Next    string `json:"next,omitempty"`
+	// pong
+	T json.RawMessage `json:"t,omitempty"`
+}
+
+// MarshalJSON writes the fields every message of its type must carry even
+// when empty: the participants and ice_servers lists of joined, the waiting
+// list of waiting_list, and a null candidate for the end of gathering.
+func (m ServerMessage) MarshalJSON() ([]byte, error) {
+	type plain ServerMessage
+	switch m.Type {
+	case TypeJoined:
+		return json.Marshal(struct {
+			plain
+			Participants []Participant `json:"participants"`
+			ICEServers   []ICEServer   `json:"ice_servers"`
+		}{plain(m), nonNil(m.Participants), nonNil(m.ICEServers)})
+	case TypeWaitingList:
+		return json.Marshal(struct {
+			plain
+			Waiting []Person `json:"waiting"`
+		}{plain(m), nonNil(m.Waiting)})
+	case TypeCandidate:
+		if m.EndOfCandidates || m.Candidate == nil {
+			return json.Marshal(struct {
+				plain
+				Candidate *Candidate `json:"candidate"`
+			}{plain: plain(m)})
+		}
+	}
+	return json.Marshal(plain(m))
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

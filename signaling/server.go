@@ -1,0 +1,200 @@
+// Package signaling is the edge: the /v1/signal websocket protocol, token
+// verification and origin checks. It translates client messages into calls
+// on rooms (membership) and sfu (media), and room and media events back into
+// messages.
+package signaling
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"iop/rooms"
+	"iop/sfu"
+	"iop/signaling/protocol"
+	"iop/signaling/token"
+)
+
+// Config is what the signaling server needs.
+type Config struct {
+	Verifier *token.Verifier
+	Rooms    *rooms.Manager
+	SFU      *sfu.SFU
+	Logger   *slog.Logger
+
+	// Origins lists the allowed websocket Origin values (scheme://host[:port]);
+	// empty allows only the server's own origin. Requests without an Origin
+	// header (non-browser clients) are allowed.
+	Origins []string
+	// ICEServers are handed to clients in joined.
+	ICEServers []protocol.ICEServer
+
+	// JoinTimeout is how long a socket may stay open without joining.
+	JoinTimeout time.Duration
+	// PingInterval is how often the server pings an idle socket.
+	PingInterval time.Duration
+	// IdleTimeout closes a joined socket from which nothing (not even a
+	// pong) arrived for this long.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write to a client.
+	WriteTimeout time.Duration
+	// RatePerSecond and RateBurst bound the messages one socket may send.
+	RatePerSecond float64
+	RateBurst     int
+}
+
+// DefaultConfig returns the timeouts and limits of PROTOCOL.md.
+func DefaultConfig() Config {
+	return Config{
+		JoinTimeout:   5 * time.Second,
+		PingInterval:  15 * time.Second,
+		IdleTimeout:   45 * time.Second,
+		WriteTimeout:  10 * time.Second,
+		RatePerSecond: 50,
+		RateBurst:     200,
+	}
+}
+
+// Server serves the signaling websocket.
+type Server struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// New returns a server; zero durations and limits in cfg take their defaults.
+func New(cfg Config) *Server {
+	def := DefaultConfig()
+	if cfg.JoinTimeout <= 0 {
+		cfg.JoinTimeout = def.JoinTimeout
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = def.PingInterval
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = def.IdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = def.WriteTimeout
+	}
+	if cfg.RatePerSecond <= 0 {
+		cfg.RatePerSecond = def.RatePerSecond
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = def.RateBurst
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, sessions: map[*session]struct{}{}}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		CheckOrigin:     s.checkOrigin,
+	}
+	return s
+}
+
+// ServeHTTP upgrades GET /v1/signal to a websocket and runs the session.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	draining := s.draining
+	if !draining {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if draining {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.wg.Done()
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with an HTTP error
+	}
+	sess := newSession(s, conn)
+	s.mu.Lock()
+	s.sessions[sess] = struct{}{}
+	s.mu.Unlock()
+	sess.run()
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+// Sessions returns how many websockets are open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Close refuses new sockets, closes every open one as a server shutdown and
+// waits until each has released its room seat and media.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.draining = true
+	open := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		open = append(open, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range open {
+		sess.abort()
+	}
+	s.wg.Wait()
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if len(s.cfg.Origins) == 0 {
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
+	}
+	for _, o := range s.cfg.Origins {
+		if strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorCode maps an error from the domain, the media plane or token
+// verification to its protocol code. It is the one place where that happens.
+func errorCode(err error) string {
+	var pe *protocolError
+	switch {
+	case errors.As(err, &pe):
+		return pe.code
+	case errors.Is(err, token.ErrUnauthorized):
+		return protocol.CodeUnauthorized
+	case errors.Is(err, sfu.ErrBadSDP):
+		return protocol.CodeBadMessage
+	case errors.Is(err, rooms.ErrNotFound):
+		return protocol.CodeNotFound
+	}
+	return protocol.CodeInternal
+}
+
+// protocolError is an error that already knows its code.
+type protocolError struct {
+	code string
+	msg  string
+}
+
+func (e *protocolError) Error() string { return e.msg }
+
+func errorf(code, msg string) error { return &protocolError{code: code, msg: msg} }
