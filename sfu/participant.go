@@ -35,6 +35,8 @@ type Participant struct {
 	downs         map[*upTrack]*downTrack
 	offerInFlight bool // a subscribe offer awaits its answer
 	renegotiate   bool // tracks changed while an offer was in flight
+	offersSent    int  // subscribe offers so far
+	subUp         bool // the subscribe PC has connected once
 	tracksSeen    int  // publisher tracks ever accepted, for unique ids
 }
 
@@ -56,7 +58,12 @@ func (p *Participant) openPCs() error {
 	p.pub.OnICECandidate(p.pubGate.localCandidate)
 	p.sub.OnICECandidate(p.subGate.localCandidate)
 	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(Publish, s) })
-	p.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(Subscribe, s) })
+	p.sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			p.subConnected()
+		}
+		p.stateChanged(Subscribe, s)
+	})
 	p.pub.OnTrack(p.onTrack)
 	return nil
 }
@@ -276,13 +283,26 @@ func (p *Participant) unsubscribe(u *upTrack) {
 	p.negotiateLocked()
 }
 
-// negotiateLocked sends a subscribe offer, or marks that one is due once the
-// answer to the offer in flight arrives. Offers are never interleaved.
+// subConnected sends the offer that waited for the subscribe PC to connect.
+func (p *Participant) subConnected() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.subUp = true
+	if p.renegotiate {
+		p.negotiateLocked()
+	}
+}
+
+// negotiateLocked sends a subscribe offer, or marks that one is due: once the
+// answer to the offer in flight arrives, and after the first offer, once the
+// subscribe PC has connected. Offers are never interleaved, and a second offer
+// never races the client's start of ICE for the first (a client that applies
+// it too early can restart ICE with credentials the server never sees).
 func (p *Participant) negotiateLocked() {
 	if p.closed {
 		return
 	}
-	if p.offerInFlight {
+	if p.offerInFlight || (p.offersSent > 0 && !p.subUp) {
 		p.renegotiate = true
 		return
 	}
@@ -296,6 +316,7 @@ func (p *Participant) negotiateLocked() {
 		return
 	}
 	p.offerInFlight = true
+	p.offersSent++
 	p.subGate.sendDescription(*p.sub.LocalDescription())
 }
 

@@ -1,0 +1,437 @@
+package sfu
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// newTestSFU starts an SFU on a free loopback UDP port.
+func newTestSFU(t testing.TB) *SFU {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.UDPAddr = "127.0.0.1:0"
+	cfg.IncludeLoopback = true
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// peer is a pion client wired straight to a Participant (no websocket): it
+// implements Signaler and applies what the SFU sends in order.
+type peer struct {
+	t        testing.TB
+	part     *Participant
+	pub, sub *webrtc.PeerConnection
+	work     chan func()
+	done     chan struct{}
+	mute     chan struct{} // stops the synthetic media
+
+	mu       sync.Mutex
+	received map[string]*atomic.Int64 // stream id + "/" + kind -> packets
+	failed   atomic.Bool
+}
+
+func clientAPI(t testing.TB) *webrtc.API {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+// joinPeer joins room as id; with publish it sends VP8 and Opus samples
+// until the test ends.
+func joinPeer(t testing.TB, r *Room, id string, publish bool) *peer {
+	t.Helper()
+	api := clientAPI(t)
+	p := &peer{t: t, work: make(chan func(), 256), done: make(chan struct{}), mute: make(chan struct{}), received: map[string]*atomic.Int64{}}
+	var err error
+	if p.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	if p.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan struct{})
+	go func() {
+		<-joined // p.part is set
+		for {
+			select {
+			case f := <-p.work:
+				f()
+			case <-p.done:
+				return
+			}
+		}
+	}()
+	p.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		c := p.counter(tr.StreamID() + "/" + tr.Kind().String())
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := tr.Read(buf); err != nil {
+				return
+			}
+			c.Add(1)
+		}
+	})
+	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.trickle(Publish, c) })
+	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.trickle(Subscribe, c) })
+	if p.part, err = r.Join(id, p); err != nil {
+		t.Fatal(err)
+	}
+	close(joined)
+	t.Cleanup(p.close)
+	if publish {
+		p.publish()
+	}
+	return p
+}
+
+func (p *peer) counter(key string) *atomic.Int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.received[key]
+	if c == nil {
+		c = &atomic.Int64{}
+		p.received[key] = c
+	}
+	return c
+}
+
+func (p *peer) packets(from, kind string) int64 { return p.counter(from + "/" + kind).Load() }
+
+func (p *peer) trickle(pc PC, c *webrtc.ICECandidate) {
+	if c == nil {
+		return
+	}
+	init := c.ToJSON()
+	p.work <- func() { _ = p.part.AddCandidate(pc, &init) }
+}
+
+func (p *peer) publish() {
+	audio, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", "s")
+	video, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "v", "s")
+	for _, tr := range []webrtc.TrackLocal{audio, video} {
+		if _, err := p.pub.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	offer, err := p.pub.CreateOffer(nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.pub.SetLocalDescription(offer); err != nil {
+		p.t.Fatal(err)
+	}
+	p.work <- func() {
+		if err := p.part.HandleOffer(offer.SDP); err != nil {
+			p.t.Errorf("offer: %v", err)
+		}
+	}
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		frame := make([]byte, 1000)
+		for i := 0; ; i++ {
+			select {
+			case <-p.done:
+				return
+			case <-p.mute:
+				return
+			case <-tick.C:
+				_ = audio.WriteSample(media.Sample{Data: frame[:60], Duration: 20 * time.Millisecond})
+				frame[0] = 0x11
+				if i%50 == 0 {
+					frame[0] = 0x10
+				}
+				_ = video.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond})
+			}
+		}
+	}()
+}
+
+// SendDescription implements Signaler.
+func (p *peer) SendDescription(pc PC, d webrtc.SessionDescription) {
+	p.work <- func() {
+		if pc == Publish {
+			_ = p.pub.SetRemoteDescription(d)
+			return
+		}
+		if err := p.sub.SetRemoteDescription(d); err != nil {
+			p.fail("subscribe offer", err)
+			return
+		}
+		ans, err := p.sub.CreateAnswer(nil)
+		if err == nil {
+			err = p.sub.SetLocalDescription(ans)
+		}
+		if err == nil {
+			err = p.part.HandleAnswer(ans.SDP)
+		}
+		if err != nil {
+			p.fail("subscribe answer", err)
+		}
+	}
+}
+
+// SendCandidate implements Signaler.
+func (p *peer) SendCandidate(pc PC, c *webrtc.ICECandidateInit) {
+	if c == nil {
+		return
+	}
+	p.work <- func() {
+		target := p.pub
+		if pc == Subscribe {
+			target = p.sub
+		}
+		_ = target.AddICECandidate(*c)
+	}
+}
+
+// fail reports an error unless the peer is being closed.
+func (p *peer) fail(what string, err error) {
+	select {
+	case <-p.done:
+	default:
+		if !errors.Is(err, ErrClosed) {
+			p.t.Errorf("%s %s: %v", p.part.id, what, err)
+		}
+	}
+}
+
+// MediaFailed implements Signaler.
+func (p *peer) MediaFailed(PC) { p.failed.Store(true) }
+
+func (p *peer) close() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	close(p.done)
+	p.part.Close()
+	_ = p.pub.Close()
+	_ = p.sub.Close()
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFanOut: in a room of three, everyone receives the other two and not
+// themselves; a participant of another room receives nothing; when one
+// leaves, the SFU lets go of its PeerConnections.
+func TestFanOut(t *testing.T) {
+	s := newTestSFU(t)
+	r := s.Room("r")
+	a := joinPeer(t, r, "a", true)
+	b := joinPeer(t, r, "b", true)
+	c := joinPeer(t, r, "c", true)
+	x := joinPeer(t, s.Room("other"), "x", true)
+	all := []*peer{a, b, c}
+	for _, p := range all {
+		for _, q := range all {
+			if p == q {
+				continue
+			}
+			waitFor(t, p.part.id+" receives "+q.part.id, func() bool {
+				return p.packets(q.part.id, "audio") > 10 && p.packets(q.part.id, "video") > 10
+			})
+		}
+		if p.packets(p.part.id, "video") != 0 || p.packets("x", "video") != 0 {
+			t.Errorf("%s receives itself or another room", p.part.id)
+		}
+	}
+	for _, from := range []string{"a", "b", "c"} {
+		if x.packets(from, "video") != 0 {
+			t.Errorf("x in another room receives %s", from)
+		}
+	}
+	if st := s.Stats(); st.Rooms != 2 || st.Participants != 4 || st.PeerConnections != 8 || st.UpTracks != 8 {
+		t.Errorf("stats %+v, want 2 rooms, 4 participants, 8 PCs, 8 tracks", st)
+	}
+	c.close()
+	x.close()
+	waitFor(t, "c's and x's PeerConnections and tracks released", func() bool {
+		st := s.Stats()
+		return st.PeerConnections == 4 && st.UpTracks == 4 && st.Rooms == 1
+	})
+	for _, p := range all {
+		if p.failed.Load() {
+			t.Errorf("%s: media failed", p.part.id)
+		}
+	}
+}
+
+// captureWriter records what a down-track writes.
+type captureWriter struct{ hdrs []rtp.Header }
+
+func (w *captureWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.hdrs = append(w.hdrs, *h)
+	return len(payload), nil
+}
+func (w *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+type discardWriter struct{}
+
+func (discardWriter) WriteRTP(_ *rtp.Header, payload []byte) (int, error) { return len(payload), nil }
+func (discardWriter) Write(b []byte) (int, error)                         { return len(b), nil }
+
+// TestDownTrackRewrite: each subscriber gets its own SSRC and payload type
+// and a gapless sequence even when padding-only packets are dropped.
+func TestDownTrackRewrite(t *testing.T) {
+	u := &upTrack{kind: webrtc.RTPCodecTypeAudio}
+	u.downs.Store(&[]*downTrack{})
+	w := &captureWriter{}
+	d := newDownTrack(u)
+	d.bound.Store(&binding{ssrc: 1234, pt: 109, write: w})
+	if !u.attach(d) {
+		t.Fatal("attach failed")
+	}
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 99, PayloadType: 111, SequenceNumber: 65534, Timestamp: 1000}, Payload: []byte{1, 2, 3}}
+	if err := pkt.SetExtension(1, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if i == 2 {
+			pkt.Payload = nil // padding only
+		} else {
+			pkt.Payload = []byte{1, 2, 3}
+		}
+		u.forward(pkt)
+		pkt.SequenceNumber++
+		pkt.Timestamp += 960
+	}
+	if len(w.hdrs) != 4 {
+		t.Fatalf("wrote %d packets, want 4 (padding dropped)", len(w.hdrs))
+	}
+	for i, h := range w.hdrs {
+		if h.SSRC != 1234 || h.PayloadType != 109 || h.Extension {
+			t.Errorf("packet %d: ssrc %d pt %d ext %v", i, h.SSRC, h.PayloadType, h.Extension)
+		}
+		if i > 0 && h.SequenceNumber != w.hdrs[i-1].SequenceNumber+1 {
+			t.Errorf("sequence gap: %d after %d", h.SequenceNumber, w.hdrs[i-1].SequenceNumber)
+		}
+	}
+	if w.hdrs[3].Timestamp-w.hdrs[0].Timestamp != 4*960 {
+		t.Errorf("timestamps not carried: %d", w.hdrs[3].Timestamp-w.hdrs[0].Timestamp)
+	}
+	u.detach(d)
+	u.forward(pkt)
+	if len(w.hdrs) != 4 {
+		t.Error("a detached down-track still receives packets")
+	}
+}
+
+// TestForwardAllocatesNothing: the per-packet fan-out path (our part of it)
+// makes no allocation, whatever the number of subscribers.
+func TestForwardAllocatesNothing(t *testing.T) {
+	u := fanOut(15, discardWriter{})
+	pkt := testPacket()
+	if n := testing.AllocsPerRun(1000, func() { u.forward(pkt) }); n != 0 {
+		t.Errorf("forward allocates %.1f times per packet", n)
+	}
+}
+
+func fanOut(n int, w webrtc.TrackLocalWriter) *upTrack {
+	u := &upTrack{kind: webrtc.RTPCodecTypeVideo}
+	u.downs.Store(&[]*downTrack{})
+	for i := 0; i < n; i++ {
+		d := newDownTrack(u)
+		d.bound.Store(&binding{ssrc: uint32(i + 1), pt: 96, write: w})
+		u.attach(d)
+	}
+	return u
+}
+
+func testPacket() *rtp.Packet {
+	return &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 7, PayloadType: 96, SequenceNumber: 1, Timestamp: 1}, Payload: make([]byte, 1200)}
+}
+
+// BenchmarkForwardRewrite measures the SFU's own per-packet work: one
+// published packet rewritten for N subscribers, writes discarded.
+func BenchmarkForwardRewrite(b *testing.B) {
+	for _, n := range []int{1, 4, 14} {
+		b.Run(subs(n), func(b *testing.B) {
+			u := fanOut(n, discardWriter{})
+			pkt := testPacket()
+			b.ReportAllocs()
+			for b.Loop() {
+				u.forward(pkt)
+				pkt.SequenceNumber++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/fwd")
+		})
+	}
+}
+
+// BenchmarkForward measures the whole forwarding path: one published packet
+// written to N down-tracks bound to real subscribe PeerConnections (NACK
+// buffer, RTCP reports, SRTP, the UDP mux, the loopback socket).
+func BenchmarkForward(b *testing.B) {
+	for _, n := range []int{1, 4, 14} {
+		b.Run(subs(n), func(b *testing.B) {
+			s := newTestSFU(b)
+			r := s.Room("bench")
+			pubPeer := joinPeer(b, r, "pub", true)
+			subsPeers := make([]*peer, n)
+			for i := range subsPeers {
+				subsPeers[i] = joinPeer(b, r, "sub"+string(rune('a'+i)), false)
+			}
+			var video *upTrack
+			waitFor(b, "publisher's video track", func() bool {
+				for _, u := range pubPeer.part.upTracks() {
+					if u.kind == webrtc.RTPCodecTypeVideo && len(*u.downs.Load()) == n {
+						video = u
+						return true
+					}
+				}
+				return false
+			})
+			for _, sp := range subsPeers {
+				waitFor(b, "subscriber receives video", func() bool { return sp.packets("pub", "video") > 0 })
+			}
+			close(pubPeer.mute) // only the benchmark's packets flow now
+			pkt := testPacket()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				video.forward(pkt)
+				pkt.SequenceNumber++
+				pkt.Timestamp += 3000
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/fwd")
+		})
+	}
+}
+
+func subs(n int) string {
+	return "subscribers=" + string(rune('0'+n/10)) + string(rune('0'+n%10))
+}
