@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"iop/rooms"
+)
+
+// The browser tests drive the real join page in headless Chromium against an
+// in-process iopd. They skip when Chromium is missing unless
+// IOP_REQUIRE_BROWSER=1, and in -short mode. With IOP_SCREENSHOT_DIR set,
+// TestBrowserCall saves iop-prejoin.png and iop-call.png there.
+
+const (
+	// mediaTimeout bounds how long three pages may take to see each other.
+	mediaTimeout = 45 * time.Second
+	// stepTimeout bounds one browser step: a navigation, a click, a probe.
+	stepTimeout = 20 * time.Second
+	// minFrames is how many new frames a remote video must present to count
+	// as playing.
+	minFrames = 10
+)
+
+// chromiumPath returns the Chromium to test with, or skips the test.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: skipped in -short mode")
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("IOP_REQUIRE_BROWSER") == "1" {
+		t.Fatal("browser test: no Chromium at /usr/bin/chromium or on PATH, and IOP_REQUIRE_BROWSER=1")
+	}
+	t.Skip("browser test: no Chromium at /usr/bin/chromium or on PATH (set IOP_REQUIRE_BROWSER=1 to fail instead)")
+	return ""
+}
+
+// startBrowser starts one headless Chromium with a fake camera and
+// microphone for the test; open pages in it with newTab. It stops when the
+// test ends.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", "new"),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		// chromedp replaces its own value: every disabled feature goes here.
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return browser
+}
+
+// page is one browser tab and what its console said.
+type page struct {
+	ctx context.Context
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage
+}
+
+// newTab opens a page of the browser in a window of its own, so that it is
+// visible and renders video. Its console messages are kept for problems.
+func newTab(t *testing.T, browser context.Context) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	p := &page{ctx: ctx}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		cancel()
+		t.Fatalf("open a tab: %v", err)
+	}
+	messages := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.console = append(p.console, m)
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return p
+}
+
+// problems returns the uncaught exceptions and console errors (such as
+// Content-Security-Policy violations) of the page so far.
+func (p *page) problems() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, m := range p.console {
+		if m.IsException() || m.Type == chromedp.ConsoleError {
+			out = append(out, m.String())
+		}
+	}
+	return out
+}
+
+// checkConsole fails the test for every problem a page's console reported.
+func checkConsole(t *testing.T, pages ...*page) {
+	t.Helper()
+	for i, p := range pages {
+		for _, msg := range p.problems() {
+			t.Errorf("page %d console: %s", i+1, msg)
+		}
+	}
+}
+
+// step runs browser actions on a tab with stepTimeout.
+func step(p *page, actions ...chromedp.Action[chromedp.Void]) error {
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	return chromedp.Do(ctx, actions...)
+}
+
+// evaluate runs a script on a tab with stepTimeout and decodes its result.
+func evaluate[T any](p *page, script string) (T, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](script))
+}
+
+// saveScreenshot writes a screenshot of the tab to IOP_SCREENSHOT_DIR/name,
+// when that is set.
+func saveScreenshot(t *testing.T, p *page, name string) {
+	t.Helper()
+	dir := os.Getenv("IOP_SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+	}
+}
+
+// visibleText is the text of the page's main area, for failure messages.
+const visibleText = `document.querySelector('main').innerText.replace(/\s+/g, ' ').trim()`
+
+// probeScript reports what a call page shows. On first sight of a remote
+// video it starts counting the frames the video presents, with
+// requestVideoFrameCallback; frames is the count since then.
+const probeScript = `(() => {
+  const counts = window.__iopFrames || (window.__iopFrames = new WeakMap());
+  const videos = [...document.querySelectorAll('video[data-participant]')];
+  const self = document.querySelector('video[data-local]').closest('[data-tile]');
+  return {
+    self: self ? self.dataset.tile : '',
+    text: ` + visibleText + `,
+    videos: videos.map((v) => {
+      if (!counts.has(v)) {
+        const c = { n: 0 };
+        counts.set(v, c);
+        const tick = () => { c.n++; v.requestVideoFrameCallback(tick); };
+        v.requestVideoFrameCallback(tick);
+      }
+      return {
+        id: v.dataset.participant,
+        width: v.videoWidth,
+        height: v.videoHeight,
+        frames: counts.get(v).n,
+        ready: v.readyState,
+        paused: v.paused,
+      };
+    }),
+  };
+})()`
+
+// admitScript lets in whoever waits, for when the room has a waiting room:
+// only a therapist's page has these buttons.
+const admitScript = `document.querySelectorAll('[data-action="admit"][data-participant]').forEach((b) => b.click())`
+
+// remoteVideo is what a page shows of one remote participant's video.
+type remoteVideo struct {
+	ID     string `json:"id"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Frames int    `json:"frames"`
+	Ready  int    `json:"ready"`
+	Paused bool   `json:"paused"`
+}
+
+// playing reports whether the video has decoded frames and keeps presenting
+// new ones.
+func (v remoteVideo) playing() bool { return v.Width > 0 && v.Frames >= minFrames }
+
+// callPage is what one call page shows.
+type callPage struct {
+	Self   string        `json:"self"`
+	Text   string        `json:"text"`
+	Videos []remoteVideo `json:"videos"`
+	Err    string        `json:"-"`
+}
+
+// seesOthers reports whether the page plays the video of every participant
+// in room but itself, and no other video.
+func (p callPage) seesOthers(room []string) bool {
+	want := map[string]bool{}
+	for _, id := range room {
+		if id != p.Self {
+			want[id] = true
+		}
+	}
+	if p.Self == "" || len(p.Videos) != len(want) {
+		return false
+	}
+	for _, v := range p.Videos {
+		if !want[v.ID] || !v.playing() {
+			return false
+		}
+	}
+	return true
+}
+
+// String describes what the page shows, for failure messages.
+func (p callPage) String() string {
+	if p.Err != "" {
+		return "probe failed: " + p.Err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "participant %q, %d remote video(s)", p.Self, len(p.Videos))
+	for _, v := range p.Videos {
+		fmt.Fprintf(&b, "; %s: %dx%d, %d new frames, readyState %d, paused %t", v.ID, v.Width, v.Height, v.Frames, v.Ready, v.Paused)
+	}
+	fmt.Fprintf(&b, "; page text: %q", p.Text)
+	return b.String()
+}
+
+// probe reads what a call page shows, and admits anyone waiting.
+func probe(p *page) callPage {
+	if _, err := evaluate[chromedp.Void](p, admitScript); err != nil {
+		return callPage{Err: err.Error()}
+	}
+	c, err := evaluate[callPage](p, probeScript)
+	if err != nil {
+		return callPage{Err: err.Error()}
+	}
+	return c
+}
+
+// waitForEachOther polls the pages until each plays every other participant's
+// video, and fails with what each page shows if that takes over mediaTimeout.
+func waitForEachOther(t *testing.T, pages []*page) {
+	t.Helper()
+	deadline := time.Now().Add(mediaTimeout)
+	for {
+		seen := make([]callPage, len(pages))
+		ids := make([]string, len(pages))
+		for i, p := range pages {
+			seen[i] = probe(p)
+			ids[i] = seen[i].Self
+		}
+		done := true
+		for _, c := range seen {
+			done = done && c.seesOthers(ids)
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for i, c := range seen {
+				fmt.Fprintf(&b, "\n  page %d: %s", i+1, c)
+			}
+			t.Fatalf("after %v, not every page plays the video of the %d others:%s", mediaTimeout, len(pages)-1, b.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestBrowserCall joins three Chromium pages to one room through the join
+// page and checks that each plays the other two's video, then that one can
+// leave and join again.
+func TestBrowserCall(t *testing.T) {
+	browser := startBrowser(t)
+	n := testNode(t)
+	start := time.Now()
+	people := []struct {
+		sub, name string
+		role      rooms.Role
+	}{
+		{"therapist-1", "Dana Reyes", rooms.RoleTherapist},
+		{"client-1", "Alex", rooms.RoleClient},
+		{"client-2", "Sam", rooms.RoleClient},
+	}
+	tabs := make([]*page, len(people))
+	for i, p := range people {
+		tabs[i] = newTab(t, browser)
+		link := n.url + "/join#token=" + n.joinToken(t, p.sub, p.name, p.role, "browser-call")
+		if err := step(tabs[i], chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`video[data-local]`))); err != nil {
+			t.Fatalf("page %d: open the join link: %v", i+1, err)
+		}
+	}
+	saveScreenshot(t, tabs[0], "iop-prejoin.png")
+	for i, tab := range tabs {
+		if err := step(tab, chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
+			t.Fatalf("page %d: click join: %v", i+1, err)
+		}
+	}
+	waitForEachOther(t, tabs)
+	t.Logf("three pages play each other's video %v after opening the links", time.Since(start).Round(100*time.Millisecond))
+	saveScreenshot(t, tabs[0], "iop-call.png")
+
+	// One leaves: the others drop that tile, and the one who left can come back.
+	last := tabs[len(tabs)-1]
+	if err := step(last, chromedp.Click(chromedp.CSS(`[data-view="call"] [data-action="leave"]`))); err != nil {
+		t.Fatalf("page %d: click leave: %v", len(tabs), err)
+	}
+	waitForText(t, last, "You left the session")
+	waitForEachOther(t, tabs[:len(tabs)-1])
+	if err := step(last, chromedp.Click(chromedp.CSS(`[data-action="rejoin"]`)), chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
+		t.Fatalf("page %d: join again: %v", len(tabs), err)
+	}
+	waitForEachOther(t, tabs)
+	checkConsole(t, tabs...)
+}
+
+// TestBrowserJoinErrors checks that the join page explains a missing, expired
+// or garbled token in plain words.
+func TestBrowserJoinErrors(t *testing.T) {
+	browser := startBrowser(t)
+	n := testNode(t)
+	expired, err := n.minter.Mint(tokenClaims("client-1", "Alex", rooms.RoleClient, "browser-errors"), -time.Hour)
+	if err != nil {
+		t.Fatalf("mint an expired token: %v", err)
+	}
+	cases := []struct {
+		name     string
+		fragment string
+		join     bool
+		want     string
+	}{
+		{"no token", "", false, "This link is missing its access code"},
+		{"expired token", "#token=" + expired, true, "This join link is not valid"},
+		{"garbage token", "#token=not.a-valid.jwt", true, "This join link is not valid"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tab := newTab(t, browser)
+			steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(n.url + "/join" + c.fragment)}
+			if c.join {
+				steps = append(steps, chromedp.Click(chromedp.CSS(`[data-action="join"]`)))
+			}
+			if err := step(tab, steps...); err != nil {
+				t.Fatalf("open the join page: %v", err)
+			}
+			waitForText(t, tab, c.want)
+			if loc, err := evaluate[string](tab, `location.href`); err != nil || strings.Contains(loc, "token=") {
+				t.Errorf("the token stays in the address bar: %q (%v)", loc, err)
+			}
+			checkConsole(t, tab)
+		})
+	}
+}
+
+// waitForText waits until the visible heading of the page says want.
+func waitForText(t *testing.T, tab *page, want string) {
+	t.Helper()
+	script := fmt.Sprintf(`[...document.querySelectorAll('[data-view]:not([hidden]) h1')].some((h) => h.textContent.includes(%q))`, want)
+	ctx, cancel := context.WithTimeout(tab.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](script, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		text, _ := evaluate[string](tab, visibleText)
+		t.Fatalf("the page never said %q (%v); it shows: %q", want, err, text)
+	}
+}

@@ -1,0 +1,337 @@
+// protocol.js speaks the iop signaling protocol, version 1 (docs/protocol.md):
+// one websocket to /v1/signal, a publish RTCPeerConnection that carries the
+// local camera and microphone to the server, and a subscribe
+// RTCPeerConnection on which the server offers everyone else's tracks.
+//
+// It has no DOM or UI code. A page creates a Session, listens for its events
+// and calls its methods:
+//
+//   const s = new Session({ token, stream });
+//   s.addEventListener('track', (e) => show(e.detail.participantId, e.detail.stream));
+//   s.connect();
+//
+// Every event is a CustomEvent whose detail is described below:
+//
+//   joined              the server's joined message: {you, room, participants, ice_servers, resume}
+//   waiting             {room, position}: a therapist must admit you first
+//   waiting_list        {waiting: [{id, name, role}]}, to therapists
+//   participant_joined  {participant: {id, name, role, audio, video, hand}}
+//   participant_updated {participant: {...}}
+//   participant_left    {id, reason}
+//   track               {participantId, stream, track}: a remote track arrived;
+//                       stream carries all of that participant's tracks
+//   muted               {kind, by}: a therapist muted you
+//   removed             {reason}
+//   ended               {}: the therapist ended the session
+//   redirect            {url}: the room lives on another node
+//   error               {code, message, re}: the server refused something
+//   closed              {reason, code}: the session is over; reason is "left"
+//                       (leave() was called) or "lost" (the connection ended)
+
+/** The protocol version sent in join. */
+export const VERSION = 1;
+
+/** How often a ping keeps the connection alive, in milliseconds. */
+export const PING_INTERVAL = 20000;
+
+/** Server messages that are passed on to listeners as events of their type. */
+const forwarded = new Set([
+  'waiting', 'waiting_list', 'participant_joined', 'participant_updated',
+  'participant_left', 'muted', 'removed', 'ended', 'redirect', 'error',
+]);
+
+/**
+ * signalURL returns the websocket URL of the signaling endpoint of the page's
+ * own server.
+ * @param {Location} loc
+ * @returns {string}
+ */
+export function signalURL(loc) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/v1/signal`;
+}
+
+/**
+ * Peer is one RTCPeerConnection with its signaling plumbing: operations run
+ * one at a time in arrival order, and remote candidates wait until the remote
+ * description is set.
+ */
+class Peer {
+  /**
+   * @param {string} name "publish" or "subscribe", the pc field of messages
+   * @param {RTCConfiguration} config
+   * @param {(msg: object) => void} send sends a message to the server
+   * @param {(err: Error) => void} fail reports a local failure
+   */
+  constructor(name, config, send, fail) {
+    this.name = name;
+    this.send = send;
+    this.fail = fail;
+    this.pc = new RTCPeerConnection(config);
+    this.pending = [];
+    this.queue = Promise.resolve();
+    this.pc.onicecandidate = (e) => this.localCandidate(e.candidate);
+  }
+
+  /**
+   * run queues an operation after the ones before it; a failure is reported
+   * and does not stop later operations.
+   * @param {() => Promise<void>} op
+   */
+  run(op) {
+    this.queue = this.queue.then(op).catch((err) => this.fail(err));
+  }
+
+  /** localCandidate sends a gathered candidate; null ends gathering. */
+  localCandidate(cand) {
+    if (cand && !cand.candidate) {
+      return; // an empty per-section end marker; the null at the end says it all
+    }
+    this.send({ type: 'candidate', pc: this.name, candidate: cand ? cand.toJSON() : null });
+  }
+
+  /** remoteCandidate adds the server's candidate, or holds it until the remote description is set. */
+  remoteCandidate(cand) {
+    this.run(async () => {
+      if (!this.pc.remoteDescription) {
+        this.pending.push(cand);
+        return;
+      }
+      await this.addCandidate(cand);
+    });
+  }
+
+  /** addCandidate adds one remote candidate; null is the end of candidates. */
+  async addCandidate(cand) {
+    if (cand === null) {
+      // The end of candidates is a hint; browsers that refuse it lose nothing.
+      await this.pc.addIceCandidate().catch(() => {});
+      return;
+    }
+    await this.pc.addIceCandidate(cand);
+  }
+
+  /** setRemote applies a remote description, then the candidates that waited for it. */
+  async setRemote(type, sdp) {
+    await this.pc.setRemoteDescription({ type, sdp });
+    const waiting = this.pending;
+    this.pending = [];
+    for (const cand of waiting) {
+      await this.addCandidate(cand);
+    }
+  }
+
+  close() {
+    this.pc.onicecandidate = null;
+    this.pc.ontrack = null;
+    this.pc.close();
+  }
+}
+
+/**
+ * Session is one participant's connection to a room.
+ */
+export class Session extends EventTarget {
+  /**
+   * @param {object} opts
+   * @param {string} opts.token the join token (JWT)
+   * @param {MediaStream|null} [opts.stream] local camera and microphone; null joins without sending media
+   * @param {string} [opts.url] the signaling websocket URL (default: this page's server)
+   * @param {string} [opts.room] the room to join, only with a token for any room
+   */
+  constructor({ token, stream = null, url = signalURL(location), room = '' }) {
+    super();
+    this.token = token;
+    this.stream = stream;
+    this.url = url;
+    this.room = room;
+    this.ws = null;
+    this.publish = null;
+    this.subscribe = null;
+    this.pinger = 0;
+    this.done = false;
+    this.you = null;
+  }
+
+  /** connect opens the websocket and joins. */
+  connect() {
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      const join = { type: 'join', v: VERSION, token: this.token, id: 'join' };
+      if (this.room) {
+        join.room = this.room;
+      }
+      this.send(join);
+      this.pinger = setInterval(() => this.send({ type: 'ping', t: Date.now() }), PING_INTERVAL);
+    };
+    ws.onmessage = (e) => this.receive(e.data);
+    ws.onclose = (e) => this.finish('lost', e.code);
+    ws.onerror = () => {}; // onclose follows and says it all
+  }
+
+  /**
+   * setMedia sets the local microphone and camera on or off and tells the room.
+   * @param {boolean} audio
+   * @param {boolean} video
+   */
+  setMedia(audio, video) {
+    for (const t of this.stream ? this.stream.getAudioTracks() : []) {
+      t.enabled = audio;
+    }
+    for (const t of this.stream ? this.stream.getVideoTracks() : []) {
+      t.enabled = video;
+    }
+    this.send({ type: 'media', audio, video });
+  }
+
+  /** admit lets a waiting participant in ("*" for everyone); therapists only. */
+  admit(participant) {
+    this.send({ type: 'admit', participant });
+  }
+
+  /** deny turns a waiting participant away; therapists only. */
+  deny(participant) {
+    this.send({ type: 'deny', participant });
+  }
+
+  /** leave tells the server that you leave, then closes everything. */
+  leave() {
+    this.send({ type: 'leave' });
+    this.finish('left', 1000);
+  }
+
+  /** send writes one message if the websocket is open. */
+  send(msg) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(msg));
+    }
+  }
+
+  /** emit dispatches an event whose detail is the given object. */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** receive handles one message from the server. */
+  receive(data) {
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (msg.type) {
+      case 'joined':
+        this.joined(msg);
+        break;
+      case 'offer':
+        this.serverOffer(msg);
+        break;
+      case 'answer':
+        this.serverAnswer(msg);
+        break;
+      case 'candidate':
+        this.peer(msg.pc)?.remoteCandidate(msg.candidate ?? null);
+        break;
+      case 'pong':
+        break;
+      default:
+        if (forwarded.has(msg.type)) {
+          this.emit(msg.type, msg);
+        }
+    }
+  }
+
+  /** peer returns the Peer a message's pc field names. */
+  peer(name) {
+    return name === 'publish' ? this.publish : name === 'subscribe' ? this.subscribe : null;
+  }
+
+  /** joined creates both PeerConnections and publishes the local tracks. */
+  joined(msg) {
+    this.you = msg.you;
+    if (!this.subscribe) {
+      const config = { iceServers: msg.ice_servers || [], bundlePolicy: 'max-bundle' };
+      const send = (m) => this.send(m);
+      const fail = (err) => this.localError(err);
+      this.subscribe = new Peer('subscribe', config, send, fail);
+      this.subscribe.pc.ontrack = (e) => this.remoteTrack(e);
+      if (this.stream && this.stream.getTracks().length > 0) {
+        this.publish = new Peer('publish', config, send, fail);
+        this.startPublishing();
+      }
+    }
+    this.emit('joined', msg);
+  }
+
+  /** startPublishing adds the local tracks to the publish PC and offers them. */
+  startPublishing() {
+    const p = this.publish;
+    for (const track of this.stream.getTracks()) {
+      p.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
+    }
+    p.run(async () => {
+      await p.pc.setLocalDescription(await p.pc.createOffer());
+      this.send({ type: 'offer', pc: 'publish', sdp: p.pc.localDescription.sdp });
+    });
+  }
+
+  /** serverAnswer applies the answer to the publish offer. */
+  serverAnswer(msg) {
+    if (msg.pc !== 'publish' || !this.publish) {
+      return;
+    }
+    const p = this.publish;
+    p.run(() => p.setRemote('answer', msg.sdp));
+  }
+
+  /** serverOffer answers one of the server's subscribe offers. */
+  serverOffer(msg) {
+    if (msg.pc !== 'subscribe' || !this.subscribe) {
+      return;
+    }
+    const p = this.subscribe;
+    p.run(async () => {
+      await p.setRemote('offer', msg.sdp);
+      await p.pc.setLocalDescription(await p.pc.createAnswer());
+      this.send({ type: 'answer', pc: 'subscribe', sdp: p.pc.localDescription.sdp });
+    });
+  }
+
+  /** remoteTrack reports a track; its stream id is the publisher's participant id. */
+  remoteTrack(e) {
+    const stream = e.streams[0];
+    if (!stream) {
+      return; // without a stream id nobody knows whose track this is
+    }
+    this.emit('track', { participantId: stream.id, stream, track: e.track });
+  }
+
+  /** localError reports a browser-side WebRTC failure as an error event. */
+  localError(err) {
+    if (this.done) {
+      return; // a PeerConnection closed under a pending operation
+    }
+    this.emit('error', { code: 'webrtc', message: String(err && err.message ? err.message : err) });
+  }
+
+  /** finish closes everything once and emits closed. */
+  finish(reason, code) {
+    if (this.done) {
+      return;
+    }
+    this.done = true;
+    clearInterval(this.pinger);
+    if (this.ws) {
+      this.ws.onclose = null;
+      this.ws.onmessage = null;
+      if (this.ws.readyState <= WebSocket.OPEN) {
+        this.ws.close(1000);
+      }
+    }
+    this.publish?.close();
+    this.subscribe?.close();
+    this.emit('closed', { reason, code });
+  }
+}
