@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,14 +44,18 @@ type peer struct {
 	failed   atomic.Bool
 }
 
-func clientAPI(t testing.TB) *webrtc.API {
+// clientAPI is a browser-like pion client; a bare one has no interceptors
+// (no NACK, no reports), so that a benchmark counts only the server's work.
+func clientAPI(t testing.TB, bare bool) *webrtc.API {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
+	if !bare {
+		if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
@@ -62,8 +67,11 @@ func clientAPI(t testing.TB) *webrtc.API {
 // joinPeer joins room as id; with publish it sends VP8 and Opus samples
 // until the test ends.
 func joinPeer(t testing.TB, r *Room, id string, publish bool) *peer {
+	return joinPeerAPI(t, r, id, publish, clientAPI(t, false))
+}
+
+func joinPeerAPI(t testing.TB, r *Room, id string, publish bool, api *webrtc.API) *peer {
 	t.Helper()
-	api := clientAPI(t)
 	p := &peer{t: t, work: make(chan func(), 256), done: make(chan struct{}), mute: make(chan struct{}), received: map[string]*atomic.Int64{}}
 	var err error
 	if p.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
@@ -403,31 +411,42 @@ func BenchmarkForward(b *testing.B) {
 			pubPeer := joinPeer(b, r, "pub", true)
 			subsPeers := make([]*peer, n)
 			for i := range subsPeers {
-				subsPeers[i] = joinPeer(b, r, "sub"+string(rune('a'+i)), false)
+				subsPeers[i] = joinPeerAPI(b, r, "sub"+string(rune('a'+i)), false, clientAPI(b, true))
 			}
-			var video *upTrack
-			waitFor(b, "publisher's video track", func() bool {
-				for _, u := range pubPeer.part.upTracks() {
-					if u.kind == webrtc.RTPCodecTypeVideo && len(*u.downs.Load()) == n {
-						video = u
-						return true
-					}
-				}
-				return false
-			})
 			for _, sp := range subsPeers {
 				waitFor(b, "subscriber receives video", func() bool { return sp.packets("pub", "video") > 0 })
 			}
-			close(pubPeer.mute) // only the benchmark's packets flow now
+			close(pubPeer.mute)
+			// A track of the benchmark's own, so that its packets' sequence
+			// numbers are the only ones on these down-tracks.
+			video := &upTrack{pub: pubPeer.part, id: "bench", ssrc: 1, kind: webrtc.RTPCodecTypeVideo,
+				codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
+			video.downs.Store(&[]*downTrack{})
+			for _, sp := range subsPeers {
+				sp.part.subscribe(video)
+			}
+			waitFor(b, "the benchmark track bound at every subscriber", func() bool {
+				for _, d := range *video.downs.Load() {
+					if d.bound.Load() == nil {
+						return false
+					}
+				}
+				return len(*video.downs.Load()) == n
+			})
 			pkt := testPacket()
 			b.ReportAllocs()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
 			b.ResetTimer()
 			for b.Loop() {
 				video.forward(pkt)
 				pkt.SequenceNumber++
 				pkt.Timestamp += 3000
 			}
+			b.StopTimer()
+			runtime.ReadMemStats(&after)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/fwd")
+			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*n), "allocs/fwd")
 		})
 	}
 }

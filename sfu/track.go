@@ -19,6 +19,7 @@ type upTrack struct {
 	pub    *Participant
 	remote *webrtc.TrackRemote
 	id     string
+	ssrc   uint32 // the publisher's SSRC, for keyframe requests
 	kind   webrtc.RTPCodecType
 	codec  webrtc.RTPCodecCapability
 
@@ -37,7 +38,7 @@ type upTrack struct {
 }
 
 func newUpTrack(p *Participant, remote *webrtc.TrackRemote, id string) *upTrack {
-	u := &upTrack{pub: p, remote: remote, id: id, kind: remote.Kind(), codec: remote.Codec().RTPCodecCapability}
+	u := &upTrack{pub: p, remote: remote, id: id, ssrc: uint32(remote.SSRC()), kind: remote.Kind(), codec: remote.Codec().RTPCodecCapability}
 	u.downs.Store(&[]*downTrack{})
 	return u
 }
@@ -128,7 +129,7 @@ func (u *upTrack) requestKeyframe() {
 	}
 	u.kfLast = time.Now()
 	u.kfMu.Unlock()
-	u.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.remote.SSRC())}})
+	u.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: u.ssrc}})
 }
 
 // binding is what pion hands a down-track once its subscribe PC negotiated it.

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// openTest opens the Redis of IOP_TEST_REDIS_URL (CI: a real redis-server)
+// or the embedded one.
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), os.Getenv("IOP_TEST_REDIS_URL"))
+	if err != nil {
+		t.Fatalf("open Redis: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func find(t *testing.T, s *Store, id string) *Node {
+	t.Helper()
+	nodes, err := s.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.ID == id {
+			return &n
+		}
+	}
+	return nil
+}
+
+// TestNodeRegistry: a node is listed while it refreshes its entry, gone
+// once it unregisters, and gone by itself when it stops refreshing (a node
+// that died).
+func TestNodeRegistry(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	id := "test-" + time.Now().Format("150405.000000000")
+	if err := s.RegisterNode(ctx, Node{ID: id, URL: "http://10.0.0.7:8080", Participants: 3, Rooms: 1}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	n := find(t, s, id)
+	if n == nil || n.URL != "http://10.0.0.7:8080" || n.Participants != 3 {
+		t.Fatalf("registered node reads back as %+v", n)
+	}
+	if err := s.UnregisterNode(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if find(t, s, id) != nil {
+		t.Fatal("node still listed after unregistering")
+	}
+
+	dead := id + "-dead"
+	if err := s.RegisterNode(ctx, Node{ID: dead, URL: "http://x"}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for find(t, s, dead) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a node that stopped refreshing is still listed after its TTL")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestOpenRefusesUnreachableRedis: a wrong address is an error at start,
+// not a server that fails later.
+func TestOpenRefusesUnreachableRedis(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Open(ctx, "redis://127.0.0.1:1/0"); err == nil {
+		t.Fatal("Open succeeded against a port where nothing listens")
+	}
+	if _, err := Open(ctx, "http://not-redis"); err == nil {
+		t.Fatal("Open accepted a URL that is not a Redis URL")
+	}
+}
