@@ -1,13 +1,25 @@
 // Package token verifies and mints the JWTs that grant access to rooms and
 // to the staff API. Every entry point verifies through one Verifier, so the
 // access rules live in one place.
+//
+// The algorithm is pinned by configuration: HS256 with a shared secret
+// (IOP_JWT_SECRET), or EdDSA / ES256 with the public keys of a PEM or JWK set
+// file (IOP_JWT_KEYS), several at once, selected by the token's kid header so
+// that keys rotate without downtime. A token signed with any other algorithm,
+// or with an algorithm that does not fit the key its kid names, is refused.
 package token
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -17,6 +29,16 @@ import (
 
 // AnyRoom is the room claim of a therapist or staff token that may join any room.
 const AnyRoom = "*"
+
+// DefaultAudience is the aud expected when none is configured.
+const DefaultAudience = "iop"
+
+// DefaultLeeway is the clock skew for exp and nbf that iopd and iopctl
+// configure unless told otherwise (IOP_JWT_LEEWAY).
+const DefaultLeeway = 10 * time.Second
+
+// MinSecretLen is the shortest HS256 secret accepted, in bytes.
+const MinSecretLen = 32
 
 // Claims are the claims of a join or API token (PROTOCOL.md, "Tokens").
 type Claims struct {
@@ -32,61 +54,210 @@ type Claims struct {
 // says why without repeating the token.
 var ErrUnauthorized = errors.New("unauthorized")
 
-// Config is how tokens are verified and minted.
+// Reasons a key lookup refuses a token; Verify reports them as ErrUnauthorized.
+var (
+	errAlg        = errors.New("signing algorithm not accepted")
+	errAlgKey     = errors.New("signing algorithm does not fit the key")
+	errUnknownKID = errors.New("unknown key id")
+	errNoKID      = errors.New("key id missing")
+)
+
+// Config is how tokens are verified and minted. Verification uses exactly
+// one of Secret (HS256) or public keys (Keys and KeysFile: EdDSA / ES256).
 type Config struct {
-	// Secret is the HS256 key.
+	// Secret is the HS256 key, at least MinSecretLen bytes (IOP_JWT_SECRET).
 	Secret []byte
-	// Audience every token must carry in aud; empty skips the check.
+	// KeysFile is a PEM or JWK set file of public keys (IOP_JWT_KEYS); see
+	// ParseKeys. Verifier.Reload reads it again.
+	KeysFile string
+	// Keys are public keys given directly, used together with KeysFile's.
+	Keys []Key
+	// PrivateKey, when set, makes a Minter sign with EdDSA or ES256 (by its
+	// type) instead of the secret, naming its thumbprint as kid; see
+	// LoadPrivateKey (IOP_JWT_PRIVATE_KEY). The verifier does not use it.
+	PrivateKey crypto.Signer
+	// Audience every token must carry in aud; empty means DefaultAudience.
 	Audience string
 	// Issuer every token must carry in iss; empty accepts any.
 	Issuer string
-	// Leeway is the clock skew allowed for exp and nbf.
+	// Leeway is the clock skew allowed for exp and nbf (zero: none; iopd
+	// configures DefaultLeeway).
 	Leeway time.Duration
 }
 
-// DefaultAudience is the aud expected when none is configured.
-const DefaultAudience = "iop"
+func (c Config) audience() string {
+	if c.Audience == "" {
+		return DefaultAudience
+	}
+	return c.Audience
+}
 
-// Verifier checks tokens against the configured key and rules.
+// Verifier checks tokens against the configured key and rules. It is safe
+// for concurrent use, also while its keys are replaced.
 type Verifier struct {
 	cfg    Config
 	parser *jwt.Parser
 	now    func() time.Time
+	keys   atomic.Pointer[keySet] // nil in HS256 mode
 }
 
-// NewVerifier returns a verifier pinned to HS256 with cfg's secret.
+// keySet is an immutable set of public keys, swapped whole on rotation.
+type keySet struct {
+	byID map[string]Key
+	only *Key // the key a token without kid may use: set when there is one key
+	algs []string
+}
+
+// NewVerifier returns a verifier pinned to HS256 with cfg's secret, or to
+// the algorithms of cfg's public keys (Keys, and those of KeysFile).
 func NewVerifier(cfg Config) (*Verifier, error) {
-	if len(cfg.Secret) < 32 {
-		return nil, errors.New("token: the HS256 secret must be at least 32 bytes")
+	hasKeys := cfg.KeysFile != "" || len(cfg.Keys) > 0
+	switch {
+	case len(cfg.Secret) > 0 && hasKeys:
+		return nil, errors.New("token: configure either an HS256 secret (IOP_JWT_SECRET) or public keys (IOP_JWT_KEYS), not both")
+	case len(cfg.Secret) == 0 && !hasKeys:
+		return nil, errors.New("token: no key configured: set IOP_JWT_SECRET or IOP_JWT_KEYS")
+	case !hasKeys && len(cfg.Secret) < MinSecretLen:
+		return nil, fmt.Errorf("token: the HS256 secret must be at least %d bytes", MinSecretLen)
+	}
+	if cfg.Leeway < 0 {
+		return nil, errors.New("token: negative leeway")
 	}
 	v := &Verifier{cfg: cfg, now: time.Now}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		// The algorithm is checked against the key in keyFunc, which every
+		// token goes through: a fixed list here could not follow rotation.
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
-	}
-	if cfg.Audience != "" {
-		opts = append(opts, jwt.WithAudience(cfg.Audience))
+		jwt.WithAudience(cfg.audience()),
 	}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
 	v.parser = jwt.NewParser(opts...)
+	if hasKeys {
+		if err := v.Reload(); err != nil {
+			return nil, err
+		}
+	}
 	return v, nil
 }
 
-// Verify checks the signature, algorithm, expiry, audience and issuer, and
-// that the claims make sense for the role. Errors wrap ErrUnauthorized.
+// Reload reads the configured KeysFile again and verifies with its keys
+// (plus Config.Keys) from now on: call it after adding or removing a key.
+// On error the verifier keeps the keys it had.
+func (v *Verifier) Reload() error {
+	if v.keys.Load() == nil && len(v.cfg.Secret) > 0 {
+		return errors.New("token: HS256 verifier has no key file to reload")
+	}
+	keys := slices.Clone(v.cfg.Keys)
+	if v.cfg.KeysFile != "" {
+		fromFile, err := LoadKeys(v.cfg.KeysFile)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, fromFile...)
+	}
+	return v.SetKeys(keys)
+}
+
+// SetKeys replaces the public keys tokens are verified with, at once for
+// every later Verify. Tokens signed with a key no longer in the set are
+// refused. It fails on an empty set, on duplicate or empty kids, and on an
+// HS256 verifier.
+func (v *Verifier) SetKeys(keys []Key) error {
+	if len(v.cfg.Secret) > 0 {
+		return errors.New("token: HS256 verifier takes no public keys")
+	}
+	if len(keys) == 0 {
+		return errors.New("token: no public key configured")
+	}
+	ks := &keySet{byID: make(map[string]Key, len(keys))}
+	for _, k := range keys {
+		want, err := NewKey(k.Public)
+		if err != nil {
+			return err
+		}
+		if k.Alg != want.Alg {
+			return fmt.Errorf("token: key %q: alg %q does not fit its type (%s)", k.ID, k.Alg, want.Alg)
+		}
+		if k.ID == "" {
+			return errors.New("token: key without id")
+		}
+		if _, dup := ks.byID[k.ID]; dup {
+			return fmt.Errorf("token: key id %q appears twice", k.ID)
+		}
+		ks.byID[k.ID] = k
+		if !slices.Contains(ks.algs, k.Alg) {
+			ks.algs = append(ks.algs, k.Alg)
+		}
+	}
+	if len(keys) == 1 {
+		k := keys[0]
+		ks.only = &k
+	}
+	v.keys.Store(ks)
+	return nil
+}
+
+// KeyIDs returns the kids of the keys in use, sorted (none for HS256), for
+// logging what a reload changed.
+func (v *Verifier) KeyIDs() []string {
+	ks := v.keys.Load()
+	if ks == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(ks.byID))
+	for id := range ks.byID {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// keyFunc picks the key for t, refusing any algorithm but the configured
+// ones and any key whose type does not fit the token's algorithm.
+func (v *Verifier) keyFunc(t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	ks := v.keys.Load()
+	if ks == nil {
+		if alg != AlgHS256 {
+			return nil, errAlg
+		}
+		return v.cfg.Secret, nil
+	}
+	if !slices.Contains(ks.algs, alg) {
+		return nil, errAlg
+	}
+	var k Key
+	switch kid, ok := t.Header["kid"]; {
+	case ok:
+		s, _ := kid.(string)
+		found, known := ks.byID[s]
+		if !known {
+			return nil, errUnknownKID
+		}
+		k = found
+	case ks.only != nil:
+		k = *ks.only
+	default:
+		return nil, errNoKID
+	}
+	if k.Alg != alg {
+		return nil, errAlgKey
+	}
+	return k.Public, nil
+}
+
+// Verify checks the signature, algorithm, key, expiry, audience and issuer,
+// and that the claims make sense for the role. Errors wrap ErrUnauthorized.
 func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%w: token missing", ErrUnauthorized)
 	}
 	var c Claims
-	_, err := v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
-		return v.cfg.Secret, nil
-	})
-	if err != nil {
+	if _, err := v.parser.ParseWithClaims(raw, &c, v.keyFunc); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, reason(err))
 	}
 	if err := c.check(); err != nil {
@@ -97,6 +268,11 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 
 // reason turns a jwt error into words that never include the token.
 func reason(err error) string {
+	for _, e := range []error{errAlg, errAlgKey, errUnknownKID, errNoKID} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "token malformed"
@@ -105,6 +281,11 @@ func reason(err error) string {
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "signing algorithm not accepted"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		for _, claim := range []string{"exp", "aud", "iss"} {
+			if strings.Contains(err.Error(), claim+" claim is required") {
+				return claim + " missing"
+			}
+		}
 		return "required claim missing"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "token expired"
@@ -122,7 +303,7 @@ func reason(err error) string {
 
 func (c *Claims) check() error {
 	if !c.Role.Valid() {
-		return fmt.Errorf("unknown role %q", c.Role)
+		return fmt.Errorf("unknown role %.32q", c.Role)
 	}
 	if c.Subject == "" {
 		return errors.New("sub missing")
@@ -134,36 +315,101 @@ func (c *Claims) check() error {
 		return errors.New("only therapists and staff may hold a token for any room")
 	}
 	if c.Kind != "" && (c.Role != rooms.RoleTherapist || !c.Kind.Valid()) {
-		return fmt.Errorf("kind %q: only therapists open rooms, of a known kind", c.Kind)
+		return fmt.Errorf("kind %.32q: only therapists open rooms, of a known kind", c.Kind)
 	}
 	return nil
 }
 
-// Minter signs tokens with the HS256 secret (dev mode, tests, iopctl).
-type Minter struct {
-	cfg Config
+// MediaGranted reports whether the bearer may join a session's media at all.
+// Therapists, clients and family may (in the rooms their token names); staff
+// only with a token for one room, their grant: a staff token for any room
+// ("*") is for the staff API and never joins media.
+func (c *Claims) MediaGranted() bool {
+	if c.Role == rooms.RoleStaff {
+		return c.Room != AnyRoom
+	}
+	return c.Role.Valid()
 }
 
-// NewMinter returns a minter for cfg's secret, audience and issuer.
-func NewMinter(cfg Config) *Minter { return &Minter{cfg: cfg} }
+// MayJoin reports whether the token grants joining room's media: a token
+// for that room, or a therapist's token for any room. A false answer is the
+// protocol's forbidden.
+func (c *Claims) MayJoin(room string) bool {
+	if room == "" || room == AnyRoom || !c.MediaGranted() {
+		return false
+	}
+	return c.Room == room || (c.Room == AnyRoom && c.Role == rooms.RoleTherapist)
+}
+
+// Minter signs tokens (dev mode, invites, tests, iopctl): with the EdDSA or
+// ES256 private key of its configuration if one is set, else with the HS256
+// secret.
+type Minter struct {
+	cfg    Config
+	method jwt.SigningMethod
+	key    any
+	kid    string
+	err    error
+	now    func() time.Time
+}
+
+// NewMinter returns a minter for cfg's private key or secret, audience and
+// issuer. A key it cannot sign with makes every Mint fail.
+func NewMinter(cfg Config) *Minter {
+	m := &Minter{cfg: cfg, now: time.Now}
+	switch priv := cfg.PrivateKey.(type) {
+	case nil:
+		m.method, m.key = jwt.SigningMethodHS256, cfg.Secret
+		if len(cfg.Secret) == 0 {
+			m.err = errors.New("token: no signing key: set a secret or a private key")
+		}
+		return m
+	case ed25519.PrivateKey:
+		m.method, m.key = jwt.SigningMethodEdDSA, priv
+	case *ecdsa.PrivateKey:
+		m.method, m.key = jwt.SigningMethodES256, priv
+	default:
+		m.err = fmt.Errorf("token: cannot sign with a %T: use an Ed25519 or P-256 key", cfg.PrivateKey)
+		return m
+	}
+	pub, err := PublicKey(cfg.PrivateKey)
+	if err != nil {
+		m.err = err
+		return m
+	}
+	m.kid = pub.ID
+	return m
+}
 
 // Mint signs claims valid from now for ttl. It fills iat, nbf, exp, jti and,
-// when unset, aud and iss from the configuration.
+// when unset, aud and iss from the configuration, and refuses claims that
+// Verify would refuse (unknown role, no sub or room, "*" or kind for a role
+// that may not hold them).
 func (m *Minter) Mint(c Claims, ttl time.Duration) (string, error) {
-	now := time.Now()
+	if m.err != nil {
+		return "", m.err
+	}
+	now := m.now()
 	c.IssuedAt = jwt.NewNumericDate(now)
 	c.NotBefore = jwt.NewNumericDate(now)
 	c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
 	if c.ID == "" {
 		c.ID = RandomID(12)
 	}
-	if len(c.Audience) == 0 && m.cfg.Audience != "" {
-		c.Audience = jwt.ClaimStrings{m.cfg.Audience}
+	if len(c.Audience) == 0 {
+		c.Audience = jwt.ClaimStrings{m.cfg.audience()}
 	}
 	if c.Issuer == "" {
 		c.Issuer = m.cfg.Issuer
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(m.cfg.Secret)
+	if err := c.check(); err != nil {
+		return "", fmt.Errorf("mint token: %w", err)
+	}
+	t := jwt.NewWithClaims(m.method, c)
+	if m.kid != "" {
+		t.Header["kid"] = m.kid
+	}
+	s, err := t.SignedString(m.key)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
