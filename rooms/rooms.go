@@ -1,6 +1,6 @@
-// Package rooms is the domain core: who is in which therapy session, with
-// which role, and the events that attendance and audit listen to. It knows
-// nothing of websockets or media.
+// Package rooms is the domain core: room kinds and their capacity, roles and
+// what they may do, the waiting room, moderation, and the room events that
+// attendance and audit listen to. It knows nothing of websockets or media.
 package rooms
 
 import (
@@ -10,52 +10,7 @@ import (
 	"time"
 )
 
-// Role is what a person is in a program.
-type Role string
-
-// The roles of PROTOCOL.md.
-const (
-	RoleTherapist Role = "therapist"
-	RoleClient    Role = "client"
-	RoleFamily    Role = "family"
-	RoleStaff     Role = "staff"
-)
-
-// Valid reports whether r is one of the known roles.
-func (r Role) Valid() bool {
-	switch r {
-	case RoleTherapist, RoleClient, RoleFamily, RoleStaff:
-		return true
-	}
-	return false
-}
-
-// Staff reports whether r is program staff (therapist or staff): they never
-// wait and take no seat.
-func (r Role) Staff() bool { return r == RoleTherapist || r == RoleStaff }
-
-// Kind is the kind of therapy session a room holds.
-type Kind string
-
-// The room kinds of DESIGN.md.
-const (
-	KindGroup         Kind = "group"
-	KindIndividual    Kind = "individual"
-	KindFamily        Kind = "family"
-	KindComplementary Kind = "complementary"
-	KindSupport       Kind = "support"
-)
-
-// Valid reports whether k is one of the known kinds.
-func (k Kind) Valid() bool {
-	switch k {
-	case KindGroup, KindIndividual, KindFamily, KindComplementary, KindSupport:
-		return true
-	}
-	return false
-}
-
-// Participant is one admitted connection in a room.
+// Participant is one connection in a room, waiting or admitted.
 type Participant struct {
 	ID    string // opaque, one per connection
 	Sub   string // stable person id; never shown to other clients
@@ -69,11 +24,31 @@ type Participant struct {
 // EventType names what happened in a room.
 type EventType string
 
-// Room event types.
+// Room event types. Each says who receives it.
 const (
-	EventJoined  EventType = "joined"
+	// EventJoined: a participant was admitted (directly, or from the
+	// waiting room). Its own listener gets it first with Others set (and,
+	// for a therapist, Waiting).
+	EventJoined EventType = "joined"
+	// EventWaiting: a participant entered the waiting room; its own
+	// listener gets it with Position.
+	EventWaiting EventType = "waiting"
+	// EventWaitingList: the waiting list changed; therapists get Waiting.
+	EventWaitingList EventType = "waiting_list"
+	// EventUpdated: mute, camera or hand changed; everyone admitted.
 	EventUpdated EventType = "updated"
-	EventLeft    EventType = "left"
+	// EventMuted: a therapist muted the participant's Kind; the
+	// participant gets it (the others get EventUpdated).
+	EventMuted EventType = "muted"
+	// EventLeft: an admitted participant left for Reason; the others.
+	EventLeft EventType = "left"
+	// EventRemoved: the participant was removed or denied (Reason); only
+	// the participant, who must then disconnect.
+	EventRemoved EventType = "removed"
+	// EventRoomUpdated: lock state changed; everyone admitted.
+	EventRoomUpdated EventType = "room_updated"
+	// EventEnded: a therapist ended the session; everyone, waiting or not.
+	EventEnded EventType = "ended"
 )
 
 // Leave reasons.
@@ -81,18 +56,23 @@ const (
 	ReasonLeft    = "left"
 	ReasonDropped = "dropped"
 	ReasonRemoved = "removed"
+	ReasonDenied  = "denied"
+	ReasonEnded   = "ended"
 )
 
 // Event is something that happened in a room, as members and listeners see it.
 type Event struct {
 	Type        EventType
 	Room        string
-	Participant Participant
-	Reason      string // for EventLeft
+	Participant Participant // whom it is about
+	By          Participant // the therapist who acted (mute, remove, end, admit)
+	Reason      string
+	Kind        string // muted: "audio" or "video"
 	At          time.Time
-	// Others is set only on the joiner's own EventJoined: everyone who was
-	// already in the room. It is the first event the joiner's listener gets.
-	Others []Participant
+	Others      []Participant // EventJoined to the joiner: who was already admitted
+	Waiting     []Participant // EventWaitingList
+	Position    int           // EventWaiting: 1 is next
+	Locked      bool          // the room's lock state after the event
 }
 
 // Listener receives room events. Calls are made in event order while the
@@ -102,29 +82,39 @@ type Listener interface {
 	RoomEvent(Event)
 }
 
-// Errors callers branch on.
+// Errors callers branch on; signaling maps each to a protocol code.
 var (
-	ErrDuplicate = errors.New("rooms: participant id already in the room")
-	ErrNotFound  = errors.New("rooms: no such participant")
-	ErrClosed    = errors.New("rooms: room closed")
+	ErrDuplicate   = errors.New("rooms: participant id already in the room")
+	ErrNotFound    = errors.New("no such participant")
+	ErrClosed      = errors.New("rooms: room closed")
+	ErrLocked      = errors.New("the room is locked")
+	ErrEnded       = errors.New("the session has ended")
+	ErrForbidden   = errors.New("your role may not do this")
+	ErrNotAdmitted = errors.New("you are in the waiting room")
+	ErrRoomFull    = errors.New("the room is full")
 )
 
-// Room is one therapy session's membership.
+// Room is one therapy session: who waits, who is admitted, and its state.
 type Room struct {
 	id    string
 	kind  Kind
 	title string
 	m     *Manager
 
-	mu      sync.Mutex
-	members map[string]*member
-	order   []string
-	closed  bool
+	mu        sync.Mutex
+	members   map[string]*member
+	admitted  []string // join order
+	waiting   []string // arrival order
+	locked    bool
+	ended     bool
+	closed    bool
+	autoAdmit bool
 }
 
 type member struct {
-	p Participant
-	l Listener
+	p        Participant
+	l        Listener
+	admitted bool
 }
 
 // ID returns the room id.
@@ -136,30 +126,248 @@ func (r *Room) Kind() Kind { return r.kind }
 // Title returns the room title shown to participants.
 func (r *Room) Title() string { return r.title }
 
-// Join admits p. l first receives p's own EventJoined carrying everyone
-// already in the room, then every later event about the others; the others'
-// listeners and the manager's listeners are told p joined.
-func (r *Room) Join(p Participant, l Listener) error {
+// Locked reports whether the room refuses new clients and family.
+func (r *Room) Locked() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return ErrClosed
+	return r.locked
+}
+
+// SetAutoAdmit makes clients and family skip the waiting room while a
+// therapist is present (a scheduled session's setting).
+func (r *Room) SetAutoAdmit(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.autoAdmit = on
+}
+
+// Join enters p into the room: therapists and staff are admitted at once;
+// clients and family wait until a therapist admits them (or at once, in an
+// auto-admit room with a therapist present). It reports whether p was
+// admitted. l receives p's own first event (EventJoined with Others, or
+// EventWaiting with Position) before Join returns, then every later event.
+func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed:
+		return false, ErrClosed
+	case r.ended:
+		return false, ErrEnded
+	case r.members[p.ID] != nil:
+		return false, fmt.Errorf("join %s: %w", r.id, ErrDuplicate)
+	case r.locked && !p.Role.Staff():
+		return false, ErrLocked
 	}
-	if _, dup := r.members[p.ID]; dup {
-		return fmt.Errorf("join %s: %w", r.id, ErrDuplicate)
+	m := &member{p: p, l: l}
+	r.members[p.ID] = m
+	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) {
+		r.admitLocked(m, Participant{})
+		if p.Role == RoleTherapist && r.autoAdmit {
+			for len(r.waiting) > 0 {
+				r.admitLocked(r.members[r.waiting[0]], p)
+			}
+		}
+		return true, nil
 	}
-	others := make([]Participant, 0, len(r.order))
-	for _, id := range r.order {
+	r.waiting = append(r.waiting, p.ID)
+	r.emitLocked(Event{Type: EventWaiting, Participant: p, Position: len(r.waiting)}, only(m))
+	r.waitingChangedLocked()
+	return false, nil
+}
+
+func (r *Room) therapistPresentLocked() bool {
+	for _, id := range r.admitted {
+		if r.members[id].p.Role == RoleTherapist {
+			return true
+		}
+	}
+	return false
+}
+
+// admitLocked moves m into the admitted set and tells everyone.
+func (r *Room) admitLocked(m *member, by Participant) {
+	if m.admitted {
+		return
+	}
+	wasWaiting := r.removeWaitingLocked(m.p.ID)
+	others := make([]Participant, 0, len(r.admitted))
+	for _, id := range r.admitted {
 		others = append(others, r.members[id].p)
 	}
-	l.RoomEvent(Event{Type: EventJoined, Room: r.id, Participant: p, At: r.m.now(), Others: others})
-	r.members[p.ID] = &member{p: p, l: l}
-	r.order = append(r.order, p.ID)
-	r.emitLocked(Event{Type: EventJoined, Participant: p})
+	m.admitted = true
+	r.admitted = append(r.admitted, m.p.ID)
+	self := Event{Type: EventJoined, Participant: m.p, By: by, Others: others}
+	if m.p.Role == RoleTherapist {
+		self.Waiting = r.waitingLocked()
+	}
+	r.emitLocked(self, only(m))
+	r.emitLocked(Event{Type: EventJoined, Participant: m.p, By: by}, admittedExcept(m))
+	if wasWaiting {
+		r.waitingChangedLocked()
+	}
+}
+
+func (r *Room) removeWaitingLocked(id string) bool {
+	for i, x := range r.waiting {
+		if x == id {
+			r.waiting = append(r.waiting[:i], r.waiting[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// waitingChangedLocked sends the waiting list to the therapists and each
+// waiting person their new position.
+func (r *Room) waitingChangedLocked() {
+	r.emitLocked(Event{Type: EventWaitingList, Waiting: r.waitingLocked()}, therapists)
+}
+
+func (r *Room) waitingLocked() []Participant {
+	list := make([]Participant, 0, len(r.waiting))
+	for _, id := range r.waiting {
+		list = append(list, r.members[id].p)
+	}
+	return list
+}
+
+// WaitingList returns who waits, in arrival order.
+func (r *Room) WaitingList() []Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waitingLocked()
+}
+
+// actorLocked returns the admitted member acting, if its role may do a.
+func (r *Room) actorLocked(by string, a Action) (*member, error) {
+	m := r.members[by]
+	if m == nil || !m.admitted {
+		return nil, ErrNotAdmitted
+	}
+	if !m.p.Role.Can(a) {
+		return nil, ErrForbidden
+	}
+	return m, nil
+}
+
+// Admit lets a waiting participant in; id "*" admits everyone waiting.
+func (r *Room) Admit(by, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, ActAdmit)
+	if err != nil {
+		return err
+	}
+	if id == "*" {
+		for len(r.waiting) > 0 {
+			r.admitLocked(r.members[r.waiting[0]], actor.p)
+		}
+		return nil
+	}
+	m := r.members[id]
+	if m == nil || m.admitted {
+		return ErrNotFound
+	}
+	r.admitLocked(m, actor.p)
 	return nil
 }
 
-// Update changes a participant's state (mute, camera, hand) and tells everyone.
+// Deny turns a waiting participant away; they are told and must disconnect.
+func (r *Room) Deny(by, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, ActAdmit)
+	if err != nil {
+		return err
+	}
+	m := r.members[id]
+	if m == nil || m.admitted {
+		return ErrNotFound
+	}
+	r.removeWaitingLocked(id)
+	delete(r.members, id)
+	r.emitLocked(Event{Type: EventRemoved, Participant: m.p, By: actor.p, Reason: ReasonDenied}, only(m))
+	r.waitingChangedLocked()
+	return nil
+}
+
+// Mute turns off a participant's audio or video: the media plane stops
+// forwarding it (the participant's listener acts on EventMuted) and everyone
+// sees the new state.
+func (r *Room) Mute(by, id, kind string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, ActMute)
+	if err != nil {
+		return err
+	}
+	m := r.members[id]
+	if m == nil || !m.admitted {
+		return ErrNotFound
+	}
+	switch kind {
+	case "audio":
+		m.p.Audio = false
+	case "video":
+		m.p.Video = false
+	default:
+		return fmt.Errorf("mute kind %q: %w", kind, ErrNotFound)
+	}
+	r.emitLocked(Event{Type: EventMuted, Participant: m.p, By: actor.p, Kind: kind}, only(m))
+	r.emitLocked(Event{Type: EventUpdated, Participant: m.p, By: actor.p}, allAdmitted)
+	return nil
+}
+
+// Remove takes a participant (waiting or admitted) out of the session with
+// the therapist's reason; they are told and must disconnect. It returns
+// whom it removed, so that the caller can bar them from rejoining.
+func (r *Room) Remove(by, id, reason string) (Participant, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, ActRemove)
+	if err != nil {
+		return Participant{}, err
+	}
+	m := r.members[id]
+	if m == nil || id == by {
+		return Participant{}, ErrNotFound
+	}
+	r.emitLocked(Event{Type: EventRemoved, Participant: m.p, By: actor.p, Reason: reason}, only(m))
+	r.dropLocked(m, ReasonRemoved)
+	return m.p, nil
+}
+
+// SetLocked locks or unlocks the room to new clients and family.
+func (r *Room) SetLocked(by string, locked bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, ActLock)
+	if err != nil {
+		return err
+	}
+	r.locked = locked
+	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Locked: locked}, allAdmitted)
+	return nil
+}
+
+// End ends the session for everyone, waiting or admitted; they are told
+// and must disconnect. The room refuses joins until it closes.
+func (r *Room) End(by string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, ActEnd)
+	if err != nil {
+		return err
+	}
+	r.ended = true
+	r.emitLocked(Event{Type: EventEnded, By: actor.p}, everyone)
+	return nil
+}
+
+// Update changes a participant's own state (mute, camera, hand). Admitted
+// participants' changes are broadcast; a waiting participant's are kept
+// for when they are admitted.
 func (r *Room) Update(id string, change func(*Participant)) (Participant, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -167,29 +375,31 @@ func (r *Room) Update(id string, change func(*Participant)) (Participant, error)
 	if m == nil {
 		return Participant{}, ErrNotFound
 	}
+	who := m.p
 	change(&m.p)
-	m.p.ID = id
-	r.emitLocked(Event{Type: EventUpdated, Participant: m.p})
+	m.p.ID, m.p.Sub, m.p.Role, m.p.Name = who.ID, who.Sub, who.Role, who.Name
+	if m.admitted {
+		r.emitLocked(Event{Type: EventUpdated, Participant: m.p}, admittedExcept(m))
+	}
 	return m.p, nil
 }
 
-// Leave removes a participant for reason and tells everyone else. Leaving
-// twice is harmless.
+// Has reports whether an admitted participant with id is in the room.
+func (r *Room) Has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[id]
+	return m != nil && m.admitted
+}
+
+// Leave takes a participant out for reason (left, dropped) and tells the
+// others. Leaving twice, or after removal, is harmless.
 func (r *Room) Leave(id, reason string) {
 	r.mu.Lock()
 	m := r.members[id]
-	if m == nil {
-		r.mu.Unlock()
-		return
+	if m != nil {
+		r.dropLocked(m, reason)
 	}
-	delete(r.members, id)
-	for i, x := range r.order {
-		if x == id {
-			r.order = append(r.order[:i], r.order[i+1:]...)
-			break
-		}
-	}
-	r.emitLocked(Event{Type: EventLeft, Participant: m.p, Reason: reason})
 	empty := len(r.members) == 0
 	r.mu.Unlock()
 	if empty {
@@ -197,28 +407,66 @@ func (r *Room) Leave(id, reason string) {
 	}
 }
 
-// Participants returns everyone in the room in join order.
+func (r *Room) dropLocked(m *member, reason string) {
+	delete(r.members, m.p.ID)
+	if !m.admitted {
+		r.removeWaitingLocked(m.p.ID)
+		r.waitingChangedLocked()
+		return
+	}
+	for i, x := range r.admitted {
+		if x == m.p.ID {
+			r.admitted = append(r.admitted[:i], r.admitted[i+1:]...)
+			break
+		}
+	}
+	r.emitLocked(Event{Type: EventLeft, Participant: m.p, Reason: reason}, allAdmitted)
+}
+
+// Participants returns the admitted participants in join order.
 func (r *Room) Participants() []Participant {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]Participant, 0, len(r.order))
-	for _, id := range r.order {
+	out := make([]Participant, 0, len(r.admitted))
+	for _, id := range r.admitted {
 		out = append(out, r.members[id].p)
 	}
 	return out
 }
 
-// emitLocked sends e to every member but its subject, then to the manager's listeners.
-func (r *Room) emitLocked(e Event) {
+// audience selects which members receive an event.
+type audience func(*member) bool
+
+var (
+	allAdmitted = func(m *member) bool { return m.admitted }
+	everyone    = func(*member) bool { return true }
+	therapists  = func(m *member) bool { return m.admitted && m.p.Role == RoleTherapist }
+)
+
+func only(x *member) audience           { return func(m *member) bool { return m == x } }
+func admittedExcept(x *member) audience { return func(m *member) bool { return m.admitted && m != x } }
+
+// emitLocked sends e to the members the audience selects, in a stable
+// order, then to the manager's listeners (attendance, audit), which see
+// every event once.
+func (r *Room) emitLocked(e Event, to audience) {
 	e.Room = r.id
 	e.At = r.m.now()
-	for _, id := range r.order {
-		if id != e.Participant.ID {
-			r.members[id].l.RoomEvent(e)
+	e.Locked = r.locked
+	for _, id := range r.admitted {
+		if m := r.members[id]; to(m) {
+			m.l.RoomEvent(e)
 		}
 	}
-	for _, l := range r.m.listeners {
-		l.RoomEvent(e)
+	for _, id := range r.waiting {
+		if m := r.members[id]; to(m) {
+			m.l.RoomEvent(e)
+		}
+	}
+	if e.Others == nil || e.Type != EventJoined {
+		for _, l := range r.m.listeners {
+			l.RoomEvent(e)
+		}
 	}
 }
 
@@ -226,6 +474,7 @@ func (r *Room) emitLocked(e Event) {
 type Manager struct {
 	now       func() time.Time
 	listeners []Listener
+	policies  Policies
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -234,9 +483,15 @@ type Manager struct {
 
 // NewManager returns a manager whose room events also go to listeners
 // (attendance, audit).
-func NewManager(listeners ...Listener) *Manager {
-	return &Manager{now: time.Now, listeners: listeners, rooms: map[string]*Room{}, pinned: map[string]bool{}}
+func NewManager(policies Policies, listeners ...Listener) *Manager {
+	if policies == nil {
+		policies = DefaultPolicies()
+	}
+	return &Manager{now: time.Now, listeners: listeners, policies: policies, rooms: map[string]*Room{}, pinned: map[string]bool{}}
 }
+
+// Policies returns the capacity rules of each room kind.
+func (m *Manager) Policies() Policies { return m.policies }
 
 // Open returns the room with id, creating it with kind and title if it does
 // not exist. A pinned room stays when it empties (the dev-mode demo room);
@@ -265,6 +520,17 @@ func (m *Manager) Get(id string) *Room {
 	return m.rooms[id]
 }
 
+// Rooms returns the open rooms.
+func (m *Manager) Rooms() []*Room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
 // Len returns how many rooms are open.
 func (m *Manager) Len() int {
 	m.mu.Lock()
@@ -275,13 +541,19 @@ func (m *Manager) Len() int {
 func (m *Manager) closeIfEmpty(r *Room) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.pinned[r.id] || m.rooms[r.id] != r {
+	if m.rooms[r.id] != r {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.members) == 0 {
-		r.closed = true
-		delete(m.rooms, r.id)
+	if len(r.members) != 0 {
+		return
 	}
+	// An ended session reopens fresh next time; a pinned room stays open.
+	r.ended, r.locked = false, false
+	if m.pinned[r.id] {
+		return
+	}
+	r.closed = true
+	delete(m.rooms, r.id)
 }

@@ -33,11 +33,12 @@ type Participant struct {
 	closed        bool
 	ups           []*upTrack
 	downs         map[*upTrack]*downTrack
-	offerInFlight bool // a subscribe offer awaits its answer
-	renegotiate   bool // tracks changed while an offer was in flight
-	offersSent    int  // subscribe offers so far
-	subUp         bool // the subscribe PC has connected once
-	tracksSeen    int  // publisher tracks ever accepted, for unique ids
+	offerInFlight bool            // a subscribe offer awaits its answer
+	renegotiate   bool            // tracks changed while an offer was in flight
+	offersSent    int             // subscribe offers so far
+	subUp         bool            // the subscribe PC has connected once
+	tracksSeen    int             // publisher tracks ever accepted, for unique ids
+	mutedKinds    map[string]bool // kinds not forwarded, for tracks still to come
 }
 
 // ID returns the participant id; it is the MediaStream id of its tracks.
@@ -152,6 +153,28 @@ func (p *Participant) AddCandidate(pc PC, c *webrtc.ICECandidateInit) error {
 	return fmt.Errorf("%w: unknown PeerConnection %q", ErrBadSDP, pc)
 }
 
+// SetForwarding starts or stops forwarding the participant's published
+// tracks of a kind ("audio" or "video") to everyone else: a therapist's mute
+// takes effect here, whatever the client sends. Resumed video starts with a
+// fresh keyframe.
+func (p *Participant) SetForwarding(kind string, on bool) {
+	for _, u := range p.upTracks() {
+		if u.kind.String() != kind {
+			continue
+		}
+		if was := u.muted.Swap(!on); was && on {
+			u.requestKeyframe()
+		}
+	}
+	p.mu.Lock()
+	if on {
+		delete(p.mutedKinds, kind)
+	} else {
+		p.mutedKinds[kind] = true
+	}
+	p.mu.Unlock()
+}
+
 // Close leaves the room: the participant's tracks leave everyone's subscribe
 // PeerConnection, its own subscriptions end and both PeerConnections close.
 // It is safe to call more than once.
@@ -214,6 +237,9 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver)
 	n := p.tracksSeen
 	p.mu.Unlock()
 	u := newUpTrack(p, remote, fmt.Sprintf("%s-%d", remote.Kind(), n))
+	p.mu.Lock()
+	u.muted.Store(p.mutedKinds[remote.Kind().String()])
+	p.mu.Unlock()
 	if !p.room.addUpTrack(p, u) {
 		return // over the limit or leaving: the track is read by nobody and dropped
 	}
@@ -334,6 +360,7 @@ type gate struct {
 
 	mu        sync.Mutex
 	sent      bool
+	ended     bool // end of gathering was signalled; pion repeats it on renegotiation
 	local     []*webrtc.ICECandidateInit
 	remoteSet bool
 	remote    []webrtc.ICECandidateInit
@@ -349,6 +376,12 @@ func (g *gate) localCandidate(c *webrtc.ICECandidate) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if init == nil {
+		if g.ended {
+			return
+		}
+		g.ended = true
+	}
 	if !g.sent {
 		g.local = append(g.local, init)
 		return

@@ -35,6 +35,7 @@ type upTrack struct {
 	kfPending bool
 
 	packets atomic.Uint64
+	muted   atomic.Bool // a therapist muted it: packets are not forwarded
 }
 
 func newUpTrack(p *Participant, remote *webrtc.TrackRemote, id string) *upTrack {
@@ -63,6 +64,12 @@ func (u *upTrack) run() {
 // allocates nothing.
 func (u *upTrack) forward(pkt *rtp.Packet) {
 	u.packets.Add(1)
+	if u.muted.Load() {
+		for _, d := range *u.downs.Load() {
+			d.skip(pkt)
+		}
+		return
+	}
 	for _, d := range *u.downs.Load() {
 		d.write(pkt)
 	}
@@ -201,9 +208,8 @@ func (d *downTrack) write(pkt *rtp.Packet) {
 		d.tsOff = rand.Uint32() - pkt.Timestamp
 	}
 	if len(pkt.Payload) == 0 {
-		// Padding only (bandwidth probing): not forwarded, and the gap it
-		// would leave in the sequence is closed.
-		d.seqOff--
+		// Padding only (bandwidth probing): not forwarded.
+		d.skip(pkt)
 		return
 	}
 	d.hdr = pkt.Header
@@ -216,6 +222,14 @@ func (d *downTrack) write(pkt *rtp.Packet) {
 	d.hdr.Extension = false
 	d.hdr.Extensions = nil
 	_, _ = b.write.WriteRTP(&d.hdr, pkt.Payload)
+}
+
+// skip drops a packet and closes the gap it would leave in the subscriber's
+// sequence, so that nothing is reported lost.
+func (d *downTrack) skip(*rtp.Packet) {
+	if d.started {
+		d.seqOff--
+	}
 }
 
 // readRTCP forwards the subscriber's keyframe requests to the publisher until

@@ -26,7 +26,10 @@ type Config struct {
 	Verifier *token.Verifier
 	Rooms    *rooms.Manager
 	SFU      *sfu.SFU
-	Logger   *slog.Logger
+	// Seats holds seat leases and room claims across nodes; nil runs a
+	// single node without capacity limits (unit tests of the protocol).
+	Seats  *rooms.Seats
+	Logger *slog.Logger
 
 	// Origins lists the allowed websocket Origin values (scheme://host[:port]);
 	// empty allows only the server's own origin. Requests without an Origin
@@ -185,6 +188,16 @@ func errorCode(err error) string {
 		return protocol.CodeBadMessage
 	case errors.Is(err, rooms.ErrNotFound):
 		return protocol.CodeNotFound
+	case errors.Is(err, rooms.ErrRoomFull):
+		return protocol.CodeRoomFull
+	case errors.Is(err, rooms.ErrLocked):
+		return protocol.CodeLocked
+	case errors.Is(err, rooms.ErrForbidden):
+		return protocol.CodeForbidden
+	case errors.Is(err, rooms.ErrNotAdmitted):
+		return protocol.CodeNotAdmitted
+	case errors.Is(err, rooms.ErrEnded):
+		return protocol.CodeTooLate
 	}
 	return protocol.CodeInternal
 }

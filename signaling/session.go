@@ -2,11 +2,13 @@ package signaling
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -23,6 +25,10 @@ import (
 // connection is dropped.
 const outQueue = 512
 
+// mediaStartTimeout bounds how long a message waits for the participant's
+// PeerConnections to be created after admission.
+const mediaStartTimeout = 10 * time.Second
+
 // frame is one queued write: a text message, or a close frame that ends the
 // connection after everything before it has been written.
 type frame struct {
@@ -32,39 +38,52 @@ type frame struct {
 	closeText string
 }
 
-// session is one websocket: before join, a person knocking; after, a
-// participant in a room with media.
+// session is one websocket: before join, a person knocking; then a person
+// waiting or admitted in a room, with media once admitted.
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
-	log  func(msg string, args ...any)
 
 	out        chan frame
 	stop       chan struct{}
 	writerDone chan struct{}
 	abortOnce  sync.Once
-	closing    bool // a close frame is queued; only the reader touches it
+	closing    atomic.Bool // a close frame is queued
 
 	limiter *rate.Limiter
 	buf     bytes.Buffer
 
-	// set by join, read-only afterwards
-	id     string
-	joinRe string
-	claims *token.Claims
-	room   *rooms.Room
-	media  *sfu.Participant
+	// Set by join on the reader goroutine before the session enters the
+	// room; read-only afterwards.
+	joinedRoom bool
+	id         string
+	joinRe     string
+	claims     *token.Claims
+	room       *rooms.Room
+	releases   []func() // seat and room claim, released on leave
+
+	// offerRe is the id of the publish offer being answered; the answer
+	// is sent from within HandleOffer on the reader goroutine.
+	offerRe string
+
+	mu         sync.Mutex
+	admitted   bool
+	mediaReady chan struct{} // closed once media is set, or failed to start
+	media      *sfu.Participant
+	muted      map[string]bool // kinds a therapist muted, for media still starting
+	left       bool            // the session has left: media started late is closed
+	endReason  string          // removed or ended by a therapist
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
 	return &session{
 		srv:        s,
 		conn:       conn,
-		log:        s.cfg.Logger.Info,
 		out:        make(chan frame, outQueue),
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.RateBurst),
+		muted:      map[string]bool{},
 	}
 }
 
@@ -72,7 +91,7 @@ func (s *session) run() {
 	go s.writeLoop()
 	reason := s.readLoop()
 	s.leave(reason)
-	if s.closing {
+	if s.closing.Load() {
 		// Let the error and close frame go out, then read what the client
 		// still sends for a moment so that closing does not reset the
 		// connection before it has read them.
@@ -109,6 +128,8 @@ func (s *session) writeLoop() {
 				if tc, ok := s.conn.NetConn().(*net.TCPConn); ok {
 					_ = tc.CloseWrite()
 				}
+				// The reader ends when the client answers the close, or soon.
+				_ = s.conn.NetConn().SetReadDeadline(time.Now().Add(2 * time.Second))
 				return
 			}
 			_ = s.conn.SetWriteDeadline(deadline)
@@ -153,11 +174,11 @@ func (s *session) fail(code, msg, re string, closeCode int) {
 	s.closeWith(closeCode, code)
 }
 
+// closeWith queues a close frame after what is queued; safe from any goroutine.
 func (s *session) closeWith(code int, text string) {
-	if s.closing {
+	if s.closing.Swap(true) {
 		return
 	}
-	s.closing = true
 	s.enqueue(frame{close: true, closeCode: code, closeText: text})
 }
 
@@ -166,7 +187,7 @@ func (s *session) closeWith(code int, text string) {
 func (s *session) readLoop() string {
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
 	s.conn.SetPongHandler(func(string) error {
-		if s.media != nil {
+		if s.joinedRoom && !s.closing.Load() {
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 		}
 		return nil
@@ -178,40 +199,53 @@ func (s *session) readLoop() string {
 			switch {
 			case errors.Is(err, errTooLarge):
 				s.fail(protocol.CodeTooLarge, "frame larger than 256 KiB", "", websocket.CloseMessageTooBig)
-				return protocol.ReasonDropped
-			case errors.As(err, &ne) && ne.Timeout() && s.media == nil:
+				return rooms.ReasonDropped
+			case errors.Is(err, errBinary):
+				s.reject("", errorf(protocol.CodeBadMessage, "frames must be text (JSON)"))
+				if s.closing.Load() {
+					return rooms.ReasonDropped
+				}
+				continue
+			case errors.As(err, &ne) && ne.Timeout() && !s.joinedRoom && !s.closing.Load():
 				s.fail(protocol.CodeJoinTimeout, "no join within 5 seconds", "", websocket.ClosePolicyViolation)
-				return protocol.ReasonDropped
+				return rooms.ReasonDropped
 			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
-				return protocol.ReasonLeft
+				return rooms.ReasonLeft
 			}
-			return protocol.ReasonDropped
+			return rooms.ReasonDropped
 		}
-		if s.media != nil {
+		if s.joinedRoom && !s.closing.Load() {
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 		}
 		if !s.limiter.Allow() {
 			s.fail(protocol.CodeRateLimited, "too many messages", "", websocket.ClosePolicyViolation)
-			return protocol.ReasonDropped
+			return rooms.ReasonDropped
 		}
-		if leave := s.handle(data); leave || s.closing {
-			if !s.closing {
-				s.closeWith(websocket.CloseNormalClosure, "bye")
-			}
-			return protocol.ReasonLeft
+		if leave := s.handle(data); leave {
+			s.closeWith(websocket.CloseNormalClosure, "bye")
+			return rooms.ReasonLeft
+		}
+		if s.closing.Load() && !s.joinedRoom {
+			return rooms.ReasonDropped
 		}
 	}
 }
 
-var errTooLarge = errors.New("frame too large")
+var (
+	errTooLarge = errors.New("frame too large")
+	errBinary   = errors.New("binary frame")
+)
 
-// readFrame reads one text or binary message of at most MaxFrame bytes. The
-// limit is enforced here rather than by the websocket library so that the
-// client gets a too_large error before the close.
+// readFrame reads one text message of at most MaxFrame bytes. The limit is
+// enforced here rather than by the websocket library so that the client
+// gets a too_large error before the close.
 func (s *session) readFrame() ([]byte, error) {
-	_, r, err := s.conn.NextReader()
+	mt, r, err := s.conn.NextReader()
 	if err != nil {
 		return nil, err
+	}
+	if mt != websocket.TextMessage {
+		return nil, errBinary
 	}
 	s.buf.Reset()
 	n, err := s.buf.ReadFrom(io.LimitReader(r, protocol.MaxFrame+1))
@@ -227,17 +261,26 @@ func (s *session) readFrame() ([]byte, error) {
 // handle dispatches one message and reports whether the participant leaves.
 func (s *session) handle(data []byte) (leave bool) {
 	var m protocol.ClientMessage
-	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
-		s.reject(m.ID, errorf(protocol.CodeBadMessage, "not a JSON object with a type"))
+	if err := json.Unmarshal(data, &m); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			s.reject(m.ID, errorf(protocol.CodeBadMessage, "field "+te.Field+" has the wrong type"))
+		} else {
+			s.reject(m.ID, errorf(protocol.CodeBadMessage, "not a JSON object"))
+		}
 		return false
 	}
-	if s.media == nil {
+	if m.Type == "" {
+		s.reject(m.ID, errorf(protocol.CodeBadMessage, "message has no type"))
+		return false
+	}
+	if !s.joinedRoom {
 		if m.Type != protocol.TypeJoin {
 			s.fail(protocol.CodeNotJoined, "the first message must be join", m.ID, websocket.ClosePolicyViolation)
 			return false
 		}
 		if err := s.join(&m); err != nil {
-			s.fail(errorCode(err), err.Error(), m.ID, websocket.ClosePolicyViolation)
+			s.reject(m.ID, err)
 		}
 		return false
 	}
@@ -245,50 +288,22 @@ func (s *session) handle(data []byte) (leave bool) {
 	switch m.Type {
 	case protocol.TypeJoin:
 		err = errorf(protocol.CodeBadMessage, "already joined")
-	case protocol.TypeOffer:
-		if m.PC != protocol.PCPublish || m.SDP == "" {
-			err = errorf(protocol.CodeBadMessage, "offer needs pc \"publish\" and sdp")
-			break
-		}
-		err = s.media.HandleOffer(m.SDP)
-	case protocol.TypeAnswer:
-		if m.PC != protocol.PCSubscribe || m.SDP == "" {
-			err = errorf(protocol.CodeBadMessage, "answer needs pc \"subscribe\" and sdp")
-			break
-		}
-		err = s.media.HandleAnswer(m.SDP)
-	case protocol.TypeCandidate:
-		err = s.candidate(&m)
+	case protocol.TypeLeave:
+		return true
+	case protocol.TypePing:
+		s.send(protocol.ServerMessage{Type: protocol.TypePong, T: m.T, Re: m.ID})
 	case protocol.TypeMedia:
-		if m.Audio == nil && m.Video == nil {
-			err = errorf(protocol.CodeBadMessage, "media needs audio or video")
-			break
-		}
-		err = s.update(func(p *rooms.Participant) {
-			if m.Audio != nil {
-				p.Audio = *m.Audio
-			}
-			if m.Video != nil {
-				p.Video = *m.Video
-			}
-		})
+		err = s.mediaState(&m)
 	case protocol.TypeHand:
 		if m.Raised == nil {
 			err = errorf(protocol.CodeBadMessage, "hand needs raised")
 			break
 		}
-		err = s.update(func(p *rooms.Participant) { p.Hand = *m.Raised })
-	case protocol.TypeLayer:
-		if m.Participant == "" {
-			err = errorf(protocol.CodeBadMessage, "layer needs participant and quality")
-		}
-		// One layer per track until simulcast lands: nothing to choose.
+		_, err = s.room.Update(s.id, func(p *rooms.Participant) { p.Hand = *m.Raised })
+	case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate, protocol.TypeLayer:
+		err = s.mediaMessage(&m)
 	case protocol.TypeAdmit, protocol.TypeDeny, protocol.TypeMute, protocol.TypeRemove, protocol.TypeLock, protocol.TypeEnd:
 		err = s.moderate(&m)
-	case protocol.TypeLeave:
-		return true
-	case protocol.TypePing:
-		s.send(protocol.ServerMessage{Type: protocol.TypePong, T: m.T, Re: m.ID})
 	default:
 		err = errorf(protocol.CodeUnknownType, "unknown message type")
 	}
@@ -306,13 +321,15 @@ func (s *session) reject(re string, err error) {
 		s.srv.cfg.Logger.Error("request failed", "participant", s.id, "err", err)
 		msg = "internal error"
 	}
-	if s.media == nil {
+	if !s.joinedRoom {
 		s.fail(code, msg, re, websocket.ClosePolicyViolation)
 		return
 	}
 	s.send(protocol.ServerMessage{Type: protocol.TypeError, Code: code, Message: msg, Re: re})
 }
 
+// join verifies the token, finds the room's node, takes a seat and enters
+// the room: admitted, or waiting for a therapist.
 func (s *session) join(m *protocol.ClientMessage) error {
 	if m.V != protocol.Version {
 		return errorf(protocol.CodeBadMessage, "join needs v: 1")
@@ -333,55 +350,204 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	if len(roomID) > 128 {
 		return errorf(protocol.CodeBadMessage, "room id too long")
 	}
-	s.claims = c
-	s.id = "p" + token.RandomID(8)
-	s.joinRe = m.ID
+	if !c.Role.Can(rooms.ActSubscribe) {
+		return errorf(protocol.CodeForbidden, "this role does not join sessions")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	seats := s.srv.cfg.Seats
+	if seats != nil {
+		release, owner, err := seats.Claim(ctx, roomID)
+		if err != nil {
+			return err
+		}
+		if release == nil {
+			s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: owner, Re: m.ID})
+			s.closeWith(websocket.CloseNormalClosure, "redirect")
+			return nil
+		}
+		s.releases = append(s.releases, release)
+	}
 	kind := c.Kind
 	if kind == "" {
 		kind = rooms.KindGroup
 	}
+	room := s.srv.cfg.Rooms.Open(roomID, kind, "", false)
+	if seats != nil {
+		release, err := seats.Take(ctx, roomID, room.Kind(), c.Role, c.Subject)
+		if err != nil {
+			s.releaseAll()
+			return err
+		}
+		s.releases = append(s.releases, release)
+	}
+
+	s.claims = c
+	s.id = "p" + token.RandomID(8)
+	s.joinRe = m.ID
 	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true}
 	// A room that empties between Open and Join is closed; open it again.
 	for {
-		s.room = s.srv.cfg.Rooms.Open(roomID, kind, "", false)
-		err = s.room.Join(me, s)
+		s.room = room
+		_, err = room.Join(me, s)
 		if !errors.Is(err, rooms.ErrClosed) {
 			break
 		}
+		room = s.srv.cfg.Rooms.Open(roomID, kind, "", false)
 	}
 	if err != nil {
 		s.room = nil
+		s.releaseAll()
 		return err
 	}
-	media, err := s.srv.cfg.SFU.Room(roomID).Join(s.id, s)
-	if err != nil {
-		s.room.Leave(s.id, rooms.ReasonDropped)
-		s.room = nil
-		return err
-	}
-	s.media = media
+	s.joinedRoom = true
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
-	s.log("joined", "participant", s.id, "room", roomID, "role", string(c.Role))
+	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", roomID, "role", string(c.Role))
 	return nil
 }
 
-// leave releases the room and media after the connection ends.
+func (s *session) releaseAll() {
+	for _, release := range s.releases {
+		release()
+	}
+	s.releases = nil
+}
+
+// leave releases the room, media and seat after the connection ends.
 func (s *session) leave(reason string) {
-	if s.media != nil {
-		s.media.Close()
+	s.mu.Lock()
+	s.left = true
+	media := s.media
+	if s.endReason != "" {
+		reason = s.endReason
+	}
+	s.mu.Unlock()
+	if media != nil {
+		media.Close()
 	}
 	if s.room != nil {
 		s.room.Leave(s.id, reason)
-		s.log("left", "participant", s.id, "room", s.room.ID(), "reason", reason)
+		s.srv.cfg.Logger.Info("left", "participant", s.id, "room", s.room.ID(), "reason", reason)
+	}
+	s.releaseAll()
+}
+
+// startMedia creates the participant's PeerConnections once admitted.
+func (s *session) startMedia(ready chan struct{}) {
+	defer close(ready)
+	media, err := s.srv.cfg.SFU.Room(s.room.ID()).Join(s.id, s)
+	if err != nil {
+		s.srv.cfg.Logger.Error("start media", "participant", s.id, "err", err)
+		s.abort()
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.left {
+		go media.Close()
+		return
+	}
+	for kind := range s.muted {
+		media.SetForwarding(kind, false)
+	}
+	s.media = media
+}
+
+// mediaOf waits for the participant's media, or reports not_admitted.
+func (s *session) mediaOf() (*sfu.Participant, error) {
+	s.mu.Lock()
+	ready := s.mediaReady
+	s.mu.Unlock()
+	if ready == nil {
+		return nil, errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
+	}
+	select {
+	case <-ready:
+	case <-time.After(mediaStartTimeout):
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.media == nil {
+		return nil, errors.New("media did not start")
+	}
+	return s.media, nil
+}
+
+// mediaMessage handles offer, answer, candidate and layer.
+func (s *session) mediaMessage(m *protocol.ClientMessage) error {
+	media, err := s.mediaOf()
+	if err != nil {
+		return err
+	}
+	switch m.Type {
+	case protocol.TypeOffer:
+		if m.PC != protocol.PCPublish || m.SDP == "" {
+			return errorf(protocol.CodeBadMessage, "offer needs pc \"publish\" and sdp")
+		}
+		s.offerRe = m.ID
+		return media.HandleOffer(m.SDP)
+	case protocol.TypeAnswer:
+		if m.PC != protocol.PCSubscribe || m.SDP == "" {
+			return errorf(protocol.CodeBadMessage, "answer needs pc \"subscribe\" and sdp")
+		}
+		return media.HandleAnswer(m.SDP)
+	case protocol.TypeCandidate:
+		return s.candidate(media, m)
+	case protocol.TypeLayer:
+		if m.Participant == "" || (m.Quality != "low" && m.Quality != "medium" && m.Quality != "high") {
+			return errorf(protocol.CodeBadMessage, "layer needs participant and quality low, medium or high")
+		}
+		if !s.room.Has(m.Participant) {
+			return errorf(protocol.CodeNotFound, "no such participant")
+		}
+		// One layer per track until simulcast lands: nothing to choose.
+	}
+	return nil
+}
+
+// mediaState records the sender's own mute state; turning a kind back on
+// also lifts a therapist's mute of it (the client decides).
+func (s *session) mediaState(m *protocol.ClientMessage) error {
+	if m.Audio == nil && m.Video == nil {
+		return errorf(protocol.CodeBadMessage, "media needs audio or video")
+	}
+	_, err := s.room.Update(s.id, func(p *rooms.Participant) {
+		if m.Audio != nil {
+			p.Audio = *m.Audio
+		}
+		if m.Video != nil {
+			p.Video = *m.Video
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for kind, on := range map[string]*bool{"audio": m.Audio, "video": m.Video} {
+		if on != nil && *on {
+			s.setForwarding(kind, true)
+		}
+	}
+	return nil
+}
+
+// setForwarding applies a mute or unmute to the media plane, now or when
+// the media starts.
+func (s *session) setForwarding(kind string, on bool) {
+	s.mu.Lock()
+	if on {
+		delete(s.muted, kind)
+	} else {
+		s.muted[kind] = true
+	}
+	media := s.media
+	s.mu.Unlock()
+	if media != nil {
+		media.SetForwarding(kind, on)
 	}
 }
 
-func (s *session) update(change func(*rooms.Participant)) error {
-	_, err := s.room.Update(s.id, change)
-	return err
-}
-
-func (s *session) candidate(m *protocol.ClientMessage) error {
+func (s *session) candidate(media *sfu.Participant, m *protocol.ClientMessage) error {
 	var pc sfu.PC
 	switch m.PC {
 	case protocol.PCPublish:
@@ -392,9 +558,9 @@ func (s *session) candidate(m *protocol.ClientMessage) error {
 		return errorf(protocol.CodeBadMessage, "candidate needs pc \"publish\" or \"subscribe\"")
 	}
 	if m.Candidate == nil {
-		return s.media.AddCandidate(pc, nil)
+		return media.AddCandidate(pc, nil)
 	}
-	return s.media.AddCandidate(pc, &webrtc.ICECandidateInit{
+	return media.AddCandidate(pc, &webrtc.ICECandidateInit{
 		Candidate:        m.Candidate.Candidate,
 		SDPMid:           m.Candidate.SDPMid,
 		SDPMLineIndex:    m.Candidate.SDPMLineIndex,
@@ -402,42 +568,122 @@ func (s *session) candidate(m *protocol.ClientMessage) error {
 	})
 }
 
-// moderate handles the therapist's controls. The waiting room and moderation
-// arrive with the rooms work; until then nobody waits and nothing is muted.
+// moderate handles the therapist's controls; the room checks the role.
 func (s *session) moderate(m *protocol.ClientMessage) error {
-	if s.claims.Role != rooms.RoleTherapist {
-		return errorf(protocol.CodeForbidden, "only therapists may "+m.Type)
+	if !s.isAdmitted() {
+		return errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
+	}
+	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd
+	if needsTarget && m.Participant == "" {
+		return errorf(protocol.CodeBadMessage, m.Type+" needs participant")
 	}
 	switch m.Type {
-	case protocol.TypeAdmit, protocol.TypeDeny:
-		return errorf(protocol.CodeNotFound, "nobody is waiting")
+	case protocol.TypeAdmit:
+		return s.room.Admit(s.id, m.Participant)
+	case protocol.TypeDeny:
+		return s.room.Deny(s.id, m.Participant)
+	case protocol.TypeMute:
+		if m.Kind != "audio" && m.Kind != "video" {
+			return errorf(protocol.CodeBadMessage, "mute needs kind audio or video")
+		}
+		return s.room.Mute(s.id, m.Participant, m.Kind)
+	case protocol.TypeRemove:
+		if len(m.Reason) > 500 {
+			return errorf(protocol.CodeBadMessage, "reason too long")
+		}
+		_, err := s.room.Remove(s.id, m.Participant, m.Reason)
+		return err
+	case protocol.TypeLock:
+		if m.Locked == nil {
+			return errorf(protocol.CodeBadMessage, "lock needs locked")
+		}
+		return s.room.SetLocked(s.id, *m.Locked)
+	case protocol.TypeEnd:
+		return s.room.End(s.id)
 	}
-	return errorf(protocol.CodeInternal, m.Type+" is not supported by this server yet")
+	return nil
 }
 
-// RoomEvent turns room events into messages for this participant.
+func (s *session) isAdmitted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.admitted
+}
+
+// RoomEvent turns room events into messages for this participant. It runs
+// under the room's lock: it only queues messages and starts goroutines.
 func (s *session) RoomEvent(e rooms.Event) {
-	switch e.Type {
-	case rooms.EventJoined:
-		if e.Participant.ID == s.id {
-			s.send(protocol.ServerMessage{
-				Type:         protocol.TypeJoined,
-				Re:           s.joinRe,
-				You:          &protocol.Person{ID: s.id, Name: e.Participant.Name, Role: string(e.Participant.Role)},
-				Room:         &protocol.Room{ID: s.room.ID(), Kind: string(s.room.Kind()), Title: s.room.Title()},
-				Participants: participants(e.Others),
-				ICEServers:   s.srv.cfg.ICEServers,
-			})
-			return
-		}
+	self := e.Participant.ID == s.id
+	switch {
+	case e.Type == rooms.EventJoined && self:
+		s.admittedEvent(e)
+	case e.Type == rooms.EventWaiting && self:
+		s.send(protocol.ServerMessage{Type: protocol.TypeWaiting, Re: s.joinRe, Room: s.roomInfo(e.Locked), Position: e.Position})
+	case e.Type == rooms.EventJoined:
 		p := participant(e.Participant)
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantJoined, Participant: &p})
-	case rooms.EventUpdated:
+	case e.Type == rooms.EventWaitingList:
+		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: people(e.Waiting)})
+	case e.Type == rooms.EventUpdated:
 		p := participant(e.Participant)
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantUpdated, Participant: &p})
-	case rooms.EventLeft:
-		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantLeft, ID: e.Participant.ID, Reason: e.Reason})
+	case e.Type == rooms.EventMuted && self:
+		s.setForwarding(e.Kind, false)
+		s.send(protocol.ServerMessage{Type: protocol.TypeMuted, Kind: e.Kind, By: e.By.Name})
+	case e.Type == rooms.EventLeft:
+		reason := e.Reason
+		if reason == rooms.ReasonEnded {
+			reason = rooms.ReasonLeft
+		}
+		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantLeft, ID: e.Participant.ID, Reason: reason})
+	case e.Type == rooms.EventRemoved && self:
+		s.ending(rooms.ReasonRemoved)
+		s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: e.Reason})
+		s.closeWith(websocket.CloseNormalClosure, "removed")
+	case e.Type == rooms.EventRoomUpdated:
+		s.send(protocol.ServerMessage{Type: protocol.TypeRoomUpdated, Room: s.roomInfo(e.Locked)})
+	case e.Type == rooms.EventEnded:
+		s.ending(rooms.ReasonEnded)
+		s.send(protocol.ServerMessage{Type: protocol.TypeEnded})
+		s.closeWith(websocket.CloseNormalClosure, "ended")
 	}
+}
+
+// admittedEvent sends joined (and a therapist's waiting list) and starts
+// the participant's media.
+func (s *session) admittedEvent(e rooms.Event) {
+	m := protocol.ServerMessage{
+		Type:         protocol.TypeJoined,
+		You:          &protocol.Person{ID: s.id, Name: e.Participant.Name, Role: string(e.Participant.Role)},
+		Room:         s.roomInfo(e.Locked),
+		Participants: participants(e.Others),
+		ICEServers:   s.srv.cfg.ICEServers,
+	}
+	if e.By.ID == "" {
+		m.Re = s.joinRe // answers the join; after an admit it answers nobody's message
+	}
+	// Admitted before joined is queued: the client may answer it at once.
+	ready := make(chan struct{})
+	s.mu.Lock()
+	s.admitted = true
+	s.mediaReady = ready
+	s.mu.Unlock()
+	s.send(m)
+	if e.Participant.Role == rooms.RoleTherapist {
+		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: people(e.Waiting)})
+	}
+	go s.startMedia(ready)
+}
+
+// ending records that a therapist ended this participant's time in the room.
+func (s *session) ending(reason string) {
+	s.mu.Lock()
+	s.endReason = reason
+	s.mu.Unlock()
+}
+
+func (s *session) roomInfo(locked bool) *protocol.Room {
+	return &protocol.Room{ID: s.room.ID(), Kind: string(s.room.Kind()), Title: s.room.Title(), Locked: locked}
 }
 
 func participant(p rooms.Participant) protocol.Participant {
@@ -452,13 +698,23 @@ func participants(ps []rooms.Participant) []protocol.Participant {
 	return out
 }
 
+func people(ps []rooms.Participant) []protocol.Person {
+	out := make([]protocol.Person, len(ps))
+	for i, p := range ps {
+		out[i] = protocol.Person{ID: p.ID, Name: p.Name, Role: string(p.Role)}
+	}
+	return out
+}
+
 // SendDescription implements sfu.Signaler.
 func (s *session) SendDescription(pc sfu.PC, d webrtc.SessionDescription) {
-	typ := protocol.TypeAnswer
+	m := protocol.ServerMessage{Type: protocol.TypeAnswer, PC: string(pc), SDP: d.SDP}
 	if d.Type == webrtc.SDPTypeOffer {
-		typ = protocol.TypeOffer
+		m.Type = protocol.TypeOffer
+	} else {
+		m.Re = s.offerRe
 	}
-	s.send(protocol.ServerMessage{Type: typ, PC: string(pc), SDP: d.SDP})
+	s.send(m)
 }
 
 // SendCandidate implements sfu.Signaler.

@@ -95,18 +95,26 @@ func dial(t *testing.T, n *node) *client.Conn {
 	return c
 }
 
-// joinRaw joins over a bare connection without media.
+// joinRaw joins a client over a bare connection without media and returns
+// once a therapist in the room has admitted it.
 func joinRaw(t *testing.T, n *node, name, room string) *client.Conn {
 	t.Helper()
 	c := dial(t, n)
 	if err := c.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: 1, Token: n.joinToken(t, "sub-"+name, name, rooms.RoleClient, room)}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := c.Read(time.Now().Add(10 * time.Second))
-	if err != nil || m.Type != protocol.TypeJoined {
-		t.Fatalf("join: %v %+v", err, m)
+	for {
+		m, err := c.Read(time.Now().Add(10 * time.Second))
+		if err != nil {
+			t.Fatalf("join: %v", err)
+		}
+		if m.Type == protocol.TypeJoined {
+			return c
+		}
+		if m.Type != protocol.TypeWaiting {
+			t.Fatalf("join: got %+v", m)
+		}
 	}
-	return c
 }
 
 func signed(t *testing.T, method jwt.SigningMethod, key any, claims jwt.Claims) string {

@@ -30,13 +30,14 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// joinPeer joins a headless pion participant and closes it when the test ends.
+// joinPeer joins a headless pion participant and closes it when the test
+// ends. Therapists admit everyone who waits; a client returns once admitted.
 func joinPeer(t testing.TB, n *node, name string, role rooms.Role, room string) *client.Participant {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	tok := n.joinToken(t, "sub-"+name, name, role, room)
-	p, err := client.Join(ctx, n.url, tok, client.Options{})
+	p, err := client.Join(ctx, n.url, tok, client.Options{AutoAdmit: role == rooms.RoleTherapist})
 	if err != nil {
 		t.Fatalf("%s joins %s: %v", name, room, err)
 	}
@@ -108,8 +109,8 @@ func TestGroupCall(t *testing.T) {
 		joinPeer(t, n, "sam", rooms.RoleClient, room),
 		joinPeer(t, n, "jordan", rooms.RoleClient, room),
 	}
-	other := joinPeer(t, n, "riley", rooms.RoleClient, "group-b")
 	otherTherapist := joinPeer(t, n, "casey", rooms.RoleTherapist, "group-b")
+	other := joinPeer(t, n, "riley", rooms.RoleClient, "group-b")
 
 	for i, p := range ps {
 		others := append(append([]*client.Participant{}, ps[:i]...), ps[i+1:]...)

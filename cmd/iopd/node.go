@@ -33,6 +33,7 @@ type node struct {
 	store  *store.Store
 	sfu    *sfu.SFU
 	rooms  *rooms.Manager
+	seats  *rooms.Seats
 	sig    *signaling.Server
 	minter *token.Minter
 	http   *http.Server
@@ -85,7 +86,11 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		return nil, err
 	}
 
-	n.rooms = rooms.NewManager()
+	policies := rooms.DefaultPolicies()
+	if err := policies.ParseCaps(cfg.RoomCaps); err != nil {
+		return nil, err
+	}
+	n.rooms = rooms.NewManager(policies)
 	if cfg.dev() {
 		n.rooms.Open(demoRoom, rooms.KindGroup, "Demo group", true)
 	}
@@ -95,7 +100,6 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
 	sigCfg.Origins = splitList(cfg.Origins)
-	n.sig = signaling.New(sigCfg)
 
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -111,6 +115,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		return nil, err
 	}
 	go n.beatLoop()
+	n.seats = rooms.NewSeats(n.store, n.rooms.Policies(), cfg.NodeID, n.url, rooms.DefaultLeaseTTL, log)
+	sigCfg.Seats = n.seats
+	n.sig = signaling.New(sigCfg)
 
 	n.http = &http.Server{
 		Handler:           n.routes(),
@@ -195,6 +202,7 @@ func (n *node) Close(ctx context.Context) error {
 	n.mu.Unlock()
 	n.sig.Close()
 	err := n.http.Shutdown(ctx)
+	n.seats.Close()
 	close(n.stopBeat)
 	<-n.beatDone
 	if uerr := n.store.UnregisterNode(ctx, n.cfg.NodeID); uerr != nil {

@@ -24,6 +24,8 @@ type Options struct {
 	NoMedia bool
 	// VideoFrameSize is the size of a synthetic video frame in bytes.
 	VideoFrameSize int
+	// AutoAdmit makes a therapist admit everyone who waits.
+	AutoAdmit bool
 }
 
 // TrackKey names one received track: whose it is and its kind.
@@ -79,18 +81,10 @@ func Join(ctx context.Context, base, tok string, opts Options) (*Participant, er
 	if !ok {
 		deadline = time.Now().Add(10 * time.Second)
 	}
-	m, err := conn.Read(deadline)
+	m, err := awaitAdmission(conn, deadline)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("wait for joined: %w", err)
-	}
-	if m.Type == protocol.TypeError {
-		conn.Close()
-		return nil, &ErrorMessage{Code: m.Code, Message: m.Message}
-	}
-	if m.Type != protocol.TypeJoined {
-		conn.Close()
-		return nil, fmt.Errorf("expected joined, got %s", m.Type)
+		return nil, err
 	}
 	if opts.VideoFrameSize <= 0 {
 		opts.VideoFrameSize = 3000
@@ -107,6 +101,37 @@ func Join(ctx context.Context, base, tok string, opts Options) (*Participant, er
 	}
 	return p, nil
 }
+
+// ErrRedirect is returned by Join when the room lives on another node.
+type ErrRedirect struct{ URL string }
+
+func (e *ErrRedirect) Error() string { return "room lives at " + e.URL }
+
+// awaitAdmission reads until joined, through the waiting room.
+func awaitAdmission(conn *Conn, deadline time.Time) (protocol.ServerMessage, error) {
+	for {
+		m, err := conn.Read(deadline)
+		if err != nil {
+			return m, fmt.Errorf("wait for joined: %w", err)
+		}
+		switch m.Type {
+		case protocol.TypeJoined:
+			return m, nil
+		case protocol.TypeWaiting, protocol.TypeCandidate:
+		case protocol.TypeError:
+			return m, &ErrorMessage{Code: m.Code, Message: m.Message}
+		case protocol.TypeRemoved:
+			return m, &ErrorMessage{Code: protocol.CodeRemoved, Message: m.Reason}
+		case protocol.TypeRedirect:
+			return m, &ErrRedirect{URL: m.URL}
+		default:
+			return m, fmt.Errorf("expected joined, got %s", m.Type)
+		}
+	}
+}
+
+// Send writes a message on the signaling connection (moderation, media state).
+func (p *Participant) Send(m protocol.ClientMessage) error { return p.conn.Send(m) }
 
 // ID returns the participant id the server gave this connection.
 func (p *Participant) ID() string { return p.joined.You.ID }
@@ -379,6 +404,9 @@ func (p *Participant) readLoop() {
 				pend.add(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment})
 			}
 		default:
+			if p.opts.AutoAdmit && m.Type == protocol.TypeWaitingList && len(m.Waiting) > 0 {
+				_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeAdmit, Participant: "*"})
+			}
 			select {
 			case p.events <- m:
 			default: // nobody is reading events; they are not needed

@@ -45,6 +45,7 @@ const (
 	TypeRemoved            = "removed"
 	TypeEnded              = "ended"
 	TypeRedirect           = "redirect"
+	TypeRoomUpdated        = "room_updated" // the room's lock state changed
 	TypeError              = "error"
 	TypePong               = "pong"
 )

@@ -1,0 +1,144 @@
+package rooms
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Role is what a person is in a program.
+type Role string
+
+// The roles of PROTOCOL.md.
+const (
+	RoleTherapist Role = "therapist"
+	RoleClient    Role = "client"
+	RoleFamily    Role = "family"
+	RoleStaff     Role = "staff"
+)
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool {
+	_, ok := permissions[r]
+	return ok
+}
+
+// Staff reports whether r is program staff (therapist or staff): they never
+// wait and take no seat.
+func (r Role) Staff() bool { return r == RoleTherapist || r == RoleStaff }
+
+// Action is something a role may be allowed to do.
+type Action string
+
+// The actions the server checks.
+const (
+	ActPublish        Action = "publish"         // send audio and video in a session
+	ActSubscribe      Action = "subscribe"       // receive the others' audio and video
+	ActAdmit          Action = "admit"           // admit or deny from the waiting room
+	ActMute           Action = "mute"            // mute another participant
+	ActRemove         Action = "remove"          // remove another participant
+	ActLock           Action = "lock"            // lock or unlock the room
+	ActEnd            Action = "end"             // end the session for everyone
+	ActInvite         Action = "invite"          // invite family members
+	ActReadAttendance Action = "read_attendance" // read the program's attendance
+	ActManageSchedule Action = "manage_schedule" // change schedule and enrollment
+)
+
+// permissions is the one table of what each role may do; the server
+// enforces it and the web client only hides buttons. Clients and family act
+// only in the sessions their token grants; staff join media only with a
+// token for that session.
+var permissions = map[Role][]Action{
+	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActReadAttendance},
+	RoleClient:    {ActPublish, ActSubscribe},
+	RoleFamily:    {ActPublish, ActSubscribe},
+	RoleStaff:     {ActPublish, ActSubscribe, ActReadAttendance, ActManageSchedule},
+}
+
+// Can reports whether role r may do a.
+func (r Role) Can(a Action) bool {
+	for _, x := range permissions[r] {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Kind is the kind of therapy session a room holds.
+type Kind string
+
+// The room kinds of DESIGN.md.
+const (
+	KindGroup         Kind = "group"
+	KindIndividual    Kind = "individual"
+	KindFamily        Kind = "family"
+	KindComplementary Kind = "complementary"
+	KindSupport       Kind = "support"
+)
+
+// Valid reports whether k is one of the known kinds.
+func (k Kind) Valid() bool {
+	_, ok := DefaultPolicies()[k]
+	return ok
+}
+
+// Policy is a room kind's capacity. Therapists and staff never count.
+type Policy struct {
+	MaxClients int // the next client is refused with room_full
+	MaxFamily  int // invited family members
+	MinClients int // recommended minimum, for the schedule's warnings
+}
+
+// Policies holds the policy of each kind; a program may override them.
+type Policies map[Kind]Policy
+
+// DefaultPolicies returns the numbers of DESIGN.md: groups of 8 to 15,
+// exactly one client in individual therapy, one client and up to six
+// family members in family therapy, complementary and support groups under
+// group rules.
+func DefaultPolicies() Policies {
+	return Policies{
+		KindGroup:         {MaxClients: 15, MinClients: 8},
+		KindIndividual:    {MaxClients: 1, MinClients: 1},
+		KindFamily:        {MaxClients: 1, MaxFamily: 6, MinClients: 1},
+		KindComplementary: {MaxClients: 15, MinClients: 8},
+		KindSupport:       {MaxClients: 15, MinClients: 8},
+	}
+}
+
+// For returns the policy of kind k (group rules for an unknown kind).
+func (p Policies) For(k Kind) Policy {
+	if pol, ok := p[k]; ok {
+		return pol
+	}
+	return p[KindGroup]
+}
+
+// Cap returns how many people of role r a room of kind k seats.
+func (p Policies) Cap(k Kind, r Role) int {
+	pol := p.For(k)
+	if r == RoleFamily {
+		return pol.MaxFamily
+	}
+	return pol.MaxClients
+}
+
+// ParseCaps overrides client caps from "kind=n,kind=n" (IOP_ROOM_CAPS).
+func (p Policies) ParseCaps(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil || n < 1 || !Kind(k).Valid() {
+			return fmt.Errorf("room cap %q: want kind=number with a known kind", part)
+		}
+		pol := p[Kind(k)]
+		pol.MaxClients = n
+		p[Kind(k)] = pol
+	}
+	return nil
+}
