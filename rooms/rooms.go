@@ -19,6 +19,8 @@ type Participant struct {
 	Audio bool
 	Video bool
 	Hand  bool
+	// Cohorts a client is enrolled in, for cohort-restricted groups.
+	Cohorts []string
 }
 
 // EventType names what happened in a room.
@@ -92,6 +94,7 @@ var (
 	ErrForbidden   = errors.New("your role may not do this")
 	ErrNotAdmitted = errors.New("you are in the waiting room")
 	ErrRoomFull    = errors.New("the room is full")
+	ErrNotEnrolled = errors.New("this group is for members of a cohort you are not enrolled in")
 )
 
 // Room is one therapy session: who waits, who is admitted, and its state.
@@ -109,6 +112,7 @@ type Room struct {
 	ended     bool
 	closed    bool
 	autoAdmit bool
+	cohort    string
 }
 
 type member struct {
@@ -131,6 +135,27 @@ func (r *Room) Locked() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.locked
+}
+
+// RestrictToCohort admits only clients and family enrolled in cohort (as
+// the first therapist's token or the schedule says); "" lifts it.
+func (r *Room) RestrictToCohort(cohort string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cohort = cohort
+}
+
+// enrolledLocked reports whether p may be in a cohort-restricted room.
+func (r *Room) enrolledLocked(p Participant) bool {
+	if r.cohort == "" || p.Role.Staff() {
+		return true
+	}
+	for _, c := range p.Cohorts {
+		if c == r.cohort {
+			return true
+		}
+	}
+	return false
 }
 
 // SetAutoAdmit makes clients and family skip the waiting room while a
@@ -158,14 +183,18 @@ func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
 		return false, fmt.Errorf("join %s: %w", r.id, ErrDuplicate)
 	case r.locked && !p.Role.Staff():
 		return false, ErrLocked
+	case !r.enrolledLocked(p):
+		return false, ErrNotEnrolled
 	}
 	m := &member{p: p, l: l}
 	r.members[p.ID] = m
 	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) {
 		r.admitLocked(m, Participant{})
 		if p.Role == RoleTherapist && r.autoAdmit {
-			for len(r.waiting) > 0 {
-				r.admitLocked(r.members[r.waiting[0]], p)
+			for _, w := range append([]string(nil), r.waiting...) {
+				if m := r.members[w]; r.enrolledLocked(m.p) {
+					r.admitLocked(m, p)
+				}
 			}
 		}
 		return true, nil
@@ -260,14 +289,19 @@ func (r *Room) Admit(by, id string) error {
 		return err
 	}
 	if id == "*" {
-		for len(r.waiting) > 0 {
-			r.admitLocked(r.members[r.waiting[0]], actor.p)
+		for _, w := range append([]string(nil), r.waiting...) {
+			if m := r.members[w]; r.enrolledLocked(m.p) {
+				r.admitLocked(m, actor.p)
+			}
 		}
 		return nil
 	}
 	m := r.members[id]
 	if m == nil || m.admitted {
 		return ErrNotFound
+	}
+	if !r.enrolledLocked(m.p) {
+		return ErrNotEnrolled
 	}
 	r.admitLocked(m, actor.p)
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"iop/rooms"
+	"iop/rooms/store"
 	"iop/sfu"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
@@ -28,8 +29,16 @@ type Config struct {
 	SFU      *sfu.SFU
 	// Seats holds seat leases and room claims across nodes; nil runs a
 	// single node without capacity limits (unit tests of the protocol).
-	Seats  *rooms.Seats
-	Logger *slog.Logger
+	Seats *rooms.Seats
+	// Store keeps revocations, blocks and used invitations; nil skips
+	// those checks (unit tests of the protocol).
+	Store *store.Store
+	// Leeway is the token clock leeway, kept with a used invitation.
+	Leeway time.Duration
+	// Minter signs family invitations; PublicURL is the base of their links.
+	Minter    *token.Minter
+	PublicURL string
+	Logger    *slog.Logger
 
 	// Origins lists the allowed websocket Origin values (scheme://host[:port]);
 	// empty allows only the server's own origin. Requests without an Origin
@@ -135,6 +144,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
+// Kick disconnects every live session of a person in a program, telling
+// them why (a program-wide block); it returns how many it ended.
+func (s *Server) Kick(program, sub, reason string) int {
+	s.mu.Lock()
+	open := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		open = append(open, sess)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, sess := range open {
+		if p, who := sess.identity(); who == sub && p == program {
+			sess.kick(reason)
+			n++
+		}
+	}
+	return n
+}
+
 // Sessions returns how many websockets are open.
 func (s *Server) Sessions() int {
 	s.mu.Lock()
@@ -142,8 +170,8 @@ func (s *Server) Sessions() int {
 	return len(s.sessions)
 }
 
-// Close refuses new sockets, closes every open one as a server shutdown and
-// waits until each has released its room seat and media.
+// Close refuses new sockets, closes every open one with 1001 (going away)
+// and waits until each has released its room seat and media.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.draining = true
@@ -152,10 +180,22 @@ func (s *Server) Close() {
 		open = append(open, sess)
 	}
 	s.mu.Unlock()
+	// Tell every client the server is going away (so that it reconnects,
+	// to another node if there is one), then cut whoever lingers.
+	for _, sess := range open {
+		sess.closeWith(websocket.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(2 * time.Second):
+	}
 	for _, sess := range open {
 		sess.abort()
 	}
-	s.wg.Wait()
+	<-done
 }
 
 func (s *Server) checkOrigin(r *http.Request) bool {
@@ -198,6 +238,8 @@ func errorCode(err error) string {
 		return protocol.CodeNotAdmitted
 	case errors.Is(err, rooms.ErrEnded):
 		return protocol.CodeTooLate
+	case errors.Is(err, rooms.ErrNotEnrolled):
+		return protocol.CodeNotEnrolled
 	}
 	return protocol.CodeInternal
 }

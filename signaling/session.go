@@ -350,11 +350,14 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	if len(roomID) > 128 {
 		return errorf(protocol.CodeBadMessage, "room id too long")
 	}
-	if !c.Role.Can(rooms.ActSubscribe) {
-		return errorf(protocol.CodeForbidden, "this role does not join sessions")
+	if !c.MediaGranted() {
+		return errorf(protocol.CodeForbidden, "a staff token for any room is for the staff API only")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if err := s.admissible(ctx, c, roomID); err != nil {
+		return err
+	}
 
 	seats := s.srv.cfg.Seats
 	if seats != nil {
@@ -383,10 +386,20 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		s.releases = append(s.releases, release)
 	}
 
+	if err := s.consumeInvite(ctx, c); err != nil {
+		s.releaseAll()
+		return err
+	}
+	if c.Cohort != "" {
+		room.RestrictToCohort(c.Cohort)
+	}
+
+	s.mu.Lock()
 	s.claims = c
+	s.mu.Unlock()
 	s.id = "p" + token.RandomID(8)
 	s.joinRe = m.ID
-	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true}
+	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true, Cohorts: c.Cohorts}
 	// A room that empties between Open and Join is closed; open it again.
 	for {
 		s.room = room
@@ -405,6 +418,58 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", roomID, "role", string(c.Role))
 	return nil
+}
+
+// admissible refuses a person blocked in their program or removed from
+// this session before.
+func (s *session) admissible(ctx context.Context, c *token.Claims, room string) error {
+	st := s.srv.cfg.Store
+	if st == nil {
+		return nil
+	}
+	blocked, err := st.Blocked(ctx, c.Program, c.Subject)
+	if err != nil {
+		return err
+	}
+	if blocked {
+		return errorf(protocol.CodeForbidden, "access to this program is suspended; please contact your program")
+	}
+	revoked, err := st.RevokedFromRoom(ctx, room, c.Subject)
+	if err != nil {
+		return err
+	}
+	if revoked {
+		return errorf(protocol.CodeRemoved, "you were removed from this session and may not rejoin it")
+	}
+	return nil
+}
+
+// consumeInvite uses up a single-use invitation; a second use is refused.
+func (s *session) consumeInvite(ctx context.Context, c *token.Claims) error {
+	if !c.SingleUse() || s.srv.cfg.Store == nil {
+		return nil
+	}
+	if c.ID == "" || c.ExpiresAt == nil {
+		return errorf(protocol.CodeUnauthorized, "an invitation needs jti and exp")
+	}
+	first, err := s.srv.cfg.Store.ConsumeJTI(ctx, c.ID, c.ExpiresAt.Add(s.srv.cfg.Leeway))
+	if err != nil {
+		return err
+	}
+	if !first {
+		return errorf(protocol.CodeUnauthorized, "this invitation has been used already; ask your therapist for a new one")
+	}
+	return nil
+}
+
+// identity returns the joined person's program and id ("" before join).
+func (s *session) identity() (program, sub string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claims == nil {
+		return "", ""
+	}
+	return s.claims.Program, s.claims.Subject
 }
 
 func (s *session) releaseAll() {
@@ -573,6 +638,12 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 	if !s.isAdmitted() {
 		return errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
 	}
+	s.mu.Lock()
+	role := s.claims.Role
+	s.mu.Unlock()
+	if !role.Can(rooms.ActAdmit) {
+		return errorf(protocol.CodeForbidden, "only therapists may "+m.Type)
+	}
 	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd
 	if needsTarget && m.Participant == "" {
 		return errorf(protocol.CodeBadMessage, m.Type+" needs participant")
@@ -591,8 +662,14 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 		if len(m.Reason) > 500 {
 			return errorf(protocol.CodeBadMessage, "reason too long")
 		}
-		_, err := s.room.Remove(s.id, m.Participant, m.Reason)
-		return err
+		p, err := s.room.Remove(s.id, m.Participant, m.Reason)
+		if err != nil || s.srv.cfg.Store == nil {
+			return err
+		}
+		// The removed person may not come back with this or a new token.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.srv.cfg.Store.RevokeFromRoom(ctx, s.room.ID(), p.Sub, 0)
 	case protocol.TypeLock:
 		if m.Locked == nil {
 			return errorf(protocol.CodeBadMessage, "lock needs locked")
@@ -673,6 +750,13 @@ func (s *session) admittedEvent(e rooms.Event) {
 		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: people(e.Waiting)})
 	}
 	go s.startMedia(ready)
+}
+
+// kick ends a live session from outside (a program-wide block).
+func (s *session) kick(reason string) {
+	s.ending(rooms.ReasonRemoved)
+	s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: reason})
+	s.closeWith(websocket.CloseNormalClosure, "removed")
 }
 
 // ending records that a therapist ended this participant's time in the room.

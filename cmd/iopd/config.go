@@ -13,25 +13,27 @@ import (
 // environment variable (PROTOCOL.md, "Endpoints and configuration"); a flag
 // given on the command line wins over the variable.
 type config struct {
-	HTTPAddr    string
-	PublicURL   string
-	UDPHost     string
-	UDPPort     int
-	PublicIP    string
-	RedisURL    string
-	JWTSecret   string
-	JWTAudience string
-	JWTIssuer   string
-	JWTLeeway   time.Duration
-	Origins     string
-	Timezone    string
-	NodeID      string
-	RoomCaps    string
+	HTTPAddr      string
+	PublicURL     string
+	UDPHost       string
+	UDPPort       int
+	PublicIP      string
+	RedisURL      string
+	JWTSecret     string
+	JWTKeys       string
+	JWTPrivateKey string
+	JWTAudience   string
+	JWTIssuer     string
+	JWTLeeway     time.Duration
+	Origins       string
+	Timezone      string
+	NodeID        string
+	RoomCaps      string
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so
 // it makes one and prints join links for a demo room.
-func (c *config) dev() bool { return c.JWTSecret == "" }
+func (c *config) dev() bool { return c.JWTSecret == "" && c.JWTKeys == "" }
 
 type option struct {
 	flag, env, help string
@@ -48,6 +50,8 @@ func options(c *config) []option {
 		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated (default: the host's addresses)", &c.PublicIP, ""},
 		{"redis-url", "IOP_REDIS_URL", "Redis URL, e.g. redis://127.0.0.1:6379/0 (unset: embedded in-process Redis, data lost on exit)", &c.RedisURL, ""},
 		{"jwt-secret", "IOP_JWT_SECRET", "HS256 signing key, at least 32 bytes (unset: dev mode generates one and prints join links)", &c.JWTSecret, ""},
+		{"jwt-keys", "IOP_JWT_KEYS", "PEM or JWK set file of EdDSA/ES256 public keys, selected by kid; reloaded on SIGHUP", &c.JWTKeys, ""},
+		{"jwt-private-key", "IOP_JWT_PRIVATE_KEY", "PEM private key (EdDSA or ES256) that signs family invitations when IOP_JWT_KEYS is used", &c.JWTPrivateKey, ""},
 		{"jwt-audience", "IOP_JWT_AUDIENCE", "expected token audience", &c.JWTAudience, "iop"},
 		{"jwt-issuer", "IOP_JWT_ISSUER", "expected token issuer (unset: any)", &c.JWTIssuer, ""},
 		{"jwt-leeway", "IOP_JWT_LEEWAY", "clock leeway for exp and nbf", &c.JWTLeeway, "10s"},
@@ -110,6 +114,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		return nil, fmt.Errorf("IOP_JWT_SECRET must be at least 32 bytes")
+	}
+	if c.JWTSecret != "" && c.JWTKeys != "" {
+		return nil, fmt.Errorf("set IOP_JWT_SECRET or IOP_JWT_KEYS, not both: the algorithm is pinned by one of them")
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)

@@ -53,7 +53,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "iopd is serving on %s\n", n.url)
 	}
 
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-hup:
+			n.ReloadKeys()
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	log.Info("shutting down: closing sessions")
 	drain, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

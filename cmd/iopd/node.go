@@ -28,17 +28,19 @@ const demoRoom = "demo"
 // node is one running iopd: HTTP (web client, signaling, health) on one
 // port, media on one UDP port, shared state in Redis.
 type node struct {
-	cfg    *config
-	log    *slog.Logger
-	store  *store.Store
-	sfu    *sfu.SFU
-	rooms  *rooms.Manager
-	seats  *rooms.Seats
-	sig    *signaling.Server
-	minter *token.Minter
-	http   *http.Server
-	ln     net.Listener
-	url    string
+	cfg      *config
+	log      *slog.Logger
+	store    *store.Store
+	sfu      *sfu.SFU
+	rooms    *rooms.Manager
+	seats    *rooms.Seats
+	sig      *signaling.Server
+	minter   *token.Minter
+	verifier *token.Verifier
+	unwatch  func()
+	http     *http.Server
+	ln       net.Listener
+	url      string
 
 	stopBeat chan struct{}
 	beatDone chan struct{}
@@ -65,15 +67,11 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		log.Info("using Redis", "redis", redactURL(cfg.RedisURL))
 	}
 
-	secret := []byte(cfg.JWTSecret)
-	if cfg.dev() {
-		secret = make([]byte, 32)
-		_, _ = rand.Read(secret)
-		log.Warn("dev mode: no IOP_JWT_SECRET, generated a signing key for this run only")
-	}
-	tcfg := token.Config{Secret: secret, Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer, Leeway: cfg.JWTLeeway}
-	verifier, err := token.NewVerifier(tcfg)
+	tcfg, err := tokenConfig(cfg, log)
 	if err != nil {
+		return nil, err
+	}
+	if n.verifier, err = token.NewVerifier(tcfg); err != nil {
 		return nil, err
 	}
 	n.minter = token.NewMinter(tcfg)
@@ -95,7 +93,10 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		n.rooms.Open(demoRoom, rooms.KindGroup, "Demo group", true)
 	}
 	sigCfg := signaling.DefaultConfig()
-	sigCfg.Verifier = verifier
+	sigCfg.Verifier = n.verifier
+	sigCfg.Store = n.store
+	sigCfg.Leeway = cfg.JWTLeeway
+	sigCfg.Minter = n.minter
 	sigCfg.Rooms = n.rooms
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
@@ -117,7 +118,11 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	go n.beatLoop()
 	n.seats = rooms.NewSeats(n.store, n.rooms.Policies(), cfg.NodeID, n.url, rooms.DefaultLeaseTTL, log)
 	sigCfg.Seats = n.seats
+	sigCfg.PublicURL = n.url
 	n.sig = signaling.New(sigCfg)
+	if err := n.watchBlocks(ctx); err != nil {
+		return nil, err
+	}
 
 	n.http = &http.Server{
 		Handler:           n.routes(),
@@ -135,6 +140,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", n.sig)
+	mux.Handle("/v1/", n.sig.API())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -185,6 +191,63 @@ func (n *node) beatLoop() {
 	}
 }
 
+// tokenConfig builds the key configuration: HS256 with IOP_JWT_SECRET, or
+// EdDSA/ES256 public keys from IOP_JWT_KEYS (and IOP_JWT_PRIVATE_KEY to sign
+// invitations); in dev mode a secret made for this run.
+func tokenConfig(cfg *config, log *slog.Logger) (token.Config, error) {
+	tcfg := token.Config{Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer, Leeway: cfg.JWTLeeway}
+	switch {
+	case cfg.JWTKeys != "":
+		tcfg.KeysFile = cfg.JWTKeys
+	case cfg.JWTSecret != "":
+		tcfg.Secret = []byte(cfg.JWTSecret)
+	default:
+		tcfg.Secret = make([]byte, 32)
+		_, _ = rand.Read(tcfg.Secret)
+		log.Warn("dev mode: no IOP_JWT_SECRET or IOP_JWT_KEYS, generated a signing key for this run only")
+	}
+	if cfg.JWTPrivateKey != "" {
+		priv, err := token.LoadPrivateKey(cfg.JWTPrivateKey)
+		if err != nil {
+			return tcfg, err
+		}
+		tcfg.PrivateKey = priv
+	}
+	return tcfg, nil
+}
+
+// watchBlocks ends the live sessions of people blocked program-wide, on
+// whichever node blocked them.
+func (n *node) watchBlocks(ctx context.Context) error {
+	events, stop, err := n.store.SubscribeBlocks(ctx)
+	if err != nil {
+		return err
+	}
+	n.unwatch = stop
+	go func() {
+		for e := range events {
+			if e.Blocked {
+				if k := n.sig.Kick(e.Program, e.Sub, "Your access to this program has been paused. Please contact your program."); k > 0 {
+					n.log.Info("blocked person disconnected", "sessions", k)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// ReloadKeys re-reads IOP_JWT_KEYS (SIGHUP), for key rotation.
+func (n *node) ReloadKeys() {
+	if n.cfg.JWTKeys == "" {
+		return
+	}
+	if err := n.verifier.Reload(); err != nil {
+		n.log.Error("reloading IOP_JWT_KEYS; keeping the old keys", "err", err)
+		return
+	}
+	n.log.Info("reloaded IOP_JWT_KEYS", "kids", n.verifier.KeyIDs())
+}
+
 // link returns a join link for a person in the demo room.
 func (n *node) link(sub, name string, role rooms.Role, ttl time.Duration) (string, error) {
 	tok, err := n.minter.Mint(tokenClaims(sub, name, role, demoRoom), ttl)
@@ -203,6 +266,7 @@ func (n *node) Close(ctx context.Context) error {
 	n.sig.Close()
 	err := n.http.Shutdown(ctx)
 	n.seats.Close()
+	n.unwatch()
 	close(n.stopBeat)
 	<-n.beatDone
 	if uerr := n.store.UnregisterNode(ctx, n.cfg.NodeID); uerr != nil {

@@ -47,6 +47,11 @@ type Claims struct {
 	Room    string     `json:"room"`
 	Kind    rooms.Kind `json:"kind,omitempty"`
 	Program string     `json:"program,omitempty"`
+	// Cohort, on a therapist's token, restricts the room it opens to
+	// clients enrolled in that cohort (e.g. "women", "veterans").
+	Cohort string `json:"cohort,omitempty"`
+	// Cohorts are the cohorts a client is enrolled in.
+	Cohorts []string `json:"cohorts,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -317,8 +322,15 @@ func (c *Claims) check() error {
 	if c.Kind != "" && (c.Role != rooms.RoleTherapist || !c.Kind.Valid()) {
 		return fmt.Errorf("kind %.32q: only therapists open rooms, of a known kind", c.Kind)
 	}
+	if c.Cohort != "" && c.Role != rooms.RoleTherapist {
+		return errors.New("only therapists restrict rooms to a cohort")
+	}
 	return nil
 }
+
+// SingleUse reports whether the token is an invitation that admits once:
+// family members join by single-use invites, whose jti is consumed on join.
+func (c *Claims) SingleUse() bool { return c.Role == rooms.RoleFamily }
 
 // MediaGranted reports whether the bearer may join a session's media at all.
 // Therapists, clients and family may (in the rooms their token names); staff
