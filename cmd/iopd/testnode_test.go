@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,10 +32,12 @@ func testNode(t testing.TB, tweak ...func(*config)) *node {
 	for _, f := range tweak {
 		f(cfg)
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	sink := &logSink{}
+	var out io.Writer = sink
 	if testing.Verbose() {
-		log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		out = io.MultiWriter(sink, os.Stderr)
 	}
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := startNode(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("start iopd: %v", err)
@@ -44,8 +48,35 @@ func testNode(t testing.TB, tweak ...func(*config)) *node {
 		if err := n.Close(ctx); err != nil {
 			t.Errorf("stop iopd: %v", err)
 		}
+		sink.checkPrivate(t)
 	})
 	return n
+}
+
+// logSink keeps everything a test node logged, to check it for what must
+// never be logged.
+type logSink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// checkPrivate fails the test if a token (a JWT starts "eyJ") or SDP (with
+// its addresses) reached the log.
+func (l *logSink) checkPrivate(t testing.TB) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, secret := range []string{"eyJ", "v=0", "a=candidate", "ice-pwd"} {
+		if i := bytes.Index(l.buf.Bytes(), []byte(secret)); i >= 0 {
+			line := l.buf.Bytes()[max(0, i-200):min(l.buf.Len(), i+100)]
+			t.Errorf("the server logged %q: ...%s...", secret, line)
+		}
+	}
 }
 
 // joinToken mints a token for a person in room, valid for an hour.
