@@ -113,6 +113,7 @@ type Room struct {
 	closed    bool
 	autoAdmit bool
 	cohort    string
+	dropped   map[string]time.Time // sub -> when an admitted client's connection dropped
 }
 
 type member struct {
@@ -188,7 +189,7 @@ func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
 	}
 	m := &member{p: p, l: l}
 	r.members[p.ID] = m
-	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) {
+	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) || r.returningLocked(p.Sub) {
 		r.admitLocked(m, Participant{})
 		if p.Role == RoleTherapist && r.autoAdmit {
 			for _, w := range append([]string(nil), r.waiting...) {
@@ -203,6 +204,14 @@ func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
 	r.emitLocked(Event{Type: EventWaiting, Participant: p, Position: len(r.waiting)}, only(m))
 	r.waitingChangedLocked()
 	return false, nil
+}
+
+// returningLocked reports whether sub was admitted and dropped within the
+// grace period: they come back in without waiting again.
+func (r *Room) returningLocked(sub string) bool {
+	at, ok := r.dropped[sub]
+	delete(r.dropped, sub)
+	return ok && r.m.now().Sub(at) <= r.m.grace
 }
 
 func (r *Room) therapistPresentLocked() bool {
@@ -319,9 +328,9 @@ func (r *Room) Deny(by, id string) error {
 	if m == nil || m.admitted {
 		return ErrNotFound
 	}
+	r.emitLocked(Event{Type: EventRemoved, Participant: m.p, By: actor.p, Reason: ReasonDenied}, only(m))
 	r.removeWaitingLocked(id)
 	delete(r.members, id)
-	r.emitLocked(Event{Type: EventRemoved, Participant: m.p, By: actor.p, Reason: ReasonDenied}, only(m))
 	r.waitingChangedLocked()
 	return nil
 }
@@ -443,6 +452,12 @@ func (r *Room) Leave(id, reason string) {
 
 func (r *Room) dropLocked(m *member, reason string) {
 	delete(r.members, m.p.ID)
+	if m.admitted && reason == ReasonDropped && !m.p.Role.Staff() {
+		if r.dropped == nil {
+			r.dropped = map[string]time.Time{}
+		}
+		r.dropped[m.p.Sub] = r.m.now()
+	}
 	if !m.admitted {
 		r.removeWaitingLocked(m.p.ID)
 		r.waitingChangedLocked()
@@ -509,6 +524,7 @@ type Manager struct {
 	now       func() time.Time
 	listeners []Listener
 	policies  Policies
+	grace     time.Duration
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -521,8 +537,15 @@ func NewManager(policies Policies, listeners ...Listener) *Manager {
 	if policies == nil {
 		policies = DefaultPolicies()
 	}
-	return &Manager{now: time.Now, listeners: listeners, policies: policies, rooms: map[string]*Room{}, pinned: map[string]bool{}}
+	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, rooms: map[string]*Room{}, pinned: map[string]bool{}}
 }
+
+// DefaultGrace is how long someone whose connection dropped keeps their seat
+// and may come back in without waiting again.
+const DefaultGrace = 60 * time.Second
+
+// Grace returns the reconnect grace period.
+func (m *Manager) Grace() time.Duration { return m.grace }
 
 // Policies returns the capacity rules of each room kind.
 func (m *Manager) Policies() Policies { return m.policies }

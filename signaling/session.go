@@ -60,7 +60,8 @@ type session struct {
 	joinRe     string
 	claims     *token.Claims
 	room       *rooms.Room
-	releases   []func() // seat and room claim, released on leave
+	releases   []func() // room claim, released on leave
+	seat       func()   // the seat, kept for the grace period after a drop
 
 	// offerRe is the id of the publish offer being answered; the answer
 	// is sent from within HandleOffer on the reader goroutine.
@@ -383,7 +384,7 @@ func (s *session) join(m *protocol.ClientMessage) error {
 			s.releaseAll()
 			return err
 		}
-		s.releases = append(s.releases, release)
+		s.seat = release
 	}
 
 	if err := s.consumeInvite(ctx, c); err != nil {
@@ -472,11 +473,27 @@ func (s *session) identity() (program, sub string) {
 	return s.claims.Program, s.claims.Subject
 }
 
+// releaseAll frees the seat and room claim now.
 func (s *session) releaseAll() {
+	s.releaseSeat(0)
 	for _, release := range s.releases {
 		release()
 	}
 	s.releases = nil
+}
+
+// releaseSeat frees the seat after grace: someone whose connection dropped
+// keeps it while they come back.
+func (s *session) releaseSeat(grace time.Duration) {
+	seat := s.seat
+	s.seat = nil
+	switch {
+	case seat == nil:
+	case grace > 0:
+		time.AfterFunc(grace, seat)
+	default:
+		seat()
+	}
 }
 
 // leave releases the room, media and seat after the connection ends.
@@ -494,6 +511,9 @@ func (s *session) leave(reason string) {
 	if s.room != nil {
 		s.room.Leave(s.id, reason)
 		s.srv.cfg.Logger.Info("left", "participant", s.id, "room", s.room.ID(), "reason", reason)
+	}
+	if reason == rooms.ReasonDropped {
+		s.releaseSeat(s.srv.cfg.Rooms.Grace())
 	}
 	s.releaseAll()
 }
