@@ -248,6 +248,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver)
 		u.run()
 		p.sfu.upTracks.Add(-1)
 		p.trackEnded(u)
+		p.sfu.packetsDone.Add(u.packets.Load())
 	}()
 	u.requestKeyframe()
 }

@@ -52,6 +52,8 @@ type Stats struct {
 	Participants    int
 	PeerConnections int64
 	UpTracks        int64
+	// PacketsIn counts RTP packets received from publishers since start.
+	PacketsIn uint64
 }
 
 // SFU owns the pion API, the UDP port and the media rooms.
@@ -66,6 +68,9 @@ type SFU struct {
 
 	openPCs  atomic.Int64
 	upTracks atomic.Int64
+	// packetsDone counts the packets received on tracks that have ended;
+	// live tracks count their own.
+	packetsDone atomic.Uint64
 }
 
 // New opens the media UDP port and prepares the WebRTC stack.
@@ -216,13 +221,22 @@ func (s *SFU) forget(r *Room) {
 // Stats returns what the media plane currently holds.
 func (s *SFU) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Rooms: len(s.rooms)}
+	st := Stats{Rooms: len(s.rooms), PacketsIn: s.packetsDone.Load()}
+	var parts []*Participant
 	for _, r := range s.rooms {
 		r.mu.Lock()
 		st.Participants += len(r.parts)
+		for _, p := range r.parts {
+			parts = append(parts, p)
+		}
 		r.mu.Unlock()
 	}
 	s.mu.Unlock()
+	for _, p := range parts {
+		for _, u := range p.upTracks() {
+			st.PacketsIn += u.packets.Load()
+		}
+	}
 	st.PeerConnections = s.openPCs.Load()
 	st.UpTracks = s.upTracks.Load()
 	return st

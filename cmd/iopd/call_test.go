@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -188,5 +190,37 @@ func TestGroupCall(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("group-b received: %v", keys(other.Received()))
+	}
+}
+
+// TestHealthAndMetrics: /healthz and /readyz answer, and /metrics counts the
+// people in a call.
+func TestHealthAndMetrics(t *testing.T) {
+	n := testNode(t)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(n.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code, body := get(p); code != http.StatusOK {
+			t.Errorf("%s: %d %s", p, code, body)
+		}
+	}
+	a := joinPeer(t, n, "therapist", rooms.RoleTherapist, "m-1")
+	b := joinPeer(t, n, "alex", rooms.RoleClient, "m-1")
+	eventually(t, 20*time.Second, "call up", func() (bool, string) { return receivesFrom(a, 10, b) })
+	_, body := get("/metrics")
+	for _, want := range []string{"iop_participants 2", "iop_rooms 1", "iop_peer_connections 4", "iop_published_tracks 4", "iop_sockets 2"} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(body, "iop_rtp_packets_received_total") {
+		t.Error("/metrics lacks the packet counter")
 	}
 }

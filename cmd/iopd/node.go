@@ -141,6 +141,7 @@ func (n *node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", n.sig)
 	mux.Handle("/v1/", n.sig.API())
+	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsHandler serves /metrics: what this node carries now, read from its
+// parts when scraped (nothing is counted on the media path for it).
+func (n *node) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "iop", Name: name, Help: help}, f))
+	}
+	gauge("rooms", "Media rooms open on this node.", func() float64 { return float64(n.sfu.Stats().Rooms) })
+	gauge("participants", "Admitted participants with media on this node.", func() float64 { return float64(n.sfu.Stats().Participants) })
+	gauge("peer_connections", "Open PeerConnections.", func() float64 { return float64(n.sfu.Stats().PeerConnections) })
+	gauge("published_tracks", "Tracks being published to this node.", func() float64 { return float64(n.sfu.Stats().UpTracks) })
+	gauge("sockets", "Open signaling websockets (waiting, admitted or not yet joined).", func() float64 { return float64(n.sig.Sessions()) })
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "iop", Name: "rtp_packets_received_total", Help: "RTP packets received from publishers.",
+	}, func() float64 { return float64(n.sfu.Stats().PacketsIn) }))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
