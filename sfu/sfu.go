@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 )
@@ -162,10 +163,16 @@ func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
 	if err := me.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register Opus: %w", err)
 	}
+	// NACKs toward publishers come from pion's generator; NACKs from
+	// subscribers are answered by the SFU from one cache per published
+	// track (sfu/cache.go), not by pion's responder, which copies every
+	// packet sent to every subscriber.
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
 		return nil, fmt.Errorf("configure NACK: %w", err)
 	}
+	ir.Add(gen)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("configure RTCP reports: %w", err)
 	}

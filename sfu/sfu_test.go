@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -42,6 +43,9 @@ type peer struct {
 	mu       sync.Mutex
 	received map[string]*atomic.Int64 // stream id + "/" + kind -> packets
 	failed   atomic.Bool
+	// seen, when set, is told of every packet received on track id
+	// (stream id + "/" + track id).
+	seen func(track string, pkt *rtp.Packet)
 }
 
 // clientAPI is a browser-like pion client; a bare one has no interceptors
@@ -70,9 +74,12 @@ func joinPeer(t testing.TB, r *Room, id string, publish bool) *peer {
 	return joinPeerAPI(t, r, id, publish, clientAPI(t, false))
 }
 
-func joinPeerAPI(t testing.TB, r *Room, id string, publish bool, api *webrtc.API) *peer {
+func joinPeerAPI(t testing.TB, r *Room, id string, publish bool, api *webrtc.API, opts ...func(*peer)) *peer {
 	t.Helper()
 	p := &peer{t: t, work: make(chan func(), 256), done: make(chan struct{}), mute: make(chan struct{}), received: map[string]*atomic.Int64{}}
+	for _, o := range opts {
+		o(p)
+	}
 	var err error
 	if p.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
@@ -96,10 +103,17 @@ func joinPeerAPI(t testing.TB, r *Room, id string, publish bool, api *webrtc.API
 		c := p.counter(tr.StreamID() + "/" + tr.Kind().String())
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			n, _, err := tr.Read(buf)
+			if err != nil {
 				return
 			}
 			c.Add(1)
+			if p.seen != nil {
+				var pkt rtp.Packet
+				if pkt.Unmarshal(buf[:n]) == nil {
+					p.seen(tr.StreamID()+"/"+tr.ID(), &pkt)
+				}
+			}
 		}
 	})
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.trickle(Publish, c) })
@@ -295,6 +309,91 @@ func TestFanOut(t *testing.T) {
 		if p.failed.Load() {
 			t.Errorf("%s: media failed", p.part.id)
 		}
+	}
+}
+
+// TestRetransmitFromCache: a subscriber's NACK is answered with the packet
+// it lost, under the sequence number it was sent with, from the published
+// track's cache.
+func TestRetransmitFromCache(t *testing.T) {
+	s := newTestSFU(t)
+	r := s.Room("rtx")
+	pub := joinPeer(t, r, "pub", true)
+	var mu sync.Mutex
+	got := map[uint16][]byte{}
+	dups := map[uint16]int{}
+	sub := joinPeerAPI(t, r, "sub", false, clientAPI(t, true), func(p *peer) {
+		p.seen = func(track string, pkt *rtp.Packet) {
+			if track != "pub/bench" {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := got[pkt.SequenceNumber]; ok {
+				dups[pkt.SequenceNumber]++
+			}
+			got[pkt.SequenceNumber] = append([]byte(nil), pkt.Payload...)
+		}
+	})
+	waitFor(t, "subscriber receives video", func() bool { return sub.packets("pub", "video") > 0 })
+	close(pub.mute)
+	video := &upTrack{pub: pub.part, id: "bench", ssrc: 1, kind: webrtc.RTPCodecTypeVideo,
+		codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, cache: &packetCache{}}
+	video.downs.Store(&[]*downTrack{})
+	sub.part.subscribe(video)
+	waitFor(t, "the track bound", func() bool {
+		downs := *video.downs.Load()
+		return len(downs) == 1 && downs[0].bound.Load() != nil
+	})
+	pkt := testPacket()
+	raw := make([]byte, 1500)
+	down := (*video.downs.Load())[0]
+	real := down.bound.Load()
+	for i := 0; i < 50; i++ {
+		pkt.SequenceNumber = uint16(1000 + i)
+		pkt.Payload[0] = byte(i)
+		n, err := pkt.MarshalTo(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		video.cache.put(pkt.SequenceNumber, raw[:n])
+		if i == 20 { // lost on the way to the subscriber
+			down.bound.Store(&binding{ssrc: real.ssrc, pt: real.pt, write: discardWriter{}})
+		}
+		video.forward(pkt)
+		down.bound.Store(real)
+	}
+	waitFor(t, "packets arrive", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 49
+	})
+	mu.Lock()
+	var lost uint16
+	for seq := range got {
+		if _, next := got[seq+1]; !next && got[seq][0] == 19 {
+			lost = seq + 1
+		}
+	}
+	mu.Unlock()
+	sender := real.ssrc
+	if err := sub.sub.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: sender,
+		Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{lost})}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retransmission", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		_, ok := got[lost]
+		return ok
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got[lost][0] != 20 {
+		t.Errorf("retransmitted payload %d, want the lost packet's 20", got[lost][0])
+	}
+	if len(dups) != 0 {
+		t.Errorf("packets came twice: %v", dups)
 	}
 }
 

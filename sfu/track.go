@@ -35,12 +35,16 @@ type upTrack struct {
 	kfPending bool
 
 	packets atomic.Uint64
-	muted   atomic.Bool // a therapist muted it: packets are not forwarded
+	muted   atomic.Bool  // a therapist muted it: packets are not forwarded
+	cache   *packetCache // recent video packets, for retransmission on NACK
 }
 
 func newUpTrack(p *Participant, remote *webrtc.TrackRemote, id string) *upTrack {
 	u := &upTrack{pub: p, remote: remote, id: id, ssrc: uint32(remote.SSRC()), kind: remote.Kind(), codec: remote.Codec().RTPCodecCapability}
 	u.downs.Store(&[]*downTrack{})
+	if u.kind == webrtc.RTPCodecTypeVideo {
+		u.cache = &packetCache{}
+	}
 	return u
 }
 
@@ -55,6 +59,9 @@ func (u *upTrack) run() {
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
+		}
+		if u.cache != nil {
+			u.cache.put(pkt.SequenceNumber, buf[:n])
 		}
 		u.forward(&pkt)
 	}
@@ -153,17 +160,28 @@ type downTrack struct {
 	sender *webrtc.RTPSender
 	bound  atomic.Pointer[binding]
 
-	// Rewrite state, touched only by the up-track's reader goroutine.
+	// Rewrite state, touched only by the up-track's reader goroutine
+	// (tsOff is written once, before the first sent entry publishes it).
 	hdr     rtp.Header
 	started bool
 	seqOff  uint16
 	tsOff   uint32
+
+	// Retransmission, for video: what each outgoing number carried, and
+	// scratch space for the RTCP reader goroutine.
+	sent   *sentMap
+	rtxBuf [maxPacket]byte
+	rtxPkt rtp.Packet
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
 
 func newDownTrack(u *upTrack) *downTrack {
-	return &downTrack{up: u}
+	d := &downTrack{up: u}
+	if u.cache != nil {
+		d.sent = &sentMap{}
+	}
+	return d
 }
 
 // Bind picks the negotiated codec that matches the published one.
@@ -217,6 +235,9 @@ func (d *downTrack) write(pkt *rtp.Packet) {
 	d.hdr.PayloadType = b.pt
 	d.hdr.SequenceNumber += d.seqOff
 	d.hdr.Timestamp += d.tsOff
+	if d.sent != nil {
+		d.sent.record(d.hdr.SequenceNumber, pkt.SequenceNumber)
+	}
 	d.hdr.Padding = false
 	d.hdr.PaddingSize = 0
 	d.hdr.Extension = false
@@ -241,10 +262,38 @@ func (d *downTrack) readRTCP() {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.up.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					pair.Range(d.retransmit)
+				}
 			}
 		}
 	}
+}
+
+// retransmit resends the packet this subscriber lost as out, from the
+// up-track's cache, rewritten as it was first sent. It runs on the RTCP
+// reader goroutine and holds no lock while writing.
+func (d *downTrack) retransmit(out uint16) bool {
+	b := d.bound.Load()
+	if b == nil || d.sent == nil {
+		return true
+	}
+	in, ok := d.sent.lookup(out)
+	if !ok {
+		return true
+	}
+	n, ok := d.up.cache.get(in, d.rtxBuf[:])
+	if !ok || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
+		return true
+	}
+	h := &d.rtxPkt.Header
+	h.SSRC, h.PayloadType, h.SequenceNumber = b.ssrc, b.pt, out
+	h.Timestamp += d.tsOff
+	h.Padding, h.PaddingSize, h.Extension, h.Extensions = false, 0, false, nil
+	_, _ = b.write.WriteRTP(h, d.rtxPkt.Payload)
+	return true
 }
