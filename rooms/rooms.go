@@ -32,8 +32,9 @@ const (
 	// waiting room). Its own listener gets it first with Others set (and,
 	// for a therapist, Waiting).
 	EventJoined EventType = "joined"
-	// EventWaiting: a participant entered the waiting room; its own
-	// listener gets it with Position.
+	// EventWaiting: a participant is in the waiting room; its own
+	// listener gets it with Position when it arrives and whenever the
+	// line moves.
 	EventWaiting EventType = "waiting"
 	// EventWaitingList: the waiting list changed; therapists get Waiting.
 	EventWaitingList EventType = "waiting_list"
@@ -114,6 +115,7 @@ type Room struct {
 	autoAdmit bool
 	cohort    string
 	dropped   map[string]time.Time // sub -> when an admitted client's connection dropped
+	opened    bool                 // a therapist has been in: the kind is settled
 }
 
 type member struct {
@@ -137,6 +139,47 @@ func (r *Room) Locked() bool {
 	defer r.mu.Unlock()
 	return r.locked
 }
+
+// OpenAs settles an ad-hoc room's kind when its first therapist arrives
+// (people who came earlier waited in a room of provisional kind).
+func (r *Room) OpenAs(kind Kind) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.opened && kind.Valid() {
+		r.kind = kind
+	}
+	r.opened = true
+}
+
+// SeatCap returns how many people of role the room seats: its kind's cap,
+// or, before a therapist has settled the kind, the largest cap any kind
+// gives that role (a family member may arrive before the therapist opens a
+// family session).
+func (r *Room) SeatCap(role Role) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.opened {
+		return r.m.policies.Cap(r.kind, role)
+	}
+	most := 0
+	for k := range r.m.policies {
+		most = max(most, r.m.policies.Cap(k, role))
+	}
+	return most
+}
+
+// Returning reports whether sub's connection dropped within the grace period
+// (they may come back in as before).
+func (r *Room) Returning(sub string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.dropped[sub]
+	return ok && r.m.now().Sub(at) <= r.m.grace
+}
+
+// Abandon closes the room if nobody is in it: a join that was refused after
+// the room was opened for it leaves nothing behind.
+func (r *Room) Abandon() { r.m.closeIfEmpty(r) }
 
 // RestrictToCohort admits only clients and family enrolled in cohort (as
 // the first therapist's token or the schedule says); "" lifts it.
@@ -201,7 +244,6 @@ func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
 		return true, nil
 	}
 	r.waiting = append(r.waiting, p.ID)
-	r.emitLocked(Event{Type: EventWaiting, Participant: p, Position: len(r.waiting)}, only(m))
 	r.waitingChangedLocked()
 	return false, nil
 }
@@ -256,9 +298,13 @@ func (r *Room) removeWaitingLocked(id string) bool {
 	return false
 }
 
-// waitingChangedLocked sends the waiting list to the therapists and each
-// waiting person their new position.
+// waitingChangedLocked sends each waiting person their position, then the
+// waiting list to the therapists.
 func (r *Room) waitingChangedLocked() {
+	for i, id := range r.waiting {
+		m := r.members[id]
+		r.emitLocked(Event{Type: EventWaiting, Participant: m.p, Position: i + 1}, only(m))
+	}
 	r.emitLocked(Event{Type: EventWaitingList, Waiting: r.waitingLocked()}, therapists)
 }
 

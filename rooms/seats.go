@@ -13,12 +13,11 @@ import (
 // them while their people are connected. A node that dies stops renewing:
 // its seats and rooms come free when the leases expire.
 type Seats struct {
-	store    *store.Store
-	policies Policies
-	node     string
-	url      string
-	ttl      time.Duration
-	log      *slog.Logger
+	store *store.Store
+	node  string
+	url   string
+	ttl   time.Duration
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	leases map[store.SeatRef]int // local holders of each lease
@@ -32,9 +31,9 @@ type Seats struct {
 const DefaultLeaseTTL = 15 * time.Second
 
 // NewSeats starts renewing leases for node (reachable at url) every ttl/3.
-func NewSeats(st *store.Store, policies Policies, node, url string, ttl time.Duration, log *slog.Logger) *Seats {
+func NewSeats(st *store.Store, node, url string, ttl time.Duration, log *slog.Logger) *Seats {
 	s := &Seats{
-		store: st, policies: policies, node: node, url: url, ttl: ttl, log: log,
+		store: st, node: node, url: url, ttl: ttl, log: log,
 		leases: map[store.SeatRef]int{}, owned: map[string]int{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -43,13 +42,13 @@ func NewSeats(st *store.Store, policies Policies, node, url string, ttl time.Dur
 }
 
 // Take gives a client or family member a seat in room, or ErrRoomFull when
-// the kind's cap is reached across every node. Therapists and staff take
-// no seat. The returned release frees it (call it exactly once).
-func (s *Seats) Take(ctx context.Context, room string, kind Kind, role Role, sub string) (release func(), err error) {
+// seatCap of their role are taken across every node. Therapists and staff
+// take no seat. The returned release frees it (call it exactly once).
+func (s *Seats) Take(ctx context.Context, room string, seatCap int, role Role, sub string) (release func(), err error) {
 	if role.Staff() {
 		return func() {}, nil
 	}
-	ref := store.SeatRef{Room: room, Category: string(role), Person: sub, Cap: s.policies.Cap(kind, role)}
+	ref := store.SeatRef{Room: room, Category: string(role), Person: sub, Cap: seatCap}
 	ok, err := s.store.TakeSeat(ctx, ref, s.ttl)
 	if err != nil {
 		return nil, err

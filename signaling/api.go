@@ -27,6 +27,9 @@ func (s *Server) API() http.Handler {
 	mux.HandleFunc("POST /v1/rooms/{room}/invites", s.invite)
 	mux.HandleFunc("PUT /v1/programs/{program}/blocks/{sub}", s.block(true))
 	mux.HandleFunc("DELETE /v1/programs/{program}/blocks/{sub}", s.block(false))
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, protocol.CodeNotFound, "no such endpoint")
+	})
 	return mux
 }
 
@@ -110,8 +113,12 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Name = strings.TrimSpace(req.Name)
-	if req.Name == "" || len(req.Name) > 64 || len(room) > 128 {
+	if req.Name == "" || len(req.Name) > 64 {
 		writeError(w, protocol.CodeBadMessage, "name is required (at most 64 characters)")
+		return
+	}
+	if len(room) > 128 {
+		writeError(w, protocol.CodeBadMessage, "room id too long")
 		return
 	}
 	ttl := defaultInviteTTL

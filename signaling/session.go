@@ -73,7 +73,10 @@ type session struct {
 	media      *sfu.Participant
 	muted      map[string]bool // kinds a therapist muted, for media still starting
 	left       bool            // the session has left: media started late is closed
-	endReason  string          // removed or ended by a therapist
+	// waitingSent is set once the first waiting message went out; only
+	// RoomEvent touches it, under the room's lock.
+	waitingSent bool
+	endReason   string // removed or ended by a therapist
 }
 
 func newSession(s *Server, conn *websocket.Conn) *session {
@@ -378,21 +381,28 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		kind = rooms.KindGroup
 	}
 	room := s.srv.cfg.Rooms.Open(roomID, kind, "", false)
+	if c.Role == rooms.RoleTherapist {
+		room.OpenAs(c.Kind)
+		if c.Cohort != "" {
+			room.RestrictToCohort(c.Cohort)
+		}
+	}
+	// refuse undoes what join took so far and leaves no empty room behind.
+	refuse := func(err error) error {
+		s.releaseAll()
+		room.Abandon()
+		return err
+	}
 	if seats != nil {
-		release, err := seats.Take(ctx, roomID, room.Kind(), c.Role, c.Subject)
+		release, err := seats.Take(ctx, roomID, room.SeatCap(c.Role), c.Role, c.Subject)
 		if err != nil {
-			s.releaseAll()
-			return err
+			return refuse(err)
 		}
 		s.seat = release
 	}
-
-	if err := s.consumeInvite(ctx, c); err != nil {
-		s.releaseAll()
-		return err
-	}
-	if c.Cohort != "" {
-		room.RestrictToCohort(c.Cohort)
+	undoInvite, err := s.consumeInvite(ctx, c, room)
+	if err != nil {
+		return refuse(err)
 	}
 
 	s.mu.Lock()
@@ -412,8 +422,8 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	}
 	if err != nil {
 		s.room = nil
-		s.releaseAll()
-		return err
+		undoInvite()
+		return refuse(err)
 	}
 	s.joinedRoom = true
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
@@ -445,22 +455,32 @@ func (s *session) admissible(ctx context.Context, c *token.Claims, room string) 
 	return nil
 }
 
-// consumeInvite uses up a single-use invitation; a second use is refused.
-func (s *session) consumeInvite(ctx context.Context, c *token.Claims) error {
-	if !c.SingleUse() || s.srv.cfg.Store == nil {
-		return nil
+// consumeInvite uses up a single-use invitation; a second use is refused,
+// except by its holder coming back after a dropped connection. The returned
+// undo gives the invitation back if the join fails after all.
+func (s *session) consumeInvite(ctx context.Context, c *token.Claims, room *rooms.Room) (undo func(), err error) {
+	st := s.srv.cfg.Store
+	if !c.SingleUse() || st == nil {
+		return func() {}, nil
 	}
 	if c.ID == "" || c.ExpiresAt == nil {
-		return errorf(protocol.CodeUnauthorized, "an invitation needs jti and exp")
+		return nil, errorf(protocol.CodeUnauthorized, "an invitation needs jti and exp")
 	}
-	first, err := s.srv.cfg.Store.ConsumeJTI(ctx, c.ID, c.ExpiresAt.Add(s.srv.cfg.Leeway))
+	first, err := st.ConsumeJTI(ctx, c.ID, c.ExpiresAt.Add(s.srv.cfg.Leeway))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !first {
-		return errorf(protocol.CodeUnauthorized, "this invitation has been used already; ask your therapist for a new one")
+		if room.Returning(c.Subject) {
+			return func() {}, nil
+		}
+		return nil, errorf(protocol.CodeUnauthorized, "this invitation has been used already; ask your therapist for a new one")
 	}
-	return nil
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = st.ReturnJTI(ctx, c.ID)
+	}, nil
 }
 
 // identity returns the joined person's program and id ("" before join).
@@ -715,7 +735,12 @@ func (s *session) RoomEvent(e rooms.Event) {
 	case e.Type == rooms.EventJoined && self:
 		s.admittedEvent(e)
 	case e.Type == rooms.EventWaiting && self:
-		s.send(protocol.ServerMessage{Type: protocol.TypeWaiting, Re: s.joinRe, Room: s.roomInfo(e.Locked), Position: e.Position})
+		m := protocol.ServerMessage{Type: protocol.TypeWaiting, Room: s.roomInfo(e.Locked), Position: e.Position}
+		if !s.waitingSent {
+			m.Re = s.joinRe // the first answers the join; later ones say the line moved
+			s.waitingSent = true
+		}
+		s.send(m)
 	case e.Type == rooms.EventJoined:
 		p := participant(e.Participant)
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantJoined, Participant: &p})

@@ -14,7 +14,7 @@ import (
 
 // runToken mints one token from the key configuration of iopd.
 func runToken(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("token", "-sub ID -name NAME -role ROLE -room ROOM [-kind KIND] [-program P] [-ttl 1h] [-url BASE] [-key private.pem]", stdout)
+	cmd := newCommand("token", "-sub ID -name NAME -role ROLE -room ROOM [-kind KIND] [-program P] [-cohort C | -cohorts C1,C2] [-ttl 1h] [-url BASE] [-key private.pem]", stdout)
 	var (
 		sub      = cmd.String("sub", "", "stable person id (required)")
 		name     = cmd.String("name", "", "display name shown in the room (required)")
@@ -22,6 +22,8 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 		room     = cmd.String("room", "", `room (session) id the token may join, or "*" for therapists and staff (required)`)
 		kind     = cmd.String("kind", "", "therapist tokens only: kind of the ad-hoc room it opens (group, individual, family, complementary, support)")
 		program  = cmd.String("program", "", "program id")
+		cohort   = cmd.String("cohort", "", "therapist tokens only: restrict the room it opens to clients of this cohort")
+		cohorts  = cmd.String("cohorts", "", "client tokens: the cohorts the client is enrolled in, comma-separated")
 		ttl      = cmd.Duration("ttl", time.Hour, "lifetime of the token")
 		base     = cmd.String("url", "", "print a join link BASE/join#token=... instead of the bare token")
 		keyPath  = cmd.String("key", getenv("IOP_JWT_PRIVATE_KEY"), "EdDSA or ES256 private key PEM to sign with instead of IOP_JWT_SECRET [$IOP_JWT_PRIVATE_KEY]")
@@ -59,7 +61,12 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 	if err != nil {
 		return err
 	}
-	c := token.Claims{Name: *name, Role: rooms.Role(*role), Room: *room, Kind: rooms.Kind(*kind), Program: *program}
+	c := token.Claims{Name: *name, Role: rooms.Role(*role), Room: *room, Kind: rooms.Kind(*kind), Program: *program, Cohort: *cohort}
+	for _, co := range strings.Split(*cohorts, ",") {
+		if co = strings.TrimSpace(co); co != "" {
+			c.Cohorts = append(c.Cohorts, co)
+		}
+	}
 	c.Subject = *sub
 	tok, err := token.NewMinter(cfg).Mint(c, *ttl)
 	if err != nil {

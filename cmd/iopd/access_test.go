@@ -321,3 +321,66 @@ func TestCohortGroup(t *testing.T) {
 	}
 	expectClosed(t, c, websocket.ClosePolicyViolation)
 }
+
+// TestInviteBeforeTherapistAndAfterDrop: a family member who opens the link
+// before the therapist waits with a seat, the therapist's family session
+// admits them, and after a dropped connection the same link brings them
+// back; a refused join leaves no empty room behind.
+func TestInviteBeforeTherapistAndAfterDrop(t *testing.T) {
+	n := testNode(t)
+	mint := func(c token.Claims) string {
+		tok, err := n.minter.Mint(c, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	if code, c := joinCode(t, n, mint(tokenClaims("c9", "Alex", rooms.RoleClient, "other-room"))); code != protocol.TypeWaiting {
+		t.Fatalf("client: %s", code)
+	} else {
+		c.Close()
+	}
+	invite := mint(tokenClaims("family-1", "Alex's mother", rooms.RoleFamily, "fam-2"))
+	code, fam := joinCode(t, n, invite)
+	if code != protocol.TypeWaiting {
+		t.Fatalf("family member before the therapist: %s, want waiting", code)
+	}
+	ther := tokenClaims("t", "Dana", rooms.RoleTherapist, "fam-2")
+	ther.Kind = rooms.KindFamily
+	tp, err := client.Join(context.Background(), n.url, mint(ther), client.Options{AutoAdmit: true, NoMedia: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tp.Close)
+	waitType(t, fam, protocol.TypeJoined)
+	if k := n.rooms.Get("fam-2").Kind(); k != rooms.KindFamily {
+		t.Errorf("the room's kind is %s after the therapist opened it", k)
+	}
+	fam.Close() // the connection drops
+	eventually(t, 10*time.Second, "the drop is noticed", func() (bool, string) {
+		return len(n.rooms.Get("fam-2").Participants()) == 1, "still there"
+	})
+	if code, _ := joinCode(t, n, invite); code != protocol.TypeJoined {
+		t.Errorf("back with the same link after a drop: %s, want joined", code)
+	}
+
+	before := n.rooms.Len()
+	revoked := tokenClaims("c10", "Sam", rooms.RoleClient, "never-opened")
+	if err := n.store.RevokeFromRoom(context.Background(), "never-opened", "c10", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := joinCode(t, n, mint(revoked)); code != protocol.CodeRemoved {
+		t.Fatalf("revoked: %s", code)
+	}
+	full := tokenClaims("f2", "Cousin", rooms.RoleFamily, "group-x")
+	ot := tokenClaims("t2", "Dana", rooms.RoleTherapist, "group-x")
+	if code, _ := joinCode(t, n, mint(ot)); code != protocol.TypeJoined {
+		t.Fatal(code)
+	}
+	if code, _ := joinCode(t, n, mint(full)); code != protocol.CodeRoomFull {
+		t.Errorf("family in a group: %s, want room_full", code)
+	}
+	if got := n.rooms.Len(); got != before+1 {
+		t.Errorf("%d rooms open after refused joins, want %d (only group-x)", got, before+1)
+	}
+}

@@ -118,6 +118,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.JWTSecret != "" && c.JWTKeys != "" {
 		return nil, fmt.Errorf("set IOP_JWT_SECRET or IOP_JWT_KEYS, not both: the algorithm is pinned by one of them")
 	}
+	if c.JWTPrivateKey != "" && c.JWTKeys == "" {
+		return nil, fmt.Errorf("IOP_JWT_PRIVATE_KEY signs invitations for IOP_JWT_KEYS; with IOP_JWT_SECRET the secret signs them")
+	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}

@@ -116,7 +116,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		return nil, err
 	}
 	go n.beatLoop()
-	n.seats = rooms.NewSeats(n.store, n.rooms.Policies(), cfg.NodeID, n.url, rooms.DefaultLeaseTTL, log)
+	n.seats = rooms.NewSeats(n.store, cfg.NodeID, n.url, rooms.DefaultLeaseTTL, log)
 	sigCfg.Seats = n.seats
 	sigCfg.PublicURL = n.url
 	n.sig = signaling.New(sigCfg)
@@ -213,6 +213,8 @@ func tokenConfig(cfg *config, log *slog.Logger) (token.Config, error) {
 			return tcfg, err
 		}
 		tcfg.PrivateKey = priv
+	} else if cfg.JWTKeys != "" {
+		log.Warn("IOP_JWT_KEYS without IOP_JWT_PRIVATE_KEY: family invitations cannot be signed and are refused")
 	}
 	return tcfg, nil
 }

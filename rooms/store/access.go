@@ -66,6 +66,15 @@ func (s *Store) ConsumeJTI(ctx context.Context, jti string, until time.Time) (fi
 	return first, nil
 }
 
+// ReturnJTI undoes ConsumeJTI for a join that was refused after it: the
+// invitation was not used.
+func (s *Store) ReturnJTI(ctx context.Context, jti string) error {
+	if err := s.Redis.Del(ctx, jtiKey(jti)).Err(); err != nil {
+		return fmt.Errorf("return jti: %w", err)
+	}
+	return nil
+}
+
 // RevokeFromRoom keeps sub out of room for ttl (DefaultRevocationTTL when
 // ttl <= 0): a removed participant cannot rejoin that session, with the same
 // token or a refreshed one.
