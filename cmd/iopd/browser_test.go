@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/chromedp/chromedp"
 
 	"iop/rooms"
@@ -19,7 +20,8 @@ import (
 // The browser tests drive the real join page in headless Chromium against an
 // in-process iopd. They skip when Chromium is missing unless
 // IOP_REQUIRE_BROWSER=1, and in -short mode. With IOP_SCREENSHOT_DIR set,
-// TestBrowserCall saves iop-prejoin.png and iop-call.png there.
+// TestBrowserCall saves iop-prejoin.png, iop-waiting.png, iop-call.png,
+// iop-console.png, iop-console-zoom.png (200% zoom) and iop-removed.png there.
 
 const (
 	// mediaTimeout bounds how long three pages may take to see each other.
@@ -212,10 +214,6 @@ const probeScript = `(() => {
   };
 })()`
 
-// admitScript lets in whoever waits, for when the room has a waiting room:
-// only a therapist's page has these buttons.
-const admitScript = `document.querySelectorAll('[data-action="admit"][data-participant]').forEach((b) => b.click())`
-
 // remoteVideo is what a page shows of one remote participant's video.
 type remoteVideo struct {
 	ID     string `json:"id"`
@@ -272,11 +270,8 @@ func (p callPage) String() string {
 	return b.String()
 }
 
-// probe reads what a call page shows, and admits anyone waiting.
+// probe reads what a call page shows.
 func probe(p *page) callPage {
-	if _, err := evaluate[chromedp.Void](p, admitScript); err != nil {
-		return callPage{Err: err.Error()}
-	}
 	c, err := evaluate[callPage](p, probeScript)
 	if err != nil {
 		return callPage{Err: err.Error()}
@@ -314,9 +309,11 @@ func waitForEachOther(t *testing.T, pages []*page) {
 	}
 }
 
-// TestBrowserCall joins three Chromium pages to one room through the join
-// page and checks that each plays the other two's video, then that one can
-// leave and join again.
+// TestBrowserCall joins a therapist and two clients to one room through the
+// join page: the clients wait until the therapist admits them from the
+// console, then each page plays the other two's video. One client leaves and
+// comes back; then the therapist mutes one client, removes the other with a
+// reason, and ends the session.
 func TestBrowserCall(t *testing.T) {
 	browser := startBrowser(t)
 	n := testNode(t)
@@ -325,7 +322,7 @@ func TestBrowserCall(t *testing.T) {
 		sub, name string
 		role      rooms.Role
 	}{
-		{"therapist-1", "Dana Reyes", rooms.RoleTherapist},
+		{"therapist-1", "Dana", rooms.RoleTherapist},
 		{"client-1", "Alex", rooms.RoleClient},
 		{"client-2", "Sam", rooms.RoleClient},
 	}
@@ -338,31 +335,203 @@ func TestBrowserCall(t *testing.T) {
 		}
 	}
 	saveScreenshot(t, tabs[0], "iop-prejoin.png")
-	for i, tab := range tabs {
-		if err := step(tab, chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
-			t.Fatalf("page %d: click join: %v", i+1, err)
-		}
+	therapist, alex, sam := tabs[0], tabs[1], tabs[2]
+
+	// The therapist goes straight in and has the console; the clients wait.
+	click(t, therapist, `[data-action="join"]`)
+	if err := step(therapist, chromedp.WaitVisible(chromedp.CSS(`[data-console]`))); err != nil {
+		t.Fatalf("the therapist's page shows no console: %v", err)
+	}
+	for _, tab := range tabs[1:] {
+		click(t, tab, `[data-action="join"]`)
+		waitForText(t, tab, "You are in the waiting room")
+		waitFor(t, tab, "the waiting room's words", `document.querySelector('[data-view="waiting"]').innerText.includes('Your therapist will let you in shortly')`)
+	}
+	saveScreenshot(t, sam, "iop-waiting.png")
+	for _, p := range people[1:] {
+		admit(t, therapist, p.name)
 	}
 	waitForEachOther(t, tabs)
 	t.Logf("three pages play each other's video %v after opening the links", time.Since(start).Round(100*time.Millisecond))
-	saveScreenshot(t, tabs[0], "iop-call.png")
+	saveScreenshot(t, alex, "iop-call.png")
 
-	// One leaves: the others drop that tile, and the one who left can come back.
-	last := tabs[len(tabs)-1]
-	if err := step(last, chromedp.Click(chromedp.CSS(`[data-view="call"] [data-action="leave"]`))); err != nil {
-		t.Fatalf("page %d: click leave: %v", len(tabs), err)
-	}
-	waitForText(t, last, "You left the session")
-	waitForEachOther(t, tabs[:len(tabs)-1])
-	if err := step(last, chromedp.Click(chromedp.CSS(`[data-action="rejoin"]`)), chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
-		t.Fatalf("page %d: join again: %v", len(tabs), err)
-	}
+	// One leaves: the others drop that tile, and the one who left can come
+	// back through the waiting room.
+	click(t, sam, `[data-view="call"] [data-action="leave"]`)
+	waitForText(t, sam, "You left the session")
+	waitForEachOther(t, tabs[:2])
+	click(t, sam, `[data-action="rejoin"]`)
+	click(t, sam, `[data-action="join"]`)
+	waitForText(t, sam, "You are in the waiting room")
+	admit(t, therapist, "Sam")
 	waitForEachOther(t, tabs)
+	alexID, samID := probe(alex).Self, probe(sam).Self
+
+	// The therapist mutes Alex: Alex is told and may unmute; everyone sees it.
+	click(t, therapist, fmt.Sprintf(`[data-action="mute-audio"][data-participant=%q]`, alexID))
+	waitFor(t, alex, "the muted notice", `document.querySelector('[data-notice]:not([hidden])')?.innerText.includes('Dana muted your microphone')`)
+	waitFor(t, alex, "the unmute button", `document.querySelector('[data-view="call"] [data-action="toggle-audio"]').textContent === 'Unmute microphone'`)
+	mutedBadge := fmt.Sprintf(`!document.querySelector('[data-tile=%q] [data-muted]').hidden`, alexID)
+	waitFor(t, therapist, "Alex muted", mutedBadge)
+	waitFor(t, sam, "Alex muted", mutedBadge)
+
+	// Alex raises a hand: the therapist sees it in the console and on the tile.
+	click(t, alex, `[data-action="hand"]`)
+	waitFor(t, therapist, "Alex's raised hand", fmt.Sprintf(
+		`document.querySelector('[data-hands]').innerText.includes('Alex') && document.querySelector('[data-tile=%q]').classList.contains('tile-hand')`, alexID))
+	saveScreenshot(t, therapist, "iop-console.png")
+	zoomScreenshot(t, therapist, "iop-console-zoom.png")
+
+	// Alex unmutes, which is Alex's choice.
+	click(t, alex, `[data-view="call"] [data-action="toggle-audio"]`)
+	waitFor(t, therapist, "Alex unmuted", "!("+mutedBadge+")")
+
+	// The therapist removes Sam with a reason: Sam's page shows it.
+	const reason = "Let us talk one to one tomorrow."
+	click(t, therapist, fmt.Sprintf(`[data-action="remove"][data-participant=%q]`, samID))
+	if err := step(therapist,
+		chromedp.WaitVisible(chromedp.CSS(`dialog[data-dialog="remove"] [data-remove-reason]`)),
+		chromedp.SendKeys(chromedp.CSS(`dialog[data-dialog="remove"] [data-remove-reason]`), reason),
+		chromedp.Click(chromedp.CSS(`dialog[data-dialog="remove"] [data-dialog-confirm]`)),
+	); err != nil {
+		t.Fatalf("the therapist's page: remove Sam: %v", err)
+	}
+	waitForText(t, sam, "You are no longer in this session")
+	waitFor(t, sam, "the therapist's reason", fmt.Sprintf(`document.querySelector('[data-message-quote]').innerText.includes(%q)`, reason))
+	saveScreenshot(t, sam, "iop-removed.png")
+	waitForEachOther(t, tabs[:2])
+
+	// Sam may not come back; and once the therapist locks the room, nobody
+	// new gets in.
+	rejoinAs(t, n, sam, "client-2", "Sam")
+	waitForText(t, sam, "You cannot rejoin this session")
+	click(t, therapist, `[data-action="lock"]`)
+	waitFor(t, therapist, "the locked room", `document.querySelector('[data-action="lock"]').textContent === 'Unlock room'`)
+	rejoinAs(t, n, sam, "client-3", "Kim")
+	waitForText(t, sam, "This session is closed to new arrivals")
+
+	// The therapist ends the session: everyone gets the closing message.
+	click(t, therapist, `[data-action="end"]`)
+	if err := step(therapist, chromedp.Click(chromedp.CSS(`dialog[data-dialog="end"] [data-dialog-confirm]`))); err != nil {
+		t.Fatalf("the therapist's page: confirm the end: %v", err)
+	}
+	waitForText(t, alex, "The session has ended")
+	waitForText(t, therapist, "The session has ended")
 	checkConsole(t, tabs...)
 }
 
+// rejoinAs opens the call's join link of another person (or the same again)
+// in tab and clicks join.
+func rejoinAs(t *testing.T, n *node, tab *page, sub, name string) {
+	t.Helper()
+	link := n.url + "/join#token=" + n.joinToken(t, sub, name, rooms.RoleClient, "browser-call")
+	// From the join page, a link to it changes only the fragment: leave first.
+	if err := step(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
+		t.Fatalf("join again as %s: %v", name, err)
+	}
+}
+
+// click clicks the element sel of a page.
+func click(t *testing.T, tab *page, sel string) {
+	t.Helper()
+	if err := step(tab, chromedp.Click(chromedp.CSS(sel))); err != nil {
+		text, _ := evaluate[string](tab, visibleText)
+		t.Fatalf("click %s: %v; the page shows: %q", sel, err, text)
+	}
+}
+
+// admit waits until name is on the therapist's waiting list and clicks
+// its Admit button.
+func admit(t *testing.T, therapist *page, name string) {
+	t.Helper()
+	script := fmt.Sprintf(`(() => {
+  const li = [...document.querySelectorAll('[data-waiting-people] li')].find((li) => li.querySelector('[data-name]').textContent === %q);
+  return li ? li.querySelector('[data-action="admit"]').dataset.participant : '';
+})()`, name)
+	ctx, cancel := context.WithTimeout(therapist.ctx, stepTimeout)
+	defer cancel()
+	id, err := chromedp.Run(ctx, chromedp.Poll[string](script, chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		text, _ := evaluate[string](therapist, visibleText)
+		t.Fatalf("%s never appeared on the therapist's waiting list (%v); the page shows: %q", name, err, text)
+	}
+	click(t, therapist, fmt.Sprintf(`[data-action="admit"][data-participant=%q]`, id))
+}
+
+// zoomScreenshot saves a screenshot of the page as at 200% zoom in a
+// 1280x800 window (640x400 CSS pixels at twice the density), when
+// IOP_SCREENSHOT_DIR is set.
+func zoomScreenshot(t *testing.T, tab *page, name string) {
+	t.Helper()
+	if os.Getenv("IOP_SCREENSHOT_DIR") == "" {
+		return
+	}
+	if err := step(tab, chromedp.EmulateViewport(640, 400, chromedp.EmulateScale(2))); err != nil {
+		t.Errorf("zoom: %v", err)
+		return
+	}
+	saveScreenshot(t, tab, name)
+	if err := step(tab, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Errorf("unzoom: %v", err)
+	}
+}
+
+// TestBrowserRedirect opens a join link on a node that does not hold the
+// room: the page follows the redirect to the node that does (another
+// origin), joins there without another click, and waits to be admitted.
+func TestBrowserRedirect(t *testing.T) {
+	browser := startBrowser(t)
+	redis := os.Getenv("IOP_TEST_REDIS_URL")
+	if redis == "" {
+		m := miniredis.NewMiniRedis()
+		if err := m.Start(); err != nil {
+			t.Fatalf("start miniredis: %v", err)
+		}
+		t.Cleanup(m.Close)
+		redis = "redis://" + m.Addr()
+	}
+	shared := func(c *config) { c.RedisURL = redis }
+	home, other := testNode(t, shared), testNode(t, shared)
+	const room = "browser-redirect"
+
+	therapist := newTab(t, browser)
+	if err := step(therapist, chromedp.Navigate(home.url+"/join#token="+home.joinToken(t, "therapist-1", "Dana", rooms.RoleTherapist, room))); err != nil {
+		t.Fatalf("therapist: open the join link: %v", err)
+	}
+	click(t, therapist, `[data-action="join"]`)
+	if err := step(therapist, chromedp.WaitVisible(chromedp.CSS(`[data-console]`))); err != nil {
+		t.Fatalf("the therapist's page shows no console: %v", err)
+	}
+
+	client := newTab(t, browser)
+	if err := step(client, chromedp.Navigate(other.url+"/join#token="+other.joinToken(t, "client-1", "Alex", rooms.RoleClient, room))); err != nil {
+		t.Fatalf("client: open the join link: %v", err)
+	}
+	click(t, client, `[data-action="join"]`)
+	// The page navigates away: probe until the new one answers.
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		origin, err := evaluate[string](client, `location.origin`)
+		if err == nil && origin == home.url {
+			break
+		}
+		if time.Now().After(deadline) {
+			text, _ := evaluate[string](client, visibleText)
+			t.Fatalf("the client's page is on %q (%v), not on the room's node %q; it shows: %q", origin, err, home.url, text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitForText(t, client, "You are in the waiting room")
+	if loc, err := evaluate[string](client, `location.href`); err != nil || strings.Contains(loc, "token=") {
+		t.Errorf("the token stays in the address bar after the redirect: %q (%v)", loc, err)
+	}
+	admit(t, therapist, "Alex")
+	waitForEachOther(t, []*page{therapist, client})
+	checkConsole(t, therapist, client)
+}
+
 // TestBrowserJoinErrors checks that the join page explains a missing, expired
-// or garbled token in plain words.
+// or garbled token, or one for another room, in plain words.
 func TestBrowserJoinErrors(t *testing.T) {
 	browser := startBrowser(t)
 	n := testNode(t)
@@ -377,8 +546,9 @@ func TestBrowserJoinErrors(t *testing.T) {
 		want     string
 	}{
 		{"no token", "", false, "This link is missing its access code"},
-		{"expired token", "#token=" + expired, true, "This join link is not valid"},
-		{"garbage token", "#token=not.a-valid.jwt", true, "This join link is not valid"},
+		{"expired token", "#token=" + expired, true, "This join link does not work"},
+		{"garbage token", "#token=not.a-valid.jwt", true, "This join link does not work"},
+		{"another room", "#token=" + n.joinToken(t, "client-1", "Alex", rooms.RoleClient, "browser-errors") + "&room=elsewhere", true, "This link cannot be used for this session"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -402,11 +572,18 @@ func TestBrowserJoinErrors(t *testing.T) {
 // waitForText waits until the visible heading of the page says want.
 func waitForText(t *testing.T, tab *page, want string) {
 	t.Helper()
-	script := fmt.Sprintf(`[...document.querySelectorAll('[data-view]:not([hidden]) h1')].some((h) => h.textContent.includes(%q))`, want)
+	waitFor(t, tab, fmt.Sprintf("the heading %q", want),
+		fmt.Sprintf(`[...document.querySelectorAll('[data-view]:not([hidden]) h1')].some((h) => h.textContent.includes(%q))`, want))
+}
+
+// waitFor waits until script is true on the page, and fails saying what
+// never appeared and what the page shows instead.
+func waitFor(t *testing.T, tab *page, what, script string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(tab.ctx, stepTimeout)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](script, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		text, _ := evaluate[string](tab, visibleText)
-		t.Fatalf("the page never said %q (%v); it shows: %q", want, err, text)
+		t.Fatalf("the page never showed %s (%v); it shows: %q", what, err, text)
 	}
 }

@@ -1,49 +1,53 @@
 // join.js is the page behind a join link (/join#token=<JWT>): a device check
-// with a camera preview, then the session's video grid and controls. It uses
-// protocol.js for everything on the wire and owns only the page.
+// with a camera preview, the waiting room, then the session's video grid and
+// controls, with the therapist's console for therapists. It uses protocol.js
+// for everything on the wire and owns only the page.
+//
+// The words on screen are for people in recovery, often on a phone and under
+// stress: plain, kind, and never blaming.
 
 import { Session } from './protocol.js';
 
 /** What each server error code means for the person, and whether trying again can help. */
 const errorMessages = {
   unauthorized: {
-    title: 'This join link is not valid',
-    text: 'It may have expired, or part of it may be missing. Please ask your program for a new link.',
+    title: 'This join link does not work',
+    text: 'It may have expired or already been used, or part of it may be missing. Please ask your program for a new link.',
   },
   forbidden: {
-    title: 'This link is for a different session',
-    text: 'Please open the link your program sent for this session.',
+    title: 'This link cannot be used for this session',
+    text: 'Please contact your program. They will help you find the right link.',
   },
   room_full: {
     title: 'This session is full',
-    text: 'Every seat in this session is taken. Please contact your therapist or program.',
+    text: 'All the places in this session are taken right now. Please contact your therapist or program, and they will help you.',
     retry: true,
   },
   locked: {
-    title: 'This session is locked',
-    text: 'Your therapist has locked this session. Please contact them if you need to join.',
+    title: 'This session is closed to new arrivals',
+    text: 'Your therapist has closed the session to new people for now. If you think you should be there, please contact them.',
     retry: true,
   },
   removed: {
     title: 'You cannot rejoin this session',
-    text: 'You were removed from this session. Please contact your program if you think this is a mistake.',
+    text: 'You were taken out of this session earlier, so it cannot be joined again. Please contact your therapist or program about your next session.',
   },
   not_enrolled: {
-    title: 'You are not enrolled in this session',
-    text: 'Please contact your program to check your schedule.',
+    title: 'This session is for another group',
+    text: 'Your link is not set up for this group. Please contact your program, and they will help you find your sessions.',
   },
   wrong_track: {
-    title: 'This session is for a different group',
+    title: 'This session is for another group',
     text: 'Please contact your program to check which sessions are yours.',
   },
   too_early: {
-    title: 'It is too early to join',
+    title: 'It is a little early to join',
     text: 'The session opens shortly before it starts. Please come back then.',
     retry: true,
   },
   too_late: {
-    title: 'It is too late to join this session',
-    text: 'This session is over or no longer open.',
+    title: 'This session is no longer open',
+    text: 'It has ended, or the time to join has passed.',
   },
 };
 
@@ -57,11 +61,22 @@ const genericError = {
 /** The closing message when the therapist ends the session. */
 const endedMessage = {
   title: 'The session has ended',
-  text: 'Thank you for joining. You can close this page.',
+  text: 'Thank you for being here today. You can close this page now.',
 };
+
+/** What follows every message about being taken out of a session. */
+const supportText = 'If you have questions or need support, please contact your therapist or program.';
 
 /** Server errors that close the connection even after joining (PROTOCOL.md, "Error codes"). */
 const closingCodes = new Set(['too_large', 'join_timeout', 'rate_limited']);
+
+/** What to say when something the person did in the session was refused. */
+const actionErrors = {
+  not_found: 'That person has already left, or is no longer waiting.',
+  forbidden: 'Only a therapist can do that.',
+  not_admitted: 'You can do that once you are in the session.',
+  webrtc: 'There was a problem with the video connection.',
+};
 
 /** How roles are named to the person. */
 const roleNames = {
@@ -71,6 +86,12 @@ const roleNames = {
   staff: 'staff',
 };
 
+/** How many redirects to another server a join may follow before giving up. */
+const MAX_REDIRECTS = 3;
+
+/** How often the therapist's console refreshes the minutes present, in milliseconds. */
+const MINUTES_REFRESH = 15000;
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
@@ -79,17 +100,28 @@ const state = {
   token: '',
   room: '', // only for a token valid in any room
   claims: null,
+  autoJoin: false, // join without a click: set after a redirect to another server
+  hops: 0, // redirects followed so far
+  redirecting: false,
   stream: null,
   preview: null, // the promise of the local stream
   meter: null,
   audio: true,
   video: true,
+  hand: false,
   session: null,
+  waited: false, // this join went through the waiting room
   joined: false,
   you: null,
+  locked: false,
+  waiting: [], // therapists: who waits, [{id, name, role}]
+  hands: [], // participant ids with a raised hand, in the order they were raised
+  seen: new Map(), // participant id -> when this page first saw them in the session (ms)
+  minutesTimer: 0,
   tiles: new Map(), // participant id -> {el, video, p}
   streams: new Map(), // participant id -> the MediaStream received from them
-  ending: null, // what the server said before closing: {title, text, retry}
+  noticeKind: '', // the kind ("audio", "video") the notice about a therapist's mute is about
+  ending: null, // what the server said before closing: {title, text, quote, extra, retry}
 };
 
 // ---- Token -------------------------------------------------------------
@@ -102,6 +134,8 @@ function readToken() {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get('token') || '';
   state.room = params.get('room') || '';
+  state.autoJoin = params.get('join') === '1';
+  state.hops = Math.max(0, parseInt(params.get('hops') || '0', 10) || 0);
   if (location.hash) {
     history.replaceState(null, '', location.pathname + location.search);
   }
@@ -155,11 +189,23 @@ function setRoomName(name) {
   el.hidden = !name;
 }
 
-/** showMessage ends on a message, with a "Join again" button when it can help. */
-function showMessage({ title, text, retry = false }) {
+/**
+ * showMessage ends on a message, with a button labelled retryLabel when
+ * trying again can help: quote is someone's own words (the therapist's
+ * reason), extra a second, quieter paragraph.
+ */
+function showMessage({ title, text, quote = '', extra = '', retry = false, retryLabel = 'Try again' }) {
   $('[data-message-title]').textContent = title;
   $('[data-message-text]').textContent = text;
-  $('[data-action="rejoin"]').hidden = !retry;
+  const q = $('[data-message-quote]');
+  q.textContent = quote;
+  q.hidden = !quote;
+  const x = $('[data-message-extra]');
+  x.textContent = extra;
+  x.hidden = !extra;
+  const again = $('[data-action="rejoin"]');
+  again.textContent = retryLabel;
+  again.hidden = !retry;
   show('message');
   announce('');
   $('[data-message-title]').focus();
@@ -309,16 +355,47 @@ function applyLocalMedia() {
   setVideoShown($('[data-preview-slot]'), state.video, state.claims?.name);
 }
 
-/** toggle flips the microphone or camera and tells the room when in a session. */
+/**
+ * toggle flips the microphone or camera and tells the room when in a
+ * session. Turning a kind back on after a therapist muted it is the
+ * person's choice: the server forwards it again.
+ */
 function toggle(kind) {
   state[kind] = !state[kind];
   applyLocalMedia();
+  if (state[kind] && state.noticeKind === kind) {
+    hideNotice();
+  }
   if (state.joined) {
     state.session.setMedia(state.audio, state.video);
-    const you = state.tiles.get(state.you.id);
-    if (you) {
-      renderTile(you, { ...you.p, audio: state.audio, video: state.video });
-    }
+    renderSelf();
+  }
+}
+
+/** toggleHand raises or lowers your hand. */
+function toggleHand() {
+  if (!state.joined) {
+    return;
+  }
+  state.hand = !state.hand;
+  state.session.raiseHand(state.hand);
+  renderHandButton();
+  renderSelf();
+  announce(state.hand ? 'You raised your hand. Your therapist can see it.' : 'You lowered your hand.');
+}
+
+/** renderHandButton shows whether your hand is raised. */
+function renderHandButton() {
+  const b = $('[data-action="hand"]');
+  b.textContent = state.hand ? 'Lower hand' : 'Raise hand';
+  b.classList.toggle('btn-on', state.hand);
+}
+
+/** renderSelf shows your own microphone, camera and hand state on your tile. */
+function renderSelf() {
+  const you = state.you && state.tiles.get(state.you.id);
+  if (you) {
+    renderTile(you, { ...you.p, audio: state.audio, video: state.video, hand: state.hand });
   }
 }
 
@@ -400,12 +477,15 @@ function tileFor(id) {
   return tile;
 }
 
-/** renderTile shows a participant's name, microphone and camera state. */
+/** renderTile shows a participant's name, microphone, camera and hand state. */
 function renderTile(tile, p) {
   tile.p = p;
   const you = state.you && p.id === state.you.id;
   $('[data-name]', tile.el).textContent = you ? `${p.name} (you)` : p.name;
   $('[data-muted]', tile.el).hidden = p.audio;
+  $('[data-camera-off]', tile.el).hidden = p.video;
+  $('[data-hand]', tile.el).hidden = !p.hand;
+  tile.el.classList.toggle('tile-hand', !!p.hand);
   tile.video.setAttribute('aria-label', you ? 'Your video' : `Video of ${p.name}`);
   setVideoShown(tile.el, p.video, p.name);
 }
@@ -415,7 +495,7 @@ function addSelfTile(you) {
   const tile = makeTile(you.id, $('video[data-local]'));
   tile.el.classList.add('tile-self');
   $('[data-tiles]').prepend(tile.el);
-  renderTile(tile, { ...you, audio: state.audio, video: state.video });
+  renderTile(tile, { ...you, audio: state.audio, video: state.video, hand: state.hand });
   tile.video.play().catch(() => {});
   layoutTiles();
 }
@@ -464,22 +544,249 @@ function clearTiles() {
   }
 }
 
-// ---- Waiting list (therapists) ----------------------------------------
+// ---- Notices in the call ------------------------------------------------
 
-/** renderWaitingList shows who waits, with Admit and Deny for each. */
-function renderWaitingList(waiting) {
-  const list = $('[data-waiting-people]');
-  list.replaceChildren();
-  for (const person of waiting) {
-    const li = $('#waiting-template').content.firstElementChild.cloneNode(true);
-    $('[data-name]', li).textContent = person.name;
+/** showNotice shows a message above the video that stays until dismissed. */
+function showNotice(text, kind = '') {
+  $('[data-notice-text]').textContent = text;
+  $('[data-notice]').hidden = false;
+  state.noticeKind = kind;
+  announce(text);
+}
+
+/** hideNotice removes the notice above the video. */
+function hideNotice() {
+  $('[data-notice]').hidden = true;
+  state.noticeKind = '';
+}
+
+// ---- Therapist console --------------------------------------------------
+
+/** isTherapist reports whether you lead this session (the server decides what you may do). */
+function isTherapist() {
+  return state.joined && state.you?.role === 'therapist';
+}
+
+/** nameOf returns how to name a participant in the console, with their role when not a client. */
+function nameOf(p) {
+  return p.role && p.role !== 'client' ? `${p.name} (${roleNames[p.role] || p.role})` : p.name;
+}
+
+/**
+ * syncList makes the items of list match items (each with an id), keeping
+ * the elements of the ones that stay so that keyboard focus stays on them.
+ * When the focused row goes, focus moves to the same button of the row
+ * that took its place, or to fallback.
+ */
+function syncList(list, items, make, update, fallback) {
+  const active = document.activeElement;
+  const keep = new Set(items.map((it) => it.id));
+  let lostAt = -1;
+  [...list.children].forEach((li, i) => {
+    if (!keep.has(li.dataset.key)) {
+      if (li.contains(active)) {
+        lostAt = i;
+      }
+      li.remove();
+    }
+  });
+  const rows = new Map([...list.children].map((li) => [li.dataset.key, li]));
+  items.forEach((it, i) => {
+    let li = rows.get(it.id);
+    if (!li) {
+      li = make();
+      li.dataset.key = it.id;
+    }
+    update(li, it);
+    if (list.children[i] !== li) {
+      list.insertBefore(li, list.children[i] || null);
+    }
+  });
+  if (lostAt >= 0) {
+    const li = list.children[Math.min(lostAt, list.children.length - 1)];
+    const same = li && active.dataset.action ? $(`[data-action="${active.dataset.action}"]`, li) : null;
+    (same || fallback).focus();
+  }
+}
+
+/** fromTemplate clones the first element of a template. */
+function fromTemplate(id) {
+  return $(`#${id}`).content.firstElementChild.cloneNode(true);
+}
+
+/** renderConsole shows or hides the console and fills it in. */
+function renderConsole() {
+  const on = isTherapist();
+  $('[data-console]').hidden = !on;
+  document.body.toggleAttribute('data-console', on);
+  // A therapist has the floor already, and ends the session rather than leaving it.
+  $('[data-action="hand"]').hidden = on;
+  $('[data-view="call"] [data-action="end"]').hidden = !on;
+  $('[data-view="call"] [data-action="leave"]').classList.toggle('btn-leave', !on);
+  clearInterval(state.minutesTimer);
+  state.minutesTimer = 0;
+  if (on) {
+    state.minutesTimer = setInterval(renderPresent, MINUTES_REFRESH);
+  }
+  renderWaitingList();
+  renderPresent();
+  renderHands();
+  renderLock();
+}
+
+/** renderWaitingList shows who waits, with Admit and Deny for each and Admit all. */
+function renderWaitingList() {
+  const waiting = isTherapist() ? state.waiting : [];
+  syncList($('[data-waiting-people]'), waiting, () => fromTemplate('waiting-template'), (li, person) => {
+    $('[data-name]', li).textContent = nameOf(person);
     for (const b of $$('button', li)) {
       b.dataset.participant = person.id;
-      b.setAttribute('aria-label', `${b.textContent} ${person.name}`);
     }
-    list.append(li);
+    $('[data-action="admit"]', li).setAttribute('aria-label', `Admit ${person.name}`);
+    $('[data-action="deny"]', li).setAttribute('aria-label', `Deny ${person.name}: do not let them in`);
+  }, $('#waiting-list-title'));
+  $('[data-waiting-count]').textContent = waiting.length ? `(${waiting.length})` : '';
+  $('[data-waiting-empty]').hidden = waiting.length > 0;
+  $('[data-action="admit"][data-participant="*"]').hidden = waiting.length < 2;
+  document.title = waiting.length ? `(${waiting.length} waiting) Join your session` : 'Join your session';
+}
+
+/** minutesText says how long someone has been here, as this page saw it. */
+function minutesText(id) {
+  const since = state.seen.get(id);
+  if (since === undefined) {
+    return '';
   }
-  $('[data-waiting-list]').hidden = waiting.length === 0;
+  const min = Math.floor((Date.now() - since) / 60000);
+  return min < 1 ? 'here under a minute' : `here ${min} min`;
+}
+
+/** renderPresent lists everyone else in the session with their state and the therapist's controls. */
+function renderPresent() {
+  const people = isTherapist() ? [...state.tiles.values()].map((t) => t.p).filter((p) => p && p.id !== state.you.id) : [];
+  syncList($('[data-present]'), people, () => fromTemplate('present-template'), (li, p) => {
+    $('[data-name]', li).textContent = nameOf(p);
+    const flags = [];
+    if (p.hand) {
+      flags.push('hand raised');
+    }
+    if (!p.audio) {
+      flags.push('muted');
+    }
+    if (!p.video) {
+      flags.push('camera off');
+    }
+    flags.push(minutesText(p.id));
+    $('[data-state]', li).textContent = flags.filter(Boolean).join(' · ');
+    const buttons = {
+      'mute-audio': [`Mute ${p.name}’s microphone`, !p.audio],
+      'mute-video': [`Stop ${p.name}’s video`, !p.video],
+      remove: [`Remove ${p.name} from the session`, false],
+    };
+    for (const [action, [label, off]] of Object.entries(buttons)) {
+      const b = $(`[data-action="${action}"]`, li);
+      b.dataset.participant = p.id;
+      b.setAttribute('aria-label', label);
+      // aria-disabled rather than disabled, so that focus stays on the button.
+      b.setAttribute('aria-disabled', String(off));
+    }
+  }, $('#present-title'));
+  $('[data-present-count]').textContent = people.length ? `(${people.length})` : '';
+  $('[data-present-empty]').hidden = people.length > 0;
+}
+
+/** renderHands lists the raised hands, first raised first. */
+function renderHands() {
+  const hands = isTherapist() ? state.hands.map((id) => state.tiles.get(id)?.p).filter(Boolean) : [];
+  const list = $('[data-hands]');
+  list.replaceChildren(...hands.map((p) => {
+    const li = document.createElement('li');
+    li.textContent = p.name;
+    return li;
+  }));
+  $('[data-hands-section]').hidden = hands.length === 0;
+}
+
+/** renderLock shows whether the session is locked. */
+function renderLock() {
+  const b = $('[data-action="lock"]');
+  b.textContent = state.locked ? 'Unlock room' : 'Lock room';
+  $('[data-lock-state]').textContent = state.locked
+    ? 'Locked: nobody new can join. People already waiting can still be let in.'
+    : 'Open: people with a link for this session can join.';
+}
+
+/** trackHand keeps the order of raised hands and tells the therapist about a new one. */
+function trackHand(p) {
+  const i = state.hands.indexOf(p.id);
+  if (p.hand && i < 0) {
+    state.hands.push(p.id);
+    if (state.you && p.id !== state.you.id) {
+      announce(`${p.name} raised their hand.`);
+    }
+  } else if (!p.hand && i >= 0) {
+    state.hands.splice(i, 1);
+  }
+}
+
+// ---- Dialogs --------------------------------------------------------------
+
+/**
+ * ask opens a confirmation dialog and resolves to whether the person
+ * confirmed. Escape and Cancel say no.
+ */
+function ask(name) {
+  const dialog = $(`dialog[data-dialog="${name}"]`);
+  const opener = document.activeElement;
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => {
+      resolve(dialog.returnValue === 'confirm');
+      if (opener && opener.isConnected && !opener.closest('[hidden]')) {
+        opener.focus();
+      }
+    }, { once: true });
+  });
+}
+
+/** closeDialogs closes any open dialog, as when the session ends under it. */
+function closeDialogs() {
+  for (const d of $$('dialog[open]')) {
+    d.close('cancel');
+  }
+}
+
+/** askRemove asks the therapist for a short reason, then removes a participant. */
+async function askRemove(id) {
+  const p = state.tiles.get(id)?.p;
+  if (!p) {
+    return;
+  }
+  const dialog = $('dialog[data-dialog="remove"]');
+  $('[data-dialog-name]', dialog).textContent = p.name;
+  $('[data-dialog-confirm]', dialog).textContent = `Remove ${p.name}`;
+  const input = $('[data-remove-reason]', dialog);
+  input.value = '';
+  if (await ask('remove')) {
+    state.session?.remove(id, input.value.trim());
+    announce(`${p.name} was removed from the session.`);
+  }
+}
+
+/** askEnd asks the therapist to confirm, then ends the session for everyone. */
+async function askEnd() {
+  if (await ask('end')) {
+    state.session?.end();
+  }
+}
+
+/** mute asks the server to mute a participant's microphone or camera. */
+function mute(b, kind) {
+  if (b.getAttribute('aria-disabled') === 'true') {
+    return;
+  }
+  state.session?.mute(b.dataset.participant, kind);
 }
 
 // ---- Session ------------------------------------------------------------
@@ -492,12 +799,13 @@ async function join() {
   stopMeter();
   state.ending = null;
   state.joined = false;
+  state.waited = false;
   const session = new Session({ token: state.token, stream: state.stream, room: state.room });
   state.session = session;
   const handlers = {
     joined: onJoined,
     waiting: onWaiting,
-    waiting_list: (d) => renderWaitingList(d.waiting || []),
+    waiting_list: onWaitingList,
     participant_joined: (d) => onParticipant(d.participant, true),
     participant_updated: (d) => onParticipant(d.participant, false),
     participant_left: onParticipantLeft,
@@ -505,7 +813,8 @@ async function join() {
     muted: onMuted,
     removed: onRemoved,
     ended: () => { state.ending = endedMessage; },
-    redirect: (d) => location.assign(`${new URL('/join', d.url)}#token=${encodeURIComponent(state.token)}`),
+    room_updated: onRoomUpdated,
+    redirect: onRedirect,
     error: onError,
     closed: onClosed,
   };
@@ -519,16 +828,22 @@ async function join() {
 function onJoined(msg) {
   state.joined = true;
   state.you = msg.you;
+  state.locked = !!msg.room.locked;
   setRoomName(msg.room.title || msg.room.id);
   show('call');
+  const now = Date.now();
+  state.seen.set(msg.you.id, now);
   addSelfTile(msg.you);
   for (const p of msg.participants) {
+    state.seen.set(p.id, now);
     onParticipant(p, false);
   }
   if (!state.audio || !state.video) {
     state.session.setMedia(state.audio, state.video);
   }
-  announce(`You are in the session. ${othersText()}`);
+  renderHandButton();
+  renderConsole();
+  announce(`${state.waited ? 'Your therapist let you in. ' : ''}You are in the session. ${othersText()}`);
   $('[data-view="call"] [data-action="toggle-audio"]').focus();
 }
 
@@ -538,11 +853,34 @@ function othersText() {
   return n === 0 ? 'Nobody else is here yet.' : n === 1 ? '1 other person is here.' : `${n} other people are here.`;
 }
 
-/** onWaiting shows the waiting room. */
+/** onWaiting shows the waiting room, and your place in line as it moves. */
 function onWaiting(msg) {
+  const first = !state.waited;
+  state.waited = true;
   show('waiting');
-  $('[data-position]').textContent = msg.position > 1 ? `${msg.position - 1} people are waiting ahead of you.` : '';
-  announce('You are in the waiting room.');
+  const pos = $('[data-position]');
+  const before = pos.textContent;
+  pos.textContent = msg.position === 1 ? 'You are next in line.' : msg.position > 1 ? `You are number ${msg.position} in line.` : '';
+  pos.hidden = !pos.textContent;
+  if (first) {
+    announce('');
+    $('#waiting-title').focus();
+  } else if (pos.textContent !== before) {
+    announce(pos.textContent); // the line moved
+  }
+}
+
+/** onWaitingList keeps the therapist's waiting list and says who arrived. */
+function onWaitingList({ waiting = [] }) {
+  const before = new Set(state.waiting.map((p) => p.id));
+  const arrived = waiting.filter((p) => !before.has(p.id));
+  state.waiting = waiting;
+  renderWaitingList();
+  if (isTherapist() && arrived.length === 1) {
+    announce(`${arrived[0].name} is waiting to join.`);
+  } else if (isTherapist() && arrived.length > 1) {
+    announce(`${arrived.length} people are waiting to join.`);
+  }
 }
 
 /** onParticipant adds or updates a participant's tile, your own included. */
@@ -550,7 +888,17 @@ function onParticipant(p, arrived) {
   if (!p) {
     return;
   }
+  if (state.you && p.id === state.you.id) {
+    // The server's view of you: a therapist's mute is in it, your hand may not be.
+    p = { ...p, hand: state.hand };
+  }
+  if (!state.seen.has(p.id)) {
+    state.seen.set(p.id, Date.now());
+  }
+  trackHand(p);
   renderTile(tileFor(p.id), p);
+  renderPresent();
+  renderHands();
   if (arrived) {
     announce(`${p.name} joined.`);
   }
@@ -560,31 +908,80 @@ function onParticipant(p, arrived) {
 function onParticipantLeft(msg) {
   const tile = state.tiles.get(msg.id);
   if (tile && tile.p) {
-    announce(`${tile.p.name} left.`);
+    announce(msg.reason === 'removed' ? `${tile.p.name} is no longer in the session.` : `${tile.p.name} left.`);
   }
   removeTile(msg.id);
+  state.seen.delete(msg.id);
+  trackHand({ id: msg.id, hand: false });
+  renderPresent();
+  renderHands();
 }
 
-/** onMuted follows a therapist's mute. */
-function onMuted(msg) {
-  state[msg.kind === 'video' ? 'video' : 'audio'] = false;
+/** onMuted follows a therapist's mute: it is turned off here too, and you may turn it back on. */
+function onMuted({ kind, by }) {
+  const who = by || 'Your therapist';
+  const video = kind === 'video';
+  state[video ? 'video' : 'audio'] = false;
   applyLocalMedia();
-  announce(msg.kind === 'video' ? 'Your therapist turned your camera off.' : 'Your therapist muted your microphone.');
+  renderSelf();
+  showNotice(video
+    ? `${who} turned off your camera. You can turn it back on when you are ready.`
+    : `${who} muted your microphone. You can unmute it when you want to speak.`, video ? 'video' : 'audio');
+}
+
+/** onRoomUpdated follows the room's lock state. */
+function onRoomUpdated({ room }) {
+  if (!room) {
+    return;
+  }
+  state.locked = !!room.locked;
+  setRoomName(room.title || room.id);
+  renderLock();
+  if (isTherapist()) {
+    announce(state.locked ? 'The room is locked. Nobody new can join.' : 'The room is open again.');
+  }
 }
 
 /** onRemoved keeps the reason a therapist removed or turned you away for the closing message. */
 function onRemoved({ reason }) {
   if (reason === 'denied') {
     state.ending = {
-      title: 'Your therapist did not let you in',
-      text: 'Please contact your therapist or program if you think this is a mistake.',
+      title: 'Your therapist could not let you in this time',
+      text: 'Please contact your therapist or program if you have questions. They are there to help.',
     };
     return;
   }
   state.ending = {
-    title: 'You were removed from the session',
-    text: reason ? `Your therapist said: “${reason}”` : 'Please contact your program if you have questions.',
+    title: 'You are no longer in this session',
+    text: reason ? 'Your therapist took you out of the session and left you this message:' : 'Your therapist took you out of the session.',
+    quote: reason || '',
+    extra: supportText,
   };
+}
+
+/**
+ * onRedirect reconnects on the server that holds the room, with the same
+ * token: the page of that server joins without another click.
+ */
+function onRedirect({ url }) {
+  let base;
+  try {
+    base = new URL(url);
+  } catch {
+    base = null;
+  }
+  if (!base || (base.protocol !== 'https:' && base.protocol !== 'http:') || state.hops >= MAX_REDIRECTS) {
+    state.ending = genericError;
+    return;
+  }
+  state.redirecting = true;
+  const params = new URLSearchParams({ token: state.token });
+  if (state.room) {
+    params.set('room', state.room);
+  }
+  params.set('join', '1');
+  params.set('hops', String(state.hops + 1));
+  location.assign(`${base.origin}${base.pathname.replace(/\/+$/, '')}/join#${params}`);
 }
 
 /** onError keeps an error that ends the session for the closing message, and announces others. */
@@ -593,7 +990,7 @@ function onError(err) {
     state.ending = errorMessage(err);
     return;
   }
-  announce(err.code === 'webrtc' ? 'There was a problem with the video connection.' : `Something did not work: ${err.message}`);
+  announce(actionErrors[err.code] || 'Something did not work. Please try again.');
 }
 
 /** onClosed tears the session down and says why it ended. */
@@ -602,11 +999,20 @@ function onClosed({ reason }) {
   state.session = null;
   state.joined = false;
   state.you = null;
-  renderWaitingList([]);
+  state.hand = false;
+  state.locked = false;
+  state.waiting = [];
+  state.hands = [];
+  state.seen.clear();
+  closeDialogs();
+  hideNotice();
   clearTiles();
+  renderConsole();
   stopDevices();
-  if (reason === 'left') {
-    showMessage({ title: 'You left the session', text: 'You can close this page, or join again if you left by mistake.', retry: true });
+  if (state.redirecting) {
+    showMessage({ title: 'Connecting you to your session…', text: 'This takes a moment.' });
+  } else if (reason === 'left') {
+    showMessage({ title: 'You left the session', text: 'You can close this page, or join again if you left by mistake.', retry: true, retryLabel: 'Join again' });
   } else if (state.ending) {
     showMessage(state.ending);
   } else {
@@ -649,21 +1055,44 @@ function onClick(e) {
   if (!b || b.disabled) {
     return;
   }
+  const id = b.dataset.participant;
   const actions = {
     join,
     leave,
     rejoin,
     'toggle-audio': () => toggle('audio'),
     'toggle-video': () => toggle('video'),
-    admit: () => state.session?.admit(b.dataset.participant),
-    deny: () => state.session?.deny(b.dataset.participant),
+    hand: toggleHand,
+    'dismiss-notice': hideNotice,
+    admit: () => state.session?.admit(id),
+    deny: () => state.session?.deny(id),
+    'mute-audio': () => mute(b, 'audio'),
+    'mute-video': () => mute(b, 'video'),
+    remove: () => askRemove(id),
+    lock: () => state.session?.lock(!state.locked),
+    end: askEnd,
   };
   actions[b.dataset.action]?.();
 }
 
+/** onDialogCancel closes a dialog from its Cancel button. */
+function onDialogCancel(e) {
+  const b = e.target.closest('[data-dialog-cancel]');
+  if (b) {
+    b.closest('dialog').close('cancel');
+  }
+}
+
 function main() {
   document.addEventListener('click', onClick);
+  document.addEventListener('click', onDialogCancel);
   new ResizeObserver(layoutTiles).observe($('[data-stage]'));
+  // Another join link opened on this page changes only the fragment: start over with it.
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(location.hash.slice(1)).has('token')) {
+      location.reload();
+    }
+  });
   state.token = readToken();
   if (!state.token) {
     show('no-token');
@@ -672,6 +1101,10 @@ function main() {
   state.claims = decodeClaims(state.token);
   $('[data-who]').textContent = describeInvite(state.claims);
   showPrejoin();
+  if (state.autoJoin) {
+    state.autoJoin = false;
+    join();
+  }
 }
 
 main();

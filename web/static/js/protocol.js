@@ -21,6 +21,7 @@
 //   track               {participantId, stream, track}: a remote track arrived;
 //                       stream carries all of that participant's tracks
 //   muted               {kind, by}: a therapist muted you
+//   room_updated        {room: {id, kind, title, locked}}: the lock state changed
 //   removed             {reason}
 //   ended               {}: the therapist ended the session
 //   redirect            {url}: the room lives on another node
@@ -37,7 +38,7 @@ export const PING_INTERVAL = 20000;
 /** Server messages that are passed on to listeners as events of their type. */
 const forwarded = new Set([
   'waiting', 'waiting_list', 'participant_joined', 'participant_updated',
-  'participant_left', 'muted', 'removed', 'ended', 'redirect', 'error',
+  'participant_left', 'muted', 'removed', 'ended', 'redirect', 'room_updated', 'error',
 ]);
 
 /**
@@ -185,6 +186,14 @@ export class Session extends EventTarget {
     this.send({ type: 'media', audio, video });
   }
 
+  /**
+   * raiseHand raises or lowers your hand.
+   * @param {boolean} raised
+   */
+  raiseHand(raised) {
+    this.send({ type: 'hand', raised });
+  }
+
   /** admit lets a waiting participant in ("*" for everyone); therapists only. */
   admit(participant) {
     this.send({ type: 'admit', participant });
@@ -193,6 +202,29 @@ export class Session extends EventTarget {
   /** deny turns a waiting participant away; therapists only. */
   deny(participant) {
     this.send({ type: 'deny', participant });
+  }
+
+  /**
+   * mute turns off a participant's microphone ("audio") or camera ("video");
+   * therapists only. The participant may turn it back on.
+   */
+  mute(participant, kind) {
+    this.send({ type: 'mute', participant, kind });
+  }
+
+  /** remove takes a participant out of the session with a reason they see; therapists only. */
+  remove(participant, reason) {
+    this.send({ type: 'remove', participant, reason });
+  }
+
+  /** lock stops (true) or allows (false) new clients and family joining; therapists only. */
+  lock(locked) {
+    this.send({ type: 'lock', locked });
+  }
+
+  /** end ends the session for everyone; therapists only. */
+  end() {
+    this.send({ type: 'end' });
   }
 
   /** leave tells the server that you leave, then closes everything. */
