@@ -19,9 +19,10 @@ type Seats struct {
 	ttl   time.Duration
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	leases map[store.SeatRef]int // local holders of each lease
-	owned  map[string]int        // local holders of each room claim
+	claimMu sync.Mutex // serializes claims with their releases
+	mu      sync.Mutex
+	leases  map[store.SeatRef]int // local holders of each lease
+	owned   map[string]int        // local holders of each room claim
 
 	stop chan struct{}
 	done chan struct{}
@@ -78,13 +79,14 @@ func (s *Seats) Take(ctx context.Context, room string, seatCap int, role Role, s
 }
 
 // Claim makes this node the home of room's media. When another node already
-// holds it, it returns that node's URL and no release.
+// holds it, it returns that node's URL and no release. Claims and their
+// releases are serialized on the node, so a release never deletes the
+// claim a concurrent join has just relied on.
 func (s *Seats) Claim(ctx context.Context, room string) (release func(), ownerURL string, err error) {
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
 	s.mu.Lock()
 	held := s.owned[room] > 0
-	if held {
-		s.owned[room]++
-	}
 	s.mu.Unlock()
 	if !held {
 		mine, owner, err := s.store.ClaimRoom(ctx, room, s.node, s.url, s.ttl)
@@ -94,26 +96,33 @@ func (s *Seats) Claim(ctx context.Context, room string) (release func(), ownerUR
 		if !mine {
 			return nil, owner, nil
 		}
-		s.mu.Lock()
-		s.owned[room]++
-		s.mu.Unlock()
 	}
-	return func() {
-		s.mu.Lock()
-		s.owned[room]--
-		last := s.owned[room] == 0
-		if last {
-			delete(s.owned, room)
-		}
-		s.mu.Unlock()
-		if last {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := s.store.ReleaseRoom(ctx, room, s.node, s.url); err != nil {
-				s.log.Warn("releasing a room claim", "room", room, "err", err)
-			}
-		}
-	}, "", nil
+	s.mu.Lock()
+	s.owned[room]++
+	s.mu.Unlock()
+	return func() { s.unclaim(room) }, "", nil
+}
+
+// unclaim drops one local holder of room's claim and gives the claim up
+// with the last.
+func (s *Seats) unclaim(room string) {
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	s.mu.Lock()
+	s.owned[room]--
+	last := s.owned[room] == 0
+	if last {
+		delete(s.owned, room)
+	}
+	s.mu.Unlock()
+	if !last {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.ReleaseRoom(ctx, room, s.node, s.url); err != nil {
+		s.log.Warn("releasing a room claim", "room", room, "err", err)
+	}
 }
 
 func (s *Seats) renewLoop() {
