@@ -21,6 +21,8 @@ type Participant struct {
 	Hand  bool
 	// Cohorts a client is enrolled in, for cohort-restricted groups.
 	Cohorts []string
+	// Program whose attendance, schedule and access this person is in.
+	Program string
 }
 
 // EventType names what happened in a room.
@@ -67,6 +69,8 @@ const (
 type Event struct {
 	Type        EventType
 	Room        string
+	RoomKind    Kind
+	Title       string
 	Participant Participant // whom it is about
 	By          Participant // the therapist who acted (mute, remove, end, admit)
 	Reason      string
@@ -545,7 +549,7 @@ func admittedExcept(x *member) audience { return func(m *member) bool { return m
 // order, then to the manager's listeners (attendance, audit), which see
 // every event once.
 func (r *Room) emitLocked(e Event, to audience) {
-	e.Room = r.id
+	e.Room, e.RoomKind, e.Title = r.id, r.kind, r.title
 	e.At = r.m.now()
 	e.Locked = r.locked
 	for _, id := range r.admitted {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"iop/rooms"
+	"iop/rooms/attendance"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
 )
@@ -27,6 +28,9 @@ func (s *Server) API() http.Handler {
 	mux.HandleFunc("POST /v1/rooms/{room}/invites", s.invite)
 	mux.HandleFunc("PUT /v1/programs/{program}/blocks/{sub}", s.block(true))
 	mux.HandleFunc("DELETE /v1/programs/{program}/blocks/{sub}", s.block(false))
+	mux.HandleFunc("GET /v1/attendance/rooms/{room}", s.attendanceRoom)
+	mux.HandleFunc("GET /v1/attendance/people/{sub}/weeks/{week}", s.attendancePerson)
+	mux.HandleFunc("GET /v1/attendance/programs/{program}/weeks/{week}", s.attendanceProgram)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.CodeNotFound, "no such endpoint")
 	})
@@ -177,4 +181,131 @@ func (s *Server) block(on bool) http.HandlerFunc {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// mayReadAttendance reports whether the bearer may read program's attendance:
+// its therapists and staff; a client only their own (sub).
+func mayReadAttendance(c *token.Claims, program, sub string) bool {
+	if programOf(c) != program {
+		return false
+	}
+	return c.Role.Can(rooms.ActReadAttendance) || (sub != "" && c.Subject == sub && c.Role == rooms.RoleClient)
+}
+
+// programOf is the program a token belongs to; tokens that name none count
+// toward the "default" program (as iopd records their attendance).
+func programOf(c *token.Claims) string {
+	if c.Program == "" {
+		return "default"
+	}
+	return c.Program
+}
+
+// apiCall is one verified attendance request.
+type apiCall struct {
+	claims *token.Claims
+	ctx    context.Context
+}
+
+func (s *Server) attendanceCall(w http.ResponseWriter, r *http.Request) (*apiCall, context.CancelFunc) {
+	c := s.bearer(w, r)
+	if c == nil {
+		return nil, nil
+	}
+	if s.cfg.Attendance == nil {
+		writeError(w, protocol.CodeInternal, "")
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	return &apiCall{claims: c, ctx: ctx}, cancel
+}
+
+// attendanceRoom is one session's roster with each person's segments.
+func (s *Server) attendanceRoom(w http.ResponseWriter, r *http.Request) {
+	call, cancel := s.attendanceCall(w, r)
+	if call == nil {
+		return
+	}
+	defer cancel()
+	program := programOf(call.claims)
+	if !mayReadAttendance(call.claims, program, "") {
+		writeError(w, protocol.CodeForbidden, "attendance is for the program's therapists and staff")
+		return
+	}
+	rep, err := s.cfg.Attendance.Room(call.ctx, program, r.PathValue("room"))
+	if err != nil {
+		s.apiFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// attendancePerson is one person's ISO week against their targets.
+func (s *Server) attendancePerson(w http.ResponseWriter, r *http.Request) {
+	call, cancel := s.attendanceCall(w, r)
+	if call == nil {
+		return
+	}
+	defer cancel()
+	sub, program := r.PathValue("sub"), programOf(call.claims)
+	if !mayReadAttendance(call.claims, program, sub) {
+		writeError(w, protocol.CodeForbidden, "you may read only your own attendance")
+		return
+	}
+	week, err := attendance.ParseWeek(r.PathValue("week"))
+	if err != nil {
+		writeError(w, protocol.CodeBadMessage, "week must look like 2026-W48")
+		return
+	}
+	rep, err := s.cfg.Attendance.Week(call.ctx, program, sub, week)
+	if err != nil {
+		s.apiFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// attendanceProgram is everyone's week, as JSON or (with .csv) the billing
+// export.
+func (s *Server) attendanceProgram(w http.ResponseWriter, r *http.Request) {
+	call, cancel := s.attendanceCall(w, r)
+	if call == nil {
+		return
+	}
+	defer cancel()
+	program := r.PathValue("program")
+	if !mayReadAttendance(call.claims, program, "") {
+		writeError(w, protocol.CodeForbidden, "attendance is for the program's therapists and staff")
+		return
+	}
+	raw, csv := strings.CutSuffix(r.PathValue("week"), ".csv")
+	week, err := attendance.ParseWeek(raw)
+	if err != nil {
+		writeError(w, protocol.CodeBadMessage, "week must look like 2026-W48")
+		return
+	}
+	if csv {
+		rows, err := s.cfg.Attendance.WeekRows(call.ctx, program, week)
+		if err != nil {
+			s.apiFailed(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="attendance-`+program+"-"+raw+`.csv"`)
+		w.Header().Set("Cache-Control", "no-store")
+		_ = attendance.WriteCSV(w, rows)
+		return
+	}
+	rep, err := s.cfg.Attendance.ProgramWeek(call.ctx, program, week)
+	if err != nil {
+		s.apiFailed(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// apiFailed logs a failure without personal data and answers internal.
+func (s *Server) apiFailed(w http.ResponseWriter, err error) {
+	s.cfg.Logger.Error("api request failed", "err", err)
+	writeError(w, protocol.CodeInternal, "")
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"iop/rooms"
+	"iop/rooms/attendance"
 	"iop/rooms/store"
 	"iop/sfu"
 	"iop/signaling/protocol"
@@ -35,6 +36,8 @@ type Config struct {
 	Store *store.Store
 	// Leeway is the token clock leeway, kept with a used invitation.
 	Leeway time.Duration
+	// Attendance answers the attendance endpoints of the staff API.
+	Attendance *attendance.Store
 	// Minter signs family invitations; PublicURL is the base of their links.
 	Minter    *token.Minter
 	PublicURL string

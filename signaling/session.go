@@ -410,7 +410,7 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	s.mu.Unlock()
 	s.id = "p" + token.RandomID(8)
 	s.joinRe = m.ID
-	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true, Cohorts: c.Cohorts}
+	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true, Cohorts: c.Cohorts, Program: c.Program}
 	// A room that empties between Open and Join is closed; open it again.
 	for {
 		s.room = room

@@ -29,6 +29,7 @@ type config struct {
 	Timezone      string
 	NodeID        string
 	RoomCaps      string
+	DataDir       string
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so
@@ -58,6 +59,7 @@ func options(c *config) []option {
 		{"origins", "IOP_ORIGINS", "allowed websocket origins, comma-separated (default: same origin)", &c.Origins, ""},
 		{"timezone", "IOP_TIMEZONE", "time zone of rooms outside any schedule", &c.Timezone, "UTC"},
 		{"node-id", "IOP_NODE_ID", "this node's id in the node registry (default: random)", &c.NodeID, ""},
+		{"data-dir", "IOP_DATA_DIR", "directory for the attendance spool used while Redis is unreachable; keep it on a disk that survives restarts (default: a temporary directory)", &c.DataDir, ""},
 		{"room-caps", "IOP_ROOM_CAPS", "client caps per room kind, e.g. group=12,support=20 (default group, complementary, support 15; individual 1; family 1 client + 6 family)", &c.RoomCaps, ""},
 	}
 }

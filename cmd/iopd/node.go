@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"iop/rooms"
+	"iop/rooms/attendance"
 	"iop/rooms/store"
 	"iop/sfu"
 	"iop/signaling"
@@ -28,19 +31,21 @@ const demoRoom = "demo"
 // node is one running iopd: HTTP (web client, signaling, health) on one
 // port, media on one UDP port, shared state in Redis.
 type node struct {
-	cfg      *config
-	log      *slog.Logger
-	store    *store.Store
-	sfu      *sfu.SFU
-	rooms    *rooms.Manager
-	seats    *rooms.Seats
-	sig      *signaling.Server
-	minter   *token.Minter
-	verifier *token.Verifier
-	unwatch  func()
-	http     *http.Server
-	ln       net.Listener
-	url      string
+	cfg        *config
+	log        *slog.Logger
+	store      *store.Store
+	sfu        *sfu.SFU
+	rooms      *rooms.Manager
+	seats      *rooms.Seats
+	sig        *signaling.Server
+	minter     *token.Minter
+	verifier   *token.Verifier
+	attendance *attendance.Store
+	recorder   *attendance.Recorder
+	unwatch    func()
+	http       *http.Server
+	ln         net.Listener
+	url        string
 
 	stopBeat chan struct{}
 	beatDone chan struct{}
@@ -84,11 +89,17 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		return nil, err
 	}
 
+	if cfg.NodeID == "" {
+		cfg.NodeID = randomHex(6)
+	}
+	if err := n.startAttendance(cfg, log); err != nil {
+		return nil, err
+	}
 	policies := rooms.DefaultPolicies()
 	if err := policies.ParseCaps(cfg.RoomCaps); err != nil {
 		return nil, err
 	}
-	n.rooms = rooms.NewManager(policies)
+	n.rooms = rooms.NewManager(policies, n.recorder)
 	if cfg.dev() {
 		n.rooms.Open(demoRoom, rooms.KindGroup, "Demo group", true)
 	}
@@ -97,6 +108,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.Store = n.store
 	sigCfg.Leeway = cfg.JWTLeeway
 	sigCfg.Minter = n.minter
+	sigCfg.Attendance = n.attendance
 	sigCfg.Rooms = n.rooms
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
@@ -108,9 +120,6 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	n.url = cfg.PublicURL
 	if n.url == "" {
 		n.url = "http://" + displayAddr(n.ln.Addr().String())
-	}
-	if cfg.NodeID == "" {
-		cfg.NodeID = randomHex(6)
 	}
 	if err := n.heartbeat(ctx); err != nil {
 		return nil, err
@@ -192,6 +201,50 @@ func (n *node) beatLoop() {
 	}
 }
 
+// startAttendance opens the attendance store and the recorder that turns
+// this node's room events into attendance, spooling to IOP_DATA_DIR while
+// Redis is away.
+func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return fmt.Errorf("IOP_TIMEZONE: %w", err)
+	}
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "iopd-"+cfg.NodeID)
+		if !cfg.dev() {
+			log.Warn("no IOP_DATA_DIR: the attendance spool is in a temporary directory; set IOP_DATA_DIR to a disk that survives restarts", "dir", dir)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("IOP_DATA_DIR: %w", err)
+	}
+	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc})
+	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
+		Node:    cfg.NodeID,
+		Spool:   filepath.Join(dir, "attendance.spool"),
+		Resolve: n.resolveRoom,
+		Log:     log,
+	})
+	if err != nil {
+		return fmt.Errorf("attendance: %w", err)
+	}
+	return nil
+}
+
+// resolveRoom tells attendance which program a room's minutes count toward
+// (the person's, from their token) and the session's kind and title.
+func (n *node) resolveRoom(room string, p rooms.Participant) (attendance.RoomInfo, error) {
+	info := attendance.RoomInfo{Program: p.Program, Kind: rooms.KindGroup, Title: room}
+	if info.Program == "" {
+		info.Program = "default" // as the staff API reads tokens without a program
+	}
+	if r := n.rooms.Get(room); r != nil {
+		info.Kind, info.Title = r.Kind(), r.Title()
+	}
+	return info, nil
+}
+
 // tokenConfig builds the key configuration: HS256 with IOP_JWT_SECRET, or
 // EdDSA/ES256 public keys from IOP_JWT_KEYS (and IOP_JWT_PRIVATE_KEY to sign
 // invitations); in dev mode a secret made for this run.
@@ -270,6 +323,9 @@ func (n *node) Close(ctx context.Context) error {
 	err := n.http.Shutdown(ctx)
 	n.seats.Close()
 	n.unwatch()
+	if rerr := n.recorder.Close(); rerr != nil {
+		n.log.Error("closing attendance: events stay in the spool for the next start", "err", rerr)
+	}
 	close(n.stopBeat)
 	<-n.beatDone
 	if uerr := n.store.UnregisterNode(ctx, n.cfg.NodeID); uerr != nil {

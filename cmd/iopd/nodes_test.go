@@ -251,6 +251,7 @@ func startIopd(t *testing.T, bin, redisURL string) *iopdProcess {
 			"IOP_UDP_PORT=0",
 			"IOP_JWT_SECRET="+testSecret,
 			"IOP_REDIS_URL="+redisURL,
+			"IOP_DATA_DIR="+t.TempDir(),
 		)
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 		if err := p.cmd.Start(); err != nil {

@@ -29,6 +29,7 @@ func testNode(t testing.TB, tweak ...func(*config)) *node {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	cfg.DataDir = t.TempDir()
 	for _, f := range tweak {
 		f(cfg)
 	}

@@ -1,0 +1,96 @@
+// Package attendance counts the time each person spends in therapy
+// sessions, exactly, for billing and for each client's weekly targets.
+//
+// # Model
+//
+// A Segment is one person's continuous presence in one session (room): it
+// opens when they are admitted (waiting-room time never counts) and closes
+// when they leave, are removed, drop, or the session ends. It records the
+// exact UTC start and end (whole seconds), the room kind and title, the
+// person's sub, name and role, and the media state over time, from which
+// each second is video (camera on), audio_only (camera off, microphone
+// on) or camera_off. A reconnect within the grace period (60 s) continues
+// the segment; the time away is a Gap and is not counted. Every role is
+// recorded (therapists and staff provide the direct service); reports
+// show the role.
+//
+// Time is split into local days of the program's time zone, cut at local
+// midnight computed with time.Date (so 23- and 25-hour DST days are
+// right), and rolled up per person per local day and per ISO week of the
+// local date: seconds present, seconds on camera, sessions (distinct
+// rooms), days attended (local days with any attendance), billable days
+// (local days with at least 3 h of direct service).
+//
+// Rounding: everything is kept in whole seconds. Reports show minutes as
+// floor(seconds / 60) of the exact total being reported (a session, a
+// day, a week): 5,430 s (18:02:10 to 19:32:40) is 90 minutes. Minutes are
+// never added up after rounding, and thresholds (billable day, weekly
+// hours) compare exact seconds.
+//
+// Weekly status (WeeklyStatus) compares a client's week with their targets
+// (9 h and 3 days by default; per client 6-19 h, 3-5 days): on_track when
+// met or still reachable, at_risk when the rest of the week (the client's
+// remaining scheduled sessions, or without a schedule 4 h on each
+// remaining day) cannot reach them, below when the week is over and they
+// were not met. An absence is an expected session that ended without any
+// attendance; AbsenceFlags flags the latest 2 expected sessions all missed,
+// or 6 missed within 12 weeks. All of these numbers are Rules.
+//
+// # Storage (Redis)
+//
+// Per program, under keys iop:att:{program}:... (one Redis Cluster slot):
+//
+//   - events: an append-only stream. Each entry holds the event (canonical
+//     JSON, with its sequence number), the previous entry's hash and its own
+//     hash, sha256(prev hash, "\n", event bytes). Store.Append reads the
+//     head, checks the event id against the dedupe hash, computes the new
+//     state and writes stream, head, dedupe, segment and rollups in one
+//     WATCH/MULTI transaction (retried on conflict), so nodes appending at
+//     once cannot fork the chain and a replayed event id changes nothing.
+//   - the state machine (admit, media, leave, resume) is one pure function
+//     used by live appends and by Store.Rebuild, which replays the stream
+//     into a fresh generation of keys and swaps it in; the result equals
+//     the live rollups.
+//   - open: open segment id -> last-seen time. Store.Heartbeat moves it;
+//     Store.SweepStale closes segments not seen for a while at their
+//     last-seen time with reason lost, so a dead node's minutes are neither
+//     lost nor invented. If the node was only cut off from Redis, its next
+//     heartbeat finds the segment closed and its recorder sends a media
+//     event, which revives the segment from where it was closed (the node
+//     vouches the person stayed connected).
+//   - Store.Verify walks the chain and names the first event that was
+//     altered or whose predecessors (or successors) were removed.
+//
+// # Recording
+//
+// Recorder is a rooms.Listener. RoomEvent only queues; one goroutine turns
+// EventJoined, EventUpdated, EventLeft and EventEnded into attendance
+// events with unique ids (node, boot id, counter). A person's connections
+// in one room share one segment (a second tab, or a reconnect before the
+// old socket times out). A drop writes a leave with reason dropped at
+// once; an admission of the same person in the same room within the grace
+// period writes a resume of that segment. Heartbeats go every 15 s for the
+// node's open segments, and each heartbeat also sweeps every program for
+// segments not seen for 45 s. When Redis is unreachable, events are
+// appended to a spool file (JSON lines, fsync'd) and replayed in order
+// when it returns; the dedupe makes a replay cut short safe to repeat.
+//
+// # Wiring (iopd)
+//
+//	st := attendance.New(store.Redis, attendance.Options{Zone: cfg.TimeZone, Schedule: sched, Roster: sched})
+//	rec, err := attendance.NewRecorder(st, attendance.RecorderOptions{
+//		Node:    nodeID,
+//		Spool:   filepath.Join(dataDir, "attendance.spool"),
+//		Resolve: func(room string, p rooms.Participant) (attendance.RoomInfo, error) { ... },
+//	})
+//	manager := rooms.NewManager(policies, rec)
+//	...
+//	// on SIGTERM, after rooms are drained:
+//	rec.Close()
+//
+// Read side: Store.Week, Store.ProgramWeek, Store.Room, Store.Day,
+// Store.WeekRows / Store.ExportWeek / WriteCSV for the billing CSV
+// (PROTOCOL.md's header), Store.Verify and Store.Rebuild for iopctl.
+// Configuration: Store.SetProgramZone, Store.SetTargets,
+// Store.SetProgramTargets.
+package attendance

@@ -1,0 +1,580 @@
+package attendance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"iop/rooms"
+)
+
+// RoomInfo is what attendance needs to know about a room beyond its events.
+type RoomInfo struct {
+	Program string     // the program whose attendance it counts toward
+	Kind    rooms.Kind // the session kind
+	Title   string
+}
+
+// RecorderOptions configure a Recorder. Zero fields take their defaults.
+type RecorderOptions struct {
+	// Node is this node's id; event and segment ids start with it.
+	Node string
+	// Resolve tells the program, kind and title of a room; p is the
+	// person being admitted. It is called on the recorder's own goroutine
+	// (never under a room's lock), once per admission, and may block
+	// briefly. Required.
+	Resolve func(room string, p rooms.Participant) (RoomInfo, error)
+	// Spool is the file events go to while Redis is unreachable (JSON
+	// lines, fsync'd); required. Keep it on a disk that survives a
+	// restart: a restarted node replays what the old process spooled.
+	Spool string
+	// Grace is how long after a drop a reconnect continues the segment
+	// (default 60 s).
+	Grace time.Duration
+	// Heartbeat is how often open segments are marked live (default 15 s).
+	Heartbeat time.Duration
+	// StaleAfter is how long without a heartbeat a segment of any node is
+	// closed as lost, at its last heartbeat; the recorder sweeps every
+	// program each Heartbeat (default 45 s; negative: do not sweep).
+	StaleAfter time.Duration
+	// Retry is how often a spool is offered to Redis again (default 1 s).
+	Retry time.Duration
+	// Timeout bounds each Redis call (default 3 s).
+	Timeout time.Duration
+	// Now is the clock of heartbeats and shutdown (default time.Now);
+	// admissions, leaves and media changes take the room events' times.
+	Now func() time.Time
+	// Log receives warnings (no names, only ids); default slog.Default().
+	Log *slog.Logger
+}
+
+// DefaultGrace is how long a dropped participant may reconnect and keep
+// their segment.
+const DefaultGrace = 60 * time.Second
+
+// DefaultHeartbeat is how often a recorder marks its open segments live.
+const DefaultHeartbeat = 15 * time.Second
+
+// DefaultStaleAfter is how long a segment may go without a heartbeat
+// before another node closes it.
+const DefaultStaleAfter = 45 * time.Second
+
+func (o RecorderOptions) withDefaults() RecorderOptions {
+	if o.Grace == 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.StaleAfter == 0 {
+		o.StaleAfter = DefaultStaleAfter
+	}
+	if o.Retry == 0 {
+		o.Retry = time.Second
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return o
+}
+
+// Recorder turns room events into attendance events. It is a
+// rooms.Listener: RoomEvent only queues, and one goroutine owned by the
+// Recorder does the rest, so a room never waits for Redis. Every admitted
+// person is recorded (clients, family, therapists, staff) with their role.
+// A person's connections in one room share one segment (a new tab, or a
+// reconnect before the old socket times out); a drop followed by a
+// reconnect within Grace continues the segment, and the gap is not
+// counted. While Redis is unreachable, events go to the spool file and are
+// replayed in order when it returns.
+type Recorder struct {
+	st   *Store
+	opts RecorderOptions
+	boot string
+
+	mu     sync.Mutex
+	queue  []item
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+
+	// Owned by the run goroutine.
+	n       uint64
+	seats   map[seatKey]*seat
+	conns   map[connKey]seatKey
+	dropped map[seatKey]dropped
+	infos   map[string]RoomInfo
+	spool   *spool
+	flushes []chan struct{}
+	stats   RecorderStats
+	statsMu sync.Mutex
+	down    bool
+}
+
+var _ rooms.Listener = (*Recorder)(nil)
+
+type item struct {
+	ev    rooms.Event
+	flush chan struct{} // a Flush waiting for everything before it
+	stop  bool          // Close
+}
+
+type seatKey struct{ room, sub string }
+type connKey struct{ room, id string }
+
+type media struct{ audio, video bool }
+
+// seat is one person's open segment in one room.
+type seat struct {
+	seg     string
+	info    RoomInfo
+	p       rooms.Participant
+	conns   map[string]media
+	current media
+}
+
+type dropped struct {
+	seg     string
+	program string
+	at      time.Time
+}
+
+// RecorderStats says what a recorder holds, for metrics and readiness.
+type RecorderStats struct {
+	Open    int  // segments open on this node
+	Queued  int  // room events not yet handled
+	Spooled int  // events in the spool, waiting for Redis
+	Down    bool // Redis was unreachable at the last attempt
+	Dropped int  // events lost (unresolvable room, unwritable spool)
+}
+
+// NewRecorder starts a recorder that stores through st. Events left in the
+// spool by an earlier process are replayed first.
+func NewRecorder(st *Store, opts RecorderOptions) (*Recorder, error) {
+	opts = opts.withDefaults()
+	if opts.Resolve == nil || opts.Spool == "" || opts.Node == "" {
+		return nil, errors.New("attendance recorder: Node, Resolve and Spool are required")
+	}
+	sp, err := openSpool(opts.Spool)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	r := &Recorder{
+		st: st, opts: opts, boot: hex.EncodeToString(b),
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		seats: map[seatKey]*seat{}, conns: map[connKey]seatKey{}, dropped: map[seatKey]dropped{},
+		infos: map[string]RoomInfo{}, spool: sp,
+	}
+	r.setStats()
+	go r.run()
+	return r, nil
+}
+
+// RoomEvent queues a room event; it never blocks.
+func (r *Recorder) RoomEvent(e rooms.Event) {
+	switch e.Type {
+	case rooms.EventJoined, rooms.EventUpdated, rooms.EventLeft, rooms.EventEnded:
+	default:
+		return
+	}
+	e.Others, e.Waiting = nil, nil
+	r.push(item{ev: e})
+}
+
+func (r *Recorder) push(it item) bool {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return false
+	}
+	r.queue = append(r.queue, it)
+	if it.stop {
+		r.closed = true
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Flush waits until every event queued before it is stored in Redis (the
+// spool included), or ctx ends.
+func (r *Recorder) Flush(ctx context.Context) error {
+	c := make(chan struct{})
+	if !r.push(item{flush: c}) {
+		return errors.New("attendance recorder: closed")
+	}
+	select {
+	case <-c:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush attendance: %w", ctx.Err())
+	}
+}
+
+// Close closes this node's open segments at now (reason shutdown), stores
+// what it can and stops. Events Redis could not take stay in the spool
+// for the next start; Close then returns an error saying how many.
+func (r *Recorder) Close() error {
+	r.push(item{stop: true}) // false when already closing: wait all the same
+	<-r.done
+	if n := r.Stats().Spooled; n > 0 {
+		return fmt.Errorf("attendance recorder: %d events left in the spool %s", n, r.opts.Spool)
+	}
+	return nil
+}
+
+// Stats reports what the recorder holds.
+func (r *Recorder) Stats() RecorderStats {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	return r.stats
+}
+
+func (r *Recorder) setStats() {
+	r.mu.Lock()
+	q := len(r.queue)
+	r.mu.Unlock()
+	r.statsMu.Lock()
+	r.stats.Open, r.stats.Queued, r.stats.Spooled, r.stats.Down = len(r.seats), q, r.spool.pending(), r.down
+	r.statsMu.Unlock()
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	defer r.spool.close()
+	hb := time.NewTicker(r.opts.Heartbeat)
+	defer hb.Stop()
+	retry := time.NewTicker(r.opts.Retry)
+	defer retry.Stop()
+	if r.spool.pending() > 0 {
+		r.replay()
+	}
+	for {
+		select {
+		case <-r.wake:
+		case <-hb.C:
+			r.heartbeat()
+		case <-retry.C:
+			if r.spool.pending() > 0 {
+				r.replay()
+			}
+		}
+		r.mu.Lock()
+		batch := r.queue
+		r.queue = nil
+		r.mu.Unlock()
+		for _, it := range batch {
+			switch {
+			case it.stop:
+				r.shutdown()
+				r.setStats()
+				return
+			case it.flush != nil:
+				r.flushes = append(r.flushes, it.flush)
+			default:
+				r.handle(it.ev)
+			}
+		}
+		r.releaseFlushes()
+		r.setStats()
+	}
+}
+
+// releaseFlushes answers the waiting Flush calls once nothing is spooled.
+func (r *Recorder) releaseFlushes() {
+	if r.spool.pending() > 0 {
+		r.replay()
+	}
+	if r.spool.pending() > 0 {
+		return
+	}
+	for _, c := range r.flushes {
+		close(c)
+	}
+	r.flushes = nil
+}
+
+func (r *Recorder) shutdown() {
+	now := r.opts.Now()
+	keys := make([]seatKey, 0, len(r.seats))
+	for k := range r.seats {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].room+keys[i].sub < keys[j].room+keys[j].sub })
+	for _, k := range keys {
+		r.closeSeat(k, ReasonShutdown, now)
+	}
+	if r.spool.pending() > 0 {
+		r.replay()
+	}
+	for _, c := range r.flushes {
+		close(c) // Close does not wait for Redis to return
+	}
+	r.flushes = nil
+}
+
+func (r *Recorder) newID(kind string) string {
+	r.n++
+	return r.opts.Node + "." + r.boot + "." + kind + strconv.FormatUint(r.n, 10)
+}
+
+func (r *Recorder) handle(e rooms.Event) {
+	at := e.At
+	if at.IsZero() {
+		at = r.opts.Now()
+	}
+	p := e.Participant
+	switch e.Type {
+	case rooms.EventJoined:
+		r.admit(e.Room, p, at)
+	case rooms.EventUpdated:
+		k, ok := r.conns[connKey{e.Room, p.ID}]
+		if !ok {
+			return
+		}
+		s := r.seats[k]
+		s.conns[p.ID] = media{p.Audio, p.Video}
+		r.mediaChanged(s, at)
+	case rooms.EventLeft:
+		ck := connKey{e.Room, p.ID}
+		k, ok := r.conns[ck]
+		if !ok {
+			return
+		}
+		delete(r.conns, ck)
+		s := r.seats[k]
+		delete(s.conns, p.ID)
+		if len(s.conns) > 0 {
+			r.mediaChanged(s, at) // another connection of the same person stays
+			return
+		}
+		reason := e.Reason
+		if reason == "" {
+			reason = rooms.ReasonLeft
+		}
+		r.closeSeat(k, reason, at)
+		if reason == rooms.ReasonDropped {
+			r.dropped[k] = dropped{seg: s.seg, program: s.info.Program, at: at}
+		}
+	case rooms.EventEnded:
+		var keys []seatKey
+		for k := range r.seats {
+			if k.room == e.Room {
+				keys = append(keys, k)
+			}
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i].sub < keys[j].sub })
+		for _, k := range keys {
+			r.closeSeat(k, rooms.ReasonEnded, at)
+		}
+		for k := range r.dropped {
+			if k.room == e.Room {
+				delete(r.dropped, k)
+			}
+		}
+	}
+}
+
+func (r *Recorder) admit(room string, p rooms.Participant, at time.Time) {
+	k := seatKey{room, p.Sub}
+	if s := r.seats[k]; s != nil {
+		s.conns[p.ID] = media{p.Audio, p.Video}
+		r.conns[connKey{room, p.ID}] = k
+		r.mediaChanged(s, at)
+		return
+	}
+	info, ok := r.infos[room]
+	if !ok {
+		var err error
+		if info, err = r.opts.Resolve(room, p); err != nil || info.Program == "" {
+			r.opts.Log.Error("attendance: room has no program; admission not recorded", "room", room, "participant", p.ID, "err", err)
+			r.statsMu.Lock()
+			r.stats.Dropped++
+			r.statsMu.Unlock()
+			return
+		}
+		r.infos[room] = info
+	}
+	s := &seat{info: info, p: p, conns: map[string]media{p.ID: {p.Audio, p.Video}}, current: media{p.Audio, p.Video}}
+	kind := KindAdmit
+	if d, ok := r.dropped[k]; ok && d.program == info.Program && at.Sub(d.at) <= r.opts.Grace {
+		s.seg, kind = d.seg, KindResume
+	} else {
+		s.seg = r.newID("s")
+	}
+	delete(r.dropped, k)
+	r.seats[k] = s
+	r.conns[connKey{room, p.ID}] = k
+	r.deliver(Event{
+		Kind: kind, Program: info.Program, Segment: s.seg, At: at,
+		Room: room, RoomKind: info.Kind, Title: info.Title, Sub: p.Sub, Name: p.Name, Role: p.Role,
+		Node: r.opts.Node, Audio: p.Audio, Video: p.Video,
+	})
+}
+
+// mediaChanged records the seat's media state if it changed: a person is
+// on camera when any of their connections is.
+func (r *Recorder) mediaChanged(s *seat, at time.Time) {
+	var m media
+	for _, c := range s.conns {
+		m.audio, m.video = m.audio || c.audio, m.video || c.video
+	}
+	if m == s.current {
+		return
+	}
+	s.current = m
+	r.deliver(Event{Kind: KindMedia, Program: s.info.Program, Segment: s.seg, At: at, Audio: m.audio, Video: m.video})
+}
+
+func (r *Recorder) closeSeat(k seatKey, reason string, at time.Time) {
+	s := r.seats[k]
+	if s == nil {
+		return
+	}
+	delete(r.seats, k)
+	for id := range s.conns {
+		delete(r.conns, connKey{k.room, id})
+	}
+	r.deliver(Event{Kind: KindLeave, Program: s.info.Program, Segment: s.seg, At: at, Reason: reason})
+	r.forgetRoom(k.room)
+}
+
+// forgetRoom drops a room's cached info once nothing of it is held.
+func (r *Recorder) forgetRoom(room string) {
+	for k := range r.seats {
+		if k.room == room {
+			return
+		}
+	}
+	for k := range r.dropped {
+		if k.room == room {
+			return
+		}
+	}
+	delete(r.infos, room)
+}
+
+// deliver stores e, or spools it when Redis is unreachable or earlier
+// events are still spooled (order is kept).
+func (r *Recorder) deliver(e Event) {
+	e.ID = r.newID("e")
+	if r.spool.pending() == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+		_, err := r.st.Append(ctx, e)
+		cancel()
+		if err == nil {
+			r.up()
+			return
+		}
+		if errors.Is(err, ErrInvalid) {
+			r.opts.Log.Error("attendance: event refused", "event", e.ID, "err", err)
+			return
+		}
+		r.wentDown(err)
+	}
+	if err := r.spool.write(e); err != nil {
+		r.opts.Log.Error("attendance: cannot spool an event; it is lost", "event", e.ID, "segment", e.Segment, "err", err)
+		r.statsMu.Lock()
+		r.stats.Dropped++
+		r.statsMu.Unlock()
+	}
+}
+
+func (r *Recorder) wentDown(err error) {
+	if !r.down {
+		r.opts.Log.Warn("attendance: Redis unreachable, spooling events", "spool", r.opts.Spool, "err", err)
+	}
+	r.down = true
+}
+
+func (r *Recorder) up() {
+	if r.down {
+		r.opts.Log.Info("attendance: Redis is back")
+	}
+	r.down = false
+}
+
+// replay offers the spool to Redis in order; events already stored are
+// deduplicated by their ids, so a replay cut short is safe to repeat.
+func (r *Recorder) replay() {
+	err := r.spool.replay(func(e Event) error {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+		defer cancel()
+		_, err := r.st.Append(ctx, e)
+		if errors.Is(err, ErrInvalid) {
+			r.opts.Log.Error("attendance: spooled event refused", "event", e.ID, "err", err)
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		r.wentDown(err)
+		return
+	}
+	r.up()
+	r.heartbeat() // mark segments live at once: a sweeper may be close
+}
+
+// heartbeat marks this node's open segments live, revives any the sweeper
+// closed while Redis was away, forgets stale drops and sweeps every
+// program for dead nodes' segments.
+func (r *Recorder) heartbeat() {
+	now := r.opts.Now()
+	for k, d := range r.dropped {
+		if now.Sub(d.at) > r.opts.Grace {
+			delete(r.dropped, k)
+			r.forgetRoom(k.room)
+		}
+	}
+	if r.spool.pending() > 0 {
+		return
+	}
+	byProgram := map[string][]string{}
+	segs := map[string]*seat{}
+	for _, s := range r.seats {
+		byProgram[s.info.Program] = append(byProgram[s.info.Program], s.seg)
+		segs[s.seg] = s
+	}
+	for program, ids := range byProgram {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+		missing, err := r.st.Heartbeat(ctx, program, ids, now)
+		cancel()
+		if err != nil {
+			r.wentDown(err)
+			return
+		}
+		sort.Strings(missing)
+		for _, id := range missing {
+			s := segs[id]
+			r.deliver(Event{Kind: KindMedia, Program: program, Segment: id, At: now, Audio: s.current.audio, Video: s.current.video})
+		}
+	}
+	if r.opts.StaleAfter > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), r.opts.Timeout)
+		n, err := r.st.Sweep(ctx, now.Add(-r.opts.StaleAfter))
+		cancel()
+		if err != nil {
+			r.opts.Log.Warn("attendance: sweep failed", "err", err)
+		} else if n > 0 {
+			r.opts.Log.Info("attendance: closed segments of a node that stopped", "segments", n)
+		}
+	}
+}

@@ -1,0 +1,579 @@
+package attendance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options configure a Store. Zero fields take their defaults.
+type Options struct {
+	// Zone is the time zone of programs that have none set with
+	// SetProgramZone (IOP_TIMEZONE; default UTC).
+	Zone *time.Location
+	// Rules are the domain numbers (DefaultRules for zero fields).
+	Rules Rules
+	// Schedule gives the sessions each client is expected at (nil: unknown).
+	Schedule Schedule
+	// Roster lists enrolled clients for program reports (nil: only people
+	// with attendance are listed).
+	Roster Roster
+	// Now is the clock for "so far" and statuses (default time.Now).
+	Now func() time.Time
+}
+
+// Store keeps attendance in Redis: per program, an append-only, hash-chained
+// event stream, the segments it describes, and rollups per person per local
+// day and per ISO week. Every node of a deployment shares it.
+type Store struct {
+	rdb   *redis.Client
+	opts  Options
+	zones sync.Map // zone name -> *time.Location
+}
+
+// New returns a store over rdb.
+func New(rdb *redis.Client, opts Options) *Store {
+	if opts.Zone == nil {
+		opts.Zone = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.Rules = opts.Rules.withDefaults()
+	return &Store{rdb: rdb, opts: opts}
+}
+
+// Rules returns the rules the store applies.
+func (s *Store) Rules() Rules { return s.opts.Rules }
+
+// programsKey is the set of programs that have attendance events.
+const programsKey = "iop:att:programs"
+
+// keys names one program's keys. Braces make them one Redis Cluster hash
+// slot, so that a transaction may span them.
+type keys struct {
+	prefix  string
+	events  string // stream of events
+	head    string // hash: hash, seq of the chain's last event; gen of the live rollups
+	ids     string // hash: event id -> seq (dedupe)
+	open    string // hash: open segment id -> last-seen unix seconds
+	zone    string // string: IANA zone name
+	targets string // hash: sub (or "*" for the program) -> Targets JSON
+	nextGen string // counter of rollup generations
+}
+
+func keysFor(program string) keys {
+	p := "iop:att:{" + program + "}:"
+	return keys{
+		prefix: p, events: p + "events", head: p + "head", ids: p + "ids", open: p + "open",
+		zone: p + "zone", targets: p + "targets", nextGen: p + "nextgen",
+	}
+}
+
+// gen returns the prefix of a rollup generation's keys. Derived state
+// (segments, indexes, rollups) lives under a generation so that Rebuild can
+// write a fresh one and swap it in.
+func (k keys) gen(g int64) string { return k.prefix + "g" + strconv.FormatInt(g, 10) + ":" }
+
+// Receipt says what Append did.
+type Receipt struct {
+	Seq       int64 // the event's position in the program's chain
+	Duplicate bool  // its ID was already stored: nothing changed
+	Applied   bool  // it changed its segment (an event may be stored without effect, e.g. a second leave)
+}
+
+// errSkip ends an append whose precondition no longer holds.
+var errSkip = errors.New("precondition failed")
+
+// Append stores e at the end of its program's chain and applies it to its
+// segment and the rollups, atomically: concurrent nodes cannot fork the
+// chain, and an ID already stored is a no-op (Receipt.Duplicate). e.At is
+// truncated to the second. Errors wrapping ErrInvalid are permanent; others
+// mean Redis is unreachable or failing, and the caller should keep e and
+// retry it.
+func (s *Store) Append(ctx context.Context, e Event) (Receipt, error) {
+	e.At = e.At.UTC().Truncate(time.Second)
+	e.Seq = 0
+	if err := e.check(); err != nil {
+		return Receipt{}, err
+	}
+	rec, err := s.append(ctx, e, nil)
+	if errors.Is(err, errSkip) {
+		return rec, nil
+	}
+	return rec, err
+}
+
+// append runs the append transaction, retrying when another writer of the
+// program got in first. cond, when set, must hold for the segment's
+// last-seen time (and open state) or nothing is appended.
+func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, open bool) bool) (Receipt, error) {
+	k := keysFor(e.Program)
+	var rec Receipt
+	txf := func(tx *redis.Tx) error {
+		rec = Receipt{}
+		seq, err := tx.HGet(ctx, k.ids, e.ID).Int64()
+		if err == nil {
+			rec = Receipt{Seq: seq, Duplicate: true}
+			return nil
+		} else if err != redis.Nil {
+			return err
+		}
+		h, err := readHead(ctx, tx, k)
+		if err != nil {
+			return err
+		}
+		lastSeen, open, err := readLastSeen(ctx, tx, k, e.Segment)
+		if err != nil {
+			return err
+		}
+		if cond != nil && !cond(lastSeen, open) {
+			return errSkip
+		}
+		loc, err := s.zone(ctx, tx, e.Program)
+		if err != nil {
+			return err
+		}
+		gp := k.gen(h.gen)
+		prev, err := readSegment(ctx, tx, gp, e.Segment)
+		if err != nil {
+			return err
+		}
+		res := step(prev, &e, loc)
+		e.Seq = h.seq + 1
+		body, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		hash := chainHash(h.hash, body)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: k.events, Values: []any{"id", e.ID, "prev", h.hash, "hash", hash, "event", string(body)}})
+			p.HSet(ctx, k.head, "hash", hash, "seq", e.Seq, "gen", h.gen)
+			p.HSet(ctx, k.ids, e.ID, e.Seq)
+			p.SAdd(ctx, programsKey, e.Program)
+			for _, o := range opsFor(res, &e, loc) {
+				o.queue(ctx, p, gp)
+			}
+			switch {
+			case res.out == closed:
+				p.HDel(ctx, k.open, e.Segment)
+			case res.out == opened || res.out == reopened:
+				p.HSet(ctx, k.open, e.Segment, e.At.Unix())
+			case open && e.At.Unix() > lastSeen:
+				p.HSet(ctx, k.open, e.Segment, e.At.Unix())
+			}
+			return nil
+		})
+		rec = Receipt{Seq: e.Seq, Applied: res.out != ignored}
+		return err
+	}
+	for try := 0; ; try++ {
+		err := s.rdb.Watch(ctx, txf, k.head, k.open)
+		switch {
+		case err == nil:
+			return rec, nil
+		case errors.Is(err, errSkip):
+			return Receipt{}, errSkip
+		case !errors.Is(err, redis.TxFailedErr) || try >= 100:
+			return Receipt{}, fmt.Errorf("append attendance event %s: %w", e.ID, err)
+		}
+		select { // another writer got in first: try again shortly
+		case <-time.After(time.Duration(rand.IntN(5)+1) * time.Millisecond):
+		case <-ctx.Done():
+			return Receipt{}, fmt.Errorf("append attendance event %s: %w", e.ID, ctx.Err())
+		}
+	}
+}
+
+// chainHash links an event to its predecessor: sha256 of the previous
+// event's hash (hex, "" for the first) and the event's stored bytes.
+func chainHash(prev string, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(prev))
+	h.Write([]byte{'\n'})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// head is the state of a program's chain.
+type head struct {
+	hash string
+	seq  int64
+	gen  int64
+}
+
+func readHead(ctx context.Context, c redis.Cmdable, k keys) (head, error) {
+	v, err := c.HMGet(ctx, k.head, "hash", "seq", "gen").Result()
+	if err != nil {
+		return head{}, err
+	}
+	var h head
+	if x, ok := v[0].(string); ok {
+		h.hash = x
+	}
+	if x, ok := v[1].(string); ok {
+		h.seq, _ = strconv.ParseInt(x, 10, 64)
+	}
+	if x, ok := v[2].(string); ok {
+		h.gen, _ = strconv.ParseInt(x, 10, 64)
+	}
+	return h, nil
+}
+
+func readLastSeen(ctx context.Context, c redis.Cmdable, k keys, seg string) (int64, bool, error) {
+	v, err := c.HGet(ctx, k.open, seg).Int64()
+	if err == redis.Nil {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return v, true, nil
+}
+
+func readSegment(ctx context.Context, c redis.Cmdable, gp, id string) (*Segment, error) {
+	b, err := c.HGet(ctx, gp+"seg", id).Bytes()
+	if err == redis.Nil {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Segment
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode segment %s: %w", id, err)
+	}
+	return &s, nil
+}
+
+// opKind is a write to the derived state.
+type opKind uint8
+
+const (
+	opIncr opKind = iota // HINCRBY key field n
+	opSet                // HSET key field value
+	opAdd                // SADD key value
+)
+
+// op is one write to derived state, with key relative to its generation.
+// Live appends queue ops in their transaction and Rebuild applies the same
+// ops to memory, so both end with the same keys.
+type op struct {
+	kind  opKind
+	key   string
+	field string
+	value string
+	n     int64
+}
+
+func (o op) queue(ctx context.Context, p redis.Pipeliner, gp string) {
+	switch o.kind {
+	case opIncr:
+		p.HIncrBy(ctx, gp+o.key, o.field, o.n)
+	case opSet:
+		p.HSet(ctx, gp+o.key, o.field, o.value)
+	case opAdd:
+		p.SAdd(ctx, gp+o.key, o.value)
+	}
+}
+
+// Derived keys, relative to a generation.
+func segKey() string                          { return "seg" }
+func roomKey(room string) string              { return "room:" + room }
+func weekSegsKey(w Week) string               { return "wseg:" + w.String() }
+func peopleKey(w Week) string                 { return "people:" + w.String() }
+func personSegsKey(sub string, w Week) string { return "pseg:" + sub + ":" + w.String() }
+func dayKey(sub string, d Date) string        { return "d:" + sub + ":" + d.String() }
+func weekKey(sub string, w Week) string       { return "w:" + sub + ":" + w.String() }
+
+// opsFor returns the derived-state writes of an event's result.
+func opsFor(res result, e *Event, loc *time.Location) []op {
+	if res.out == ignored {
+		return nil
+	}
+	s := res.seg
+	b, _ := json.Marshal(s)
+	ops := []op{{kind: opSet, key: segKey(), field: s.ID, value: string(b)}}
+	indexWeek := func(w Week) {
+		ops = append(ops,
+			op{kind: opAdd, key: weekSegsKey(w), value: s.ID},
+			op{kind: opAdd, key: peopleKey(w), value: s.Sub},
+			op{kind: opAdd, key: personSegsKey(s.Sub, w), value: s.ID})
+	}
+	switch res.out {
+	case opened:
+		ops = append(ops, op{kind: opAdd, key: roomKey(s.Room), value: s.ID})
+		indexWeek(WeekOf(s.Start, loc))
+	case reopened:
+		indexWeek(WeekOf(e.At, loc))
+	}
+	seen := map[Week]bool{}
+	for _, p := range res.pieces {
+		w := p.Date.Week()
+		if !seen[w] {
+			seen[w] = true
+			indexWeek(w)
+		}
+		for _, k := range []string{dayKey(s.Sub, p.Date), weekKey(s.Sub, w)} {
+			ops = appendIncr(ops, k, "seconds", p.Seconds)
+			ops = appendIncr(ops, k, "video_seconds", p.VideoSeconds)
+			ops = appendIncr(ops, k, "audio_seconds", p.AudioSeconds)
+			ops = appendIncr(ops, k, "r:"+s.Room, p.Seconds)
+			ops = appendIncr(ops, k, "rv:"+s.Room, p.VideoSeconds)
+			ops = appendIncr(ops, k, "ra:"+s.Room, p.AudioSeconds)
+		}
+		ops = appendIncr(ops, weekKey(s.Sub, w), "d:"+p.Date.String(), p.Seconds)
+		ops = appendIncr(ops, weekKey(s.Sub, w), "dv:"+p.Date.String(), p.VideoSeconds)
+		ops = appendIncr(ops, weekKey(s.Sub, w), "da:"+p.Date.String(), p.AudioSeconds)
+		ops = append(ops,
+			op{kind: opSet, key: weekKey(s.Sub, w), field: "name", value: s.Name},
+			op{kind: opSet, key: weekKey(s.Sub, w), field: "role", value: string(s.Role)})
+	}
+	return ops
+}
+
+func appendIncr(ops []op, key, field string, n int64) []op {
+	if n == 0 {
+		return ops
+	}
+	return append(ops, op{kind: opIncr, key: key, field: field, n: n})
+}
+
+// zone returns the program's time zone.
+func (s *Store) zone(ctx context.Context, c redis.Cmdable, program string) (*time.Location, error) {
+	name, err := c.Get(ctx, keysFor(program).zone).Result()
+	if err == redis.Nil || name == "" {
+		return s.opts.Zone, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.loadZone(name)
+}
+
+func (s *Store) loadZone(name string) (*time.Location, error) {
+	if l, ok := s.zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("program time zone %q: %w", name, err)
+	}
+	s.zones.Store(name, l)
+	return l, nil
+}
+
+// Zone returns a program's time zone: the one set with SetProgramZone, or
+// Options.Zone.
+func (s *Store) Zone(ctx context.Context, program string) (*time.Location, error) {
+	return s.zone(ctx, s.rdb, program)
+}
+
+// SetProgramZone sets the IANA time zone (e.g. America/New_York) whose local
+// days and ISO weeks a program's rollups use; "" returns to Options.Zone.
+// Rollups already stored keep the days of the old zone until Rebuild.
+func (s *Store) SetProgramZone(ctx context.Context, program, zone string) error {
+	if zone != "" {
+		if _, err := s.loadZone(zone); err != nil {
+			return err
+		}
+	}
+	if err := s.rdb.Set(ctx, keysFor(program).zone, zone, 0).Err(); err != nil {
+		return fmt.Errorf("set program zone: %w", err)
+	}
+	return nil
+}
+
+// programTargets is the targets field of a program's default.
+const programTargets = "*"
+
+// SetTargets sets a client's weekly targets (hours between 6 and 19, days
+// between 3 and 5 by default; ErrTargets otherwise). The zero Targets
+// returns the client to the program's default.
+func (s *Store) SetTargets(ctx context.Context, program, sub string, t Targets) error {
+	return s.setTargets(ctx, program, sub, t)
+}
+
+// SetProgramTargets sets a program's default weekly targets (within the
+// same ranges); the zero Targets returns it to Rules.Targets.
+func (s *Store) SetProgramTargets(ctx context.Context, program string, t Targets) error {
+	return s.setTargets(ctx, program, programTargets, t)
+}
+
+func (s *Store) setTargets(ctx context.Context, program, field string, t Targets) error {
+	k := keysFor(program)
+	if t == (Targets{}) {
+		if err := s.rdb.HDel(ctx, k.targets, field).Err(); err != nil {
+			return fmt.Errorf("clear targets: %w", err)
+		}
+		return nil
+	}
+	if err := s.opts.Rules.CheckTargets(t); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(t)
+	if err := s.rdb.HSet(ctx, k.targets, field, b).Err(); err != nil {
+		return fmt.Errorf("set targets: %w", err)
+	}
+	return nil
+}
+
+// TargetsOf returns a client's weekly targets: their own, else the
+// program's, else Rules.Targets.
+func (s *Store) TargetsOf(ctx context.Context, program, sub string) (Targets, error) {
+	v, err := s.rdb.HMGet(ctx, keysFor(program).targets, sub, programTargets).Result()
+	if err != nil {
+		return Targets{}, fmt.Errorf("read targets: %w", err)
+	}
+	for _, x := range v {
+		if str, ok := x.(string); ok {
+			var t Targets
+			if err := json.Unmarshal([]byte(str), &t); err == nil {
+				return t, nil
+			}
+		}
+	}
+	return s.opts.Rules.Targets, nil
+}
+
+// heartbeatScript moves the last-seen time of the open segments named in
+// ARGV[2:] forward to ARGV[1] and returns those that are not open.
+var heartbeatScript = redis.NewScript(`
+local missing = {}
+local at = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if not v then
+    missing[#missing + 1] = ARGV[i]
+  elseif tonumber(v) < at then
+    redis.call('HSET', KEYS[1], ARGV[i], at)
+  end
+end
+return missing
+`)
+
+// Heartbeat records that the open segments ids were still live at at (the
+// recorder calls it every 15 s). It returns the ids that are not open: a
+// segment the sweeper closed as lost while this node could not reach Redis.
+// Sending a media event for it revives it (see KindMedia).
+func (s *Store) Heartbeat(ctx context.Context, program string, ids []string, at time.Time) (missing []string, err error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, at.Unix())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	missing, err = heartbeatScript.Run(ctx, s.rdb, []string{keysFor(program).open}, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("attendance heartbeat: %w", err)
+	}
+	return missing, nil
+}
+
+// OpenSegment is an open segment's id and last-seen time.
+type OpenSegment struct {
+	ID       string
+	LastSeen time.Time
+}
+
+// OpenSegments returns a program's open segments.
+func (s *Store) OpenSegments(ctx context.Context, program string) ([]OpenSegment, error) {
+	m, err := s.rdb.HGetAll(ctx, keysFor(program).open).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list open segments: %w", err)
+	}
+	out := make([]OpenSegment, 0, len(m))
+	for id, v := range m {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		out = append(out, OpenSegment{ID: id, LastSeen: time.Unix(n, 0).UTC()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Programs returns every program with attendance events.
+func (s *Store) Programs(ctx context.Context) ([]string, error) {
+	out, err := s.rdb.SMembers(ctx, programsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list attendance programs: %w", err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// SweepStale closes the program's open segments last seen before
+// olderThan, each at its last-seen time with reason lost: a dead node's
+// minutes are neither lost nor invented. The leave event's ID is derived
+// from the segment and its last-seen time, so sweepers on several nodes
+// close a segment once. It returns how many it closed.
+func (s *Store) SweepStale(ctx context.Context, program string, olderThan time.Time) (int, error) {
+	open, err := s.OpenSegments(ctx, program)
+	if err != nil {
+		return 0, err
+	}
+	limit := olderThan.Unix()
+	n := 0
+	for _, o := range open {
+		ls := o.LastSeen.Unix()
+		if ls >= limit {
+			continue
+		}
+		e := Event{
+			ID: fmt.Sprintf("sweep:%s:%d", o.ID, ls), Kind: KindLeave, Program: program,
+			Segment: o.ID, At: o.LastSeen, Reason: ReasonLost, Node: "sweeper",
+		}
+		rec, err := s.append(ctx, e, func(lastSeen int64, open bool) bool { return open && lastSeen < limit })
+		if errors.Is(err, errSkip) {
+			continue // a heartbeat or event got in first
+		}
+		if err != nil {
+			return n, err
+		}
+		if rec.Applied {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Sweep runs SweepStale on every program; one sweeper covers them all.
+func (s *Store) Sweep(ctx context.Context, olderThan time.Time) (int, error) {
+	programs, err := s.Programs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, p := range programs {
+		n, err := s.SweepStale(ctx, p, olderThan)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("sweep %s: %w", p, err)
+		}
+	}
+	return total, nil
+}
+
+// escapeGlob quotes the glob characters of a key prefix for SCAN MATCH.
+func escapeGlob(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
