@@ -1,0 +1,508 @@
+package schedule
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // programs name IANA zones; minimal images have no zoneinfo
+
+	"iop/rooms"
+)
+
+// Defaults of DESIGN.md and issue 6; every one is configuration.
+const (
+	// DefaultJoinBefore is how long before its start a session's room
+	// opens to clients and family.
+	DefaultJoinBefore = 10 * time.Minute
+	// DefaultJoinGrace is how long after its end a session still takes
+	// joins (a client who reconnects late, a therapist running over).
+	DefaultJoinGrace = 15 * time.Minute
+	// DefaultStaffJoinBefore is how long before its start therapists and
+	// staff may open a session's room to prepare.
+	DefaultStaffJoinBefore = 30 * time.Minute
+	// DefaultPlannedDays is the planned length of an enrollment.
+	DefaultPlannedDays = 90
+	// DefaultTargetHours is the weekly hours target of an adult in IOP
+	// (ASAM level 2.1: 9 to 19 hours).
+	DefaultTargetHours = 9
+	// DefaultTargetDays is the weekly days target (3 to 5).
+	DefaultTargetDays = 3
+)
+
+// Limits of the values a schedule may hold.
+const (
+	MinTargetHours = 6  // adolescents
+	MaxTargetHours = 19 // 20 and more is partial hospitalization
+	MinTargetDays  = 3
+	MaxTargetDays  = 5
+	// MaxBookingLength is the longest individual or family session.
+	MaxBookingLength = 4 * time.Hour
+	// MaxJoinWindow bounds JoinBefore, JoinGrace and StaffJoinBefore.
+	MaxJoinWindow = 2 * time.Hour
+)
+
+// Date is a calendar date in a program's time zone, written 2006-01-02.
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// DateOf returns the date of t in loc.
+func DateOf(t time.Time, loc *time.Location) Date {
+	y, m, d := t.In(loc).Date()
+	return Date{y, m, d}
+}
+
+// ParseDate reads a date written as 2006-01-02.
+func ParseDate(s string) (Date, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return Date{}, fmt.Errorf("date %q: want yyyy-mm-dd: %w", s, err)
+	}
+	return DateOf(t, time.UTC), nil
+}
+
+// String writes the date as 2006-01-02 ("" for the zero date).
+func (d Date) String() string {
+	if d.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day)
+}
+
+// compact writes the date as 20060102, as in occurrence ids.
+func (d Date) compact() string { return fmt.Sprintf("%04d%02d%02d", d.Year, d.Month, d.Day) }
+
+// IsZero reports whether d is the zero date (unset).
+func (d Date) IsZero() bool { return d == Date{} }
+
+// MarshalText writes the date as 2006-01-02.
+func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a date written as 2006-01-02; "" is the zero date.
+func (d *Date) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*d = Date{}
+		return nil
+	}
+	x, err := ParseDate(string(b))
+	if err != nil {
+		return err
+	}
+	*d = x
+	return nil
+}
+
+// At returns the instant of the local clock time c on date d in loc. Local
+// times stay put across DST changes: 09:00 is 09:00 in winter and summer.
+func (d Date) At(c Clock, loc *time.Location) time.Time {
+	return time.Date(d.Year, d.Month, d.Day, int(c)/60, int(c)%60, 0, 0, loc)
+}
+
+// AddDays returns the date n calendar days later (earlier when n < 0).
+func (d Date) AddDays(n int) Date {
+	return DateOf(time.Date(d.Year, d.Month, d.Day+n, 12, 0, 0, 0, time.UTC), time.UTC)
+}
+
+// Compare returns -1, 0 or +1 as d is before, equal to or after o.
+func (d Date) Compare(o Date) int {
+	switch {
+	case d.Year != o.Year:
+		return cmpInt(d.Year, o.Year)
+	case d.Month != o.Month:
+		return cmpInt(int(d.Month), int(o.Month))
+	default:
+		return cmpInt(d.Day, o.Day)
+	}
+}
+
+// Before reports whether d is an earlier date than o.
+func (d Date) Before(o Date) bool { return d.Compare(o) < 0 }
+
+// After reports whether d is a later date than o.
+func (d Date) After(o Date) bool { return d.Compare(o) > 0 }
+
+// Weekday returns the day of the week of d.
+func (d Date) Weekday() time.Weekday {
+	return time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC).Weekday()
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Clock is a local time of day in minutes after midnight, written 15:04.
+type Clock int
+
+// ParseClock reads a time of day written as 15:04 (00:00 to 23:59).
+func ParseClock(s string) (Clock, error) {
+	h, m, ok := strings.Cut(s, ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || len(h) != 2 || len(m) != 2 || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+		return 0, fmt.Errorf("time of day %q: want hh:mm from 00:00 to 23:59", s)
+	}
+	return Clock(hh*60 + mm), nil
+}
+
+// String writes the time of day as 15:04.
+func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60) }
+
+// MarshalText writes the time of day as 15:04.
+func (c Clock) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads a time of day written as 15:04.
+func (c *Clock) UnmarshalText(b []byte) error {
+	x, err := ParseClock(string(b))
+	if err != nil {
+		return err
+	}
+	*c = x
+	return nil
+}
+
+// Duration is a length of time written as Go writes durations, without
+// zero units ("1h", "45m", "1h30m").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String writes the duration as "1h30m", "45m", "90s" or "0s".
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// MarshalText writes the duration as String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a duration such as "1h", "45m" or "1h30m".
+func (d *Duration) UnmarshalText(b []byte) error {
+	x, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	*d = Duration(x)
+	return nil
+}
+
+// Weekday is a day of the week, written mon, tue, ... sun.
+type Weekday time.Weekday
+
+var weekdayNames = [...]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// ParseWeekday reads a day of the week: its three-letter abbreviation or
+// full English name, in any case ("mon", "Monday").
+func ParseWeekday(s string) (Weekday, error) {
+	l := strings.ToLower(strings.TrimSpace(s))
+	for i, n := range weekdayNames {
+		if l == n || l == strings.ToLower(time.Weekday(i).String()) {
+			return Weekday(i), nil
+		}
+	}
+	return 0, fmt.Errorf("weekday %q: want mon, tue, wed, thu, fri, sat or sun", s)
+}
+
+// String writes the weekday as mon, tue, ...
+func (w Weekday) String() string {
+	if w < 0 || int(w) >= len(weekdayNames) {
+		return "weekday(" + strconv.Itoa(int(w)) + ")"
+	}
+	return weekdayNames[w]
+}
+
+// MarshalText writes the weekday as mon, tue, ...
+func (w Weekday) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
+
+// UnmarshalText reads a weekday as ParseWeekday does.
+func (w *Weekday) UnmarshalText(b []byte) error {
+	x, err := ParseWeekday(string(b))
+	if err != nil {
+		return err
+	}
+	*w = x
+	return nil
+}
+
+// Program is one intensive outpatient program: its time zone, its tracks
+// with their recurring sessions, and the days it does not meet.
+type Program struct {
+	// ID names the program in tokens (the program claim), room ids and
+	// Redis keys: lower-case letters, digits, '-' and '_'.
+	ID string `json:"id" yaml:"id"`
+	// Name is shown to staff only: never in calendars, which others see.
+	Name string `json:"name" yaml:"name"`
+	// TimeZone is the IANA zone the timetable is written in
+	// ("America/New_York"); occurrences are computed in it.
+	TimeZone string `json:"time_zone" yaml:"time_zone"`
+	// JoinBefore is how long before the start clients and family may join
+	// (0: DefaultJoinBefore).
+	JoinBefore Duration `json:"join_before,omitzero" yaml:"join_before,omitempty"`
+	// JoinGrace is how long after the end joins are still taken (0:
+	// DefaultJoinGrace).
+	JoinGrace Duration `json:"join_grace,omitzero" yaml:"join_grace,omitempty"`
+	// StaffJoinBefore is how long before the start therapists and staff
+	// may join (0: DefaultStaffJoinBefore; never less than JoinBefore).
+	StaffJoinBefore Duration `json:"staff_join_before,omitzero" yaml:"staff_join_before,omitempty"`
+	// Holidays are local dates on which no recurring session meets.
+	Holidays []Date `json:"holidays,omitempty" yaml:"holidays,omitempty"`
+	// Cancellations skip single occurrences of recurring sessions.
+	Cancellations []Cancellation `json:"cancellations,omitempty" yaml:"cancellations,omitempty"`
+	// Tracks are the day and evening tracks; a client belongs to one.
+	Tracks []Track `json:"tracks" yaml:"tracks"`
+	// Shared sessions are open to every enrolled client whatever their
+	// track (within a cohort, if they name one): e.g. a Saturday peer
+	// support group.
+	Shared []RecurringSession `json:"shared,omitempty" yaml:"shared,omitempty"`
+}
+
+// Track is a timetable a client follows, e.g. day (Mon/Wed/Fri
+// 09:00-12:00) or evening (Mon/Tue/Thu 18:00-21:00).
+type Track struct {
+	// ID is "day", "evening", ...: letters, digits, '-' and '_'.
+	ID string `json:"id" yaml:"id"`
+	// Name is shown to staff and to the track's clients.
+	Name string `json:"name" yaml:"name"`
+	// Sessions meet every week on their weekdays.
+	Sessions []RecurringSession `json:"sessions" yaml:"sessions"`
+}
+
+// RecurringSession is a session that meets every week on the same weekdays
+// at the same local time.
+type RecurringSession struct {
+	// ID is unique in the program; occurrence ids are built from it.
+	ID string `json:"id" yaml:"id"`
+	// Title is shown to participants ("Relapse prevention"), never in
+	// calendars.
+	Title string `json:"title" yaml:"title"`
+	// Kind is group, complementary or support (individual and family
+	// sessions are Bookings).
+	Kind rooms.Kind `json:"kind" yaml:"kind"`
+	// Weekdays it meets on.
+	Weekdays []Weekday `json:"weekdays" yaml:"weekdays"`
+	// Start is the local time it starts at.
+	Start Clock `json:"start" yaml:"start"`
+	// Length is how long it lasts; it ends on the day it starts.
+	Length Duration `json:"length" yaml:"length"`
+	// Cap is how many clients it seats (0: the kind's cap); it may not
+	// exceed the kind's cap.
+	Cap int `json:"cap,omitempty" yaml:"cap,omitempty"`
+	// Cohort, when set, restricts it to clients enrolled in that cohort
+	// ("women", "veterans").
+	Cohort string `json:"cohort,omitempty" yaml:"cohort,omitempty"`
+	// Therapists are the subs of the therapists who run it.
+	Therapists []string `json:"therapists,omitempty" yaml:"therapists,omitempty"`
+}
+
+// meetsOn reports whether s meets on weekday w.
+func (s *RecurringSession) meetsOn(w time.Weekday) bool {
+	return slices.Contains(s.Weekdays, Weekday(w))
+}
+
+// end returns the local time s ends at, in minutes after midnight.
+func (s *RecurringSession) end() int { return int(s.Start) + int(s.Length.D()/time.Minute) }
+
+// Cancellation skips one occurrence of a recurring session.
+type Cancellation struct {
+	Date    Date   `json:"date" yaml:"date"`
+	Session string `json:"session" yaml:"session"`
+	// Reason is for staff ("therapist ill"); clients see only that it
+	// is cancelled.
+	Reason string `json:"reason,omitempty" yaml:"reason,omitempty"`
+}
+
+// Booking is an individual or family session a therapist booked for one
+// client.
+type Booking struct {
+	// ID is the room id, assigned by Store.Book ("<program>-b<hex>").
+	ID string `json:"id" yaml:"id"`
+	// Kind is individual or family.
+	Kind rooms.Kind `json:"kind" yaml:"kind"`
+	// Start is the instant it starts.
+	Start time.Time `json:"start" yaml:"start"`
+	// Length is how long it lasts (at most MaxBookingLength).
+	Length Duration `json:"length" yaml:"length"`
+	// Client is the sub of the client it is booked for.
+	Client string `json:"client" yaml:"client"`
+	// Therapist is the sub of the therapist who runs it.
+	Therapist string `json:"therapist" yaml:"therapist"`
+	// Title is shown to the two of them (default "Individual session" or
+	// "Family session"), never in calendars.
+	Title string `json:"title,omitempty" yaml:"title,omitempty"`
+}
+
+// EndReason is why an enrollment ended.
+type EndReason string
+
+// The ways an enrollment ends.
+const (
+	EndDischarge  EndReason = "discharge"
+	EndCompletion EndReason = "completion"
+	EndStepDown   EndReason = "step_down" // to a lower level of care
+)
+
+// Valid reports whether r is one of the known reasons.
+func (r EndReason) Valid() bool {
+	return r == EndDischarge || r == EndCompletion || r == EndStepDown
+}
+
+// TrackChange moves a client to another track from a date on.
+type TrackChange struct {
+	Track     string `json:"track" yaml:"track"`
+	Effective Date   `json:"effective" yaml:"effective"`
+	// Reason is for staff ("started a day job").
+	Reason string `json:"reason,omitempty" yaml:"reason,omitempty"`
+}
+
+// Enrollment is a client's place in a program: their track (and its
+// history), their dates and weekly targets.
+type Enrollment struct {
+	Sub     string `json:"sub" yaml:"sub"`
+	Program string `json:"program" yaml:"program,omitempty"`
+	// Track is the track the client started in; Changes move them later.
+	Track string `json:"track" yaml:"track"`
+	// Start is the first day of the enrollment.
+	Start Date `json:"start" yaml:"start"`
+	// PlannedDays is the planned length, reviewed at its end (0:
+	// DefaultPlannedDays).
+	PlannedDays int `json:"planned_days,omitempty" yaml:"planned_days,omitempty"`
+	// TargetHours per ISO week (0: DefaultTargetHours; 6 to 19).
+	TargetHours float64 `json:"target_hours,omitempty" yaml:"target_hours,omitempty"`
+	// TargetDays per ISO week (0: DefaultTargetDays; 3 to 5).
+	TargetDays int `json:"target_days,omitempty" yaml:"target_days,omitempty"`
+	// Cohorts the client belongs to, for cohort-restricted groups.
+	Cohorts []string `json:"cohorts,omitempty" yaml:"cohorts,omitempty"`
+	// Changes are the track changes, oldest first.
+	Changes []TrackChange `json:"changes,omitempty" yaml:"changes,omitempty"`
+	// End is the last day of the enrollment (zero while it runs).
+	End       Date      `json:"end,omitzero" yaml:"end,omitempty"`
+	EndReason EndReason `json:"end_reason,omitempty" yaml:"end_reason,omitempty"`
+}
+
+// ActiveOn reports whether the client is enrolled on date d: from Start
+// to End, both included.
+func (e *Enrollment) ActiveOn(d Date) bool {
+	if e == nil || d.Before(e.Start) {
+		return false
+	}
+	return e.End.IsZero() || !d.After(e.End)
+}
+
+// TrackOn returns the client's track on date d, honouring track changes.
+func (e *Enrollment) TrackOn(d Date) string {
+	t := e.Track
+	for _, c := range e.Changes {
+		if !d.Before(c.Effective) {
+			t = c.Track
+		}
+	}
+	return t
+}
+
+// InCohort reports whether the client belongs to cohort.
+func (e *Enrollment) InCohort(cohort string) bool { return slices.Contains(e.Cohorts, cohort) }
+
+// PlannedEnd returns the last day of the planned length, for the review.
+func (e *Enrollment) PlannedEnd() Date {
+	return e.Start.AddDays(e.plannedDays() - 1)
+}
+
+func (e *Enrollment) plannedDays() int {
+	if e.PlannedDays == 0 {
+		return DefaultPlannedDays
+	}
+	return e.PlannedDays
+}
+
+// WithDefaults returns e with unset targets and planned length filled in.
+func (e Enrollment) WithDefaults() Enrollment {
+	e.PlannedDays = e.plannedDays()
+	if e.TargetHours == 0 {
+		e.TargetHours = DefaultTargetHours
+	}
+	if e.TargetDays == 0 {
+		e.TargetDays = DefaultTargetDays
+	}
+	return e
+}
+
+// joinBefore, joinGrace and staffJoinBefore apply the defaults.
+func (p *Program) joinBefore() time.Duration { return orDefault(p.JoinBefore, DefaultJoinBefore) }
+func (p *Program) joinGrace() time.Duration  { return orDefault(p.JoinGrace, DefaultJoinGrace) }
+func (p *Program) staffJoinBefore() time.Duration {
+	return max(orDefault(p.StaffJoinBefore, DefaultStaffJoinBefore), p.joinBefore())
+}
+
+func orDefault(d Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d.D()
+}
+
+// track returns the track with id, or nil.
+func (p *Program) track(id string) *Track {
+	for i := range p.Tracks {
+		if p.Tracks[i].ID == id {
+			return &p.Tracks[i]
+		}
+	}
+	return nil
+}
+
+// session returns the recurring session with id and its track id ("" for
+// a shared session), or nil.
+func (p *Program) session(id string) (*RecurringSession, string) {
+	for i := range p.Tracks {
+		for j := range p.Tracks[i].Sessions {
+			if p.Tracks[i].Sessions[j].ID == id {
+				return &p.Tracks[i].Sessions[j], p.Tracks[i].ID
+			}
+		}
+	}
+	for j := range p.Shared {
+		if p.Shared[j].ID == id {
+			return &p.Shared[j], ""
+		}
+	}
+	return nil, ""
+}
+
+// isHoliday reports whether the program does not meet on d.
+func (p *Program) isHoliday(d Date) bool { return slices.Contains(p.Holidays, d) }
+
+// isCancelled reports whether the occurrence of session on d is cancelled.
+func (p *Program) isCancelled(session string, d Date) bool {
+	return slices.ContainsFunc(p.Cancellations, func(c Cancellation) bool {
+		return c.Session == session && c.Date == d
+	})
+}
+
+// Location loads the program's time zone.
+func (p *Program) Location() (*time.Location, error) {
+	if p.TimeZone == "" || p.TimeZone == "Local" {
+		return nil, fmt.Errorf("program %s: time zone: want an IANA zone such as America/New_York: %w", p.ID, ErrInvalid)
+	}
+	loc, err := time.LoadLocation(p.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: unknown time zone %q: %w", p.ID, p.TimeZone, errors.Join(ErrInvalid, err))
+	}
+	return loc, nil
+}
