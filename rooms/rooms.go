@@ -119,7 +119,8 @@ type Room struct {
 	autoAdmit bool
 	cohort    string
 	dropped   map[string]time.Time // sub -> when an admitted client's connection dropped
-	opened    bool                 // a therapist has been in: the kind is settled
+	opened    bool                 // a therapist (or the schedule) settled the kind
+	clientCap int                  // the schedule's cap for clients; 0: the kind's
 }
 
 type member struct {
@@ -155,6 +156,21 @@ func (r *Room) OpenAs(kind Kind) {
 	r.opened = true
 }
 
+// Schedule makes the room a scheduled session: its kind, title, client cap
+// (0: the kind's) and cohort come from the timetable, not from whoever
+// arrives first.
+func (r *Room) Schedule(kind Kind, title string, clientCap int, cohort string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if kind.Valid() {
+		r.kind = kind
+	}
+	if title != "" {
+		r.title = title
+	}
+	r.clientCap, r.cohort, r.opened = clientCap, cohort, true
+}
+
 // SeatCap returns how many people of role the room seats: its kind's cap,
 // or, before a therapist has settled the kind, the largest cap any kind
 // gives that role (a family member may arrive before the therapist opens a
@@ -163,6 +179,9 @@ func (r *Room) SeatCap(role Role) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.opened {
+		if role == RoleClient && r.clientCap > 0 {
+			return r.clientCap
+		}
 		return r.m.policies.Cap(r.kind, role)
 	}
 	most := 0

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"iop/rooms"
 	"iop/rooms/attendance"
+	"iop/rooms/schedule"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
 )
@@ -31,6 +33,12 @@ func (s *Server) API() http.Handler {
 	mux.HandleFunc("GET /v1/attendance/rooms/{room}", s.attendanceRoom)
 	mux.HandleFunc("GET /v1/attendance/people/{sub}/weeks/{week}", s.attendancePerson)
 	mux.HandleFunc("GET /v1/attendance/programs/{program}/weeks/{week}", s.attendanceProgram)
+	mux.HandleFunc("GET /v1/me/sessions", s.mySessions)
+	mux.HandleFunc("GET /v1/me/calendar", s.myCalendar(calendarGet))
+	mux.HandleFunc("POST /v1/me/calendar", s.myCalendar(calendarRotate))
+	mux.HandleFunc("DELETE /v1/me/calendar", s.myCalendar(calendarRevoke))
+	mux.HandleFunc("GET /v1/calendar/{file}", s.calendarFeed)
+	s.scheduleRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.CodeNotFound, "no such endpoint")
 	})
@@ -308,4 +316,91 @@ func (s *Server) attendanceProgram(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiFailed(w http.ResponseWriter, err error) {
 	s.cfg.Logger.Error("api request failed", "err", err)
 	writeError(w, protocol.CodeInternal, "")
+}
+
+// mySessions lists the bearer's next sessions with their join windows.
+func (s *Server) mySessions(w http.ResponseWriter, r *http.Request) {
+	c := s.bearer(w, r)
+	if c == nil {
+		return
+	}
+	slots := []schedule.Slot{}
+	if s.cfg.Schedule != nil && c.Program != "" {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		got, err := s.cfg.Schedule.Upcoming(ctx, c.Program, c.Subject, c.Role, time.Now(), 10)
+		if err != nil && !errors.Is(err, schedule.ErrNotFound) {
+			s.apiFailed(w, err)
+			return
+		}
+		slots = append(slots, got...)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": slots})
+}
+
+type calendarOp int
+
+const (
+	calendarGet calendarOp = iota
+	calendarRotate
+	calendarRevoke
+)
+
+// myCalendar gives the bearer the secret address of their calendar feed, a
+// new one (the old stops working), or none.
+func (s *Server) myCalendar(op calendarOp) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := s.bearer(w, r)
+		if c == nil {
+			return
+		}
+		if s.cfg.Schedule == nil || c.Program == "" {
+			writeError(w, protocol.CodeNotFound, "no schedule for this program")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		var secret string
+		var err error
+		switch op {
+		case calendarGet:
+			secret, err = s.cfg.Schedule.FeedSecret(ctx, c.Program, c.Subject)
+		case calendarRotate:
+			secret, err = s.cfg.Schedule.RotateFeed(ctx, c.Program, c.Subject)
+		case calendarRevoke:
+			if err = s.cfg.Schedule.RevokeFeed(ctx, c.Program, c.Subject); err == nil {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		if err != nil {
+			s.apiFailed(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"url": strings.TrimRight(s.cfg.PublicURL, "/") + "/v1/calendar/" + secret + ".ics"})
+	}
+}
+
+// calendarFeed serves a client's sessions as iCalendar to whoever holds the
+// secret address (a calendar app); it names no program and no topic.
+func (s *Server) calendarFeed(w http.ResponseWriter, r *http.Request) {
+	secret, ok := strings.CutSuffix(r.PathValue("file"), ".ics")
+	if !ok || s.cfg.Schedule == nil {
+		writeError(w, protocol.CodeNotFound, "no such calendar")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	feed, err := s.cfg.Schedule.Feed(ctx, secret, time.Now(), schedule.FeedOptions{JoinURL: strings.TrimRight(s.cfg.PublicURL, "/") + "/join"})
+	switch {
+	case errors.Is(err, schedule.ErrNotFound):
+		writeError(w, protocol.CodeNotFound, "no such calendar")
+		return
+	case err != nil:
+		s.apiFailed(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", schedule.FeedContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(feed)
 }

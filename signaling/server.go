@@ -17,6 +17,7 @@ import (
 
 	"iop/rooms"
 	"iop/rooms/attendance"
+	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
 	"iop/signaling/protocol"
@@ -36,6 +37,9 @@ type Config struct {
 	Store *store.Store
 	// Leeway is the token clock leeway, kept with a used invitation.
 	Leeway time.Duration
+	// Schedule decides who may join a scheduled session and when; rooms it
+	// does not know are ad-hoc. Nil: every room is ad-hoc.
+	Schedule *schedule.Store
 	// Attendance answers the attendance endpoints of the staff API.
 	Attendance *attendance.Store
 	// Minter signs family invitations; PublicURL is the base of their links.
@@ -222,9 +226,15 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // verification to its protocol code. It is the one place where that happens.
 func errorCode(err error) string {
 	var pe *protocolError
+	var je *schedule.JoinError
 	switch {
 	case errors.As(err, &pe):
 		return pe.code
+	case errors.As(err, &je):
+		if je.Code == schedule.CodeCancelled {
+			return protocol.CodeTooLate // the session will not take place
+		}
+		return je.Code
 	case errors.Is(err, token.ErrUnauthorized):
 		return protocol.CodeUnauthorized
 	case errors.Is(err, sfu.ErrBadSDP):

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"iop/rooms"
+	"iop/rooms/schedule"
 	"iop/sfu"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
@@ -319,17 +320,21 @@ func (s *session) handle(data []byte) (leave bool) {
 
 // reject answers a message with an error; before join it also closes.
 func (s *session) reject(re string, err error) {
-	code := errorCode(err)
-	msg := err.Error()
-	if code == protocol.CodeInternal {
+	m := protocol.ServerMessage{Type: protocol.TypeError, Code: errorCode(err), Message: err.Error(), Re: re}
+	if m.Code == protocol.CodeInternal {
 		s.srv.cfg.Logger.Error("request failed", "participant", s.id, "err", err)
-		msg = "internal error"
+		m.Message = "internal error"
 	}
+	var je *schedule.JoinError
+	if errors.As(err, &je) && je.Next != nil {
+		n := je.Next
+		m.Next = &protocol.NextSession{Room: n.ID, Title: n.Title, Kind: string(n.Kind), Start: n.Start, End: n.End,
+			StartLocal: n.StartLocal, JoinOpens: n.JoinOpens, TimeZone: n.TimeZone}
+	}
+	s.send(m)
 	if !s.joinedRoom {
-		s.fail(code, msg, re, websocket.ClosePolicyViolation)
-		return
+		s.closeWith(websocket.ClosePolicyViolation, m.Code)
 	}
-	s.send(protocol.ServerMessage{Type: protocol.TypeError, Code: code, Message: msg, Re: re})
 }
 
 // join verifies the token, finds the room's node, takes a seat and enters
@@ -363,6 +368,10 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		return err
 	}
 
+	occ, err := s.scheduled(ctx, c, roomID)
+	if err != nil {
+		return err
+	}
 	seats := s.srv.cfg.Seats
 	if seats != nil {
 		release, owner, err := seats.Claim(ctx, roomID)
@@ -381,7 +390,13 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		kind = rooms.KindGroup
 	}
 	room := s.srv.cfg.Rooms.Open(roomID, kind, "", false)
-	if c.Role == rooms.RoleTherapist {
+	cohorts := c.Cohorts
+	switch {
+	case occ != nil:
+		// A scheduled session: the timetable says what it is.
+		room.Schedule(occ.Kind, occ.Title, occ.Cap, occ.Cohort)
+		cohorts = s.enrolledCohorts(ctx, c)
+	case c.Role == rooms.RoleTherapist:
 		room.OpenAs(c.Kind)
 		if c.Cohort != "" {
 			room.RestrictToCohort(c.Cohort)
@@ -410,7 +425,7 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	s.mu.Unlock()
 	s.id = "p" + token.RandomID(8)
 	s.joinRe = m.ID
-	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true, Cohorts: c.Cohorts, Program: c.Program}
+	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true, Cohorts: cohorts, Program: c.Program}
 	// A room that empties between Open and Join is closed; open it again.
 	for {
 		s.room = room
@@ -429,6 +444,34 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", roomID, "role", string(c.Role))
 	return nil
+}
+
+// scheduled checks a join against the program's timetable: a scheduled
+// session's window, track, booking and enrollment. It returns nil for an
+// ad-hoc room (one the schedule does not know).
+func (s *session) scheduled(ctx context.Context, c *token.Claims, room string) (*schedule.Occurrence, error) {
+	sch := s.srv.cfg.Schedule
+	if sch == nil || c.Program == "" {
+		return nil, nil
+	}
+	occ, err := sch.Check(ctx, c.Program, room, c.Subject, c.Role, time.Now())
+	switch {
+	case errors.Is(err, schedule.ErrNotScheduled), errors.Is(err, schedule.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &occ, nil
+}
+
+// enrolledCohorts are the cohorts a client is enrolled in, from the
+// program's records rather than the token.
+func (s *session) enrolledCohorts(ctx context.Context, c *token.Claims) []string {
+	e, err := s.srv.cfg.Schedule.Enrollment(ctx, c.Program, c.Subject)
+	if err != nil || e == nil {
+		return c.Cohorts
+	}
+	return e.Cohorts
 }
 
 // admissible refuses a person blocked in their program or removed from

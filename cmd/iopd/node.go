@@ -18,6 +18,7 @@ import (
 
 	"iop/rooms"
 	"iop/rooms/attendance"
+	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
 	"iop/signaling"
@@ -42,6 +43,7 @@ type node struct {
 	verifier   *token.Verifier
 	attendance *attendance.Store
 	recorder   *attendance.Recorder
+	schedule   *schedule.Store
 	unwatch    func()
 	http       *http.Server
 	ln         net.Listener
@@ -102,6 +104,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	n.rooms = rooms.NewManager(policies, n.recorder)
 	if cfg.dev() {
 		n.rooms.Open(demoRoom, rooms.KindGroup, "Demo group", true)
+		if err := seedExample(ctx, n.schedule); err != nil {
+			return nil, fmt.Errorf("load the example program: %w", err)
+		}
 	}
 	sigCfg := signaling.DefaultConfig()
 	sigCfg.Verifier = n.verifier
@@ -109,6 +114,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.Leeway = cfg.JWTLeeway
 	sigCfg.Minter = n.minter
 	sigCfg.Attendance = n.attendance
+	sigCfg.Schedule = n.schedule
 	sigCfg.Rooms = n.rooms
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
@@ -219,7 +225,8 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("IOP_DATA_DIR: %w", err)
 	}
-	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc})
+	n.schedule = schedule.NewStore(n.store.Redis)
+	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc, Schedule: timetable{n.schedule}, Roster: timetable{n.schedule}})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:    cfg.NodeID,
 		Spool:   filepath.Join(dir, "attendance.spool"),

@@ -6,6 +6,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"time"
 )
 
 // Version is the protocol version a join carries in "v".
@@ -159,6 +160,18 @@ type ICEServer struct {
 	Credential string   `json:"credential,omitempty"`
 }
 
+// NextSession tells a refused person when and where to come instead.
+type NextSession struct {
+	Room       string    `json:"room"`
+	Title      string    `json:"title"`
+	Kind       string    `json:"kind"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	StartLocal time.Time `json:"start_local"`
+	JoinOpens  time.Time `json:"join_opens"`
+	TimeZone   string    `json:"time_zone"`
+}
+
 // ServerMessage is any message the server sends; which fields are set
 // depends on Type.
 type ServerMessage struct {
@@ -193,7 +206,9 @@ type ServerMessage struct {
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
-	Next    string `json:"next,omitempty"`
+	// Next is the person's next session, with too_early, too_late,
+	// wrong_track and not_enrolled when one is known.
+	Next *NextSession `json:"next,omitempty"`
 	// pong
 	T json.RawMessage `json:"t,omitempty"`
 }
