@@ -50,16 +50,24 @@ func (c *packetCache) get(seq uint16, dst []byte) (int, bool) {
 	return copy(dst, s.buf[:s.n]), true
 }
 
-// sentMap remembers which published packet each of a down-track's recent
-// outgoing sequence numbers carried, so that a NACK for an outgoing number
-// finds the right packet even after gaps were closed. The forwarder writes
-// it, the RTCP reader reads it; each entry is one atomic word.
-type sentMap [cacheSlots]atomic.Uint32
+// sentMap remembers which published packet (layer and sequence number)
+// each of a down-track's recent outgoing sequence numbers carried, so that a
+// NACK for an outgoing number finds the right packet even after gaps were
+// closed. The forwarder writes it, the RTCP reader reads it; each entry is
+// one atomic word: valid bit, out, layer, in.
+type sentMap [cacheSlots]atomic.Uint64
 
-func (m *sentMap) record(out, in uint16) { m[out%cacheSlots].Store(uint32(out)<<16 | uint32(in)) }
+const sentValid = 1 << 48
 
-// lookup returns the published sequence number sent as out.
-func (m *sentMap) lookup(out uint16) (uint16, bool) {
+func (m *sentMap) record(out uint16, layer uint8, in uint16) {
+	m[out%cacheSlots].Store(sentValid | uint64(out)<<32 | uint64(layer)<<16 | uint64(in))
+}
+
+// lookup returns the layer and published sequence number sent as out.
+func (m *sentMap) lookup(out uint16) (layer uint8, in uint16, ok bool) {
 	v := m[out%cacheSlots].Load()
-	return uint16(v), v != 0 && uint16(v>>16) == out
+	if v&sentValid == 0 || uint16(v>>32) != out {
+		return 0, 0, false
+	}
+	return uint8(v >> 16), uint16(v), true
 }

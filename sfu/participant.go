@@ -33,12 +33,13 @@ type Participant struct {
 	closed        bool
 	ups           []*upTrack
 	downs         map[*upTrack]*downTrack
-	offerInFlight bool            // a subscribe offer awaits its answer
-	renegotiate   bool            // tracks changed while an offer was in flight
-	offersSent    int             // subscribe offers so far
-	subUp         bool            // the subscribe PC has connected once
-	tracksSeen    int             // publisher tracks ever accepted, for unique ids
-	mutedKinds    map[string]bool // kinds not forwarded, for tracks still to come
+	offerInFlight bool                             // a subscribe offer awaits its answer
+	renegotiate   bool                             // tracks changed while an offer was in flight
+	offersSent    int                              // subscribe offers so far
+	subUp         bool                             // the subscribe PC has connected once
+	tracksSeen    int                              // publisher tracks ever accepted, for unique ids
+	mutedKinds    map[string]bool                  // kinds not forwarded, for tracks still to come
+	simulcast     map[*webrtc.RTPReceiver]*upTrack // layers arrive one by one
 }
 
 // ID returns the participant id; it is the MediaStream id of its tracks.
@@ -231,26 +232,55 @@ func (p *Participant) addUp(u *upTrack) bool {
 	return true
 }
 
-func (p *Participant) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	index, simulcast := layerOf(remote.RID())
 	p.mu.Lock()
-	p.tracksSeen++
-	n := p.tracksSeen
+	u := p.simulcast[receiver]
+	fresh := u == nil
+	if fresh {
+		p.tracksSeen++
+		u = newUpTrack(p, fmt.Sprintf("%s-%d", remote.Kind(), p.tracksSeen), remote.Kind(), remote.Codec().RTPCodecCapability, simulcast)
+		u.muted.Store(p.mutedKinds[remote.Kind().String()])
+		if simulcast {
+			p.simulcast[receiver] = u
+		}
+	}
 	p.mu.Unlock()
-	u := newUpTrack(p, remote, fmt.Sprintf("%s-%d", remote.Kind(), n))
-	p.mu.Lock()
-	u.muted.Store(p.mutedKinds[remote.Kind().String()])
-	p.mu.Unlock()
-	if !p.room.addUpTrack(p, u) {
+	l, ok := u.addLayer(index, remote, uint32(remote.SSRC()))
+	if !ok {
+		return // a second stream with the same rid: ignored
+	}
+	if fresh && !p.room.addUpTrack(p, u) {
 		return // over the limit or leaving: the track is read by nobody and dropped
 	}
-	p.sfu.upTracks.Add(1)
+	if fresh {
+		p.sfu.upTracks.Add(1)
+	}
 	go func() {
-		u.run()
-		p.sfu.upTracks.Add(-1)
-		p.trackEnded(u)
-		p.sfu.packetsDone.Add(u.packets.Load())
+		if last := l.run(); last {
+			p.sfu.upTracks.Add(-1)
+			p.trackEnded(u)
+			p.sfu.packetsDone.Add(u.packets.Load())
+		}
 	}()
-	u.requestKeyframe()
+	l.requestKeyframe()
+}
+
+// SetLayer records which simulcast layer ("low", "medium", "high") this
+// participant wants of another's video; the switch happens on a keyframe.
+func (p *Participant) SetLayer(publisher, quality string) error {
+	want, ok := map[string]int{"low": layerLow, "medium": layerMedium, "high": layerHigh}[quality]
+	if !ok {
+		return fmt.Errorf("%w: quality %q", ErrBadSDP, quality)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for u, d := range p.downs {
+		if u.pub.id == publisher && u.kind == webrtc.RTPCodecTypeVideo {
+			d.setWant(want)
+		}
+	}
+	return nil
 }
 
 // trackEnded removes a track whose publisher stopped sending it.

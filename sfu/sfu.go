@@ -17,6 +17,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -162,6 +163,12 @@ func newAPI(cfg Config, mux ice.UDPMux) (*webrtc.API, error) {
 	}
 	if err := me.RegisterCodec(codecOpus, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register Opus: %w", err)
+	}
+	// Simulcast publishers name their layers with these (RFC 8852).
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("register %s: %w", uri, err)
+		}
 	}
 	// NACKs toward publishers come from pion's generator; NACKs from
 	// subscribers are answered by the SFU from one cache per published

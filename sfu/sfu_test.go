@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -337,9 +338,7 @@ func TestRetransmitFromCache(t *testing.T) {
 	})
 	waitFor(t, "subscriber receives video", func() bool { return sub.packets("pub", "video") > 0 })
 	close(pub.mute)
-	video := &upTrack{pub: pub.part, id: "bench", ssrc: 1, kind: webrtc.RTPCodecTypeVideo,
-		codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, cache: &packetCache{}}
-	video.downs.Store(&[]*downTrack{})
+	video, ls := testTrack(pub.part, webrtc.RTPCodecTypeVideo, false, 0)
 	sub.part.subscribe(video)
 	waitFor(t, "the track bound", func() bool {
 		downs := *video.downs.Load()
@@ -356,11 +355,11 @@ func TestRetransmitFromCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		video.cache.put(pkt.SequenceNumber, raw[:n])
+		ls[0].cache.put(pkt.SequenceNumber, raw[:n])
 		if i == 20 { // lost on the way to the subscriber
 			down.bound.Store(&binding{ssrc: real.ssrc, pt: real.pt, write: discardWriter{}})
 		}
-		video.forward(pkt)
+		video.forward(pkt, ls[0])
 		down.bound.Store(real)
 	}
 	waitFor(t, "packets arrive", func() bool {
@@ -411,11 +410,34 @@ type discardWriter struct{}
 func (discardWriter) WriteRTP(_ *rtp.Header, payload []byte) (int, error) { return len(payload), nil }
 func (discardWriter) Write(b []byte) (int, error)                         { return len(b), nil }
 
+// testTrack makes a published track with the given layers and no reader
+// (the test forwards by hand). A nil pub gets a publisher whose
+// PeerConnection never connects, so keyframe requests go nowhere.
+func testTrack(pub *Participant, kind webrtc.RTPCodecType, simulcast bool, layers ...int) (*upTrack, []*layer) {
+	if pub == nil {
+		pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			panic(err)
+		}
+		pub = &Participant{id: "pub", sfu: &SFU{cfg: DefaultConfig()}, pub: pc}
+	}
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	if kind == webrtc.RTPCodecTypeAudio {
+		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000}
+	}
+	u := newUpTrack(pub, "bench", kind, codec, simulcast)
+	var out []*layer
+	for _, i := range layers {
+		l, _ := u.addLayer(i, nil, uint32(100+i))
+		out = append(out, l)
+	}
+	return u, out
+}
+
 // TestDownTrackRewrite: each subscriber gets its own SSRC and payload type
 // and a gapless sequence even when padding-only packets are dropped.
 func TestDownTrackRewrite(t *testing.T) {
-	u := &upTrack{kind: webrtc.RTPCodecTypeAudio}
-	u.downs.Store(&[]*downTrack{})
+	u, ls := testTrack(nil, webrtc.RTPCodecTypeAudio, false, 0)
 	w := &captureWriter{}
 	d := newDownTrack(u)
 	d.bound.Store(&binding{ssrc: 1234, pt: 109, write: w})
@@ -432,7 +454,7 @@ func TestDownTrackRewrite(t *testing.T) {
 		} else {
 			pkt.Payload = []byte{1, 2, 3}
 		}
-		u.forward(pkt)
+		u.forward(pkt, ls[0])
 		pkt.SequenceNumber++
 		pkt.Timestamp += 960
 	}
@@ -451,7 +473,7 @@ func TestDownTrackRewrite(t *testing.T) {
 		t.Errorf("timestamps not carried: %d", w.hdrs[3].Timestamp-w.hdrs[0].Timestamp)
 	}
 	u.detach(d)
-	u.forward(pkt)
+	u.forward(pkt, ls[0])
 	if len(w.hdrs) != 4 {
 		t.Error("a detached down-track still receives packets")
 	}
@@ -460,22 +482,21 @@ func TestDownTrackRewrite(t *testing.T) {
 // TestForwardAllocatesNothing: the per-packet fan-out path (our part of it)
 // makes no allocation, whatever the number of subscribers.
 func TestForwardAllocatesNothing(t *testing.T) {
-	u := fanOut(15, discardWriter{})
+	u, l := fanOut(15, discardWriter{})
 	pkt := testPacket()
-	if n := testing.AllocsPerRun(1000, func() { u.forward(pkt) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { u.forward(pkt, l) }); n != 0 {
 		t.Errorf("forward allocates %.1f times per packet", n)
 	}
 }
 
-func fanOut(n int, w webrtc.TrackLocalWriter) *upTrack {
-	u := &upTrack{kind: webrtc.RTPCodecTypeVideo}
-	u.downs.Store(&[]*downTrack{})
+func fanOut(n int, w webrtc.TrackLocalWriter) (*upTrack, *layer) {
+	u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, false, 0)
 	for i := 0; i < n; i++ {
 		d := newDownTrack(u)
 		d.bound.Store(&binding{ssrc: uint32(i + 1), pt: 96, write: w})
 		u.attach(d)
 	}
-	return u
+	return u, ls[0]
 }
 
 func testPacket() *rtp.Packet {
@@ -487,11 +508,11 @@ func testPacket() *rtp.Packet {
 func BenchmarkForwardRewrite(b *testing.B) {
 	for _, n := range []int{1, 4, 14} {
 		b.Run(subs(n), func(b *testing.B) {
-			u := fanOut(n, discardWriter{})
+			u, l := fanOut(n, discardWriter{})
 			pkt := testPacket()
 			b.ReportAllocs()
 			for b.Loop() {
-				u.forward(pkt)
+				u.forward(pkt, l)
 				pkt.SequenceNumber++
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/fwd")
@@ -518,9 +539,7 @@ func BenchmarkForward(b *testing.B) {
 			close(pubPeer.mute)
 			// A track of the benchmark's own, so that its packets' sequence
 			// numbers are the only ones on these down-tracks.
-			video := &upTrack{pub: pubPeer.part, id: "bench", ssrc: 1, kind: webrtc.RTPCodecTypeVideo,
-				codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
-			video.downs.Store(&[]*downTrack{})
+			video, ls := testTrack(pubPeer.part, webrtc.RTPCodecTypeVideo, false, 0)
 			for _, sp := range subsPeers {
 				sp.part.subscribe(video)
 			}
@@ -538,7 +557,7 @@ func BenchmarkForward(b *testing.B) {
 			runtime.ReadMemStats(&before)
 			b.ResetTimer()
 			for b.Loop() {
-				video.forward(pkt)
+				video.forward(pkt, ls[0])
 				pkt.SequenceNumber++
 				pkt.Timestamp += 3000
 			}
@@ -552,4 +571,217 @@ func BenchmarkForward(b *testing.B) {
 
 func subs(n int) string {
 	return "subscribers=" + string(rune('0'+n/10)) + string(rune('0'+n%10))
+}
+
+// vp8 returns a VP8 payload (descriptor with S=1) marking a keyframe or
+// not, with a byte saying which layer it came from.
+func vp8(key bool, from byte) []byte {
+	p := []byte{0x10, 0x01, from}
+	if key {
+		p[1] = 0x00
+	}
+	return p
+}
+
+// captureAll records headers and payload markers.
+type captureAll struct {
+	hdrs []rtp.Header
+	from []byte
+}
+
+func (w *captureAll) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	w.hdrs = append(w.hdrs, *h)
+	w.from = append(w.from, payload[2])
+	return len(payload), nil
+}
+func (w *captureAll) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestSimulcastSwitchesOnKeyframes: a subscriber gets one layer, starts on
+// a keyframe of the layer it wants, and moves to another layer only at that
+// layer's keyframe, its sequence numbers and timestamps running on without
+// a gap or a step back.
+func TestSimulcastSwitchesOnKeyframes(t *testing.T) {
+	u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow, layerMedium, layerHigh)
+	w := &captureAll{}
+	d := newDownTrack(u)
+	d.bound.Store(&binding{ssrc: 9, pt: 96, write: w})
+	u.attach(d)
+
+	seq := [3]uint16{100, 5000, 30000}
+	ts := [3]uint32{1, 777777, 99999999}
+	send := func(layer int, key bool) {
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq[layer], Timestamp: ts[layer]}, Payload: vp8(key, byte(layer))}
+		seq[layer]++
+		ts[layer] += 3000
+		u.forward(pkt, ls[layer])
+	}
+	frame := func(keyOn int) {
+		for l := 0; l < 3; l++ {
+			send(l, l == keyOn)
+		}
+	}
+	frame(-1)
+	if len(w.hdrs) != 0 {
+		t.Fatalf("forwarded %d packets before any keyframe", len(w.hdrs))
+	}
+	frame(layerHigh) // a keyframe on a layer nobody wants
+	frame(layerMedium)
+	for i := 0; i < 5; i++ {
+		frame(-1)
+	}
+	d.setWant(layerHigh)
+	frame(-1)
+	frame(layerLow)
+	frame(layerHigh)
+	frame(-1)
+
+	want := []byte{1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2}
+	if string(w.from) != string(want) {
+		t.Fatalf("layers forwarded %v, want %v", w.from, want)
+	}
+	for i := 1; i < len(w.hdrs); i++ {
+		if w.hdrs[i].SequenceNumber != w.hdrs[i-1].SequenceNumber+1 {
+			t.Errorf("packet %d: sequence %d after %d", i, w.hdrs[i].SequenceNumber, w.hdrs[i-1].SequenceNumber)
+		}
+		if step := w.hdrs[i].Timestamp - w.hdrs[i-1].Timestamp; step == 0 || step > 90000 {
+			t.Errorf("packet %d: timestamp step %d", i, step)
+		}
+		if w.hdrs[i].SSRC != 9 {
+			t.Errorf("packet %d: ssrc %d", i, w.hdrs[i].SSRC)
+		}
+	}
+
+	// A layer that stops existing is not waited for: wanting low when
+	// only medium and high exist aims at medium.
+	u2, _ := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerMedium, layerHigh)
+	d2 := newDownTrack(u2)
+	d2.setWant(layerLow)
+	if d2.target.Load() != layerMedium {
+		t.Errorf("target %d, want the nearest layer %d", d2.target.Load(), layerMedium)
+	}
+}
+
+// TestSimulcastThroughPeerConnections: a publisher sends three layers (rids
+// q, h, f) over a real PeerConnection; a subscriber gets the medium one by
+// default and the high one after asking for it.
+func TestSimulcastThroughPeerConnections(t *testing.T) {
+	s := newTestSFU(t)
+	r := s.Room("sim")
+	var mu sync.Mutex
+	var got []byte
+	sub := joinPeerAPI(t, r, "sub", false, clientAPI(t, true), func(p *peer) {
+		p.seen = func(track string, pkt *rtp.Packet) {
+			if strings.HasPrefix(track, "pub/video") && len(pkt.Payload) > 2 {
+				mu.Lock()
+				got = append(got, pkt.Payload[2])
+				mu.Unlock()
+			}
+		}
+	})
+	pub := joinPeerAPI(t, r, "pub", false, simulcastAPI(t))
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	var tracks [3]*webrtc.TrackLocalStaticRTP
+	for i, rid := range []string{"q", "h", "f"} {
+		tr, err := webrtc.NewTrackLocalStaticRTP(codec, "video", "s", webrtc.WithRTPStreamID(rid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracks[i] = tr
+	}
+	tc, err := pub.pub.AddTransceiverFromTrack(tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range tracks[1:] {
+		if err := tc.Sender().AddEncoding(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pub.pub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.pub.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	pub.work <- func() {
+		if err := pub.part.HandleOffer(offer.SDP); err != nil {
+			t.Errorf("offer: %v", err)
+		}
+	}
+	// pion does not name the layers in packets itself: write the mid and
+	// rid header extensions with the negotiated ids, as a browser does.
+	waitFor(t, "the publish answer", func() bool { return pub.pub.RemoteDescription() != nil })
+	ids := map[string]uint8{}
+	for _, e := range tc.Sender().GetParameters().HeaderExtensions {
+		ids[e.URI] = uint8(e.ID)
+	}
+	midID, ridID := ids["urn:ietf:params:rtp-hdrext:sdes:mid"], ids["urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"]
+	if midID == 0 || ridID == 0 {
+		t.Fatalf("mid/rid extensions not negotiated: %v", ids)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		var seq uint16
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for l, tr := range tracks {
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(i * 900), Marker: true},
+					Payload: vp8(i%20 == 0, byte(l))}
+				_ = pkt.SetExtension(midID, []byte(tc.Mid()))
+				_ = pkt.SetExtension(ridID, []byte(tr.RID()))
+				_ = tr.WriteRTP(pkt)
+			}
+			seq++
+		}
+	}()
+	layers := func() map[byte]int {
+		mu.Lock()
+		defer mu.Unlock()
+		c := map[byte]int{}
+		for _, b := range got {
+			c[b]++
+		}
+		return c
+	}
+	waitFor(t, "the medium layer", func() bool { return layers()[1] > 20 })
+	if c := layers(); c[0] != 0 || c[2] != 0 {
+		t.Fatalf("the subscriber received other layers too: %v", c)
+	}
+	if err := sub.part.SetLayer("pub", "high"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the high layer", func() bool { return layers()[2] > 20 })
+	mu.Lock()
+	last := got[len(got)-1]
+	mu.Unlock()
+	if last != 2 {
+		t.Errorf("still receiving layer %d after asking for high", last)
+	}
+}
+
+// simulcastAPI is a pion client that can send simulcast (rid header
+// extensions registered).
+func simulcastAPI(t testing.TB) *webrtc.API {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	for _, uri := range []string{"urn:ietf:params:rtp-hdrext:sdes:mid", "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 }

@@ -13,72 +13,120 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// upTrack is one track a participant publishes. One goroutine reads it and
-// writes every packet to the down-tracks of its subscribers.
-type upTrack struct {
-	pub    *Participant
-	remote *webrtc.TrackRemote
-	id     string
-	ssrc   uint32 // the publisher's SSRC, for keyframe requests
-	kind   webrtc.RTPCodecType
-	codec  webrtc.RTPCodecCapability
+// Simulcast layers, lowest first: the rids q, h and f (quarter, half and
+// full resolution); a track without simulcast has one layer, at 0.
+const (
+	layerLow    = 0
+	layerMedium = 1
+	layerHigh   = 2
+	maxLayers   = 3
+)
 
-	// downs is copy-on-write: attach and detach build a new slice under mu,
-	// the reader loads it without a lock for every packet.
-	mu     sync.Mutex
-	closed bool
-	downs  atomic.Pointer[[]*downTrack]
+// layerOf maps a simulcast rid to its layer.
+func layerOf(rid string) (int, bool) {
+	switch rid {
+	case "q", "l", "low":
+		return layerLow, true
+	case "h", "m", "mid", "medium":
+		return layerMedium, true
+	case "f", "high", "full":
+		return layerHigh, true
+	}
+	return 0, false
+}
+
+// layer is one encoding of a published track: its own SSRC, sequence
+// numbers and timestamps, its own reader goroutine and retransmission cache.
+type layer struct {
+	up     *upTrack
+	index  int
+	remote *webrtc.TrackRemote // nil in benchmarks that forward by hand
+	ssrc   uint32              // the publisher's SSRC, for keyframe requests
+	cache  *packetCache        // recent video packets, for NACKs
 
 	// keyframe request throttle
 	kfMu      sync.Mutex
 	kfLast    time.Time
 	kfPending bool
-
-	packets atomic.Uint64
-	muted   atomic.Bool  // a therapist muted it: packets are not forwarded
-	cache   *packetCache // recent video packets, for retransmission on NACK
 }
 
-func newUpTrack(p *Participant, remote *webrtc.TrackRemote, id string) *upTrack {
-	u := &upTrack{pub: p, remote: remote, id: id, ssrc: uint32(remote.SSRC()), kind: remote.Kind(), codec: remote.Codec().RTPCodecCapability}
+// upTrack is one track a participant publishes, with one layer or three
+// (simulcast). Each layer's reader writes its packets to the subscribers'
+// down-tracks, each of which forwards one layer.
+type upTrack struct {
+	pub       *Participant
+	id        string
+	kind      webrtc.RTPCodecType
+	codec     webrtc.RTPCodecCapability
+	simulcast bool
+
+	layers  [maxLayers]atomic.Pointer[layer]
+	running atomic.Int32 // layer readers still reading
+
+	// downs is copy-on-write: attach and detach build a new slice under mu,
+	// the readers load it without a lock for every packet.
+	mu     sync.Mutex
+	closed bool
+	downs  atomic.Pointer[[]*downTrack]
+
+	packets atomic.Uint64
+	muted   atomic.Bool // a therapist muted it: packets are not forwarded
+}
+
+func newUpTrack(p *Participant, id string, kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, simulcast bool) *upTrack {
+	u := &upTrack{pub: p, id: id, kind: kind, codec: codec, simulcast: simulcast}
 	u.downs.Store(&[]*downTrack{})
-	if u.kind == webrtc.RTPCodecTypeVideo {
-		u.cache = &packetCache{}
-	}
 	return u
 }
 
-// run reads packets until the publisher's PeerConnection closes or the track ends.
-func (u *upTrack) run() {
+// addLayer adds an encoding; false if that layer is there already.
+func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (*layer, bool) {
+	l := &layer{up: u, index: index, remote: remote, ssrc: ssrc}
+	if u.kind == webrtc.RTPCodecTypeVideo {
+		l.cache = &packetCache{}
+	}
+	if !u.layers[index].CompareAndSwap(nil, l) {
+		return nil, false
+	}
+	u.running.Add(1)
+	for _, d := range *u.downs.Load() {
+		d.retarget()
+	}
+	return l, true
+}
+
+// run reads a layer's packets until its track ends; it reports whether it
+// was the last layer reading.
+func (l *layer) run() (last bool) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
-		n, _, err := u.remote.Read(buf)
+		n, _, err := l.remote.Read(buf)
 		if err != nil {
-			return
+			return l.up.running.Add(-1) == 0
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
-		if u.cache != nil {
-			u.cache.put(pkt.SequenceNumber, buf[:n])
+		if l.cache != nil {
+			l.cache.put(pkt.SequenceNumber, buf[:n])
 		}
-		u.forward(&pkt)
+		l.up.forward(&pkt, l)
 	}
 }
 
-// forward writes one packet to every subscriber. It holds no lock and
-// allocates nothing.
-func (u *upTrack) forward(pkt *rtp.Packet) {
+// forward writes one packet of layer l to every subscriber forwarding that
+// layer. It holds no lock while writing and allocates nothing.
+func (u *upTrack) forward(pkt *rtp.Packet, l *layer) {
 	u.packets.Add(1)
 	if u.muted.Load() {
 		for _, d := range *u.downs.Load() {
-			d.skip(pkt)
+			d.skip(l)
 		}
 		return
 	}
 	for _, d := range *u.downs.Load() {
-		d.write(pkt)
+		d.write(pkt, l)
 	}
 }
 
@@ -118,32 +166,58 @@ func (u *upTrack) close() {
 	u.mu.Unlock()
 }
 
-// requestKeyframe sends a PLI to the publisher, at most one per
-// KeyframeInterval; a request inside the interval is deferred to its end so
-// that a late subscriber never waits for the next natural keyframe.
+// nearest returns the existing layer closest to want (the next lower one
+// first), or -1 when none has arrived.
+func (u *upTrack) nearest(want int) int {
+	for i := want; i >= 0; i-- {
+		if u.layers[i].Load() != nil {
+			return i
+		}
+	}
+	for i := want + 1; i < maxLayers; i++ {
+		if u.layers[i].Load() != nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// requestKeyframe asks for a keyframe on every layer (a publisher just
+// started, or was unmuted).
 func (u *upTrack) requestKeyframe() {
-	if u.kind != webrtc.RTPCodecTypeVideo {
+	for i := range u.layers {
+		if l := u.layers[i].Load(); l != nil {
+			l.requestKeyframe()
+		}
+	}
+}
+
+// requestKeyframe sends a PLI for this layer to the publisher, at most one
+// per KeyframeInterval; a request inside the interval is deferred to its end
+// so that a late subscriber never waits for the next natural keyframe.
+func (l *layer) requestKeyframe() {
+	if l.up.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	interval := u.pub.sfu.cfg.KeyframeInterval
-	u.kfMu.Lock()
-	since := time.Since(u.kfLast)
+	interval := l.up.pub.sfu.cfg.KeyframeInterval
+	l.kfMu.Lock()
+	since := time.Since(l.kfLast)
 	if since < interval {
-		if !u.kfPending {
-			u.kfPending = true
+		if !l.kfPending {
+			l.kfPending = true
 			time.AfterFunc(interval-since, func() {
-				u.kfMu.Lock()
-				u.kfPending = false
-				u.kfMu.Unlock()
-				u.requestKeyframe()
+				l.kfMu.Lock()
+				l.kfPending = false
+				l.kfMu.Unlock()
+				l.requestKeyframe()
 			})
 		}
-		u.kfMu.Unlock()
+		l.kfMu.Unlock()
 		return
 	}
-	u.kfLast = time.Now()
-	u.kfMu.Unlock()
-	u.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: u.ssrc}})
+	l.kfLast = time.Now()
+	l.kfMu.Unlock()
+	l.up.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: l.ssrc}})
 }
 
 // binding is what pion hands a down-track once its subscribe PC negotiated it.
@@ -154,18 +228,30 @@ type binding struct {
 }
 
 // downTrack is one subscriber's copy of an upTrack. It is a webrtc.TrackLocal
-// that rewrites SSRC, payload type, sequence numbers and timestamps itself.
+// that forwards one layer and rewrites SSRC, payload type, sequence numbers
+// and timestamps itself, so that a switch of layer (on a keyframe) is
+// seamless to the subscriber.
 type downTrack struct {
 	up     *upTrack
 	sender *webrtc.RTPSender
 	bound  atomic.Pointer[binding]
 
-	// Rewrite state, touched only by the up-track's reader goroutine
-	// (tsOff is written once, before the first sent entry publishes it).
-	hdr     rtp.Header
+	want    atomic.Int32 // the layer the subscriber asked for
+	target  atomic.Int32 // the nearest layer that exists
+	current atomic.Int32 // the layer being forwarded; -1 before the first
+
+	// Rewrite state. Without simulcast only the one reader touches it;
+	// with simulcast mu serializes the layer readers around it (never
+	// around the write itself). tsOff is written before the sent entry
+	// that publishes it to the RTCP reader.
+	mu      sync.Mutex
+	hdr     [maxLayers]rtp.Header // scratch per layer reader
 	started bool
 	seqOff  uint16
 	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+	lastAt  time.Time // simulcast: when the last packet went out
 
 	// Retransmission, for video: what each outgoing number carried, and
 	// scratch space for the RTCP reader goroutine.
@@ -178,10 +264,39 @@ var _ webrtc.TrackLocal = (*downTrack)(nil)
 
 func newDownTrack(u *upTrack) *downTrack {
 	d := &downTrack{up: u}
-	if u.cache != nil {
+	if u.kind == webrtc.RTPCodecTypeVideo {
 		d.sent = &sentMap{}
 	}
+	d.want.Store(layerMedium) // a grid tile
+	d.current.Store(-1)
+	if !u.simulcast {
+		d.want.Store(0)
+		d.current.Store(0)
+	}
+	d.retarget()
 	return d
+}
+
+// setWant records the layer the subscriber asked for.
+func (d *downTrack) setWant(layer int) {
+	if d.up.simulcast {
+		d.want.Store(int32(layer))
+		d.retarget()
+	}
+}
+
+// retarget aims at the existing layer nearest the wanted one and asks for a
+// keyframe there if that means a switch.
+func (d *downTrack) retarget() {
+	t := d.up.nearest(int(d.want.Load()))
+	if t < 0 {
+		return
+	}
+	if old := d.target.Swap(int32(t)); (old != int32(t) || d.current.Load() != int32(t)) && d.bound.Load() != nil {
+		if l := d.up.layers[t].Load(); l != nil {
+			l.requestKeyframe()
+		}
+	}
 }
 
 // Bind picks the negotiated codec that matches the published one.
@@ -189,7 +304,9 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, d.up.codec.MimeType) {
 			d.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), write: ctx.WriteStream()})
-			d.up.requestKeyframe()
+			if l := d.up.layers[max(0, d.target.Load())].Load(); l != nil {
+				l.requestKeyframe()
+			}
 			return c, nil
 		}
 	}
@@ -214,47 +331,87 @@ func (d *downTrack) StreamID() string { return d.up.pub.id }
 // Kind is audio or video.
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 
-// write rewrites one packet for this subscriber and sends it.
-func (d *downTrack) write(pkt *rtp.Packet) {
+// write rewrites one packet of layer l for this subscriber and sends it, if
+// l is the layer it forwards, or the one it is switching to and the packet
+// starts a keyframe.
+func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 	b := d.bound.Load()
 	if b == nil {
 		return
+	}
+	idx := int32(l.index)
+	if d.current.Load() != idx && (d.target.Load() != idx || !vp8KeyframeStart(pkt.Payload)) {
+		return
+	}
+	if len(pkt.Payload) == 0 {
+		// Padding only (bandwidth probing): not forwarded.
+		d.skip(l)
+		return
+	}
+	if d.up.simulcast {
+		d.mu.Lock()
+		if d.current.Load() != idx {
+			// Decided again under the lock: the layer may have changed.
+			if d.target.Load() != idx || !vp8KeyframeStart(pkt.Payload) {
+				d.mu.Unlock()
+				return
+			}
+			d.switchTo(pkt, idx)
+		}
 	}
 	if !d.started {
 		d.started = true
 		d.seqOff = uint16(rand.Uint32()) - pkt.SequenceNumber
 		d.tsOff = rand.Uint32() - pkt.Timestamp
 	}
-	if len(pkt.Payload) == 0 {
-		// Padding only (bandwidth probing): not forwarded.
-		d.skip(pkt)
-		return
-	}
-	d.hdr = pkt.Header
-	d.hdr.SSRC = b.ssrc
-	d.hdr.PayloadType = b.pt
-	d.hdr.SequenceNumber += d.seqOff
-	d.hdr.Timestamp += d.tsOff
+	h := &d.hdr[l.index]
+	*h = pkt.Header
+	h.SSRC = b.ssrc
+	h.PayloadType = b.pt
+	h.SequenceNumber += d.seqOff
+	h.Timestamp += d.tsOff
+	h.Padding, h.PaddingSize, h.Extension, h.Extensions = false, 0, false, nil
+	d.lastSeq, d.lastTS = h.SequenceNumber, h.Timestamp
 	if d.sent != nil {
-		d.sent.record(d.hdr.SequenceNumber, pkt.SequenceNumber)
+		d.sent.record(h.SequenceNumber, uint8(l.index), pkt.SequenceNumber)
 	}
-	d.hdr.Padding = false
-	d.hdr.PaddingSize = 0
-	d.hdr.Extension = false
-	d.hdr.Extensions = nil
-	_, _ = b.write.WriteRTP(&d.hdr, pkt.Payload)
+	if d.up.simulcast {
+		d.lastAt = time.Now()
+		d.mu.Unlock()
+	}
+	_, _ = b.write.WriteRTP(h, pkt.Payload)
 }
 
-// skip drops a packet and closes the gap it would leave in the subscriber's
-// sequence, so that nothing is reported lost.
-func (d *downTrack) skip(*rtp.Packet) {
+// switchTo starts forwarding layer idx at this keyframe: its packets
+// continue the subscriber's sequence and timestamps where the old layer's
+// stopped, advanced by the time that passed.
+func (d *downTrack) switchTo(pkt *rtp.Packet, idx int32) {
+	d.current.Store(idx)
+	if !d.started {
+		return
+	}
+	d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
+	gap := uint32(time.Since(d.lastAt) * time.Duration(d.up.codec.ClockRate) / time.Second)
+	d.tsOff = d.lastTS + max(gap, 1) - pkt.Timestamp
+}
+
+// skip drops a packet of the forwarded layer and closes the gap it would
+// leave in the subscriber's sequence, so that nothing is reported lost.
+func (d *downTrack) skip(l *layer) {
+	if d.current.Load() != int32(l.index) {
+		return
+	}
+	if d.up.simulcast {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+	}
 	if d.started {
 		d.seqOff--
 	}
 }
 
-// readRTCP forwards the subscriber's keyframe requests to the publisher until
-// the sender stops.
+// readRTCP answers the subscriber's feedback until the sender stops:
+// keyframe requests go to the publisher, NACKs are served from the cache.
 func (d *downTrack) readRTCP() {
 	for {
 		pkts, _, err := d.sender.ReadRTCP()
@@ -264,7 +421,9 @@ func (d *downTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.up.requestKeyframe()
+				if l := d.up.layers[max(0, d.current.Load())].Load(); l != nil {
+					l.requestKeyframe()
+				}
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					pair.Range(d.retransmit)
@@ -275,18 +434,22 @@ func (d *downTrack) readRTCP() {
 }
 
 // retransmit resends the packet this subscriber lost as out, from the
-// up-track's cache, rewritten as it was first sent. It runs on the RTCP
-// reader goroutine and holds no lock while writing.
+// layer's cache, rewritten as it was first sent. It runs on the RTCP reader
+// goroutine and holds no lock while writing.
 func (d *downTrack) retransmit(out uint16) bool {
 	b := d.bound.Load()
 	if b == nil || d.sent == nil {
 		return true
 	}
-	in, ok := d.sent.lookup(out)
-	if !ok {
+	idx, in, ok := d.sent.lookup(out)
+	if !ok || int32(idx) != d.current.Load() {
+		return true // not sent, or sent from a layer left since
+	}
+	l := d.up.layers[idx].Load()
+	if l == nil || l.cache == nil {
 		return true
 	}
-	n, ok := d.up.cache.get(in, d.rtxBuf[:])
+	n, ok := l.cache.get(in, d.rtxBuf[:])
 	if !ok || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
 		return true
 	}
@@ -296,4 +459,31 @@ func (d *downTrack) retransmit(out uint16) bool {
 	h.Padding, h.PaddingSize, h.Extension, h.Extensions = false, 0, false, nil
 	_, _ = b.write.WriteRTP(h, d.rtxPkt.Payload)
 	return true
+}
+
+// vp8KeyframeStart reports whether a VP8 RTP payload starts a keyframe: the
+// start of partition 0 whose frame header has the inverse key frame bit
+// clear (RFC 7741).
+func vp8KeyframeStart(p []byte) bool {
+	if len(p) < 2 || p[0]&0x10 == 0 || p[0]&0x07 != 0 {
+		return false
+	}
+	i := 1
+	if p[0]&0x80 != 0 { // X: extension byte follows
+		x := p[1]
+		i = 2
+		if x&0x80 != 0 { // I: picture id, 1 or 2 bytes
+			if i < len(p) && p[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+		if x&0x40 != 0 { // L: TL0PICIDX
+			i++
+		}
+		if x&0x30 != 0 { // T or K: TID/KEYIDX
+			i++
+		}
+	}
+	return i < len(p) && p[i]&0x01 == 0
 }

@@ -649,7 +649,7 @@ func (s *session) mediaMessage(m *protocol.ClientMessage) error {
 		if !s.room.Has(m.Participant) {
 			return errorf(protocol.CodeNotFound, "no such participant")
 		}
-		// One layer per track until simulcast lands: nothing to choose.
+		return media.SetLayer(m.Participant, m.Quality)
 	}
 	return nil
 }
