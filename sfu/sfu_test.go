@@ -785,3 +785,58 @@ func simulcastAPI(t testing.TB) *webrtc.API {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 }
+
+// TestBandwidthPicksLayers: a subscriber's estimated bandwidth, after the
+// audio's reserve, is shared among the simulcast videos it receives; each
+// gets the highest layer that fits, never above what it asked for, and
+// steps up only with a margin.
+func TestBandwidthPicksLayers(t *testing.T) {
+	p := &Participant{downs: map[*upTrack]*downTrack{}}
+	var videos []*downTrack
+	for i := 0; i < 2; i++ {
+		u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow, layerMedium, layerHigh)
+		for j, kbps := range []uint64{150, 500, 1500} {
+			ls[j].rate.Store(kbps * 1000)
+		}
+		d := newDownTrack(u)
+		d.sub = p
+		d.setWant(layerHigh)
+		p.downs[u] = d
+		videos = append(videos, d)
+	}
+	a, _ := testTrack(nil, webrtc.RTPCodecTypeAudio, false, 0)
+	p.downs[a] = newDownTrack(a)
+
+	for _, tc := range []struct {
+		bps  uint64
+		want int32
+	}{
+		{5_000_000, layerHigh},   // 2.47 Mbps each: full
+		{2_000_000, layerMedium}, // 968 kbps each
+		{400_000, layerLow},      // 168 kbps each
+		{100_000, layerLow},      // nothing fits: the lowest
+		{1_300_000, layerLow},    // 618 kbps: medium (500) fits, but stepping up needs 650
+		{1_500_000, layerMedium}, // 718 kbps: up to medium
+	} {
+		p.bandwidth(tc.bps)
+		for i, d := range videos {
+			if got := d.target.Load(); got != tc.want {
+				t.Errorf("%d bps: video %d gets layer %d, want %d", tc.bps, i, got, tc.want)
+			}
+		}
+	}
+	// Stepping up needs the margin: 1.7 Mbps each fits 1.5 Mbps but not 1.95.
+	p.bandwidth(2*1_700_000 + audioReserve)
+	if got := videos[0].target.Load(); got == layerHigh {
+		t.Error("stepped up to high without the margin")
+	}
+	p.bandwidth(2*2_000_000 + audioReserve)
+	if got := videos[0].target.Load(); got != layerHigh {
+		t.Errorf("with room to spare: layer %d, want high", got)
+	}
+	// Never above what the subscriber asked for.
+	videos[1].setWant(layerLow)
+	if got := videos[1].target.Load(); got != layerLow {
+		t.Errorf("asked for low, bandwidth for high: layer %d", got)
+	}
+}

@@ -48,6 +48,10 @@ type layer struct {
 	kfMu      sync.Mutex
 	kfLast    time.Time
 	kfPending bool
+
+	// rate is the layer's bitrate (bits per second) as received, measured
+	// by its reader over windows of about half a second.
+	rate atomic.Uint64
 }
 
 // upTrack is one track a participant publishes, with one layer or three
@@ -100,10 +104,19 @@ func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (
 func (l *layer) run() (last bool) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
+	var bytes, count uint64
+	start := time.Now()
 	for {
 		n, _, err := l.remote.Read(buf)
 		if err != nil {
 			return l.up.running.Add(-1) == 0
+		}
+		bytes += uint64(n)
+		if count++; count%64 == 0 {
+			if el := time.Since(start); el >= 500*time.Millisecond {
+				l.rate.Store(bytes * 8 * uint64(time.Second) / uint64(el))
+				bytes, start = 0, time.Now()
+			}
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
@@ -233,11 +246,13 @@ type binding struct {
 // seamless to the subscriber.
 type downTrack struct {
 	up     *upTrack
+	sub    *Participant // the subscriber
 	sender *webrtc.RTPSender
 	bound  atomic.Pointer[binding]
 
 	want    atomic.Int32 // the layer the subscriber asked for
-	target  atomic.Int32 // the nearest layer that exists
+	fits    atomic.Int32 // the highest layer the subscriber's bandwidth carries
+	target  atomic.Int32 // the existing layer nearest min(want, fits)
 	current atomic.Int32 // the layer being forwarded; -1 before the first
 
 	// Rewrite state. Without simulcast only the one reader touches it;
@@ -268,6 +283,7 @@ func newDownTrack(u *upTrack) *downTrack {
 		d.sent = &sentMap{}
 	}
 	d.want.Store(layerMedium) // a grid tile
+	d.fits.Store(layerHigh)
 	d.current.Store(-1)
 	if !u.simulcast {
 		d.want.Store(0)
@@ -285,10 +301,18 @@ func (d *downTrack) setWant(layer int) {
 	}
 }
 
-// retarget aims at the existing layer nearest the wanted one and asks for a
-// keyframe there if that means a switch.
+// setFits records the highest layer bandwidth allows.
+func (d *downTrack) setFits(layer int) {
+	if d.up.simulcast && d.fits.Swap(int32(layer)) != int32(layer) {
+		d.retarget()
+	}
+}
+
+// retarget aims at the existing layer nearest the wanted one (within what
+// the bandwidth carries) and asks for a keyframe there if that means a
+// switch.
 func (d *downTrack) retarget() {
-	t := d.up.nearest(int(d.want.Load()))
+	t := d.up.nearest(int(min(d.want.Load(), d.fits.Load())))
 	if t < 0 {
 		return
 	}
@@ -427,6 +451,10 @@ func (d *downTrack) readRTCP() {
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					pair.Range(d.retransmit)
+				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				if d.sub != nil {
+					d.sub.bandwidth(uint64(p.Bitrate))
 				}
 			}
 		}
