@@ -358,6 +358,10 @@ func (s *Server) myCalendar(op calendarOp) http.HandlerFunc {
 			writeError(w, protocol.CodeNotFound, "no schedule for this program")
 			return
 		}
+		if c.Role != rooms.RoleClient {
+			writeError(w, protocol.CodeForbidden, "calendar feeds are for clients")
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		var secret string

@@ -1,6 +1,6 @@
 // Package web is the browser client, embedded into iopd: the join page with
-// its device check and video grid, and the UI-free protocol module the pages
-// are built on.
+// its device check and video grid, the staff's attendance dashboard, and the
+// UI-free protocol module the pages are built on.
 package web
 
 import (
@@ -12,8 +12,9 @@ import (
 //go:embed static
 var files embed.FS
 
-// Handler serves the client: / (landing), /join (the join link's page) and
-// the scripts and styles under /js/ and /css/.
+// Handler serves the client: / (landing), /join (the join link's page),
+// /staff (the attendance dashboard, with a staff or therapist token in its
+// fragment) and the scripts and styles under /js/ and /css/.
 func Handler() http.Handler {
 	static, err := fs.Sub(files, "static")
 	if err != nil {
@@ -30,6 +31,9 @@ func Handler() http.Handler {
 		switch r.URL.Path {
 		case "/join", "/join/":
 			http.ServeFileFS(w, r, static, "join.html")
+			return
+		case "/staff", "/staff/":
+			http.ServeFileFS(w, r, static, "staff.html")
 			return
 		}
 		fileServer.ServeHTTP(w, r)

@@ -6,22 +6,31 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"iop/rooms"
+	"iop/rooms/schedule"
+	"iop/signaling/token"
 )
 
 // The browser tests drive the real join page in headless Chromium against an
 // in-process iopd. They skip when Chromium is missing unless
 // IOP_REQUIRE_BROWSER=1, and in -short mode. With IOP_SCREENSHOT_DIR set,
 // TestBrowserCall saves iop-prejoin.png, iop-waiting.png, iop-call.png,
-// iop-console.png, iop-console-zoom.png (200% zoom) and iop-removed.png there.
+// iop-console.png, iop-console-zoom.png (200% zoom) and iop-removed.png there;
+// TestBrowserSchedule iop-join-sessions.png (and -zoom), iop-too-early.png and
+// iop-wrong-track.png; TestBrowserDashboard iop-dashboard.png (and -zoom) and
+// iop-dashboard-detail.png.
 
 const (
 	// mediaTimeout bounds how long three pages may take to see each other.
@@ -586,4 +595,287 @@ func waitFor(t *testing.T, tab *page, what, script string) {
 		text, _ := evaluate[string](tab, visibleText)
 		t.Fatalf("the page never showed %s (%v); it shows: %q", what, err, text)
 	}
+}
+
+// browserScheduleYAML is a program whose day track meets every day 30
+// minutes from now and whose evening track an hour from now, in a zone
+// where it is about noon (so that nothing crosses local midnight).
+const browserScheduleYAML = `program:
+  id: {{.ID}}
+  name: Browser IOP
+  time_zone: {{.Zone}}
+  tracks:
+    - id: day
+      name: Day
+      sessions:
+        - {id: relapse, title: Relapse prevention, kind: group, weekdays: [mon, tue, wed, thu, fri, sat, sun], start: "{{.Day}}", length: 30m, therapists: [t1]}
+    - id: evening
+      name: Evening
+      sessions:
+        - {id: coping, title: Coping skills, kind: group, weekdays: [mon, tue, wed, thu, fri, sat, sun], start: "{{.Evening}}", length: 30m, therapists: [t2]}
+enrollments:
+  - {sub: c1, track: day, start: {{.Enrolled}}}
+`
+
+// browserZone is the time zone the schedule test's browser lives in: not the
+// program's, so that the page must show times in the person's own zone.
+const browserZone = "America/Chicago"
+
+// seededSchedule is a program seeded for a browser test.
+type seededSchedule struct {
+	program  string
+	day, eve string    // today's room ids of the day and evening sessions
+	dayStart time.Time // when today's day session starts
+}
+
+// seedBrowserSchedule seeds browserScheduleYAML into the test node.
+func seedBrowserSchedule(t *testing.T, n *node) seededSchedule {
+	t.Helper()
+	now := time.Now().UTC()
+	offset := 12 - now.Hour() // local hour about noon
+	zone := fmt.Sprintf("Etc/GMT%+d", -offset)
+	if offset == 0 {
+		zone = "Etc/GMT"
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := now.In(loc).Truncate(time.Minute).Add(time.Minute)
+	s := seededSchedule{program: "browser-" + token.RandomID(3), dayStart: local.Add(30 * time.Minute)}
+	var yaml strings.Builder
+	err = template.Must(template.New("y").Parse(browserScheduleYAML)).Execute(&yaml, map[string]string{
+		"ID": s.program, "Zone": zone,
+		"Day":      s.dayStart.Format("15:04"),
+		"Evening":  local.Add(60 * time.Minute).Format("15:04"),
+		"Enrolled": local.AddDate(0, 0, -7).Format("2006-01-02"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := schedule.LoadYAML(strings.NewReader(yaml.String()))
+	if err != nil {
+		t.Fatalf("the test schedule: %v", err)
+	}
+	if err := n.schedule.Seed(context.Background(), f); err != nil {
+		t.Fatalf("seed the test schedule: %v", err)
+	}
+	date := local.Format("20060102")
+	s.day, s.eve = s.program+"-relapse-"+date, s.program+"-coping-"+date
+	return s
+}
+
+// programToken mints a token of program for a person in room.
+func programToken(t *testing.T, n *node, program, sub, name string, role rooms.Role, room string) string {
+	t.Helper()
+	c := tokenClaims(sub, name, role, room)
+	c.Program = program
+	tok, err := n.minter.Mint(c, time.Hour)
+	if err != nil {
+		t.Fatalf("mint: %v", err)
+	}
+	return tok
+}
+
+// inZone makes a tab live in a time zone.
+func inZone(t *testing.T, tab *page, zone string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+		t.Fatalf("time zone %s: %v", zone, err)
+	}
+}
+
+// clock is a time of day as the page writes it in en-US: "3:04 PM".
+func clock(t time.Time) string { return t.Format("3:04 PM") }
+
+// normalized is a script's text with the narrow and no-break spaces that
+// Intl puts before AM and PM made plain.
+func normalized(script string) string {
+	return `(` + script + `).replace(/[\u202f\u00a0]/g, ' ')`
+}
+
+// TestBrowserSchedule opens an enrolled client's join link in a browser
+// living in another time zone than the program: the device check lists
+// "Your next sessions" with the opening time in the browser's zone, the
+// calendar address and "My week"; joining 40 minutes early is refused with
+// the time the session opens; joining the other track's session is refused
+// with their next session.
+func TestBrowserSchedule(t *testing.T) {
+	browser := startBrowser(t)
+	n := testNode(t)
+	s := seedBrowserSchedule(t, n)
+	chicago, err := time.LoadLocation(browserZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := s.dayStart.In(chicago)
+	opens := start.Add(-10 * time.Minute)
+
+	tab := newTab(t, browser)
+	inZone(t, tab, browserZone)
+	link := n.url + "/join#token=" + programToken(t, n, s.program, "c1", "Alex", rooms.RoleClient, s.day)
+	if err := step(tab, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`video[data-local]`))); err != nil {
+		t.Fatalf("open the join link: %v", err)
+	}
+	next := `document.querySelector('[data-next-sessions]:not([hidden]) [data-sessions-list]')?.innerText || ''`
+	waitFor(t, tab, "Your next sessions", fmt.Sprintf(`%s.includes('Relapse prevention') && %s.includes(%q) && %s.includes(%q)`,
+		normalized(next), normalized(next), "Opens at "+clock(opens), normalized(next), clock(start)))
+	waitFor(t, tab, "the session of this link marked", fmt.Sprintf(`document.querySelector('[data-session=%q] .tag')?.textContent === 'This link'`, s.day))
+	waitFor(t, tab, "the calendar address", fmt.Sprintf(`!document.querySelector('[data-calendar]').hidden && document.querySelector('[data-calendar-url]').value.startsWith(%q)`, n.url+"/v1/calendar/"))
+	waitFor(t, tab, "the calendar's privacy note", `document.querySelector('[data-calendar]').innerText.includes('the calendar shows “Group session”, not what it is about')`)
+	waitFor(t, tab, "My week", `!document.querySelector('[data-my-week]').hidden && document.querySelector('[data-my-week]').innerText.includes('0 min of 9 h')`)
+	click(t, tab, `[data-action="copy-calendar"]`)
+	waitFor(t, tab, "a word about copying", `document.querySelector('[data-copy-status]').textContent !== ''`)
+	saveScreenshot(t, tab, "iop-join-sessions.png")
+	zoomScreenshot(t, tab, "iop-join-sessions-zoom.png")
+
+	// 40 minutes early: the page says when the room opens, in Chicago time.
+	click(t, tab, `[data-action="join"]`)
+	waitForText(t, tab, "It is a little early to join")
+	want := fmt.Sprintf("at %s (10 minutes before it starts). Please come back then.", clock(opens))
+	waitFor(t, tab, "the opening time", fmt.Sprintf(`%s.includes(%q)`, normalized(`document.querySelector('[data-message-text]').textContent`), want))
+	waitFor(t, tab, "the try again button", `!document.querySelector('[data-action="rejoin"]').hidden`)
+	saveScreenshot(t, tab, "iop-too-early.png")
+
+	// The evening track's session: refused, with their own next session.
+	link = n.url + "/join#token=" + programToken(t, n, s.program, "c1", "Alex", rooms.RoleClient, s.eve)
+	if err := step(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
+		t.Fatalf("join the evening session: %v", err)
+	}
+	waitForText(t, tab, "This session is for another group")
+	want = fmt.Sprintf("Your next session: Relapse prevention, today at %s.", clock(start))
+	if start.Day() != time.Now().In(chicago).Day() {
+		want = "Your next session: Relapse prevention, tomorrow at " + clock(start)
+	}
+	waitFor(t, tab, "their next session", fmt.Sprintf(`%s.includes(%q)`, normalized(`document.querySelector('[data-message-next]:not([hidden])')?.textContent || ''`), want))
+	saveScreenshot(t, tab, "iop-wrong-track.png")
+	checkConsole(t, tab)
+}
+
+// durationText is how the pages write a number of seconds.
+func durationText(s int64) string {
+	switch {
+	case s <= 0:
+		return "0 min"
+	case s < 60:
+		return "under 1 min"
+	}
+	h, m := s/3600, s%3600/60
+	switch {
+	case h == 0:
+		return fmt.Sprintf("%d min", m)
+	case m == 0:
+		return fmt.Sprintf("%d h", h)
+	}
+	return fmt.Sprintf("%d h %d min", h, m)
+}
+
+// TestBrowserDashboard: after a short real call of a therapist and a client
+// (headless pion peers), the staff dashboard lists the client with bars and
+// the API's numbers, shows their week in detail, and downloads the week's
+// CSV from a Blob without the token in any URL. The client's own join link
+// then shows "My week".
+func TestBrowserDashboard(t *testing.T) {
+	browser := startBrowser(t)
+	n := testNode(t)
+	room := "browser-att-" + token.RandomID(3)
+	ther := joinPeer(t, n, "dana", rooms.RoleTherapist, room)
+	alex := joinPeer(t, n, "alex", rooms.RoleClient, room)
+	eventually(t, 20*time.Second, "call up", func() (bool, string) { return receivesFrom(ther, 10, alex) })
+	time.Sleep(1500 * time.Millisecond)
+	alex.Leave()
+	ther.Leave()
+
+	staff := n.joinToken(t, "staff-1", "Billing", rooms.RoleStaff, token.AnyRoom)
+	y, w := time.Now().UTC().ISOWeek()
+	week := isoWeek(y, w)
+	var client map[string]any
+	eventually(t, 10*time.Second, "the client's closed segment in the week", func() (bool, string) {
+		status, body := api(t, n, "GET", "/v1/attendance/programs/demo/weeks/"+week, staff, nil)
+		people, _ := body["people"].([]any)
+		for _, p := range people {
+			p := p.(map[string]any)
+			if p["sub"] == "sub-alex" && p["seconds"].(float64) >= 1 && !p["live"].(bool) {
+				client = p
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d %v", status, body)
+	})
+
+	tab := newTab(t, browser)
+	if err := step(tab, chromedp.Navigate(n.url+"/staff#token="+staff)); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	row := `tr[data-person="sub-alex"]`
+	waitFor(t, tab, "the client's row with two bars", fmt.Sprintf(`document.querySelectorAll('%s .goal-track .goal-fill').length === 2`, row))
+	rowText, err := evaluate[string](tab, fmt.Sprintf(`document.querySelector('%s').innerText.replace(/\s+/g, ' ')`, row))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hours := fmt.Sprintf("%s of %s h", durationText(int64(client["seconds"].(float64))), strconv.FormatFloat(client["target_hours"].(float64), 'f', -1, 64))
+	days := fmt.Sprintf("%d of %d days", int(client["days"].(float64)), int(client["target_days"].(float64)))
+	status := map[string]string{"on_track": "On track", "at_risk": "At risk", "below": "Below target"}[client["status"].(string)]
+	for _, want := range []string{"alex", hours, days, status} {
+		if !strings.Contains(rowText, want) {
+			t.Errorf("the client's row says %q, not %q (API: %v)", rowText, want, client)
+		}
+	}
+	if loc, err := evaluate[string](tab, `location.href`); err != nil || strings.Contains(loc, "token=") {
+		t.Errorf("the token stays in the address bar: %q (%v)", loc, err)
+	}
+	saveScreenshot(t, tab, "iop-dashboard.png")
+	zoomScreenshot(t, tab, "iop-dashboard-zoom.png")
+
+	// The client's week in detail: the session with its time.
+	click(t, tab, row+` [data-action="detail"]`)
+	waitFor(t, tab, "the client's session in detail", fmt.Sprintf(
+		`document.querySelector('dialog[data-dialog="detail"][open] [data-detail-sessions] tr[data-room=%q]')?.innerText.includes(%q)`,
+		room, durationText(int64(client["seconds"].(float64)))))
+	saveScreenshot(t, tab, "iop-dashboard-detail.png")
+	click(t, tab, `[data-action="close-detail"]`)
+	waitFor(t, tab, "the detail closed and focus back on the name", `!document.querySelector('dialog[open]') && document.activeElement.dataset.person === 'sub-alex'`)
+
+	// Download CSV: fetched with the bearer header, saved from a Blob URL.
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(tab.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir,
+	}); err != nil {
+		t.Fatalf("allow downloads: %v", err)
+	}
+	if _, err := evaluate[bool](tab, `(() => {
+  window.__iopBlobs = [];
+  const create = URL.createObjectURL;
+  URL.createObjectURL = (b) => { const u = create.call(URL, b); window.__iopBlobs.push({ blob: b, url: u }); return u; };
+  return true;
+})()`); err != nil {
+		t.Fatal(err)
+	}
+	click(t, tab, `[data-action="download-csv"]`)
+	waitFor(t, tab, "a Blob of the CSV", `window.__iopBlobs.length === 1 && window.__iopBlobs[0].url.startsWith('blob:')`)
+	csv, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.__iopBlobs[0].blob.text()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(csv, "sub,name,role,room,kind,date_local,") || !strings.Contains(csv, "sub-alex,") || !strings.Contains(csv, room) {
+		t.Errorf("the CSV Blob:\n%s", csv)
+	}
+	file := filepath.Join(dir, "attendance-demo-"+week+".csv")
+	eventually(t, 10*time.Second, "the downloaded CSV", func() (bool, string) {
+		b, err := os.ReadFile(file)
+		return err == nil && string(b) == csv, fmt.Sprintf("%s: %v", file, err)
+	})
+
+	// The client's own join link shows "My week".
+	link := n.url + "/join#token=" + n.joinToken(t, "sub-alex", "alex", rooms.RoleClient, room)
+	if err := step(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(link)); err != nil {
+		t.Fatalf("open the client's join link: %v", err)
+	}
+	waitFor(t, tab, "My week", fmt.Sprintf(`!document.querySelector('[data-my-week]').hidden && document.querySelector('[data-my-week]').innerText.includes(%q)`, hours))
+	waitFor(t, tab, "no next sessions for an ad-hoc room", `document.querySelector('[data-next-sessions]').hidden && document.querySelector('[data-calendar]').hidden`)
+	checkConsole(t, tab)
 }

@@ -7,6 +7,11 @@
 // stress: plain, kind, and never blaming.
 
 import { Session } from './protocol.js';
+import {
+  capitalize, currentWeek, dayText, decodeClaims, expired, getJSON, minutesWords, seg,
+  sessionName, timeText, validDate, weekRange, weekString, whenText,
+} from './api.js';
+import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 
 /** What each server error code means for the person, and whether trying again can help. */
 const errorMessages = {
@@ -33,12 +38,12 @@ const errorMessages = {
     text: 'You were taken out of this session earlier, so it cannot be joined again. Please contact your therapist or program about your next session.',
   },
   not_enrolled: {
-    title: 'This session is for another group',
-    text: 'Your link is not set up for this group. Please contact your program, and they will help you find your sessions.',
+    title: 'This session is not on your schedule',
+    text: 'Your link is not set up for this session. Please contact your program, and they will help you find your sessions.',
   },
   wrong_track: {
     title: 'This session is for another group',
-    text: 'Please contact your program to check which sessions are yours.',
+    text: 'It belongs to another track of your program, so it cannot be joined with this link. If you think this is a mistake, please contact your program.',
   },
   too_early: {
     title: 'It is a little early to join',
@@ -48,6 +53,10 @@ const errorMessages = {
   too_late: {
     title: 'This session is no longer open',
     text: 'It has ended, or the time to join has passed.',
+  },
+  cancelled: {
+    title: 'This session is not meeting',
+    text: 'It was cancelled, or falls on a holiday. Your therapist or program can tell you more.',
   },
 };
 
@@ -86,6 +95,9 @@ const roleNames = {
   staff: 'staff',
 };
 
+/** How many of the next sessions the device check lists. */
+const NEXT_SESSIONS_SHOWN = 4;
+
 /** How many redirects to another server a join may follow before giving up. */
 const MAX_REDIRECTS = 3;
 
@@ -121,7 +133,9 @@ const state = {
   tiles: new Map(), // participant id -> {el, video, p}
   streams: new Map(), // participant id -> the MediaStream received from them
   noticeKind: '', // the kind ("audio", "video") the notice about a therapist's mute is about
-  ending: null, // what the server said before closing: {title, text, quote, extra, retry}
+  ending: null, // what the server said before closing: {title, text, next, quote, extra, retry}
+  zone: '', // the program's time zone, once the server said it
+  sessionTitle: '', // the title of the session this link is for, once the schedule said it
 };
 
 // ---- Token -------------------------------------------------------------
@@ -140,22 +154,6 @@ function readToken() {
     history.replaceState(null, '', location.pathname + location.search);
   }
   return token.trim();
-}
-
-/**
- * decodeClaims returns the JWT payload without verifying it (the server
- * verifies), or null when it cannot be read.
- */
-function decodeClaims(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const bin = atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '='));
-    const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
-    const claims = JSON.parse(new TextDecoder().decode(bytes));
-    return claims && typeof claims === 'object' ? claims : null;
-  } catch {
-    return null;
-  }
 }
 
 /** describeInvite says who the token lets you join as, in words. */
@@ -194,9 +192,13 @@ function setRoomName(name) {
  * trying again can help: quote is someone's own words (the therapist's
  * reason), extra a second, quieter paragraph.
  */
-function showMessage({ title, text, quote = '', extra = '', retry = false, retryLabel = 'Try again' }) {
+function showMessage({ title, text, next = '', quote = '', extra = '', retry = false, retryLabel = 'Try again' }) {
   $('[data-message-title]').textContent = title;
   $('[data-message-text]').textContent = text;
+  const n = $('[data-message-next]');
+  n.textContent = next;
+  n.hidden = !next;
+  $('[data-message-week]').hidden = true;
   const q = $('[data-message-quote]');
   q.textContent = quote;
   q.hidden = !quote;
@@ -211,15 +213,58 @@ function showMessage({ title, text, quote = '', extra = '', retry = false, retry
   $('[data-message-title]').focus();
 }
 
-/** errorMessage returns what to tell the person about a server error. */
+/** joiningRoom is the room this page joins: the token's, or the link's for a token valid in any room. */
+function joiningRoom() {
+  const room = state.claims?.room;
+  return room && room !== '*' ? room : state.room;
+}
+
+/**
+ * nextText says when someone's next session is:
+ * "Your next session: Relapse prevention, Monday at 9:00 AM. It opens at 8:50 AM."
+ */
+function nextText(next) {
+  const start = validDate(next.start);
+  if (!start) {
+    return '';
+  }
+  let text = `Your next session: ${sessionName(next)}, ${dayText(start)} at ${timeText(start)}.`;
+  const opens = validDate(next.join_opens);
+  if (opens && opens > Date.now() && opens < start) {
+    text += ` You can join from ${timeText(opens)}.`;
+  }
+  return text;
+}
+
+/**
+ * errorMessage returns what to tell the person about a server error. A
+ * refusal of a scheduled session carries next, the person's next session
+ * (PROTOCOL.md: room, title, kind, start, end, start_local, join_opens,
+ * time_zone), which the message names in their own time zone.
+ */
 function errorMessage({ code, next }) {
   const m = errorMessages[code] || genericError;
-  if (code === 'too_late' && next) {
-    const when = new Date(next);
-    const text = Number.isNaN(when.getTime()) ? '' : ` The next session starts ${when.toLocaleString()}.`;
-    return { ...m, text: m.text + text };
+  next = next && typeof next === 'object' && validDate(next.start) ? next : null;
+  if (!next) {
+    return m;
   }
-  return m;
+  if (code === 'too_early' && next.room === joiningRoom()) {
+    const opens = validDate(next.join_opens);
+    if (opens) {
+      const lead = Math.round((validDate(next.start) - opens) / 60000);
+      const before = lead > 0 ? ` (${minutesWords(lead)} before it starts)` : '';
+      const soon = opens - Date.now() < 3 * 3600 * 1000;
+      return {
+        ...m,
+        title: soon ? m.title : 'This session is not open yet',
+        text: `This session opens ${whenText(opens)}${before}. Please come back then.`,
+      };
+    }
+  }
+  if (code === 'too_early') {
+    return { ...m, title: 'This session is not open yet', text: 'It opens shortly before it starts.', next: nextText(next), retry: false };
+  }
+  return { ...m, next: nextText(next) };
 }
 
 // ---- Camera and microphone ---------------------------------------------
@@ -1013,8 +1058,14 @@ function onClosed({ reason }) {
     showMessage({ title: 'Connecting you to your session…', text: 'This takes a moment.' });
   } else if (reason === 'left') {
     showMessage({ title: 'You left the session', text: 'You can close this page, or join again if you left by mistake.', retry: true, retryLabel: 'Join again' });
+    if (wasJoined) {
+      loadMyWeek($('[data-message-week]'));
+    }
   } else if (state.ending) {
     showMessage(state.ending);
+    if (state.ending === endedMessage) {
+      loadMyWeek($('[data-message-week]'));
+    }
   } else {
     showMessage({
       title: wasJoined ? 'The connection was lost' : 'We could not reach the session',
@@ -1036,15 +1087,192 @@ function rejoin() {
   state.audio = true;
   state.video = true;
   showPrejoin();
+  loadMyWeek($('[data-my-week]'));
 }
 
 /** showPrejoin shows the device check and starts the preview. */
 function showPrejoin() {
-  const room = state.claims?.room;
-  setRoomName(room && room !== '*' ? room : state.room);
+  setRoomName(state.sessionTitle || joiningRoom());
   $('[data-action="join"]').disabled = false;
   show('prejoin');
   state.preview = startPreview();
+}
+
+// ---- Schedule, calendar and my week ------------------------------------------
+
+/** apiReady reports whether the token is worth showing to the API: readable and not expired. */
+function apiReady() {
+  return !!state.token && !!state.claims && !expired(state.claims);
+}
+
+/** updateExtra shows the device check's schedule area only when something in it is shown. */
+function updateExtra() {
+  const area = $('[data-prejoin-extra]');
+  area.hidden = [...area.children].every((el) => el.hidden);
+}
+
+/**
+ * loadSchedule lists the person's next sessions (GET /v1/me/sessions) and,
+ * for a client with sessions, their calendar address. Nothing is shown for
+ * an ad-hoc room or a token without a program.
+ */
+async function loadSchedule() {
+  if (!apiReady() || !state.claims.program) {
+    return;
+  }
+  let sessions = [];
+  try {
+    const body = await getJSON(state.token, '/v1/me/sessions');
+    sessions = Array.isArray(body.sessions) ? body.sessions : [];
+  } catch {
+    sessions = []; // the join itself will say what is wrong with the link
+  }
+  renderSessions(sessions);
+  if (sessions.length > 0 && state.claims.role === 'client') {
+    loadCalendar('GET');
+  }
+}
+
+/** renderSessions shows the next sessions with their day, time and when they open, in the person's own zone. */
+function renderSessions(sessions) {
+  const items = sessions.filter((x) => validDate(x.start)).slice(0, NEXT_SESSIONS_SHOWN);
+  const room = joiningRoom();
+  const now = Date.now();
+  $('[data-sessions-list]').replaceChildren(...items.map((x) => {
+    const start = validDate(x.start);
+    const end = validDate(x.end);
+    const opens = validDate(x.join_opens);
+    const closes = validDate(x.join_closes);
+    const li = document.createElement('li');
+    li.className = 'session';
+    li.dataset.session = x.id;
+    const title = document.createElement('span');
+    title.className = 'session-title';
+    title.textContent = sessionName(x);
+    li.append(title);
+    if (x.id === room) {
+      const tag = document.createElement('span');
+      tag.className = 'tag';
+      tag.textContent = 'This link';
+      li.append(' ', tag);
+    }
+    const when = document.createElement('span');
+    when.className = 'session-when';
+    when.textContent = `${capitalize(dayText(start))}, ${timeText(start)}${end ? ` – ${timeText(end)}` : ''}`;
+    li.append(when);
+    if (opens) {
+      const open = opens <= now && (!closes || now < closes);
+      const o = document.createElement('span');
+      o.className = open ? 'session-opens is-open' : 'session-opens';
+      o.textContent = open ? 'Open now' : `Opens at ${timeText(opens)}`;
+      li.append(o);
+    }
+    return li;
+  }));
+  const zone = items[0]?.time_zone || '';
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone || '';
+  const note = $('[data-sessions-zone]');
+  note.textContent = zone && here && zone !== here ? `Times are in your time zone (${here.replace(/_/g, ' ')}).` : '';
+  note.hidden = !note.textContent;
+  $('[data-next-sessions]').hidden = items.length === 0;
+  const mine = sessions.find((x) => x.id === room);
+  if (mine) {
+    state.sessionTitle = sessionName(mine); // the header names the session, not its room id
+    if (!state.joined) {
+      setRoomName(state.sessionTitle);
+    }
+  }
+  updateExtra();
+}
+
+/** loadCalendar shows the secret address of the person's calendar feed; POST replaces it with a new one. */
+async function loadCalendar(method) {
+  const status = $('[data-copy-status]');
+  try {
+    const { url } = await getJSON(state.token, '/v1/me/calendar', { method });
+    $('[data-calendar-url]').value = url || '';
+    $('[data-calendar]').hidden = !url;
+    if (method === 'POST') {
+      status.textContent = 'This is your new address. The old one no longer works: add this one to your calendar app.';
+    }
+  } catch {
+    if (method === 'POST') {
+      status.textContent = 'A new address could not be made. Please try again later.';
+    } else {
+      $('[data-calendar]').hidden = true;
+    }
+  }
+  updateExtra();
+}
+
+/** copyCalendar copies the calendar address, or selects it for the person to copy. */
+async function copyCalendar() {
+  const input = $('[data-calendar-url]');
+  const status = $('[data-copy-status]');
+  try {
+    await navigator.clipboard.writeText(input.value);
+    status.textContent = 'Copied. Now paste it into your calendar app.';
+    return;
+  } catch {
+    // no clipboard permission: fall back to the selection
+  }
+  input.focus();
+  input.select();
+  let copied = false;
+  try {
+    copied = document.execCommand('copy');
+  } catch {
+    copied = false;
+  }
+  status.textContent = copied ? 'Copied. Now paste it into your calendar app.' : 'The address is selected: press Ctrl+C (or ⌘ C) to copy it.';
+}
+
+/**
+ * loadMyWeek shows a client their own week against their targets in the
+ * container (GET /v1/attendance/people/{sub}/weeks/{w}), when the server
+ * answers; the week is the current one in the program's time zone.
+ */
+async function loadMyWeek(container) {
+  const sub = state.claims?.sub;
+  if (!apiReady() || state.claims.role !== 'client' || !sub) {
+    return;
+  }
+  const path = (w) => `/v1/attendance/people/${seg(sub)}/weeks/${weekString(w)}`;
+  let week = currentWeek(state.zone);
+  let rep;
+  try {
+    rep = await getJSON(state.token, path(week));
+    if (rep.zone && rep.zone !== state.zone) {
+      state.zone = rep.zone;
+      const here = currentWeek(state.zone);
+      if (weekString(here) !== weekString(week)) {
+        week = here;
+        rep = await getJSON(state.token, path(week));
+      }
+    }
+  } catch {
+    container.hidden = true; // 403 for someone else's week, or no answer: show nothing
+    updateExtra();
+    return;
+  }
+  if (rep.role !== 'client') {
+    container.hidden = true; // nothing recorded and not enrolled: no targets to show
+    updateExtra();
+    return;
+  }
+  const range = document.createElement('p');
+  range.className = 'muted-text';
+  range.textContent = `${weekRange(week)}${rep.live ? ' · counting your session now' : ''}`;
+  const goals = document.createElement('div');
+  goals.className = 'goals';
+  goals.append(hoursGoal(rep), daysGoal(rep));
+  const words = document.createElement('p');
+  words.className = `week-words ${statusClass(rep.status)}`;
+  words.textContent = clientStatusText[rep.status] || '';
+  words.hidden = !words.textContent;
+  $('[data-my-week-body]', container).replaceChildren(range, goals, words);
+  container.hidden = false;
+  updateExtra();
 }
 
 // ---- Start --------------------------------------------------------------
@@ -1071,6 +1299,8 @@ function onClick(e) {
     remove: () => askRemove(id),
     lock: () => state.session?.lock(!state.locked),
     end: askEnd,
+    'copy-calendar': copyCalendar,
+    'rotate-calendar': () => loadCalendar('POST'),
   };
   actions[b.dataset.action]?.();
 }
@@ -1105,6 +1335,8 @@ function main() {
     state.autoJoin = false;
     join();
   }
+  loadSchedule();
+  loadMyWeek($('[data-my-week]'));
 }
 
 main();

@@ -1,0 +1,395 @@
+// staff.js is the attendance dashboard (/staff#token=<JWT>) for a program's
+// staff and therapists: this ISO week's hours and days per client against
+// their targets, as bars that show the gap at a glance, with status and
+// absence flags; a week picker; a client's week in detail; and the week's
+// CSV export. The token comes from the URL fragment and goes only in the
+// Authorization header, the CSV included (fetched, then saved from a Blob).
+
+import {
+  APIError, addWeeks, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired,
+  apiFetch, getJSON, readFragment, seg, sessionName, validDate, weekRange, weekString,
+} from './api.js';
+import { daysGoal, flagText, hoursGoal, statusClass, statusNames } from './attendance.js';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+/** Worst first, so that the clients who need a look come first. */
+const statusOrder = { below: 0, at_risk: 1, on_track: 2 };
+
+/** How roles are named on the dashboard. */
+const roleNames = { therapist: 'Therapist', staff: 'Staff', family: 'Family', client: 'Client' };
+
+const state = {
+  token: '',
+  claims: null,
+  program: '',
+  zone: '', // the program's time zone, once the server said it
+  week: null, // {year, num} shown
+  report: null, // the ProgramWeekReport shown
+  loading: 0, // the number of the latest load, so that late answers are dropped
+  blobURL: '',
+};
+
+/** show makes one view visible and hides the others. */
+function show(view) {
+  for (const el of $$('[data-view]')) {
+    el.hidden = el.dataset.view !== view;
+  }
+}
+
+/** announce puts a short message in the polite live region. */
+function announce(text) {
+  $('[data-status]').textContent = text;
+}
+
+/** showError ends on a message about the token or the server. */
+function showError(err) {
+  let title = 'The attendance could not be loaded';
+  let text = 'The server did not answer as expected. Please try again in a moment.';
+  let retry = true;
+  if (err instanceof APIError && err.status === 401) {
+    title = 'This link does not work';
+    text = 'It may have expired, or part of it may be missing. Please ask for a new attendance link.';
+    retry = false;
+  } else if (err instanceof APIError && err.status === 403) {
+    title = 'This link is not for this program’s attendance';
+    text = 'Attendance is for the staff and therapists of the program. Please ask for a staff link.';
+    retry = false;
+  } else if (err instanceof APIError && err.code === 'network') {
+    text = 'The server could not be reached. Check your internet connection, then try again.';
+  }
+  $('[data-error-title]').textContent = title;
+  $('[data-error-text]').textContent = text;
+  $('[data-action="reload"]').hidden = !retry;
+  show('error');
+  announce('');
+  $('[data-error-title]').focus();
+}
+
+// ---- Loading ----------------------------------------------------------
+
+/** weekPath is the API path of the program's week. */
+function weekPath(week, csv = false) {
+  return `/v1/attendance/programs/${seg(state.program)}/weeks/${weekString(week)}${csv ? '.csv' : ''}`;
+}
+
+/**
+ * load fetches a week and shows it. Without a week it loads this week in
+ * the program's time zone, which the first answer tells.
+ */
+async function load(week, { focus = false } = {}) {
+  const n = ++state.loading;
+  const current = !week;
+  week = week || currentWeek(state.zone);
+  announce('Loading…');
+  let report;
+  try {
+    report = await getJSON(state.token, weekPath(week));
+    if (current && report.zone && report.zone !== state.zone) {
+      // "This week" is the program's, which may differ from this device's near midnight.
+      state.zone = report.zone;
+      const here = currentWeek(state.zone);
+      if (compareWeeks(here, week) !== 0) {
+        week = here;
+        report = await getJSON(state.token, weekPath(week));
+      }
+    }
+  } catch (err) {
+    if (n === state.loading) {
+      state.report ? announce('The week could not be loaded. Please try again.') : showError(err);
+    }
+    return;
+  }
+  if (n !== state.loading) {
+    return; // a later choice won
+  }
+  state.zone = report.zone || state.zone;
+  state.week = week;
+  state.report = report;
+  render();
+  show('dashboard');
+  announce(`Showing ${weekRange(week)}.`);
+  if (focus) {
+    $('#dash-title').focus();
+  }
+}
+
+// ---- Rendering --------------------------------------------------------
+
+/** clientsOf returns the clients of a report, those who need a look first. */
+function clientsOf(report) {
+  const clients = report.people.filter((p) => p.role === 'client' || !p.role);
+  return clients.sort((a, b) => (statusOrder[a.status] ?? 3) - (statusOrder[b.status] ?? 3)
+    || (a.name || a.sub).localeCompare(b.name || b.sub));
+}
+
+/** displayName is how a person is named on the dashboard. */
+const displayName = (p) => p.name || p.sub;
+
+/** render shows the loaded week. */
+function render() {
+  const { report, week } = state;
+  const thisWeek = currentWeek(state.zone);
+  const isCurrent = compareWeeks(week, thisWeek) === 0;
+  $('[data-week-label]').textContent = isCurrent ? `this week (${weekString(week)})` : `week ${weekString(week)}`;
+  $('[data-week-range]').textContent = `${weekRange(week)}${report.zone ? ` · times in ${report.zone}` : ''}`;
+  // aria-disabled rather than disabled, so that focus stays on the button.
+  $('[data-action="next-week"]').setAttribute('aria-disabled', String(compareWeeks(week, thisWeek) >= 0));
+  $('[data-action="this-week"]').setAttribute('aria-disabled', String(isCurrent));
+  $('[data-caption]').textContent = `Clients’ hours and days against their targets, ${weekRange(week)}`;
+  document.title = `Attendance ${weekString(week)}`;
+
+  const clients = clientsOf(report);
+  renderRows(clients);
+  $('[data-empty]').hidden = clients.length > 0;
+  $('[data-table-wrap]').hidden = clients.length === 0;
+
+  const counts = { on_track: 0, at_risk: 0, below: 0 };
+  for (const c of clients) {
+    if (c.status in counts) {
+      counts[c.status]++;
+    }
+  }
+  const flagged = clients.filter((c) => (c.flags || []).length > 0).length;
+  const parts = [`${clients.length} ${clients.length === 1 ? 'client' : 'clients'}`];
+  for (const [s, k] of Object.entries(counts)) {
+    if (k) {
+      parts.push(`${k} ${statusNames[s].toLowerCase()}`);
+    }
+  }
+  if (flagged) {
+    parts.push(`${flagged} with absence flags`);
+  }
+  $('[data-summary]').textContent = parts.join(' · ');
+
+  const others = report.people.filter((p) => p.role && p.role !== 'client');
+  $('[data-others-section]').hidden = others.length === 0;
+  $('[data-others]').replaceChildren(...others.map((p) => {
+    const li = document.createElement('li');
+    li.textContent = `${displayName(p)} (${roleNames[p.role] || p.role}): ${durationText(p.seconds)}, ${p.days === 1 ? '1 day' : `${p.days || 0} days`}`;
+    return li;
+  }));
+}
+
+/** renderRows fills the table, one row per client, keeping the focused row's button. */
+function renderRows(clients) {
+  const body = $('[data-rows]');
+  const focused = document.activeElement?.closest?.('[data-person]')?.dataset.person;
+  body.replaceChildren(...clients.map((c) => {
+    const tr = $('#row-template').content.firstElementChild.cloneNode(true);
+    tr.dataset.person = c.sub;
+    const b = $('[data-action="detail"]', tr);
+    b.textContent = displayName(c);
+    b.dataset.person = c.sub;
+    b.setAttribute('aria-haspopup', 'dialog');
+    b.setAttribute('aria-label', `${displayName(c)}: the week in detail`);
+    $('[data-hours]', tr).append(hoursGoal(c, { showLabel: false }));
+    $('[data-days]', tr).append(daysGoal(c, { showLabel: false }));
+    const badge = $('[data-status-badge]', tr);
+    badge.textContent = statusNames[c.status] || '—';
+    badge.classList.add(statusClass(c.status));
+    $('[data-absences]', tr).append(absencesCell(c));
+    return tr;
+  }));
+  if (focused) {
+    $(`[data-action="detail"][data-person="${CSS.escape(focused)}"]`)?.focus();
+  }
+}
+
+/** absencesCell says how many sessions were missed and which flags are up. */
+function absencesCell(c) {
+  const frag = document.createDocumentFragment();
+  const missed = document.createElement('span');
+  missed.className = 'missed';
+  missed.textContent = c.absences ? `${c.absences} missed` : 'None missed';
+  frag.append(missed);
+  if ((c.flags || []).length) {
+    const ul = document.createElement('ul');
+    ul.className = 'flags';
+    for (const f of c.flags) {
+      const li = document.createElement('li');
+      li.className = 'flag';
+      li.textContent = flagText(f);
+      ul.append(li);
+    }
+    frag.append(ul);
+  }
+  return frag;
+}
+
+// ---- A client's week in detail ------------------------------------------
+
+/** localText shows an RFC 3339 time in the program's zone: "Mon, Mar 2, 9:00 AM". */
+function localText(iso) {
+  const d = validDate(iso);
+  if (!d) {
+    return '';
+  }
+  const opts = { weekday: 'short', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' };
+  try {
+    return d.toLocaleString(undefined, { ...opts, timeZone: state.zone || undefined });
+  } catch {
+    return d.toLocaleString(undefined, opts);
+  }
+}
+
+/** dateText shows a local date (2026-03-02) as "Monday, March 2". */
+function dateText(date) {
+  const d = validDate(`${date}T12:00:00Z`);
+  return d ? d.toLocaleDateString(undefined, { timeZone: 'UTC', weekday: 'long', month: 'long', day: 'numeric' }) : date;
+}
+
+/** openDetail shows one client's week in the dialog. */
+function openDetail(sub) {
+  const c = state.report?.people.find((p) => p.sub === sub);
+  if (!c) {
+    return;
+  }
+  const dialog = $('dialog[data-dialog="detail"]');
+  $('[data-detail-name]', dialog).textContent = displayName(c);
+  $('[data-detail-week]', dialog).textContent = `${weekRange(state.week)} (${weekString(state.week)})`;
+  const status = $('[data-detail-status]', dialog);
+  status.textContent = c.status ? `Status: ${statusNames[c.status]}${c.live ? ' · in a session now' : ''}` : '';
+  status.className = `detail-status ${statusClass(c.status)}`;
+  $('[data-detail-goals]', dialog).replaceChildren(hoursGoal(c), daysGoal(c));
+
+  const sessions = c.sessions || [];
+  $('[data-detail-sessions]', dialog).replaceChildren(...sessions.map((s) => {
+    const tr = document.createElement('tr');
+    const name = document.createElement('th');
+    name.scope = 'row';
+    name.textContent = s.title || sessionName(s);
+    if (s.title && s.kind) {
+      const k = document.createElement('span');
+      k.className = 'muted-text small block';
+      k.textContent = capitalize(s.kind);
+      name.append(k);
+    }
+    const when = document.createElement('td');
+    when.textContent = `${localText(s.start)}${s.end ? '' : ' (still in session)'}`;
+    const min = document.createElement('td');
+    min.textContent = durationText(s.seconds);
+    const video = document.createElement('td');
+    video.textContent = durationText(s.video_seconds);
+    tr.append(name, when, min, video);
+    tr.dataset.room = s.room;
+    return tr;
+  }));
+  $('[data-detail-sessions-table]', dialog).hidden = sessions.length === 0;
+  $('[data-detail-no-sessions]', dialog).hidden = sessions.length > 0;
+
+  const days = c.daily || [];
+  $('[data-detail-days-section]', dialog).hidden = days.length === 0;
+  $('[data-detail-days]', dialog).replaceChildren(...days.map((d) => {
+    const li = document.createElement('li');
+    li.textContent = `${dateText(d.date_local)}: ${durationText(d.seconds)}, ${d.sessions === 1 ? '1 session' : `${d.sessions} sessions`}${d.billable ? ' · billable day' : ''}`;
+    return li;
+  }));
+
+  const missed = c.missed || [];
+  $('[data-detail-missed-section]', dialog).hidden = missed.length === 0;
+  $('[data-detail-missed]', dialog).replaceChildren(...missed.map((m) => {
+    const li = document.createElement('li');
+    li.textContent = `${sessionName(m)}, ${localText(m.start)}`;
+    return li;
+  }));
+
+  const flags = c.flags || [];
+  $('[data-detail-flags-section]', dialog).hidden = flags.length === 0;
+  $('[data-detail-flags]', dialog).replaceChildren(...flags.map((f) => {
+    const li = document.createElement('li');
+    li.className = 'flag';
+    li.textContent = flagText(f);
+    return li;
+  }));
+
+  const opener = document.activeElement;
+  dialog.addEventListener('close', () => {
+    if (opener && opener.isConnected) {
+      opener.focus();
+    } else {
+      $(`[data-action="detail"][data-person="${CSS.escape(sub)}"]`)?.focus();
+    }
+  }, { once: true });
+  dialog.showModal();
+}
+
+// ---- CSV ----------------------------------------------------------------
+
+/**
+ * downloadCSV fetches the week's CSV with the bearer header and saves it
+ * from a Blob URL, so that the token never goes in a URL.
+ */
+async function downloadCSV(button) {
+  button.disabled = true;
+  announce('Preparing the CSV…');
+  try {
+    const res = await apiFetch(state.token, weekPath(state.week, true), { accept: 'text/csv' });
+    const blob = new Blob([await res.blob()], { type: 'text/csv;charset=utf-8' });
+    if (state.blobURL) {
+      URL.revokeObjectURL(state.blobURL);
+    }
+    state.blobURL = URL.createObjectURL(blob);
+    const a = document.createElement('a');
+    a.href = state.blobURL;
+    a.download = `attendance-${state.program}-${weekString(state.week)}.csv`;
+    a.hidden = true;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    announce(`The CSV of ${weekString(state.week)} was downloaded.`);
+  } catch {
+    announce('The CSV could not be downloaded. Please try again.');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- Start ----------------------------------------------------------------
+
+/** onClick dispatches the page's buttons by their data-action. */
+function onClick(e) {
+  const b = e.target.closest('button[data-action]');
+  if (!b || b.disabled || b.getAttribute('aria-disabled') === 'true') {
+    return;
+  }
+  const actions = {
+    'prev-week': () => load(addWeeks(state.week, -1)),
+    'next-week': () => load(addWeeks(state.week, 1)),
+    'this-week': () => load(null),
+    refresh: () => load(state.week),
+    reload: () => load(state.week, { focus: true }),
+    'download-csv': () => downloadCSV(b),
+    detail: () => openDetail(b.dataset.person),
+  };
+  actions[b.dataset.action]?.();
+}
+
+function main() {
+  document.addEventListener('click', onClick);
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(location.hash.slice(1)).has('token')) {
+      location.reload();
+    }
+  });
+  const params = readFragment();
+  state.token = (params.get('token') || '').trim();
+  if (!state.token) {
+    show('no-token');
+    return;
+  }
+  state.claims = decodeClaims(state.token);
+  if (!state.claims || expired(state.claims)) {
+    showError(new APIError(401, 'unauthorized', ''));
+    return;
+  }
+  state.program = params.get('program') || state.claims.program || 'default';
+  const p = $('[data-program]');
+  p.textContent = `Program: ${state.program}`;
+  p.hidden = false;
+  const w = /^(\d{4})-W(\d{2})$/.exec(params.get('week') || '');
+  load(w ? { year: Number(w[1]), num: Number(w[2]) } : null);
+}
+
+main();
