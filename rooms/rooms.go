@@ -133,10 +133,18 @@ type member struct {
 func (r *Room) ID() string { return r.id }
 
 // Kind returns the room kind.
-func (r *Room) Kind() Kind { return r.kind }
+func (r *Room) Kind() Kind {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kind
+}
 
 // Title returns the room title shown to participants.
-func (r *Room) Title() string { return r.title }
+func (r *Room) Title() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.title
+}
 
 // Locked reports whether the room refuses new clients and family.
 func (r *Room) Locked() bool {

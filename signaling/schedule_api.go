@@ -1,7 +1,491 @@
 package signaling
 
-import "net/http"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"iop/rooms"
+	"iop/rooms/attendance"
+	"iop/rooms/schedule"
+	"iop/signaling/protocol"
+	"iop/signaling/token"
+)
+
+// Body limits of the schedule endpoints: a whole program may be long, any
+// other body is small.
+const (
+	maxProgramBody  = 1 << 20
+	maxScheduleBody = 64 << 10
+)
+
+// maxOccurrenceRange bounds GET .../occurrences (a few months is cheap).
+const maxOccurrenceRange = 92 * 24 * time.Hour
 
 // scheduleRoutes registers the staff endpoints that manage the schedule and
 // enrollment (docs/api.md).
-func (s *Server) scheduleRoutes(mux *http.ServeMux) {}
+func (s *Server) scheduleRoutes(mux *http.ServeMux) {
+	const p = "/v1/programs/{program}"
+	mux.HandleFunc("GET "+p+"/schedule", s.sched(staffOnly, s.getProgram))
+	mux.HandleFunc("PUT "+p+"/schedule", s.sched(staffOnly, s.putProgram))
+	mux.HandleFunc("PUT "+p+"/tracks/{track}", s.sched(staffOnly, s.putTrack))
+	mux.HandleFunc("DELETE "+p+"/tracks/{track}", s.sched(staffOnly, s.deleteTrack))
+	mux.HandleFunc("PUT "+p+"/sessions/{session}", s.sched(staffOnly, s.putSession))
+	mux.HandleFunc("DELETE "+p+"/sessions/{session}", s.sched(staffOnly, s.deleteSession))
+	mux.HandleFunc("PUT "+p+"/holidays/{date}", s.sched(staffOnly, s.holiday(true)))
+	mux.HandleFunc("DELETE "+p+"/holidays/{date}", s.sched(staffOnly, s.holiday(false)))
+	mux.HandleFunc("PUT "+p+"/cancellations/{session}/{date}", s.sched(staffOnly, s.cancellation(true)))
+	mux.HandleFunc("DELETE "+p+"/cancellations/{session}/{date}", s.sched(staffOnly, s.cancellation(false)))
+	mux.HandleFunc("GET "+p+"/occurrences", s.sched(staffOnly, s.occurrences))
+	mux.HandleFunc("GET "+p+"/enrollments", s.sched(staffOnly, s.enrollments))
+	mux.HandleFunc("PUT "+p+"/enrollments/{sub}", s.sched(staffOnly, s.enroll))
+	mux.HandleFunc("POST "+p+"/enrollments/{sub}/track", s.sched(staffOnly, s.changeTrack))
+	mux.HandleFunc("POST "+p+"/enrollments/{sub}/end", s.sched(staffOnly, s.endEnrollment))
+	mux.HandleFunc("DELETE "+p+"/enrollments/{sub}", s.sched(staffOnly, s.deleteEnrollment))
+	mux.HandleFunc("POST "+p+"/bookings", s.sched(staffOrTherapist, s.book))
+	mux.HandleFunc("GET "+p+"/people/{sub}/bookings", s.sched(staffOrTherapist, s.bookings))
+	mux.HandleFunc("DELETE "+p+"/bookings/{id}", s.sched(staffOrTherapist, s.cancelBooking))
+}
+
+// audience says who may call a schedule endpoint besides the program's
+// schedule managers (rooms.ActManageSchedule).
+type audience int
+
+const (
+	staffOnly        audience = iota
+	staffOrTherapist          // the program's therapists too, for their own bookings
+)
+
+// schedCall is one authorized schedule request.
+type schedCall struct {
+	ctx     context.Context
+	r       *http.Request
+	claims  *token.Claims
+	program string
+}
+
+// manager reports whether the bearer manages the schedule (staff), as
+// opposed to a therapist acting on their own bookings.
+func (c *schedCall) manager() bool { return c.claims.Role.Can(rooms.ActManageSchedule) }
+
+// apiRefusal is an answer other than success that a handler decides on.
+type apiRefusal struct{ code, msg string }
+
+func (e *apiRefusal) Error() string { return e.msg }
+
+func refuse(code, format string, args ...any) error {
+	return &apiRefusal{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// sched wraps a schedule handler: it verifies the bearer and that they may
+// act on the path's program, runs h, and writes its result (200 with the
+// JSON of a non-nil result, 204 for nil) or its error.
+func (s *Server) sched(who audience, h func(*schedCall) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := s.bearer(w, r)
+		if c == nil {
+			return
+		}
+		program := r.PathValue("program")
+		allowed := c.Role.Can(rooms.ActManageSchedule) || (who == staffOrTherapist && c.Role == rooms.RoleTherapist)
+		if !allowed || c.Program != program {
+			writeError(w, protocol.CodeForbidden, "only staff of this program may manage its schedule")
+			return
+		}
+		if s.cfg.Schedule == nil {
+			writeError(w, protocol.CodeInternal, "")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		out, err := h(&schedCall{ctx: ctx, r: r, claims: c, program: program})
+		if err != nil {
+			s.scheduleFailed(w, err)
+			return
+		}
+		if out == nil {
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// scheduleFailed maps a schedule error onto the API's codes: invalid
+// schedules (conflicts included) 422 with the message listing every
+// problem, unknown things 404, anything else 500.
+func (s *Server) scheduleFailed(w http.ResponseWriter, err error) {
+	var ref *apiRefusal
+	switch {
+	case errors.As(err, &ref):
+		writeError(w, ref.code, ref.msg)
+	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets):
+		writeError(w, protocol.CodeBadMessage, err.Error())
+	case errors.Is(err, schedule.ErrNotFound):
+		writeError(w, protocol.CodeNotFound, err.Error())
+	default:
+		s.apiFailed(w, err)
+	}
+}
+
+// decode reads the request's JSON body into v, refusing unknown fields (a
+// typo would otherwise drop a setting silently). An empty body leaves v as
+// it is when optional.
+func decode(c *schedCall, v any, limit int64, optional bool) error {
+	dec := json.NewDecoder(io.LimitReader(c.r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF) && optional:
+		return nil
+	case errors.Is(err, io.EOF):
+		return refuse(protocol.CodeBadMessage, "a JSON body is required")
+	}
+	return refuse(protocol.CodeBadMessage, "body: %v", err)
+}
+
+// pathID fills *id from the path when the body leaves it empty, and
+// refuses a body that names another one.
+func pathID(what string, id *string, path string) error {
+	if *id == "" {
+		*id = path
+	}
+	if *id != path {
+		return refuse(protocol.CodeBadMessage, "the body's %s %q is not the path's %q", what, *id, path)
+	}
+	return nil
+}
+
+// pathDate reads the {date} of the path.
+func pathDate(c *schedCall) (schedule.Date, error) {
+	d, err := schedule.ParseDate(c.r.PathValue("date"))
+	if err != nil {
+		return schedule.Date{}, refuse(protocol.CodeBadMessage, "%v", err)
+	}
+	return d, nil
+}
+
+func (s *Server) getProgram(c *schedCall) (any, error) {
+	return s.cfg.Schedule.Program(c.ctx, c.program)
+}
+
+// putProgram stores a whole program, and makes attendance count its days
+// and weeks in the program's time zone.
+func (s *Server) putProgram(c *schedCall) (any, error) {
+	var p schedule.Program
+	if err := decode(c, &p, maxProgramBody, false); err != nil {
+		return nil, err
+	}
+	if err := pathID("id", &p.ID, c.program); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Schedule.PutProgram(c.ctx, p); err != nil {
+		return nil, err
+	}
+	if s.cfg.Attendance != nil {
+		if err := s.cfg.Attendance.SetProgramZone(c.ctx, c.program, p.TimeZone); err != nil {
+			return nil, err
+		}
+	}
+	return s.cfg.Schedule.Program(c.ctx, c.program)
+}
+
+func (s *Server) putTrack(c *schedCall) (any, error) {
+	var t schedule.Track
+	if err := decode(c, &t, maxProgramBody, false); err != nil {
+		return nil, err
+	}
+	if err := pathID("track id", &t.ID, c.r.PathValue("track")); err != nil {
+		return nil, err
+	}
+	return t, s.cfg.Schedule.PutTrack(c.ctx, c.program, t)
+}
+
+func (s *Server) deleteTrack(c *schedCall) (any, error) {
+	return nil, s.cfg.Schedule.DeleteTrack(c.ctx, c.program, c.r.PathValue("track"))
+}
+
+// putSession stores a recurring session in the track of ?track=, or among
+// the shared sessions without it.
+func (s *Server) putSession(c *schedCall) (any, error) {
+	var rs schedule.RecurringSession
+	if err := decode(c, &rs, maxScheduleBody, false); err != nil {
+		return nil, err
+	}
+	if err := pathID("session id", &rs.ID, c.r.PathValue("session")); err != nil {
+		return nil, err
+	}
+	return rs, s.cfg.Schedule.PutSession(c.ctx, c.program, c.r.URL.Query().Get("track"), rs)
+}
+
+func (s *Server) deleteSession(c *schedCall) (any, error) {
+	return nil, s.cfg.Schedule.DeleteSession(c.ctx, c.program, c.r.PathValue("session"))
+}
+
+func (s *Server) holiday(add bool) func(*schedCall) (any, error) {
+	return func(c *schedCall) (any, error) {
+		d, err := pathDate(c)
+		if err != nil {
+			return nil, err
+		}
+		if add {
+			return nil, s.cfg.Schedule.AddHoliday(c.ctx, c.program, d)
+		}
+		return nil, s.cfg.Schedule.RemoveHoliday(c.ctx, c.program, d)
+	}
+}
+
+func (s *Server) cancellation(add bool) func(*schedCall) (any, error) {
+	return func(c *schedCall) (any, error) {
+		d, err := pathDate(c)
+		if err != nil {
+			return nil, err
+		}
+		session := c.r.PathValue("session")
+		if !add {
+			return nil, s.cfg.Schedule.Uncancel(c.ctx, c.program, session, d)
+		}
+		var body struct {
+			Reason string `json:"reason"`
+		}
+		if err := decode(c, &body, maxScheduleBody, true); err != nil {
+			return nil, err
+		}
+		return nil, s.cfg.Schedule.Cancel(c.ctx, c.program, session, d, body.Reason)
+	}
+}
+
+// occurrenceLine is an occurrence with its local times.
+type occurrenceLine struct {
+	schedule.Occurrence
+	StartLocal string `json:"start_local"`
+	EndLocal   string `json:"end_local"`
+}
+
+// occurrencesReply is the answer of GET .../occurrences.
+type occurrencesReply struct {
+	Program     string           `json:"program"`
+	TimeZone    string           `json:"time_zone"`
+	From        time.Time        `json:"from"`
+	To          time.Time        `json:"to"`
+	Occurrences []occurrenceLine `json:"occurrences"`
+}
+
+// occurrences lists the program's meetings in [from, to) (?from=&to=, each
+// an RFC 3339 instant or a local date; or ?week=2026-W49), by default the
+// seven days from today's local midnight.
+func (s *Server) occurrences(c *schedCall) (any, error) {
+	sch, err := s.cfg.Schedule.Load(c.ctx, c.program)
+	if err != nil {
+		return nil, err
+	}
+	loc := sch.Location()
+	from, to, err := occurrenceRange(c.r, loc, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	rep := occurrencesReply{Program: c.program, TimeZone: loc.String(), From: from.UTC(), To: to.UTC(), Occurrences: []occurrenceLine{}}
+	for _, o := range sch.Occurrences(from, to) {
+		rep.Occurrences = append(rep.Occurrences, occurrenceLine{
+			Occurrence: o, StartLocal: o.Start.In(loc).Format(time.RFC3339), EndLocal: o.End.In(loc).Format(time.RFC3339),
+		})
+	}
+	return rep, nil
+}
+
+// occurrenceRange reads ?week= or ?from=&to= in loc.
+func occurrenceRange(r *http.Request, loc *time.Location, now time.Time) (from, to time.Time, err error) {
+	q := r.URL.Query()
+	if wk := q.Get("week"); wk != "" {
+		w, err := attendance.ParseWeek(wk)
+		if err != nil {
+			return from, to, refuse(protocol.CodeBadMessage, "week must look like 2026-W49")
+		}
+		return w.Start(loc), w.End(loc), nil
+	}
+	y, m, d := now.In(loc).Date()
+	from = time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if v := q.Get("from"); v != "" {
+		if from, err = instantOrDate(v, loc); err != nil {
+			return from, to, refuse(protocol.CodeBadMessage, "from: %v", err)
+		}
+	}
+	to = from.AddDate(0, 0, 7)
+	if v := q.Get("to"); v != "" {
+		if to, err = instantOrDate(v, loc); err != nil {
+			return from, to, refuse(protocol.CodeBadMessage, "to: %v", err)
+		}
+	}
+	if !from.Before(to) || to.Sub(from) > maxOccurrenceRange {
+		return from, to, refuse(protocol.CodeBadMessage, "from must be before to, at most 92 days apart")
+	}
+	return from, to, nil
+}
+
+// instantOrDate reads an RFC 3339 instant, or a date as its local midnight
+// in loc.
+func instantOrDate(v string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	d, err := schedule.ParseDate(v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time or a date yyyy-mm-dd", v)
+	}
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, loc), nil
+}
+
+func (s *Server) enrollments(c *schedCall) (any, error) {
+	list, err := s.cfg.Schedule.Enrollments(c.ctx, c.program)
+	if err != nil {
+		return nil, err
+	}
+	if list == nil {
+		list = []schedule.Enrollment{}
+	}
+	return map[string]any{"enrollments": list}, nil
+}
+
+// enroll creates or replaces a client's enrollment.
+func (s *Server) enroll(c *schedCall) (any, error) {
+	var e schedule.Enrollment
+	if err := decode(c, &e, maxScheduleBody, false); err != nil {
+		return nil, err
+	}
+	if err := pathID("sub", &e.Sub, c.r.PathValue("sub")); err != nil {
+		return nil, err
+	}
+	if err := pathID("program", &e.Program, c.program); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Schedule.Enroll(c.ctx, e); err != nil {
+		return nil, err
+	}
+	return s.storedEnrollment(c, e.Sub)
+}
+
+func (s *Server) changeTrack(c *schedCall) (any, error) {
+	var body struct {
+		Track     string        `json:"track"`
+		Effective schedule.Date `json:"effective"`
+		Reason    string        `json:"reason,omitempty"`
+	}
+	if err := decode(c, &body, maxScheduleBody, false); err != nil {
+		return nil, err
+	}
+	if body.Effective.IsZero() {
+		return nil, refuse(protocol.CodeBadMessage, "effective (yyyy-mm-dd) is required")
+	}
+	sub := c.r.PathValue("sub")
+	if err := s.cfg.Schedule.ChangeTrack(c.ctx, c.program, sub, body.Track, body.Effective, body.Reason); err != nil {
+		return nil, err
+	}
+	return s.storedEnrollment(c, sub)
+}
+
+func (s *Server) endEnrollment(c *schedCall) (any, error) {
+	var body struct {
+		End    schedule.Date      `json:"end"`
+		Reason schedule.EndReason `json:"reason"`
+	}
+	if err := decode(c, &body, maxScheduleBody, false); err != nil {
+		return nil, err
+	}
+	if body.End.IsZero() {
+		return nil, refuse(protocol.CodeBadMessage, "end (yyyy-mm-dd, the last day) is required")
+	}
+	sub := c.r.PathValue("sub")
+	if err := s.cfg.Schedule.EndEnrollment(c.ctx, c.program, sub, body.End, body.Reason); err != nil {
+		return nil, err
+	}
+	return s.storedEnrollment(c, sub)
+}
+
+// deleteEnrollment erases an enrollment and the client's own targets.
+func (s *Server) deleteEnrollment(c *schedCall) (any, error) {
+	sub := c.r.PathValue("sub")
+	if err := s.cfg.Schedule.DeleteEnrollment(c.ctx, c.program, sub); err != nil {
+		return nil, err
+	}
+	if s.cfg.Attendance != nil {
+		return nil, s.cfg.Attendance.SetTargets(c.ctx, c.program, sub, attendance.Targets{})
+	}
+	return nil, nil
+}
+
+// storedEnrollment reads back sub's enrollment after a change and gives
+// attendance its weekly targets.
+func (s *Server) storedEnrollment(c *schedCall, sub string) (*schedule.Enrollment, error) {
+	e, err := s.cfg.Schedule.Enrollment(c.ctx, c.program, sub)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Attendance != nil {
+		t := e.WithDefaults()
+		if err := s.cfg.Attendance.SetTargets(c.ctx, c.program, sub, attendance.Targets{Hours: t.TargetHours, Days: t.TargetDays}); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// book books an individual or family session. A therapist books only
+// sessions they run themself.
+func (s *Server) book(c *schedCall) (any, error) {
+	var b schedule.Booking
+	if err := decode(c, &b, maxScheduleBody, false); err != nil {
+		return nil, err
+	}
+	if b.ID != "" {
+		return nil, refuse(protocol.CodeBadMessage, "id is assigned by the server")
+	}
+	b.Start = b.Start.UTC()
+	if !c.manager() {
+		if b.Therapist == "" {
+			b.Therapist = c.claims.Subject
+		}
+		if b.Therapist != c.claims.Subject {
+			return nil, refuse(protocol.CodeForbidden, "a therapist books only sessions they run")
+		}
+	}
+	return s.cfg.Schedule.Book(c.ctx, c.program, b)
+}
+
+// bookings lists a person's bookings (as client or therapist); therapists
+// list their own.
+func (s *Server) bookings(c *schedCall) (any, error) {
+	sub := c.r.PathValue("sub")
+	if !c.manager() && sub != c.claims.Subject {
+		return nil, refuse(protocol.CodeForbidden, "a therapist lists only their own bookings")
+	}
+	list, err := s.cfg.Schedule.Bookings(c.ctx, c.program, sub)
+	if err != nil {
+		return nil, err
+	}
+	if list == nil {
+		list = []schedule.Booking{}
+	}
+	return map[string]any{"bookings": list}, nil
+}
+
+// cancelBooking deletes a booking; therapists cancel only those they run.
+func (s *Server) cancelBooking(c *schedCall) (any, error) {
+	id := c.r.PathValue("id")
+	if !c.manager() {
+		b, err := s.cfg.Schedule.Booking(c.ctx, c.program, id)
+		if err != nil {
+			return nil, err
+		}
+		if b.Therapist != c.claims.Subject {
+			return nil, refuse(protocol.CodeForbidden, "a therapist cancels only sessions they run")
+		}
+	}
+	return nil, s.cfg.Schedule.CancelBooking(c.ctx, c.program, id)
+}

@@ -778,7 +778,7 @@ func (s *session) RoomEvent(e rooms.Event) {
 	case e.Type == rooms.EventJoined && self:
 		s.admittedEvent(e)
 	case e.Type == rooms.EventWaiting && self:
-		m := protocol.ServerMessage{Type: protocol.TypeWaiting, Room: s.roomInfo(e.Locked), Position: e.Position}
+		m := protocol.ServerMessage{Type: protocol.TypeWaiting, Room: roomInfo(e), Position: e.Position}
 		if !s.waitingSent {
 			m.Re = s.joinRe // the first answers the join; later ones say the line moved
 			s.waitingSent = true
@@ -806,7 +806,7 @@ func (s *session) RoomEvent(e rooms.Event) {
 		s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: e.Reason})
 		s.closeWith(websocket.CloseNormalClosure, "removed")
 	case e.Type == rooms.EventRoomUpdated:
-		s.send(protocol.ServerMessage{Type: protocol.TypeRoomUpdated, Room: s.roomInfo(e.Locked)})
+		s.send(protocol.ServerMessage{Type: protocol.TypeRoomUpdated, Room: roomInfo(e)})
 	case e.Type == rooms.EventEnded:
 		s.ending(rooms.ReasonEnded)
 		s.send(protocol.ServerMessage{Type: protocol.TypeEnded})
@@ -820,7 +820,7 @@ func (s *session) admittedEvent(e rooms.Event) {
 	m := protocol.ServerMessage{
 		Type:         protocol.TypeJoined,
 		You:          &protocol.Person{ID: s.id, Name: e.Participant.Name, Role: string(e.Participant.Role)},
-		Room:         s.roomInfo(e.Locked),
+		Room:         roomInfo(e),
 		Participants: participants(e.Others),
 		ICEServers:   s.srv.cfg.ICEServers,
 	}
@@ -854,8 +854,10 @@ func (s *session) ending(reason string) {
 	s.mu.Unlock()
 }
 
-func (s *session) roomInfo(locked bool) *protocol.Room {
-	return &protocol.Room{ID: s.room.ID(), Kind: string(s.room.Kind()), Title: s.room.Title(), Locked: locked}
+// roomInfo describes the room as the event saw it (RoomEvent runs under the
+// room's lock, so it must not call back into the room).
+func roomInfo(e rooms.Event) *protocol.Room {
+	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked}
 }
 
 func participant(p rooms.Participant) protocol.Participant {

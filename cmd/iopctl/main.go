@@ -60,6 +60,24 @@ const usage = `iopctl: operator tool for iopd
   iopctl keygen -alg EdDSA|ES256 -out private.pem [-pub public.pem] [-jwks keys.json]
         make a signing key and print or store its public key for IOP_JWT_KEYS
 
+Against the deployment's Redis (-redis URL or IOP_REDIS_URL):
+
+  iopctl schedule check FILE.yaml                 validate a schedule file
+  iopctl schedule seed FILE.yaml                  validate and store it
+  iopctl schedule show PROGRAM [-week 2026-W49]   a week's sessions in the program's zone
+  iopctl schedule holiday add|rm PROGRAM DATE
+  iopctl schedule cancel|uncancel PROGRAM SESSION DATE [-reason TEXT]
+  iopctl schedule book PROGRAM -client SUB -therapist SUB [-kind individual|family] -start "2026-12-01 14:00" [-length 50m]
+  iopctl schedule unbook PROGRAM BOOKING-ID
+  iopctl schedule feed PROGRAM SUB [-rotate | -revoke] [-url BASE]
+  iopctl enroll PROGRAM SUB -track TRACK -start DATE [-cohort C1,C2] [-target-hours 9] [-target-days 3]
+  iopctl enroll track PROGRAM SUB TRACK -effective DATE [-reason TEXT]
+  iopctl enroll end PROGRAM SUB -date DATE -reason discharge|completion|step_down
+  iopctl attendance report PROGRAM [-week 2026-W49] [-sub SUB]
+  iopctl attendance export PROGRAM [-week 2026-W49] [-o FILE.csv]
+  iopctl attendance verify PROGRAM                exit status 1 if the event chain was altered
+  iopctl attendance rebuild PROGRAM               recompute the rollups from the events
+
 Run "iopctl COMMAND -h" for the flags of a command.
 `
 
@@ -76,11 +94,17 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		return runToken(args[1:], getenv, stdout)
 	case "keygen":
 		return runKeygen(args[1:], stdout)
+	case "schedule":
+		return runSchedule(args[1:], getenv, stdout)
+	case "enroll":
+		return runEnroll(args[1:], getenv, stdout)
+	case "attendance":
+		return runAttendance(args[1:], getenv, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return flag.ErrHelp
 	}
-	return fmt.Errorf("unknown command %q (want token or keygen)", args[0])
+	return fmt.Errorf("unknown command %q (want token, keygen, schedule, enroll or attendance)", args[0])
 }
 
 // command is one subcommand's flags.

@@ -104,7 +104,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	n.rooms = rooms.NewManager(policies, n.recorder)
 	if cfg.dev() {
 		n.rooms.Open(demoRoom, rooms.KindGroup, "Demo group", true)
-		if err := seedExample(ctx, n.schedule); err != nil {
+		if err := seedExample(ctx, n.schedule, n.attendance); err != nil {
 			return nil, fmt.Errorf("load the example program: %w", err)
 		}
 	}
@@ -226,7 +226,7 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 		return fmt.Errorf("IOP_DATA_DIR: %w", err)
 	}
 	n.schedule = schedule.NewStore(n.store.Redis)
-	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc, Schedule: timetable{n.schedule}, Roster: timetable{n.schedule}})
+	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule)})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:    cfg.NodeID,
 		Spool:   filepath.Join(dir, "attendance.spool"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -441,6 +442,10 @@ func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Total
 	}
 	start, end := r.Week.Start(v.loc), r.Week.End(v.loc)
 	exp, err := s.opts.Schedule.Expected(ctx, v.program, r.Sub, start, end)
+	if errors.Is(err, ErrNoSchedule) {
+		r.Status = WeeklyStatus(in)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("read schedule: %w", err)
 	}

@@ -119,6 +119,11 @@ type Expected struct {
 	End   time.Time  `json:"end"`
 }
 
+// ErrNoSchedule is what a Schedule answers for a person it has no
+// timetable for (an ad-hoc program, a client not enrolled): their status
+// then follows the no-schedule rule.
+var ErrNoSchedule = errors.New("attendance: no schedule for this person")
+
 // Schedule tells attendance which sessions a client is expected at. The
 // schedule package implements it; without one, weekly status falls back to
 // the MaxDaily rule and no absences are reported.

@@ -1,0 +1,370 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"iop/rooms/attendance"
+)
+
+// runAttendance dispatches iopctl attendance SUBCOMMAND.
+func runAttendance(args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("attendance: want report, export, verify or rebuild")
+	}
+	switch args[0] {
+	case "report":
+		return attendanceReport(args[1:], getenv, stdout)
+	case "export":
+		return attendanceExport(args[1:], getenv, stdout)
+	case "verify":
+		return attendanceVerify(args[1:], getenv, stdout)
+	case "rebuild":
+		return attendanceRebuild(args[1:], getenv, stdout)
+	}
+	return fmt.Errorf("attendance %s: unknown (want report, export, verify or rebuild)", args[0])
+}
+
+// attendanceWeek opens the stores and reads -week in the program's zone.
+func attendanceWeek(ctx context.Context, redisURL, program, weekFlag string, getenv func(string) string) (*stores, attendance.Week, error) {
+	s, err := openStores(ctx, redisURL, getenv)
+	if err != nil {
+		return nil, attendance.Week{}, err
+	}
+	loc, err := s.att.Zone(ctx, program)
+	if err == nil {
+		var w attendance.Week
+		if w, err = weekOf(weekFlag, loc); err == nil {
+			return s, w, nil
+		}
+	}
+	s.Close()
+	return nil, attendance.Week{}, err
+}
+
+// attendanceReport prints a program's week, one line per person, or one
+// person's week with their sessions.
+func attendanceReport(args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := newCommand("attendance report", "PROGRAM [-week 2026-W49] [-sub SUB] [-redis URL]", stdout)
+	redisURL := redisFlag(cmd, getenv)
+	weekFlag := cmd.String("week", "", "ISO week yyyy-Www (default: this week in the program's zone)")
+	sub := cmd.String("sub", "", "one person's week, with their sessions")
+	pos, err := cmd.parseArgs(args, "PROGRAM")
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s, w, err := attendanceWeek(ctx, *redisURL, pos[0], *weekFlag, getenv)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var people []*attendance.WeekReport
+	var zone string
+	if *sub != "" {
+		r, err := s.att.Week(ctx, pos[0], *sub, w)
+		if err != nil {
+			return err
+		}
+		people, zone = []*attendance.WeekReport{r}, r.Zone
+	} else {
+		rep, err := s.att.ProgramWeek(ctx, pos[0], w)
+		if err != nil {
+			return err
+		}
+		people, zone = rep.People, rep.Zone
+	}
+	fmt.Fprintf(stdout, "program %s, week %s (%s); minutes are whole minutes of exact seconds, rounded down\n\n", pos[0], w, zone)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PERSON\tROLE\tMINUTES\tVIDEO MIN\tDAYS\tBILLABLE DAYS\tTARGET\tSTATUS\tABSENCES")
+	anyLive := false
+	for _, r := range people {
+		target, status, absences := "-", "-", "-"
+		if r.TargetHours > 0 {
+			target = fmt.Sprintf("%gh/%dd", r.TargetHours, r.TargetDays)
+			status = string(r.Status)
+			absences = fmt.Sprint(r.Absences)
+		}
+		role := string(r.Role)
+		if role == "" {
+			role = "-"
+		}
+		live := ""
+		if r.Live {
+			live, anyLive = "*", true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d%s\t%d\t%d\t%d\t%s\t%s\t%s\n", person(r.Sub, r.Name), role, r.Minutes, live, r.VideoMinutes, r.Days, r.BillableDays, target, status, absences)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if anyLive {
+		fmt.Fprintln(stdout, "* a session still open, counted up to now")
+	}
+	if len(people) == 0 {
+		fmt.Fprintln(stdout, "(nobody attended or was enrolled)")
+	}
+	if *sub == "" {
+		return nil
+	}
+	r := people[0]
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tKIND\tFROM\tTO\tMINUTES\tVIDEO MIN\tMODALITY")
+	for _, l := range r.Sessions {
+		end := "(open)"
+		if l.EndLocal != nil {
+			end = *l.EndLocal
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", l.Room, l.Kind, l.StartLocal, end, l.Minutes, l.VideoMinutes, l.Modality)
+	}
+	loc, err := time.LoadLocation(r.Zone)
+	if err != nil {
+		loc = time.UTC
+	}
+	for _, m := range r.Missed {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\tmissed\t\t\n", m.Room, m.Kind, m.Start.In(loc).Format(time.RFC3339), m.End.In(loc).Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// person names someone in a report: their display name and sub.
+func person(sub, name string) string {
+	if name == "" {
+		return sub
+	}
+	return name + " (" + sub + ")"
+}
+
+// attendanceExport writes a program's week as the billing CSV.
+func attendanceExport(args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := newCommand("attendance export", "PROGRAM [-week 2026-W49] [-o FILE.csv] [-redis URL]", stdout)
+	redisURL := redisFlag(cmd, getenv)
+	weekFlag := cmd.String("week", "", "ISO week yyyy-Www (default: this week in the program's zone)")
+	out := cmd.String("o", "", "write the CSV to this file (mode 0600) instead of stdout")
+	pos, err := cmd.parseArgs(args, "PROGRAM")
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s, w, err := attendanceWeek(ctx, *redisURL, pos[0], *weekFlag, getenv)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rows, err := s.att.WeekRows(ctx, pos[0], w)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return attendance.WriteCSV(stdout, rows)
+	}
+	// The rows show who is in a substance-use program (42 CFR Part 2):
+	// readable by the operator only.
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := attendance.WriteCSV(f, rows); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "wrote %d rows of %s %s to %s\n", len(rows), pos[0], w, *out)
+	return err
+}
+
+// attendanceVerify walks a program's hash chain; a broken chain is an
+// error (exit status 1) naming the first altered or missing event.
+func attendanceVerify(args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := newCommand("attendance verify", "PROGRAM [-redis URL]", stdout)
+	redisURL := redisFlag(cmd, getenv)
+	pos, err := cmd.parseArgs(args, "PROGRAM")
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s, err := openStores(ctx, *redisURL, getenv)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	v, err := s.att.Verify(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if !v.OK {
+		f := v.First
+		if f == nil {
+			return fmt.Errorf("attendance of %s: chain broken", pos[0])
+		}
+		fmt.Fprintf(stdout, "FAILED %s: %d events walked; first problem at seq %d (event %s, stream entry %s): %s\n",
+			pos[0], v.Events, f.Seq, f.EventID, f.StreamID, f.Problem)
+		return fmt.Errorf("attendance of %s: the chain is broken at seq %d: %s", pos[0], f.Seq, f.Problem)
+	}
+	_, err = fmt.Fprintf(stdout, "OK %s: %d events, head seq %d, hash %s\n", pos[0], v.Events, v.Seq, orNone(v.Head))
+	return err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// attendanceRebuild recomputes a program's rollups from its event stream
+// and prints each person's week that changed.
+func attendanceRebuild(args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := newCommand("attendance rebuild", "PROGRAM [-redis URL]", stdout)
+	redisURL := redisFlag(cmd, getenv)
+	pos, err := cmd.parseArgs(args, "PROGRAM")
+	if err != nil {
+		return err
+	}
+	program := pos[0]
+	ctx := context.Background()
+	s, err := openStores(ctx, *redisURL, getenv)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	loc, err := s.att.Zone(ctx, program)
+	if err != nil {
+		return err
+	}
+	weeks, err := eventWeeks(ctx, s.st.Redis, program, loc)
+	if err != nil {
+		return err
+	}
+	before, err := weekTotals(ctx, s.att, program, weeks)
+	if err != nil {
+		return err
+	}
+	res, err := s.att.Rebuild(ctx, program)
+	if err != nil {
+		return err
+	}
+	after, err := weekTotals(ctx, s.att, program, weeks)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "rebuilt %s: %d events replayed into %d segments (rollup generation %d)\n", program, res.Events, res.Segments, res.Generation)
+	changed := diffTotals(before, after)
+	if len(changed) == 0 {
+		_, err = fmt.Fprintln(stdout, "no week's totals changed")
+		return err
+	}
+	for _, line := range changed {
+		fmt.Fprintln(stdout, line)
+	}
+	return nil
+}
+
+// eventWeeks returns the ISO weeks (in loc) of a program's attendance
+// events: the weeks whose rollups a rebuild may change. It reads the event
+// stream that attendance.Store writes (rooms/attendance/store.go keys).
+func eventWeeks(ctx context.Context, rdb *redis.Client, program string, loc *time.Location) ([]attendance.Week, error) {
+	key := "iop:att:{" + program + "}:events"
+	seen := map[attendance.Week]bool{}
+	start := "-"
+	for {
+		page, err := rdb.XRangeN(ctx, key, start, "+", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read attendance events: %w", err)
+		}
+		for _, x := range page {
+			body, _ := x.Values["event"].(string)
+			var e attendance.Event
+			if json.Unmarshal([]byte(body), &e) == nil && !e.At.IsZero() {
+				seen[attendance.WeekOf(e.At, loc)] = true
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		start = "(" + page[len(page)-1].ID
+	}
+	out := make([]attendance.Week, 0, len(seen))
+	for w := range seen {
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}
+
+// totals is what a rebuild may change in a person's week.
+type totals struct {
+	name                   string
+	seconds, videoSeconds  int64
+	days, billable, visits int
+}
+
+// weekTotals reads every person's totals in the weeks given, keyed by
+// "week sub".
+func weekTotals(ctx context.Context, att *attendance.Store, program string, weeks []attendance.Week) (map[string]totals, error) {
+	out := map[string]totals{}
+	for _, w := range weeks {
+		rep, err := att.ProgramWeek(ctx, program, w)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rep.People {
+			out[w.String()+" "+r.Sub] = totals{
+				name: r.Name, seconds: r.Seconds, videoSeconds: r.VideoSeconds,
+				days: r.Days, billable: r.BillableDays, visits: r.SessionsAttended,
+			}
+		}
+	}
+	return out, nil
+}
+
+// diffTotals describes each person-week whose totals differ, sorted.
+func diffTotals(before, after map[string]totals) []string {
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		b, a := before[k], after[k]
+		var d []string
+		add := func(what string, x, y int64) {
+			if x != y {
+				d = append(d, fmt.Sprintf("%s %d -> %d", what, x, y))
+			}
+		}
+		add("seconds", b.seconds, a.seconds)
+		add("minutes", attendance.Minutes(b.seconds), attendance.Minutes(a.seconds))
+		add("video seconds", b.videoSeconds, a.videoSeconds)
+		add("days", int64(b.days), int64(a.days))
+		add("billable days", int64(b.billable), int64(a.billable))
+		add("sessions", int64(b.visits), int64(a.visits))
+		if len(d) == 0 {
+			continue
+		}
+		week, sub, _ := strings.Cut(k, " ")
+		name := a.name
+		if name == "" {
+			name = b.name
+		}
+		out = append(out, fmt.Sprintf("%s %s: %s", week, person(sub, name), strings.Join(d, ", ")))
+	}
+	sort.Strings(out)
+	return out
+}
