@@ -18,6 +18,8 @@ import (
 	"time"
 	_ "time/tzdata" // time zones work on minimal images
 
+	"github.com/redis/go-redis/v9"
+
 	"iop/rooms"
 )
 
@@ -38,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	redis.SetLogger(redisLog{log}) // the Redis client's complaints go to the JSON log too
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -68,6 +71,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	drain, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return n.Close(drain)
+}
+
+// redisLog routes the Redis client's own messages (reconnects during an
+// outage) into the structured log, at warning level.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 // printDevLinks writes join links for the demo room to stdout (never to the

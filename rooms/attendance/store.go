@@ -528,14 +528,14 @@ func (s *Store) SweepStale(ctx context.Context, program string, olderThan time.T
 	n := 0
 	for _, o := range open {
 		ls := o.LastSeen.Unix()
-		if ls >= limit {
+		if ls > limit { // whole seconds: a segment last seen in the limit's second is stale too
 			continue
 		}
 		e := Event{
 			ID: fmt.Sprintf("sweep:%s:%d", o.ID, ls), Kind: KindLeave, Program: program,
 			Segment: o.ID, At: o.LastSeen, Reason: ReasonLost, Node: "sweeper",
 		}
-		rec, err := s.append(ctx, e, func(lastSeen int64, open bool) bool { return open && lastSeen < limit })
+		rec, err := s.append(ctx, e, func(lastSeen int64, open bool) bool { return open && lastSeen <= limit })
 		if errors.Is(err, errSkip) {
 			continue // a heartbeat or event got in first
 		}
