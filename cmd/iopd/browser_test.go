@@ -30,7 +30,9 @@ import (
 // iop-console.png, iop-console-zoom.png (200% zoom) and iop-removed.png there;
 // TestBrowserSchedule iop-join-sessions.png (and -zoom), iop-too-early.png and
 // iop-wrong-track.png; TestBrowserDashboard iop-dashboard.png (and -zoom) and
-// iop-dashboard-detail.png.
+// iop-dashboard-detail.png. iop-console.png and iop-dashboard.png are always
+// saved as artifacts: in IOP_ARTIFACT_DIR when set, else in a temporary
+// directory whose path the test logs.
 
 const (
 	// mediaTimeout bounds how long three pages may take to see each other.
@@ -191,6 +193,117 @@ func saveScreenshot(t *testing.T, p *page, name string) {
 	}
 }
 
+// saveArtifact always saves a screenshot of the tab as a PNG test artifact:
+// in IOP_ARTIFACT_DIR when set, else in the test's temporary directory.
+func saveArtifact(t *testing.T, p *page, name string) {
+	t.Helper()
+	dir := os.Getenv("IOP_ARTIFACT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("artifact %s: %v", name, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Errorf("artifact %s: %v", name, err)
+		return
+	}
+	t.Logf("artifact: %s", path)
+	if d := os.Getenv("IOP_SCREENSHOT_DIR"); d != "" && d != dir {
+		_ = os.WriteFile(filepath.Join(d, name), png, 0o644)
+	}
+}
+
+// audioScript reports, per remote participant whose tile plays a stream,
+// the packetsReceived of the inbound-rtp of their audio track, read from
+// the page's own PeerConnections; -1 when there is no audio track (yet).
+const audioScript = `(async () => {
+  const pcs = window.__iop.peerConnections();
+  const out = {};
+  for (const v of document.querySelectorAll('video[data-participant]')) {
+    const a = v.srcObject && v.srcObject.getAudioTracks()[0];
+    let n = -1;
+    const r = a && pcs.flatMap((pc) => pc.getReceivers()).find((r) => r.track === a);
+    if (r) {
+      (await r.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') n = s.packetsReceived; });
+    }
+    out[v.dataset.participant] = n;
+  }
+  return out;
+})()`
+
+// audioPackets reads audioScript on a page.
+func audioPackets(p *page) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[map[string]int](audioScript, chromedp.EvalAwaitPromise))
+}
+
+// waitForAudio waits until every page has an audio track of each other
+// participant whose inbound packets keep arriving.
+func waitForAudio(t *testing.T, pages []*page) {
+	t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		before := make([]map[string]int, len(pages))
+		for i, p := range pages {
+			before[i], _ = audioPackets(p)
+		}
+		time.Sleep(700 * time.Millisecond)
+		ok, why := true, ""
+		for i, p := range pages {
+			after, err := audioPackets(p)
+			if err != nil || len(after) != len(pages)-1 {
+				ok, why = false, fmt.Sprintf("page %d: %v %v", i+1, after, err)
+				break
+			}
+			for id, n := range after {
+				if n <= 0 || n <= before[i][id] {
+					ok, why = false, fmt.Sprintf("page %d: audio packets of %s: %d then %d", i+1, id, before[i][id], n)
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every page receives the others' audio: %s", why)
+		}
+	}
+}
+
+// checkSilent checks that, once settled, no more audio packets of
+// participant id reach the pages.
+func checkSilent(t *testing.T, id string, pages []*page) {
+	t.Helper()
+	time.Sleep(time.Second)
+	before := make([]map[string]int, len(pages))
+	for i, p := range pages {
+		var err error
+		if before[i], err = audioPackets(p); err != nil {
+			t.Fatalf("page %d: audio packets: %v", i+1, err)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	for i, p := range pages {
+		after, err := audioPackets(p)
+		if err != nil {
+			t.Fatalf("page %d: audio packets: %v", i+1, err)
+		}
+		if b, ok := before[i][id]; !ok || after[id] != b {
+			t.Errorf("page %d: audio packets of muted %s went from %d to %d", i+1, id, b, after[id])
+		}
+	}
+}
+
 // visibleText is the text of the page's main area, for failure messages.
 const visibleText = `document.querySelector('main').innerText.replace(/\s+/g, ' ').trim()`
 
@@ -318,11 +431,14 @@ func waitForEachOther(t *testing.T, pages []*page) {
 	}
 }
 
-// TestBrowserCall joins a therapist and two clients to one room through the
+// TestBrowserCall joins a therapist and three clients to one room through the
 // join page: the clients wait until the therapist admits them from the
-// console, then each page plays the other two's video. One client leaves and
-// comes back; then the therapist mutes one client, removes the other with a
-// reason, and ends the session.
+// console, then each page plays the other three's video and receives their
+// audio. One client leaves and comes back; the therapist mutes one client (no
+// more of their audio arrives); another client's connection drops and the page
+// rejoins by itself with one attendance segment; the therapist removes a
+// client with a reason, a family member finds the group full, the room is
+// locked, and the therapist ends the session.
 func TestBrowserCall(t *testing.T) {
 	browser := startBrowser(t)
 	n := testNode(t)
@@ -334,6 +450,7 @@ func TestBrowserCall(t *testing.T) {
 		{"therapist-1", "Dana", rooms.RoleTherapist},
 		{"client-1", "Alex", rooms.RoleClient},
 		{"client-2", "Sam", rooms.RoleClient},
+		{"client-3", "Kim", rooms.RoleClient},
 	}
 	tabs := make([]*page, len(people))
 	for i, p := range people {
@@ -344,7 +461,7 @@ func TestBrowserCall(t *testing.T) {
 		}
 	}
 	saveScreenshot(t, tabs[0], "iop-prejoin.png")
-	therapist, alex, sam := tabs[0], tabs[1], tabs[2]
+	therapist, alex, sam, kim := tabs[0], tabs[1], tabs[2], tabs[3]
 
 	// The therapist goes straight in and has the console; the clients wait.
 	click(t, therapist, `[data-action="join"]`)
@@ -361,14 +478,15 @@ func TestBrowserCall(t *testing.T) {
 		admit(t, therapist, p.name)
 	}
 	waitForEachOther(t, tabs)
-	t.Logf("three pages play each other's video %v after opening the links", time.Since(start).Round(100*time.Millisecond))
+	t.Logf("four pages play each other's video %v after opening the links", time.Since(start).Round(100*time.Millisecond))
+	waitForAudio(t, tabs)
 	saveScreenshot(t, alex, "iop-call.png")
 
 	// One leaves: the others drop that tile, and the one who left can come
 	// back through the waiting room.
 	click(t, sam, `[data-view="call"] [data-action="leave"]`)
 	waitForText(t, sam, "You left the session")
-	waitForEachOther(t, tabs[:2])
+	waitForEachOther(t, []*page{therapist, alex, kim})
 	click(t, sam, `[data-action="rejoin"]`)
 	click(t, sam, `[data-action="join"]`)
 	waitForText(t, sam, "You are in the waiting room")
@@ -383,12 +501,49 @@ func TestBrowserCall(t *testing.T) {
 	mutedBadge := fmt.Sprintf(`!document.querySelector('[data-tile=%q] [data-muted]').hidden`, alexID)
 	waitFor(t, therapist, "Alex muted", mutedBadge)
 	waitFor(t, sam, "Alex muted", mutedBadge)
+	waitFor(t, kim, "Alex muted", mutedBadge)
+	checkSilent(t, alexID, []*page{therapist, sam, kim})
+
+	// Kim's connection drops (socket and PeerConnections closed, no leave):
+	// the page says it is reconnecting, rejoins by itself, and the others
+	// see Kim again; the attendance keeps one segment.
+	dropped := time.Now()
+	shown, err := evaluate[bool](kim, `(() => {
+  window.__iop.dropConnection();
+  const b = document.querySelector('[data-reconnecting]');
+  return !b.hidden && b.innerText.includes('Reconnecting') && !document.querySelector('[data-view="call"]').hidden;
+})()`)
+	if err != nil || !shown {
+		text, _ := evaluate[string](kim, visibleText)
+		t.Fatalf("after the drop, Kim's page shows no Reconnecting banner in the call (%v); it shows: %q", err, text)
+	}
+	waitForEachOther(t, tabs)
+	if d := time.Since(dropped); d > 10*time.Second {
+		t.Errorf("the others saw Kim again %v after the drop, want within 10 s", d.Round(100*time.Millisecond))
+	} else {
+		t.Logf("the others see Kim again %v after the drop", d.Round(100*time.Millisecond))
+	}
+	waitFor(t, kim, "the banner gone", `document.querySelector('[data-reconnecting]').hidden`)
+	staff := n.joinToken(t, "staff-1", "Billing", rooms.RoleStaff, token.AnyRoom)
+	eventually(t, 5*time.Second, "Kim with one open segment", func() (bool, string) {
+		status, body := api(t, n, "GET", "/v1/attendance/rooms/browser-call", staff, nil)
+		people, _ := body["people"].([]any)
+		for _, p := range people {
+			p := p.(map[string]any)
+			if p["sub"] != "client-3" {
+				continue
+			}
+			segs, _ := p["segments"].([]any)
+			return len(segs) == 1 && segs[0].(map[string]any)["end"] == nil, fmt.Sprintf("%d segments: %v", len(segs), segs)
+		}
+		return false, fmt.Sprintf("%d %v", status, body)
+	})
 
 	// Alex raises a hand: the therapist sees it in the console and on the tile.
 	click(t, alex, `[data-action="hand"]`)
 	waitFor(t, therapist, "Alex's raised hand", fmt.Sprintf(
 		`document.querySelector('[data-hands]').innerText.includes('Alex') && document.querySelector('[data-tile=%q]').classList.contains('tile-hand')`, alexID))
-	saveScreenshot(t, therapist, "iop-console.png")
+	saveArtifact(t, therapist, "iop-console.png")
 	zoomScreenshot(t, therapist, "iop-console-zoom.png")
 
 	// Alex unmutes, which is Alex's choice.
@@ -408,15 +563,17 @@ func TestBrowserCall(t *testing.T) {
 	waitForText(t, sam, "You are no longer in this session")
 	waitFor(t, sam, "the therapist's reason", fmt.Sprintf(`document.querySelector('[data-message-quote]').innerText.includes(%q)`, reason))
 	saveScreenshot(t, sam, "iop-removed.png")
-	waitForEachOther(t, tabs[:2])
+	waitForEachOther(t, []*page{therapist, alex, kim})
 
-	// Sam may not come back; and once the therapist locks the room, nobody
-	// new gets in.
-	rejoinAs(t, n, sam, "client-2", "Sam")
+	// Sam may not come back; a family member has no place in a group; and
+	// once the therapist locks the room, nobody new gets in.
+	rejoinAs(t, n, sam, "client-2", "Sam", rooms.RoleClient)
 	waitForText(t, sam, "You cannot rejoin this session")
+	rejoinAs(t, n, sam, "family-1", "Jo", rooms.RoleFamily)
+	waitForText(t, sam, "This session is full")
 	click(t, therapist, `[data-action="lock"]`)
 	waitFor(t, therapist, "the locked room", `document.querySelector('[data-action="lock"]').textContent === 'Unlock room'`)
-	rejoinAs(t, n, sam, "client-3", "Kim")
+	rejoinAs(t, n, sam, "client-4", "Lee", rooms.RoleClient)
 	waitForText(t, sam, "This session is closed to new arrivals")
 
 	// The therapist ends the session: everyone gets the closing message.
@@ -431,9 +588,9 @@ func TestBrowserCall(t *testing.T) {
 
 // rejoinAs opens the call's join link of another person (or the same again)
 // in tab and clicks join.
-func rejoinAs(t *testing.T, n *node, tab *page, sub, name string) {
+func rejoinAs(t *testing.T, n *node, tab *page, sub, name string, role rooms.Role) {
 	t.Helper()
-	link := n.url + "/join#token=" + n.joinToken(t, sub, name, rooms.RoleClient, "browser-call")
+	link := n.url + "/join#token=" + n.joinToken(t, sub, name, role, "browser-call")
 	// From the join page, a link to it changes only the fragment: leave first.
 	if err := step(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
 		t.Fatalf("join again as %s: %v", name, err)
@@ -609,6 +766,7 @@ const browserScheduleYAML = `program:
       name: Day
       sessions:
         - {id: relapse, title: Relapse prevention, kind: group, weekdays: [mon, tue, wed, thu, fri, sat, sun], start: "{{.Day}}", length: 30m, therapists: [t1]}
+        - {id: morning, title: Morning check-in, kind: group, weekdays: [mon, tue, wed, thu, fri, sat, sun], start: "{{.Over}}", length: 30m, therapists: [t1]}
     - id: evening
       name: Evening
       sessions:
@@ -625,6 +783,7 @@ const browserZone = "America/Chicago"
 type seededSchedule struct {
 	program  string
 	day, eve string    // today's room ids of the day and evening sessions
+	over     string    // today's room id of a day session that ended over an hour ago
 	dayStart time.Time // when today's day session starts
 }
 
@@ -648,6 +807,7 @@ func seedBrowserSchedule(t *testing.T, n *node) seededSchedule {
 		"ID": s.program, "Zone": zone,
 		"Day":      s.dayStart.Format("15:04"),
 		"Evening":  local.Add(60 * time.Minute).Format("15:04"),
+		"Over":     local.Add(-2 * time.Hour).Format("15:04"),
 		"Enrolled": local.AddDate(0, 0, -7).Format("2006-01-02"),
 	})
 	if err != nil {
@@ -661,7 +821,7 @@ func seedBrowserSchedule(t *testing.T, n *node) seededSchedule {
 		t.Fatalf("seed the test schedule: %v", err)
 	}
 	date := local.Format("20060102")
-	s.day, s.eve = s.program+"-relapse-"+date, s.program+"-coping-"+date
+	s.day, s.eve, s.over = s.program+"-relapse-"+date, s.program+"-coping-"+date, s.program+"-morning-"+date
 	return s
 }
 
@@ -751,6 +911,18 @@ func TestBrowserSchedule(t *testing.T) {
 	}
 	waitFor(t, tab, "their next session", fmt.Sprintf(`%s.includes(%q)`, normalized(`document.querySelector('[data-message-next]:not([hidden])')?.textContent || ''`), want))
 	saveScreenshot(t, tab, "iop-wrong-track.png")
+
+	// A session that ended, and one for someone not enrolled in the program.
+	for _, c := range []struct{ sub, room, want string }{
+		{"c1", s.over, "This session is no longer open"},
+		{"c9", s.day, "This session is not on your schedule"},
+	} {
+		link = n.url + "/join#token=" + programToken(t, n, s.program, c.sub, "Alex", rooms.RoleClient, c.room)
+		if err := step(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
+			t.Fatalf("join %s as %s: %v", c.room, c.sub, err)
+		}
+		waitForText(t, tab, c.want)
+	}
 	checkConsole(t, tab)
 }
 
@@ -826,7 +998,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if loc, err := evaluate[string](tab, `location.href`); err != nil || strings.Contains(loc, "token=") {
 		t.Errorf("the token stays in the address bar: %q (%v)", loc, err)
 	}
-	saveScreenshot(t, tab, "iop-dashboard.png")
+	saveArtifact(t, tab, "iop-dashboard.png")
 	zoomScreenshot(t, tab, "iop-dashboard-zoom.png")
 
 	// The client's week in detail: the session with its time.

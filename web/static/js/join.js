@@ -104,6 +104,30 @@ const MAX_REDIRECTS = 3;
 /** How often the therapist's console refreshes the minutes present, in milliseconds. */
 const MINUTES_REFRESH = 15000;
 
+/**
+ * Rejoining after a lost connection: the first try after RECONNECT_FIRST ms,
+ * each next one after twice as long, and no new try RECONNECT_FOR ms after the
+ * loss (the server keeps the seat for 60 s).
+ */
+const RECONNECT_FIRST = 1000;
+const RECONNECT_MAX_DELAY = 8000;
+const RECONNECT_FOR = 45000;
+
+/** How often the call reads its receive statistics (speaker, weak link), in milliseconds. */
+const STATS_EVERY = 300;
+
+/** A remote audioLevel (0..1) at or above this counts as speaking. */
+const SPEAKING_LEVEL = 0.04;
+
+/**
+ * The link counts as weak when, over WEAK_WINDOW ms, more than WEAK_LOSS of
+ * the video packets were lost or the available incoming bitrate stayed under
+ * WEAK_BITRATE bits per second.
+ */
+const WEAK_WINDOW = 4000;
+const WEAK_LOSS = 0.1;
+const WEAK_BITRATE = 250000;
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
@@ -136,6 +160,11 @@ const state = {
   ending: null, // what the server said before closing: {title, text, next, quote, extra, retry}
   zone: '', // the program's time zone, once the server said it
   sessionTitle: '', // the title of the session this link is for, once the schedule said it
+  reconnect: null, // while rejoining after a lost connection: {since, attempt, timer}
+  audioOnly: false, // the person chose to send and see no video
+  videoBefore: true, // the camera state before audio-only mode
+  devices: { videoinput: '', audioinput: '', audiooutput: '' }, // chosen device ids ('' = default)
+  stats: null, // the receive statistics loop: {timer, busy, samples, weakShown}
 };
 
 // ---- Token -------------------------------------------------------------
@@ -288,14 +317,78 @@ async function openDevices() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     throw new Error('This browser cannot use a camera here. Open the link in a current Chrome, Firefox, Edge or Safari.');
   }
-  const video = { width: { ideal: 640 }, height: { ideal: 480 } };
+  const chosen = (kind) => (state.devices[kind] ? { deviceId: { exact: state.devices[kind] } } : {});
+  const video = { width: { ideal: 640 }, height: { ideal: 480 }, ...chosen('videoinput') };
+  const audio = state.devices.audioinput ? chosen('audioinput') : true;
   try {
-    return await navigator.mediaDevices.getUserMedia({ audio: true, video });
+    return await navigator.mediaDevices.getUserMedia({ audio, video });
   } catch (err) {
     if (err.name === 'NotAllowedError') {
       throw err;
     }
-    return navigator.mediaDevices.getUserMedia({ audio: true });
+    return navigator.mediaDevices.getUserMedia({ audio });
+  }
+}
+
+/** canChooseSpeaker reports whether this browser can play sound on a chosen output. */
+function canChooseSpeaker() {
+  return typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype;
+}
+
+/**
+ * listDevices fills the camera, microphone and speaker choices of the device
+ * check, marking the devices in use; a kind with no device hides its choice.
+ */
+async function listDevices() {
+  let devices = [];
+  try {
+    devices = await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    devices = [];
+  }
+  const inUse = {
+    videoinput: state.stream?.getVideoTracks()[0]?.getSettings().deviceId || '',
+    audioinput: state.stream?.getAudioTracks()[0]?.getSettings().deviceId || '',
+    audiooutput: state.devices.audiooutput,
+  };
+  const names = { videoinput: 'Camera', audioinput: 'Microphone', audiooutput: 'Speaker' };
+  let any = false;
+  for (const sel of $$('select[data-device]')) {
+    const kind = sel.dataset.device;
+    const list = devices.filter((d) => d.kind === kind && d.deviceId);
+    const field = sel.closest('[data-device-field]');
+    const shown = list.length > 0 && (kind !== 'audiooutput' || canChooseSpeaker());
+    field.hidden = !shown;
+    any = any || shown;
+    sel.replaceChildren(...list.map((d, i) => {
+      const o = document.createElement('option');
+      o.value = d.deviceId;
+      o.textContent = d.label || `${names[kind]} ${i + 1}`;
+      o.selected = d.deviceId === inUse[kind];
+      return o;
+    }));
+  }
+  $('[data-devices]').hidden = !any;
+}
+
+/** chooseDevice switches to the camera, microphone or speaker chosen in the device check. */
+function chooseDevice(sel) {
+  const kind = sel.dataset.device;
+  state.devices[kind] = sel.value;
+  if (kind === 'audiooutput') {
+    for (const v of $$('video[data-participant]')) {
+      applySink(v);
+    }
+    return;
+  }
+  stopDevices();
+  state.preview = startPreview();
+}
+
+/** applySink plays a remote video's sound on the chosen speaker. */
+function applySink(video) {
+  if (state.devices.audiooutput && canChooseSpeaker()) {
+    video.setSinkId(state.devices.audiooutput).catch(() => {});
   }
 }
 
@@ -316,6 +409,7 @@ async function startPreview() {
   video.srcObject = state.stream;
   applyLocalMedia();
   startMeter();
+  await listDevices();
 }
 
 /** stopDevices turns the camera and microphone off. */
@@ -394,7 +488,7 @@ function applyLocalMedia() {
   }
   for (const b of $$('[data-action="toggle-video"]')) {
     b.textContent = state.video ? 'Turn camera off' : 'Turn camera on';
-    b.disabled = !hasTrack('video');
+    b.disabled = !hasTrack('video') || state.audioOnly;
     b.classList.toggle('btn-off', !state.video);
   }
   setVideoShown($('[data-preview-slot]'), state.video, state.claims?.name);
@@ -538,6 +632,13 @@ function renderTile(tile, p) {
 /** addSelfTile moves the local preview into the grid as your own tile. */
 function addSelfTile(you) {
   const tile = makeTile(you.id, $('video[data-local]'));
+  // After a reconnection, your tile of the lost connection goes (its video moved).
+  for (const [id, t] of state.tiles) {
+    if (t !== tile && t.el.classList.contains('tile-self')) {
+      t.el.remove();
+      state.tiles.delete(id);
+    }
+  }
   tile.el.classList.add('tile-self');
   $('[data-tiles]').prepend(tile.el);
   renderTile(tile, { ...you, audio: state.audio, video: state.video, hand: state.hand });
@@ -575,6 +676,10 @@ function playStream(id) {
     return;
   }
   tile.video.srcObject = stream;
+  applySink(tile.video);
+  for (const t of stream.getVideoTracks()) {
+    t.enabled = !state.audioOnly;
+  }
   tile.video.play().catch(() => {});
 }
 
@@ -845,6 +950,11 @@ async function join() {
   state.ending = null;
   state.joined = false;
   state.waited = false;
+  connectSession();
+}
+
+/** connectSession opens a session with the token and the local stream, and follows its events. */
+function connectSession() {
   const session = new Session({ token: state.token, stream: state.stream, room: state.room });
   state.session = session;
   const handlers = {
@@ -871,6 +981,8 @@ async function join() {
 
 /** onJoined switches to the call view. */
 function onJoined(msg) {
+  const back = !!state.reconnect;
+  endReconnect();
   state.joined = true;
   state.you = msg.you;
   state.locked = !!msg.room.locked;
@@ -888,6 +1000,12 @@ function onJoined(msg) {
   }
   renderHandButton();
   renderConsole();
+  renderAudioOnly();
+  startStats();
+  if (back) {
+    announce(`You are back in the session. ${othersText()}`);
+    return; // focus stays where the person left it
+  }
   announce(`${state.waited ? 'Your therapist let you in. ' : ''}You are in the session. ${othersText()}`);
   $('[data-view="call"] [data-action="toggle-audio"]').focus();
 }
@@ -900,6 +1018,7 @@ function othersText() {
 
 /** onWaiting shows the waiting room, and your place in line as it moves. */
 function onWaiting(msg) {
+  endReconnect(); // the seat was not kept: the therapist admits you again
   const first = !state.waited;
   state.waited = true;
   show('waiting');
@@ -1038,9 +1157,21 @@ function onError(err) {
   announce(actionErrors[err.code] || 'Something did not work. Please try again.');
 }
 
-/** onClosed tears the session down and says why it ended. */
+/**
+ * onClosed tears the session down and says why it ended; a connection lost
+ * in the call (or while rejoining after that) is joined again instead, while
+ * the server keeps the seat.
+ */
 function onClosed({ reason }) {
   const wasJoined = state.joined;
+  const rejoining = !!state.reconnect;
+  if (reason === 'lost' && (wasJoined || rejoining) && !state.ending && !state.redirecting && reconnectDelay() >= 0) {
+    dropCall();
+    scheduleReconnect();
+    return;
+  }
+  endReconnect();
+  stopStats();
   state.session = null;
   state.joined = false;
   state.you = null;
@@ -1067,25 +1198,236 @@ function onClosed({ reason }) {
       loadMyWeek($('[data-message-week]'));
     }
   } else {
+    const lost = wasJoined || rejoining;
     showMessage({
-      title: wasJoined ? 'The connection was lost' : 'We could not reach the session',
-      text: 'Check your internet connection, then try again.',
+      title: lost ? 'The connection was lost' : 'We could not reach the session',
+      text: lost ? 'We tried to bring you back, but could not. Check your internet connection, then join again.' : 'Check your internet connection, then try again.',
       retry: true,
+      retryLabel: lost ? 'Join again' : 'Try again',
     });
   }
 }
 
-/** leave leaves the session or the waiting room. */
+/** leave leaves the session or the waiting room, or stops rejoining after a lost connection. */
 function leave() {
   if (state.session) {
     state.session.leave();
+  } else if (state.reconnect) {
+    onClosed({ reason: 'left' });
   }
+}
+
+// ---- Reconnecting ---------------------------------------------------------
+
+/**
+ * reconnectDelay returns how long to wait before the next try to rejoin, or
+ * -1 when the time for trying is over.
+ */
+function reconnectDelay() {
+  const r = state.reconnect;
+  if (!r) {
+    return RECONNECT_FIRST;
+  }
+  const delay = Math.min(RECONNECT_FIRST * 2 ** r.attempt, RECONNECT_MAX_DELAY);
+  return Date.now() + delay - r.since < RECONNECT_FOR ? delay : -1;
+}
+
+/**
+ * dropCall clears what belonged to the lost connection: the others' tiles,
+ * the console and the statistics. Your own tile and devices stay.
+ */
+function dropCall() {
+  stopStats();
+  state.session = null;
+  state.joined = false;
+  state.you = null;
+  state.hand = false;
+  state.waiting = [];
+  state.hands = [];
+  state.seen.clear();
+  closeDialogs();
+  hideNotice();
+  hideWeak();
+  for (const [id, tile] of [...state.tiles]) {
+    if (!tile.el.classList.contains('tile-self')) {
+      removeTile(id);
+    }
+  }
+  renderConsole();
+  renderHandButton();
+}
+
+/** scheduleReconnect shows that the call is coming back and tries to rejoin after the next delay. */
+function scheduleReconnect() {
+  const delay = reconnectDelay();
+  if (!state.reconnect) {
+    state.reconnect = { since: Date.now(), attempt: 0, timer: 0, guard: 0 };
+    $('[data-reconnecting]').hidden = false;
+    show('call');
+    announce('The connection dropped. Reconnecting…');
+  }
+  const r = state.reconnect;
+  r.attempt++;
+  r.timer = setTimeout(() => {
+    r.timer = 0;
+    connectSession();
+    const session = state.session;
+    // A try that neither gets in nor fails (a network that swallows packets) is given up.
+    r.guard = setTimeout(() => {
+      if (state.session === session && !state.joined) {
+        session.drop();
+      }
+    }, 10000);
+  }, delay);
+}
+
+/** endReconnect stops rejoining and hides the banner. */
+function endReconnect() {
+  const r = state.reconnect;
+  if (!r) {
+    return;
+  }
+  clearTimeout(r.timer);
+  clearTimeout(r.guard);
+  state.reconnect = null;
+  $('[data-reconnecting]').hidden = true;
+}
+
+// ---- Speaker, weak link and audio only ----------------------------------------
+
+/** startStats reads the receive statistics every STATS_EVERY ms while in the call. */
+function startStats() {
+  stopStats();
+  state.stats = { timer: setInterval(readStats, STATS_EVERY), busy: false, samples: [], weakShown: false };
+}
+
+/** stopStats stops reading statistics and clears the speaker highlight. */
+function stopStats() {
+  if (state.stats) {
+    clearInterval(state.stats.timer);
+    state.stats = null;
+  }
+  for (const el of $$('.tile-speaking')) {
+    el.classList.remove('tile-speaking');
+  }
+}
+
+/**
+ * readStats highlights whoever is speaking (the audioLevel of their inbound
+ * audio) and watches the video's packet loss and the incoming bitrate for a
+ * weak link.
+ */
+async function readStats() {
+  const st = state.stats;
+  const pc = state.session?.subscribe?.pc;
+  if (!st || st.busy || !pc) {
+    return;
+  }
+  st.busy = true;
+  let report = null;
+  try {
+    report = await pc.getStats();
+  } catch {
+    report = null;
+  }
+  st.busy = false;
+  if (!report || state.stats !== st) {
+    return;
+  }
+  const owner = new Map(); // track id -> participant id
+  for (const [id, stream] of state.streams) {
+    for (const t of stream.getAudioTracks()) {
+      owner.set(t.id, id);
+    }
+  }
+  const speaking = new Set();
+  const sample = { t: Date.now(), lost: 0, received: 0, bitrate: Infinity };
+  report.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+      const who = owner.get(r.trackIdentifier);
+      if (who && (r.audioLevel || 0) >= SPEAKING_LEVEL) {
+        speaking.add(who);
+      }
+    } else if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      sample.lost += Math.max(0, r.packetsLost || 0);
+      sample.received += r.packetsReceived || 0;
+    } else if (r.type === 'candidate-pair' && r.nominated && typeof r.availableIncomingBitrate === 'number') {
+      sample.bitrate = Math.min(sample.bitrate, r.availableIncomingBitrate);
+    }
+  });
+  for (const [id, tile] of state.tiles) {
+    tile.el.classList.toggle('tile-speaking', speaking.has(id) && tile.p?.audio !== false);
+  }
+  watchLink(st, sample);
+}
+
+/** watchLink suggests audio-only mode once when the link stayed weak over WEAK_WINDOW. */
+function watchLink(st, sample) {
+  st.samples.push(sample);
+  while (sample.t - st.samples[0].t > WEAK_WINDOW) {
+    st.samples.shift();
+  }
+  const first = st.samples[0];
+  if (st.weakShown || state.audioOnly || sample.t - first.t < WEAK_WINDOW - 2 * STATS_EVERY) {
+    return;
+  }
+  const lost = sample.lost - first.lost;
+  const all = lost + sample.received - first.received;
+  const lossy = all >= 50 && lost / all > WEAK_LOSS;
+  const slow = st.samples.every((x) => x.bitrate < WEAK_BITRATE);
+  if (lossy || slow) {
+    st.weakShown = true;
+    $('[data-weak]').hidden = false;
+    announce('Your connection looks weak. Audio only may help.');
+  }
+}
+
+/** hideWeak hides the suggestion to switch to audio only. */
+function hideWeak() {
+  $('[data-weak]').hidden = true;
+}
+
+/**
+ * toggleAudioOnly stops (or starts again) sending your video and showing the
+ * others', to keep the conversation going on a weak link.
+ */
+function toggleAudioOnly() {
+  state.audioOnly = !state.audioOnly;
+  if (state.audioOnly) {
+    state.videoBefore = state.video;
+    state.video = false;
+  } else {
+    state.video = state.videoBefore;
+  }
+  applyLocalMedia();
+  if (state.joined) {
+    state.session.setMedia(state.audio, state.video);
+    renderSelf();
+  }
+  hideWeak();
+  renderAudioOnly();
+  announce(state.audioOnly ? 'Audio only: you hear everyone, and video is off.' : 'Video is back on.');
+}
+
+/** renderAudioOnly hides or shows the others' video and sets the button. */
+function renderAudioOnly() {
+  document.body.classList.toggle('audio-only', state.audioOnly);
+  for (const stream of state.streams.values()) {
+    for (const t of stream.getVideoTracks()) {
+      t.enabled = !state.audioOnly; // a disabled remote track is not rendered
+    }
+  }
+  const b = $('[data-action="audio-only"][data-toggle]');
+  b.textContent = state.audioOnly ? 'Show video' : 'Audio only';
+  b.setAttribute('aria-pressed', String(state.audioOnly));
+  b.classList.toggle('btn-on', state.audioOnly);
 }
 
 /** rejoin goes back to the device check. */
 function rejoin() {
   state.audio = true;
   state.video = true;
+  state.audioOnly = false;
   showPrejoin();
   loadMyWeek($('[data-my-week]'));
 }
@@ -1292,6 +1634,8 @@ function onClick(e) {
     'toggle-video': () => toggle('video'),
     hand: toggleHand,
     'dismiss-notice': hideNotice,
+    'audio-only': toggleAudioOnly,
+    'dismiss-weak': hideWeak,
     admit: () => state.session?.admit(id),
     deny: () => state.session?.deny(id),
     'mute-audio': () => mute(b, 'audio'),
@@ -1316,6 +1660,17 @@ function onDialogCancel(e) {
 function main() {
   document.addEventListener('click', onClick);
   document.addEventListener('click', onDialogCancel);
+  document.addEventListener('change', (e) => {
+    if (e.target.matches('select[data-device]')) {
+      chooseDevice(e.target);
+    }
+  });
+  // Hooks for browser tests: the PeerConnections to read statistics from,
+  // and a drop of the connection as a network failure would cause.
+  window.__iop = {
+    peerConnections: () => [state.session?.publish?.pc, state.session?.subscribe?.pc].filter(Boolean),
+    dropConnection: () => state.session?.drop(),
+  };
   new ResizeObserver(layoutTiles).observe($('[data-stage]'));
   // Another join link opened on this page changes only the fragment: start over with it.
   window.addEventListener('hashchange', () => {

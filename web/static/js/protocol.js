@@ -27,13 +27,20 @@
 //   redirect            {url}: the room lives on another node
 //   error               {code, message, re}: the server refused something
 //   closed              {reason, code}: the session is over; reason is "left"
-//                       (leave() was called) or "lost" (the connection ended)
+//                       (leave() was called) or "lost" (the websocket ended, or
+//                       a PeerConnection failed or stayed disconnected for
+//                       DISCONNECT_GRACE); after "lost" a page may join again
+//                       with the same token within the server's 60 s grace,
+//                       which keeps the seat (docs/protocol.md, 4.8)
 
 /** The protocol version sent in join. */
 export const VERSION = 1;
 
 /** How often a ping keeps the connection alive, in milliseconds. */
 export const PING_INTERVAL = 20000;
+
+/** How long a PeerConnection may stay disconnected before the session counts as lost, in milliseconds. */
+export const DISCONNECT_GRACE = 5000;
 
 /** Server messages that are passed on to listeners as events of their type. */
 const forwarded = new Set([
@@ -63,8 +70,9 @@ class Peer {
    * @param {RTCConfiguration} config
    * @param {(msg: object) => void} send sends a message to the server
    * @param {(err: Error) => void} fail reports a local failure
+   * @param {(state: string) => void} [onState] follows the connectionState
    */
-  constructor(name, config, send, fail) {
+  constructor(name, config, send, fail, onState = () => {}) {
     this.name = name;
     this.send = send;
     this.fail = fail;
@@ -72,6 +80,7 @@ class Peer {
     this.pending = [];
     this.queue = Promise.resolve();
     this.pc.onicecandidate = (e) => this.localCandidate(e.candidate);
+    this.pc.onconnectionstatechange = () => onState(this.pc.connectionState);
   }
 
   /**
@@ -125,6 +134,7 @@ class Peer {
   close() {
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
+    this.pc.onconnectionstatechange = null;
     this.pc.close();
   }
 }
@@ -150,6 +160,7 @@ export class Session extends EventTarget {
     this.publish = null;
     this.subscribe = null;
     this.pinger = 0;
+    this.stall = 0; // the timer of a disconnected PeerConnection
     this.done = false;
     this.you = null;
   }
@@ -227,6 +238,14 @@ export class Session extends EventTarget {
     this.send({ type: 'end' });
   }
 
+  /**
+   * drop closes the websocket and both PeerConnections without telling the
+   * server, as a network failure would; closed follows with reason "lost".
+   */
+  drop() {
+    this.finish('lost', 1006);
+  }
+
   /** leave tells the server that you leave, then closes everything. */
   leave() {
     this.send({ type: 'leave' });
@@ -287,10 +306,11 @@ export class Session extends EventTarget {
       const config = { iceServers: msg.ice_servers || [], bundlePolicy: 'max-bundle' };
       const send = (m) => this.send(m);
       const fail = (err) => this.localError(err);
-      this.subscribe = new Peer('subscribe', config, send, fail);
+      const watch = (st) => this.peerState(st);
+      this.subscribe = new Peer('subscribe', config, send, fail, watch);
       this.subscribe.pc.ontrack = (e) => this.remoteTrack(e);
       if (this.stream && this.stream.getTracks().length > 0) {
-        this.publish = new Peer('publish', config, send, fail);
+        this.publish = new Peer('publish', config, send, fail, watch);
         this.startPublishing();
       }
     }
@@ -340,6 +360,24 @@ export class Session extends EventTarget {
     this.emit('track', { participantId: stream.id, stream, track: e.track });
   }
 
+  /**
+   * peerState counts the session as lost when a PeerConnection failed, or
+   * stayed disconnected for DISCONNECT_GRACE (it may come back by itself).
+   */
+  peerState(st) {
+    if (st === 'failed') {
+      this.finish('lost', 1006);
+    } else if (st === 'disconnected' && !this.stall) {
+      this.stall = setTimeout(() => {
+        this.stall = 0;
+        const states = [this.publish, this.subscribe].filter(Boolean).map((p) => p.pc.connectionState);
+        if (states.some((x) => x === 'disconnected' || x === 'failed')) {
+          this.finish('lost', 1006);
+        }
+      }, DISCONNECT_GRACE);
+    }
+  }
+
   /** localError reports a browser-side WebRTC failure as an error event. */
   localError(err) {
     if (this.done) {
@@ -355,11 +393,14 @@ export class Session extends EventTarget {
     }
     this.done = true;
     clearInterval(this.pinger);
+    clearTimeout(this.stall);
     if (this.ws) {
       this.ws.onclose = null;
       this.ws.onmessage = null;
       if (this.ws.readyState <= WebSocket.OPEN) {
-        this.ws.close(1000);
+        // A normal closure (1000) means leaving to the server; 4000 keeps the
+        // seat for the grace period, as a dropped connection does.
+        this.ws.close(reason === 'left' ? 1000 : 4000);
       }
     }
     this.publish?.close();
