@@ -1,0 +1,448 @@
+package main
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Every synthetic RTP packet ends with a stamp: who sent it, which of its
+// packets it is and when it left. Receivers read it to count loss per
+// publisher and the one-way latency on loopback (one clock for both ends).
+// The stamp sits at the end of the payload so that the start stays a valid
+// VP8 payload descriptor and frame header (an SFU may look for keyframes).
+//
+//	magic   2 bytes  "IO"
+//	flags   1 byte   stampVideo | stampKey | stampFirst | stampLast
+//	        1 byte   reserved
+//	pub     4 bytes  publisher index in this run
+//	seq     4 bytes  per publisher and kind, from 0
+//	sent    8 bytes  Unix nanoseconds when the packet was handed to the stack
+const stampLen = 20
+
+const (
+	stampVideo = 1 << iota // a video packet (else audio)
+	stampKey               // part of a keyframe
+	stampFirst             // first packet of a frame
+	stampLast              // last packet of a frame (RTP marker)
+)
+
+// stamp is what a receiver reads back from a packet.
+type stamp struct {
+	flags byte
+	pub   uint32
+	seq   uint32
+	sent  int64
+}
+
+func putStamp(payload []byte, s stamp) {
+	b := payload[len(payload)-stampLen:]
+	b[0], b[1], b[2], b[3] = 'I', 'O', s.flags, 0
+	binary.BigEndian.PutUint32(b[4:], s.pub)
+	binary.BigEndian.PutUint32(b[8:], s.seq)
+	binary.BigEndian.PutUint64(b[12:], uint64(s.sent))
+}
+
+// readStamp finds the stamp of a raw RTP packet (header, payload, padding).
+func readStamp(pkt []byte) (stamp, bool) {
+	if len(pkt) < 12+stampLen || pkt[0]>>6 != 2 {
+		return stamp{}, false
+	}
+	end := len(pkt)
+	if pkt[0]&0x20 != 0 { // padding: its length is the last byte
+		end -= int(pkt[end-1])
+	}
+	off := 12 + int(pkt[0]&0x0f)*4
+	if pkt[0]&0x10 != 0 { // header extension
+		if len(pkt) < off+4 {
+			return stamp{}, false
+		}
+		off += 4 + int(binary.BigEndian.Uint16(pkt[off+2:]))*4
+	}
+	if end-off < stampLen {
+		return stamp{}, false
+	}
+	b := pkt[end-stampLen : end]
+	if b[0] != 'I' || b[1] != 'O' {
+		return stamp{}, false
+	}
+	return stamp{
+		flags: b[2],
+		pub:   binary.BigEndian.Uint32(b[4:]),
+		seq:   binary.BigEndian.Uint32(b[8:]),
+		sent:  int64(binary.BigEndian.Uint64(b[12:])),
+	}, true
+}
+
+// traffic is the shape of what every publisher sends.
+type traffic struct {
+	VideoKbps        int           // mean video payload bitrate
+	FPS              int           // video frames per second
+	KeyframeInterval time.Duration // a keyframe this often (and on request)
+	KeyframeScale    float64       // keyframe size over the mean delta frame size
+	MaxPayload       int           // largest RTP payload; frames are split evenly
+	AudioPayload     int           // Opus payload bytes per 20 ms
+}
+
+func defaultTraffic() traffic {
+	return traffic{VideoKbps: 1500, FPS: 30, KeyframeInterval: 3 * time.Second, KeyframeScale: 6, MaxPayload: 1160, AudioPayload: 80}
+}
+
+// packetSink takes a publisher's packets: a WebRTC track or a UDP socket.
+// The payload is only valid during the call.
+type packetSink interface {
+	writeRTP(video bool, hdr *rtp.Header, payload []byte) error
+}
+
+// source generates one publisher's synthetic VP8 and Opus packets in real
+// time: frames of random size around the mean at FPS, a bigger keyframe
+// every KeyframeInterval, Opus every 20 ms. The sizes come from a generator
+// seeded with the publisher index, so that the relay baseline carries
+// traffic of the same shape as the server (keyframes on request aside: the
+// relay sends no PLI).
+type source struct {
+	pub     uint32
+	tr      traffic
+	sink    packetSink
+	wantKey atomic.Bool
+	paused  atomic.Bool // sends nothing while set
+
+	rng              *rand.Rand
+	videoSeq         uint32
+	audioSeq         uint32
+	videoRTP         uint16
+	audioRTP         uint16
+	videoTS, audioTS uint32
+	frames           int
+	buf              []byte
+	hdr              rtp.Header
+
+	// sent counts packets handed to the sink (both kinds).
+	sent atomic.Int64
+}
+
+func newSource(pub uint32, tr traffic, sink packetSink) *source {
+	return &source{
+		pub: pub, tr: tr, sink: sink,
+		rng:      rand.New(rand.NewPCG(uint64(pub)+1, 0x10ad)),
+		videoRTP: uint16(pub * 7919), audioRTP: uint16(pub * 104729),
+		buf: make([]byte, 1500),
+	}
+}
+
+// requestKeyframe makes the next frame a keyframe (a PLI arrived).
+func (s *source) requestKeyframe() { s.wantKey.Store(true) }
+
+// run sends until stop closes. The first frame is a keyframe; the phase of
+// each publisher is random, so that keyframes do not all coincide.
+func (s *source) run(stop <-chan struct{}) {
+	frameEvery := time.Second / time.Duration(max(1, s.tr.FPS))
+	keyEvery := max(1, int(s.tr.KeyframeInterval/frameEvery))
+	s.frames = s.rng.IntN(keyEvery) // a keyframe comes at frames%keyEvery == 0
+	s.wantKey.Store(true)
+	select {
+	case <-stop:
+		return
+	case <-time.After(time.Duration(s.rng.Int64N(int64(frameEvery)))):
+	}
+	audio := time.NewTicker(20 * time.Millisecond)
+	defer audio.Stop()
+	video := time.NewTicker(frameEvery)
+	defer video.Stop()
+	s.sendFrame(keyEvery)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-audio.C:
+			if !s.paused.Load() {
+				s.sendAudio()
+			}
+		case <-video.C:
+			if !s.paused.Load() {
+				s.sendFrame(keyEvery)
+			}
+		}
+	}
+}
+
+// frameSize draws the size of the next frame, in bytes.
+func (s *source) frameSize(key bool, keyEvery int) int {
+	mean := float64(s.tr.VideoKbps) * 1000 / 8 / float64(max(1, s.tr.FPS))
+	// Keep the mean bitrate: one keyframe of scale k among keyEvery frames.
+	delta := mean * float64(keyEvery) / (float64(keyEvery-1) + s.tr.KeyframeScale)
+	size := delta
+	if key {
+		size = delta * s.tr.KeyframeScale
+	}
+	size *= 0.75 + 0.5*s.rng.Float64() // +-25%
+	return max(int(size), stampLen+16)
+}
+
+func (s *source) sendFrame(keyEvery int) {
+	key := s.frames%keyEvery == 0
+	if s.wantKey.Swap(false) {
+		key = true
+	}
+	s.frames++
+	size := s.frameSize(key, keyEvery)
+	maxPayload := max(s.tr.MaxPayload, 2*stampLen+16)
+	n := (size + maxPayload - 1) / maxPayload
+	per := size / n
+	s.videoTS += 90000 / uint32(max(1, s.tr.FPS))
+	for i := range n {
+		p := s.buf[:per]
+		clear(p)
+		var flags byte = stampVideo
+		if key {
+			flags |= stampKey
+		}
+		if i == 0 {
+			flags |= stampFirst
+			// VP8 payload descriptor: S=1, partition 0; then the frame
+			// tag, whose bit 0 is clear on a keyframe, and for a keyframe
+			// the start code and a 640x480 size.
+			p[0] = 0x10
+			if key {
+				copy(p[1:], []byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01})
+			} else {
+				copy(p[1:], []byte{0x11, 0x02, 0x00})
+			}
+		}
+		if i == n-1 {
+			flags |= stampLast
+		}
+		s.hdr = rtp.Header{Version: 2, Marker: i == n-1, PayloadType: 96, SequenceNumber: s.videoRTP, Timestamp: s.videoTS, SSRC: s.pub*2 + 1}
+		s.videoRTP++
+		putStamp(p, stamp{flags: flags, pub: s.pub, seq: s.videoSeq, sent: time.Now().UnixNano()})
+		s.videoSeq++
+		if s.sink.writeRTP(true, &s.hdr, p) == nil {
+			s.sent.Add(1)
+		}
+	}
+}
+
+func (s *source) sendAudio() {
+	p := s.buf[:max(s.tr.AudioPayload, stampLen+1)]
+	clear(p)
+	p[0] = 0x78 // an Opus TOC byte: SILK-only wideband 20 ms
+	s.audioTS += 960
+	s.hdr = rtp.Header{Version: 2, Marker: false, PayloadType: 111, SequenceNumber: s.audioRTP, Timestamp: s.audioTS, SSRC: s.pub * 2}
+	s.audioRTP++
+	putStamp(p, stamp{pub: s.pub, seq: s.audioSeq, sent: time.Now().UnixNano()})
+	s.audioSeq++
+	if s.sink.writeRTP(false, &s.hdr, p) == nil {
+		s.sent.Add(1)
+	}
+}
+
+// windows are the measured windows of one forwarder (iopd or the relay).
+// A packet counts if it was sent inside the current window, wherever it
+// arrives: a packet still in flight when the window closes counts, one
+// sent before it opened does not.
+type windows struct{ cur atomic.Pointer[window] }
+
+// window is one measured interval in Unix nanoseconds; end is 0 while open.
+type window struct {
+	id         uint32
+	start, end int64
+}
+
+// open starts the next window.
+func (w *windows) open(now time.Time) {
+	id := uint32(1)
+	if c := w.cur.Load(); c != nil {
+		id = c.id + 1
+	}
+	w.cur.Store(&window{id: id, start: now.UnixNano()})
+}
+
+// close ends the current window.
+func (w *windows) close(now time.Time) {
+	if c := w.cur.Load(); c != nil && c.end == 0 {
+		w.cur.Store(&window{id: c.id, start: c.start, end: now.UnixNano()})
+	}
+}
+
+// of returns the id of the window a packet sent at ns belongs to, or 0.
+func (w *windows) of(ns int64) uint32 {
+	c := w.cur.Load()
+	if c == nil || ns < c.start || (c.end != 0 && ns >= c.end) {
+		return 0
+	}
+	return c.id
+}
+
+// streamKey names what one receiver gets from one publisher.
+type streamKey struct {
+	pub   uint32
+	video bool
+}
+
+// dupWindow is how many recent sequence numbers a stream remembers to tell
+// a retransmitted duplicate from a new packet.
+const dupWindow = 2048
+
+// rxStream is what one receiver got from one publisher's track. One
+// goroutine writes it; snapshots read it under mu.
+type rxStream struct {
+	mu sync.Mutex
+	// whole run
+	total int64
+	// measured windows
+	packets, bytes, dups int64
+	expected             int64 // packets sent in the windows closed so far
+	lat                  histogram
+	// the window being counted: the sequence numbers seen in it
+	win            uint32
+	any            bool
+	minSeq, maxSeq uint32
+	seen           [dupWindow]uint32 // seq+1 of the packet in each slot
+}
+
+// record counts one packet of n bytes received at now; win is the
+// measured window it was sent in, 0 for none.
+func (r *rxStream) record(st stamp, n int, now time.Time, win uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total++
+	if win == 0 {
+		return
+	}
+	if win != r.win {
+		r.fold()
+		r.win = win
+	}
+	slot := &r.seen[st.seq%dupWindow]
+	if *slot == st.seq+1 {
+		r.dups++
+		return
+	}
+	*slot = st.seq + 1
+	if !r.any {
+		r.any, r.minSeq, r.maxSeq = true, st.seq, st.seq
+	}
+	r.minSeq = min(r.minSeq, st.seq)
+	r.maxSeq = max(r.maxSeq, st.seq)
+	r.packets++
+	r.bytes += int64(n)
+	r.lat.add(now.UnixNano() - st.sent)
+}
+
+// fold adds the current window's span of sequence numbers to expected.
+func (r *rxStream) fold() {
+	if r.any {
+		r.expected += int64(r.maxSeq-r.minSeq) + 1
+		r.any = false
+	}
+}
+
+// receiver holds everything one participant received, by publisher and kind.
+type receiver struct {
+	win *windows
+
+	mu      sync.Mutex
+	streams map[streamKey]*rxStream
+
+	// joinStart is when the signaling socket opened; firstKey when the
+	// last packet of the first remote keyframe arrived (Unix nanoseconds,
+	// 0 until then): the first frame a decoder could show.
+	joinStart time.Time
+	firstKey  atomic.Int64
+}
+
+func newReceiver(win *windows) *receiver {
+	return &receiver{win: win, streams: map[streamKey]*rxStream{}}
+}
+
+// stream returns the stats of one publisher's track, creating them.
+func (r *receiver) stream(k streamKey) *rxStream {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.streams[k]
+	if s == nil {
+		s = &rxStream{}
+		r.streams[k] = s
+	}
+	return s
+}
+
+// packet accounts one raw RTP packet. cache holds the stream of the last
+// packet, so that a reader of one track finds its stream without the map.
+func (r *receiver) packet(raw []byte, now time.Time, cache **rxStream, cacheKey *streamKey) {
+	st, ok := readStamp(raw)
+	if !ok {
+		return
+	}
+	k := streamKey{pub: st.pub, video: st.flags&stampVideo != 0}
+	if *cache == nil || *cacheKey != k {
+		*cache, *cacheKey = r.stream(k), k
+	}
+	(*cache).record(st, len(raw), now, r.win.of(st.sent))
+	if k.video && st.flags&(stampKey|stampLast) == stampKey|stampLast && r.firstKey.Load() == 0 {
+		r.firstKey.CompareAndSwap(0, now.UnixNano())
+	}
+}
+
+// received returns how many packets arrived from each publisher and kind
+// over the whole run.
+func (r *receiver) received() map[streamKey]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[streamKey]int64, len(r.streams))
+	for k, s := range r.streams {
+		s.mu.Lock()
+		out[k] = s.total
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// joinTime returns the time from the socket's opening to the end of the
+// first remote keyframe, if one arrived.
+func (r *receiver) joinTime() (time.Duration, bool) {
+	k := r.firstKey.Load()
+	if k == 0 || r.joinStart.IsZero() {
+		return 0, false
+	}
+	return time.Duration(k - r.joinStart.UnixNano()), true
+}
+
+// windowStats sums the measured windows over receivers; read it once the
+// last window has closed and its packets have arrived.
+type windowStats struct {
+	packets, bytes, dups, expected int64
+	lat                            histogram
+}
+
+func (w *windowStats) add(r *receiver) {
+	r.mu.Lock()
+	streams := make([]*rxStream, 0, len(r.streams))
+	for _, s := range r.streams {
+		streams = append(streams, s)
+	}
+	r.mu.Unlock()
+	for _, s := range streams {
+		s.mu.Lock()
+		s.fold()
+		w.packets += s.packets
+		w.bytes += s.bytes
+		w.dups += s.dups
+		w.expected += s.expected
+		w.lat.merge(&s.lat)
+		s.mu.Unlock()
+	}
+}
+
+// lossPercent is the share of the packets sent in the windows (between the
+// first and the last one seen of each) that never arrived.
+func (w *windowStats) lossPercent() float64 {
+	if w.expected == 0 {
+		return 0
+	}
+	return 100 * float64(max(0, w.expected-w.packets)) / float64(w.expected)
+}
