@@ -57,7 +57,7 @@ type rtcPeer struct {
 	src       *source
 
 	pub, sub         *webrtc.PeerConnection
-	pubPend, subPend candidateQueue
+	pubPend, subPend client.CandidateQueue
 	audio, video     *webrtc.TrackLocalStaticRTP
 
 	mu      sync.Mutex
@@ -130,7 +130,7 @@ func (p *rtcPeer) start(api *webrtc.API, tr traffic) error {
 	if p.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return err
 	}
-	p.pubPend.pc, p.subPend.pc = p.pub, p.sub
+	p.pubPend.PC, p.subPend.PC = p.pub, p.sub
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
 	p.sub.OnTrack(p.onTrack)
@@ -244,7 +244,7 @@ func (p *rtcPeer) readLoop() {
 			p.answer(m.SDP)
 		case protocol.TypeAnswer:
 			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err == nil {
-				p.pubPend.described()
+				p.pubPend.Described()
 			}
 		case protocol.TypeCandidate:
 			q := &p.pubPend
@@ -252,7 +252,7 @@ func (p *rtcPeer) readLoop() {
 				q = &p.subPend
 			}
 			if m.Candidate != nil {
-				q.add(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment})
+				q.Add(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment})
 			}
 		case protocol.TypeWaitingList:
 			if p.therapist && len(m.Waiting) > 0 {
@@ -274,7 +274,7 @@ func (p *rtcPeer) answer(sdp string) {
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return
 	}
-	p.subPend.described()
+	p.subPend.Described()
 	ans, err := p.sub.CreateAnswer(nil)
 	if err != nil {
 		return
@@ -316,35 +316,4 @@ func (p *rtcPeer) close() {
 		}
 		p.wg.Wait()
 	})
-}
-
-// candidateQueue holds remote candidates until the remote description is set.
-type candidateQueue struct {
-	pc    *webrtc.PeerConnection
-	mu    sync.Mutex
-	ready bool
-	held  []webrtc.ICECandidateInit
-}
-
-func (q *candidateQueue) add(c webrtc.ICECandidateInit) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if !q.ready {
-		q.held = append(q.held, c)
-		return
-	}
-	_ = q.pc.AddICECandidate(c)
-}
-
-func (q *candidateQueue) described() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.ready {
-		return
-	}
-	q.ready = true
-	for _, c := range q.held {
-		_ = q.pc.AddICECandidate(c)
-	}
-	q.held = nil
 }

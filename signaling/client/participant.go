@@ -50,7 +50,7 @@ type Participant struct {
 	opts   Options
 
 	pub, sub         *webrtc.PeerConnection
-	pubPend, subPend pending
+	pubPend, subPend CandidateQueue
 
 	audio, video *webrtc.TrackLocalStaticSample
 	keyframeReqs atomic.Int64
@@ -201,7 +201,7 @@ func (p *Participant) start() error {
 	if p.sub, err = api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
-	p.pubPend.pc, p.subPend.pc = p.pub, p.sub
+	p.pubPend.PC, p.subPend.PC = p.pub, p.sub
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
 	p.sub.OnTrack(p.onTrack)
@@ -393,7 +393,7 @@ func (p *Participant) readLoop() {
 			p.answer(m.SDP)
 		case protocol.TypeAnswer:
 			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err == nil {
-				p.pubPend.described()
+				p.pubPend.Described()
 			}
 		case protocol.TypeCandidate:
 			pend := &p.pubPend
@@ -401,7 +401,7 @@ func (p *Participant) readLoop() {
 				pend = &p.subPend
 			}
 			if m.Candidate != nil {
-				pend.add(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment})
+				pend.Add(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment})
 			}
 		default:
 			if p.opts.AutoAdmit && m.Type == protocol.TypeWaitingList && len(m.Waiting) > 0 {
@@ -422,7 +422,7 @@ func (p *Participant) answer(sdp string) {
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return
 	}
-	p.subPend.described()
+	p.subPend.Described()
 	ans, err := p.sub.CreateAnswer(nil)
 	if err != nil {
 		return
@@ -468,25 +468,28 @@ func (p *Participant) Close() {
 	})
 }
 
-// pending holds remote candidates until the remote description is set.
-type pending struct {
-	pc    *webrtc.PeerConnection
+// CandidateQueue holds a PeerConnection's remote candidates until its
+// remote description is set (they may arrive first), then adds them.
+type CandidateQueue struct {
+	PC    *webrtc.PeerConnection
 	mu    sync.Mutex
 	ready bool
 	held  []webrtc.ICECandidateInit
 }
 
-func (q *pending) add(c webrtc.ICECandidateInit) {
+// Add adds a remote candidate now, or once the description is set.
+func (q *CandidateQueue) Add(c webrtc.ICECandidateInit) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.ready {
 		q.held = append(q.held, c)
 		return
 	}
-	_ = q.pc.AddICECandidate(c)
+	_ = q.PC.AddICECandidate(c)
 }
 
-func (q *pending) described() {
+// Described adds the held candidates: the remote description is set.
+func (q *CandidateQueue) Described() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.ready {
@@ -494,7 +497,7 @@ func (q *pending) described() {
 	}
 	q.ready = true
 	for _, c := range q.held {
-		_ = q.pc.AddICECandidate(c)
+		_ = q.PC.AddICECandidate(c)
 	}
 	q.held = nil
 }
