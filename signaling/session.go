@@ -389,18 +389,25 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	if kind == "" {
 		kind = rooms.KindGroup
 	}
-	room := s.srv.cfg.Rooms.Open(roomID, kind, "", false)
-	cohorts := c.Cohorts
-	switch {
-	case occ != nil:
-		// A scheduled session: the timetable says what it is.
-		room.Schedule(occ.Kind, occ.Title, occ.Cap, occ.Cohort)
-		cohorts = s.enrolledCohorts(ctx, c)
-	case c.Role == rooms.RoleTherapist:
-		room.OpenAs(c.Kind)
-		if c.Cohort != "" {
-			room.RestrictToCohort(c.Cohort)
+	// open finds or opens the room: a scheduled session is what the
+	// timetable says; an ad-hoc room takes its first therapist's kind.
+	open := func() *rooms.Room {
+		r := s.srv.cfg.Rooms.Open(roomID, kind, "", false)
+		switch {
+		case occ != nil:
+			r.Schedule(occ.Kind, occ.Title, occ.Cap, occ.Cohort)
+		case c.Role == rooms.RoleTherapist:
+			r.OpenAs(c.Kind)
+			if c.Cohort != "" {
+				r.RestrictToCohort(c.Cohort)
+			}
 		}
+		return r
+	}
+	room := open()
+	cohorts := c.Cohorts
+	if occ != nil {
+		cohorts = s.enrolledCohorts(ctx, c)
 	}
 	// refuse undoes what join took so far and leaves no empty room behind.
 	refuse := func(err error) error {
@@ -433,7 +440,7 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		if !errors.Is(err, rooms.ErrClosed) {
 			break
 		}
-		room = s.srv.cfg.Rooms.Open(roomID, kind, "", false)
+		room = open()
 	}
 	if err != nil {
 		s.room = nil
