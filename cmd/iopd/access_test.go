@@ -116,7 +116,7 @@ func TestFamilyInvite(t *testing.T) {
 // and with a fresh one.
 func TestRemovedCannotRejoin(t *testing.T) {
 	n := testNode(t)
-	const room = "rm-1"
+	room := "rm-" + token.RandomID(3) // removals outlive a test run in CI's Redis
 	ther := joinPeer(t, n, "therapist", rooms.RoleTherapist, room)
 	tok := n.joinToken(t, "sub-alex", "alex", rooms.RoleClient, room)
 	c := joinRaw(t, n, "alex", room)
@@ -144,7 +144,7 @@ func TestRemovedCannotRejoin(t *testing.T) {
 	if code, _ := joinCode(t, n, n.joinToken(t, "sub-alex", "alex", rooms.RoleClient, room)); code != protocol.CodeRemoved {
 		t.Errorf("rejoin with a fresh token: %s, want removed", code)
 	}
-	if code, _ := joinCode(t, n, n.joinToken(t, "sub-alex", "alex", rooms.RoleClient, "rm-2")); code != protocol.TypeWaiting {
+	if code, _ := joinCode(t, n, n.joinToken(t, "sub-alex", "alex", rooms.RoleClient, room+"-other")); code != protocol.TypeWaiting {
 		t.Errorf("another session: %s, want waiting (removal is per session)", code)
 	}
 }
@@ -365,8 +365,9 @@ func TestInviteBeforeTherapistAndAfterDrop(t *testing.T) {
 	}
 
 	before := n.rooms.Len()
-	revoked := tokenClaims("c10", "Sam", rooms.RoleClient, "never-opened")
-	if err := n.store.RevokeFromRoom(context.Background(), "never-opened", "c10", time.Minute); err != nil {
+	never := "never-opened-" + token.RandomID(3)
+	revoked := tokenClaims("c10", "Sam", rooms.RoleClient, never)
+	if err := n.store.RevokeFromRoom(context.Background(), never, "c10", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := joinCode(t, n, mint(revoked)); code != protocol.CodeRemoved {

@@ -455,7 +455,7 @@ func TestBrowserCall(t *testing.T) {
 	tabs := make([]*page, len(people))
 	for i, p := range people {
 		tabs[i] = newTab(t, browser)
-		link := n.url + "/join#token=" + n.joinToken(t, p.sub, p.name, p.role, "browser-call")
+		link := n.url + "/join#token=" + n.joinToken(t, p.sub, p.name, p.role, browserCallRoom)
 		if err := step(tabs[i], chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`video[data-local]`))); err != nil {
 			t.Fatalf("page %d: open the join link: %v", i+1, err)
 		}
@@ -526,7 +526,7 @@ func TestBrowserCall(t *testing.T) {
 	waitFor(t, kim, "the banner gone", `document.querySelector('[data-reconnecting]').hidden`)
 	staff := n.joinToken(t, "staff-1", "Billing", rooms.RoleStaff, token.AnyRoom)
 	eventually(t, 5*time.Second, "Kim with one open segment", func() (bool, string) {
-		status, body := api(t, n, "GET", "/v1/attendance/rooms/browser-call", staff, nil)
+		status, body := api(t, n, "GET", "/v1/attendance/rooms/"+browserCallRoom, staff, nil)
 		people, _ := body["people"].([]any)
 		for _, p := range people {
 			p := p.(map[string]any)
@@ -590,7 +590,7 @@ func TestBrowserCall(t *testing.T) {
 // in tab and clicks join.
 func rejoinAs(t *testing.T, n *node, tab *page, sub, name string, role rooms.Role) {
 	t.Helper()
-	link := n.url + "/join#token=" + n.joinToken(t, sub, name, role, "browser-call")
+	link := n.url + "/join#token=" + n.joinToken(t, sub, name, role, browserCallRoom)
 	// From the join page, a link to it changes only the fragment: leave first.
 	if err := step(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.Click(chromedp.CSS(`[data-action="join"]`))); err != nil {
 		t.Fatalf("join again as %s: %v", name, err)
@@ -658,7 +658,7 @@ func TestBrowserRedirect(t *testing.T) {
 	}
 	shared := func(c *config) { c.RedisURL = redis }
 	home, other := testNode(t, shared), testNode(t, shared)
-	const room = "browser-redirect"
+	room := "browser-redirect-" + token.RandomID(3)
 
 	therapist := newTab(t, browser)
 	if err := step(therapist, chromedp.Navigate(home.url+"/join#token="+home.joinToken(t, "therapist-1", "Dana", rooms.RoleTherapist, room))); err != nil {
@@ -1051,3 +1051,7 @@ func TestBrowserDashboard(t *testing.T) {
 	waitFor(t, tab, "no next sessions for an ad-hoc room", `document.querySelector('[data-next-sessions]').hidden && document.querySelector('[data-calendar]').hidden`)
 	checkConsole(t, tab)
 }
+
+// browserCallRoom is the call test's room, new in every run: removals are
+// remembered in Redis for a day, and CI's Redis outlives a run.
+var browserCallRoom = "browser-call-" + token.RandomID(3)
