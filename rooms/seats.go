@@ -21,6 +21,7 @@ type Seats struct {
 
 	claimMu sync.Mutex // serializes claims with their releases
 	mu      sync.Mutex
+	lost    func(room, ownerURL string)
 	leases  map[store.SeatRef]int // local holders of each lease
 	owned   map[string]int        // local holders of each room claim
 
@@ -160,10 +161,31 @@ func (s *Seats) renew() {
 		}
 	}
 	for _, room := range rooms {
-		if mine, _, err := s.store.ClaimRoom(ctx, room, s.node, s.url, s.ttl); err != nil || !mine {
-			s.log.Warn("renewing a room claim", "room", room, "kept", mine, "err", err)
+		mine, owner, err := s.store.ClaimRoom(ctx, room, s.node, s.url, s.ttl)
+		switch {
+		case err != nil:
+			s.log.Warn("renewing a room claim", "room", room, "err", err)
+		case !mine:
+			// Another node took the room while this one could not renew
+			// (a long Redis outage): two halves of a group must not meet on
+			// two nodes, so this node's half moves there.
+			s.log.Warn("room claimed by another node; moving its participants there", "room", room)
+			s.mu.Lock()
+			lost := s.lost
+			s.mu.Unlock()
+			if lost != nil {
+				lost(room, owner)
+			}
 		}
 	}
+}
+
+// WhenLost sets what to do when another node has taken a room this node
+// serves: move its participants to ownerURL.
+func (s *Seats) WhenLost(f func(room, ownerURL string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost = f
 }
 
 // Close stops renewing; leases still held expire by themselves.

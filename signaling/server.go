@@ -170,6 +170,23 @@ func (s *Server) Kick(program, sub, reason string) int {
 	return n
 }
 
+// MoveRoom sends everyone in room on this node to the node at url (the
+// room's owner now): they get redirect and reconnect there, their seats and
+// attendance segments carried over by the reconnect grace.
+func (s *Server) MoveRoom(room, url string) {
+	s.mu.Lock()
+	open := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		open = append(open, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range open {
+		if sess.inRoom() == room {
+			sess.move(url)
+		}
+	}
+}
+
 // Sessions returns how many websockets are open.
 func (s *Server) Sessions() int {
 	s.mu.Lock()

@@ -74,6 +74,7 @@ type session struct {
 	media      *sfu.Participant
 	muted      map[string]bool // kinds a therapist muted, for media still starting
 	left       bool            // the session has left: media started late is closed
+	roomID     string          // the room joined, for other goroutines
 	// waitingSent is set once the first waiting message went out; only
 	// RoomEvent touches it, under the room's lock.
 	waitingSent bool
@@ -448,6 +449,9 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		return refuse(err)
 	}
 	s.joinedRoom = true
+	s.mu.Lock()
+	s.roomID = roomID
+	s.mu.Unlock()
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", roomID, "role", string(c.Role))
 	return nil
@@ -845,6 +849,21 @@ func (s *session) admittedEvent(e rooms.Event) {
 		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: people(e.Waiting)})
 	}
 	go s.startMedia(ready)
+}
+
+// inRoom returns the room the session joined, or "".
+func (s *session) inRoom() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.roomID
+}
+
+// move sends the participant to the room's node: a redirect, then close;
+// they count as dropped so that their return continues seat and minutes.
+func (s *session) move(url string) {
+	s.ending(rooms.ReasonDropped)
+	s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: url})
+	s.closeWith(websocket.CloseNormalClosure, "redirect")
 }
 
 // kick ends a live session from outside (a program-wide block).

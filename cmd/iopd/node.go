@@ -135,6 +135,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.Seats = n.seats
 	sigCfg.PublicURL = n.url
 	n.sig = signaling.New(sigCfg)
+	n.seats.WhenLost(n.sig.MoveRoom)
 	if err := n.watchBlocks(ctx); err != nil {
 		return nil, err
 	}
