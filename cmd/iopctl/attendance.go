@@ -195,27 +195,23 @@ func attendanceVerify(args []string, getenv func(string) string, stdout io.Write
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	v, err := s.att.Verify(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if !v.OK {
-		f := v.First
-		if f == nil {
-			return fmt.Errorf("attendance of %s: chain broken", pos[0])
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		v, err := s.att.Verify(ctx, pos[0])
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "FAILED %s: %d events walked; first problem at seq %d (event %s, stream entry %s): %s\n",
-			pos[0], v.Events, f.Seq, f.EventID, f.StreamID, f.Problem)
-		return fmt.Errorf("attendance of %s: the chain is broken at seq %d: %s", pos[0], f.Seq, f.Problem)
-	}
-	_, err = fmt.Fprintf(stdout, "OK %s: %d events, head seq %d, hash %s\n", pos[0], v.Events, v.Seq, orNone(v.Head))
-	return err
+		if !v.OK {
+			f := v.First
+			if f == nil {
+				return fmt.Errorf("attendance of %s: chain broken", pos[0])
+			}
+			fmt.Fprintf(stdout, "FAILED %s: %d events walked; first problem at seq %d (event %s, stream entry %s): %s\n",
+				pos[0], v.Events, f.Seq, f.EventID, f.StreamID, f.Problem)
+			return fmt.Errorf("attendance of %s: the chain is broken at seq %d: %s", pos[0], f.Seq, f.Problem)
+		}
+		_, err = fmt.Fprintf(stdout, "OK %s: %d events, head seq %d, hash %s\n", pos[0], v.Events, v.Seq, orNone(v.Head))
+		return err
+	})
 }
 
 func orNone(s string) string {
@@ -235,42 +231,38 @@ func attendanceRebuild(args []string, getenv func(string) string, stdout io.Writ
 		return err
 	}
 	program := pos[0]
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	loc, err := s.att.Zone(ctx, program)
-	if err != nil {
-		return err
-	}
-	weeks, err := eventWeeks(ctx, s.st.Redis, program, loc)
-	if err != nil {
-		return err
-	}
-	before, err := weekTotals(ctx, s.att, program, weeks)
-	if err != nil {
-		return err
-	}
-	res, err := s.att.Rebuild(ctx, program)
-	if err != nil {
-		return err
-	}
-	after, err := weekTotals(ctx, s.att, program, weeks)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "rebuilt %s: %d events replayed into %d segments (rollup generation %d)\n", program, res.Events, res.Segments, res.Generation)
-	changed := diffTotals(before, after)
-	if len(changed) == 0 {
-		_, err = fmt.Fprintln(stdout, "no week's totals changed")
-		return err
-	}
-	for _, line := range changed {
-		fmt.Fprintln(stdout, line)
-	}
-	return nil
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		loc, err := s.att.Zone(ctx, program)
+		if err != nil {
+			return err
+		}
+		weeks, err := eventWeeks(ctx, s.st.Redis, program, loc)
+		if err != nil {
+			return err
+		}
+		before, err := weekTotals(ctx, s.att, program, weeks)
+		if err != nil {
+			return err
+		}
+		res, err := s.att.Rebuild(ctx, program)
+		if err != nil {
+			return err
+		}
+		after, err := weekTotals(ctx, s.att, program, weeks)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rebuilt %s: %d events replayed into %d segments (rollup generation %d)\n", program, res.Events, res.Segments, res.Generation)
+		changed := diffTotals(before, after)
+		if len(changed) == 0 {
+			_, err = fmt.Fprintln(stdout, "no week's totals changed")
+			return err
+		}
+		for _, line := range changed {
+			fmt.Fprintln(stdout, line)
+		}
+		return nil
+	})
 }
 
 // eventWeeks returns the ISO weeks (in loc) of a program's attendance

@@ -88,6 +88,17 @@ func openStores(ctx context.Context, redisURL string, getenv func(string) string
 
 func (s *stores) Close() { s.st.Close() }
 
+// withStores runs fn with the deployment's stores open, then closes them.
+func withStores(redisURL string, getenv func(string) string, fn func(context.Context, *stores) error) error {
+	ctx := context.Background()
+	s, err := openStores(ctx, redisURL, getenv)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(ctx, s)
+}
+
 // syncTargets gives attendance the stored enrollment's weekly targets.
 func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedule.Enrollment, error) {
 	e, err := s.sched.Enrollment(ctx, program, sub)
@@ -178,20 +189,16 @@ func scheduleSeed(args []string, getenv func(string) string, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		if err := s.sched.Seed(ctx, f); err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		if err := schedule.SyncAttendance(ctx, s.sched, s.att, f.Program.ID); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, "seeded", summary(f))
 		return err
-	}
-	defer s.Close()
-	if err := s.sched.Seed(ctx, f); err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
-	}
-	if err := schedule.SyncAttendance(ctx, s.sched, s.att, f.Program.ID); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, "seeded", summary(f))
-	return err
+	})
 }
 
 // weekOf reads -week (default: the current week in loc).
@@ -219,71 +226,67 @@ func scheduleShow(args []string, getenv func(string) string, stdout io.Writer) e
 	if _, err := weekOf(*weekFlag, time.UTC); err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	sch, err := s.sched.Load(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	loc := sch.Location()
-	w, err := weekOf(*weekFlag, loc)
-	if err != nil {
-		return err
-	}
-	p := &sch.Program
-	fmt.Fprintf(stdout, "%s (%s), week %s: %s to %s, %s\n\n", p.Name, p.ID, w,
-		w.Monday(), w.Monday().AddDays(6), loc)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DAY\tTIME\tKIND\tTRACK\tTITLE\tWHO\tROOM")
-	occ := sch.Occurrences(w.Start(loc), w.End(loc))
-	for _, o := range occ {
-		track := o.Track
-		switch {
-		case o.Booked:
-			track = "booked"
-		case track == "":
-			track = "shared"
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		sch, err := s.sched.Load(ctx, pos[0])
+		if err != nil {
+			return err
 		}
-		if o.Cohort != "" {
-			track += " (" + o.Cohort + ")"
+		loc := sch.Location()
+		w, err := weekOf(*weekFlag, loc)
+		if err != nil {
+			return err
 		}
-		who := strings.Join(o.Therapists, ",")
-		if o.Client != "" {
-			who += " with " + o.Client
-		}
-		start, end := o.Start.In(loc), o.End.In(loc)
-		fmt.Fprintf(tw, "%s\t%s-%s\t%s\t%s\t%s\t%s\t%s\n", start.Format("Mon 2 Jan"), start.Format("15:04"), end.Format("15:04"),
-			o.Kind, track, o.Title, who, o.ID)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(occ) == 0 {
-		fmt.Fprintln(stdout, "(no sessions this week)")
-	}
-	inWeek := func(d schedule.Date) bool {
-		ad, err := attendance.ParseDate(d.String())
-		return err == nil && w.Contains(ad)
-	}
-	for _, h := range p.Holidays {
-		if inWeek(h) {
-			fmt.Fprintf(stdout, "holiday %s: no recurring session meets\n", h)
-		}
-	}
-	for _, c := range p.Cancellations {
-		if inWeek(c.Date) {
-			fmt.Fprintf(stdout, "cancelled %s on %s", c.Session, c.Date)
-			if c.Reason != "" {
-				fmt.Fprintf(stdout, ": %s", c.Reason)
+		p := &sch.Program
+		fmt.Fprintf(stdout, "%s (%s), week %s: %s to %s, %s\n\n", p.Name, p.ID, w,
+			w.Monday(), w.Monday().AddDays(6), loc)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DAY\tTIME\tKIND\tTRACK\tTITLE\tWHO\tROOM")
+		occ := sch.Occurrences(w.Start(loc), w.End(loc))
+		for _, o := range occ {
+			track := o.Track
+			switch {
+			case o.Booked:
+				track = "booked"
+			case track == "":
+				track = "shared"
 			}
-			fmt.Fprintln(stdout)
+			if o.Cohort != "" {
+				track += " (" + o.Cohort + ")"
+			}
+			who := strings.Join(o.Therapists, ",")
+			if o.Client != "" {
+				who += " with " + o.Client
+			}
+			start, end := o.Start.In(loc), o.End.In(loc)
+			fmt.Fprintf(tw, "%s\t%s-%s\t%s\t%s\t%s\t%s\t%s\n", start.Format("Mon 2 Jan"), start.Format("15:04"), end.Format("15:04"),
+				o.Kind, track, o.Title, who, o.ID)
 		}
-	}
-	return nil
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if len(occ) == 0 {
+			fmt.Fprintln(stdout, "(no sessions this week)")
+		}
+		inWeek := func(d schedule.Date) bool {
+			ad, err := attendance.ParseDate(d.String())
+			return err == nil && w.Contains(ad)
+		}
+		for _, h := range p.Holidays {
+			if inWeek(h) {
+				fmt.Fprintf(stdout, "holiday %s: no recurring session meets\n", h)
+			}
+		}
+		for _, c := range p.Cancellations {
+			if inWeek(c.Date) {
+				fmt.Fprintf(stdout, "cancelled %s on %s", c.Session, c.Date)
+				if c.Reason != "" {
+					fmt.Fprintf(stdout, ": %s", c.Reason)
+				}
+				fmt.Fprintln(stdout)
+			}
+		}
+		return nil
+	})
 }
 
 // scheduleHoliday adds or removes a holiday.
@@ -302,24 +305,20 @@ func scheduleHoliday(args []string, getenv func(string) string, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if op == "add" {
-		if err := s.sched.AddHoliday(ctx, program, d); err != nil {
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		if op == "add" {
+			if err := s.sched.AddHoliday(ctx, program, d); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "holiday %s added to %s\n", d, program)
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "holiday %s added to %s\n", d, program)
+		if err := s.sched.RemoveHoliday(ctx, program, d); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "holiday %s removed from %s\n", d, program)
 		return err
-	}
-	if err := s.sched.RemoveHoliday(ctx, program, d); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(stdout, "holiday %s removed from %s\n", d, program)
-	return err
+	})
 }
 
 // scheduleCancel cancels or restores one occurrence of a recurring session.
@@ -342,25 +341,21 @@ func scheduleCancel(cancel bool, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	room := schedule.OccurrenceID(pos[0], pos[1], d)
-	if cancel {
-		if err := s.sched.Cancel(ctx, pos[0], pos[1], d, *reason); err != nil {
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		room := schedule.OccurrenceID(pos[0], pos[1], d)
+		if cancel {
+			if err := s.sched.Cancel(ctx, pos[0], pos[1], d, *reason); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "cancelled %s\n", room)
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "cancelled %s\n", room)
+		if err := s.sched.Uncancel(ctx, pos[0], pos[1], d); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "restored %s\n", room)
 		return err
-	}
-	if err := s.sched.Uncancel(ctx, pos[0], pos[1], d); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(stdout, "restored %s\n", room)
-	return err
+	})
 }
 
 // parseLocal reads "2026-12-01 14:00" in loc, or an RFC 3339 time.
@@ -393,34 +388,30 @@ func scheduleBook(args []string, getenv func(string) string, stdout io.Writer) e
 	if *client == "" || *therapist == "" || *start == "" {
 		return errors.New("schedule book: -client, -therapist and -start are required")
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		p, err := s.sched.Program(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		loc, err := p.Location()
+		if err != nil {
+			return err
+		}
+		at, err := parseLocal(*start, loc)
+		if err != nil {
+			return err
+		}
+		b, err := s.sched.Book(ctx, pos[0], schedule.Booking{
+			Kind: rooms.Kind(*kind), Start: at.UTC(), Length: schedule.Duration(*length),
+			Client: *client, Therapist: *therapist, Title: *title,
+		})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "booked %s: %s %s, %s (%s), %s with %s\n", b.ID, b.Kind,
+			b.Start.In(loc).Format("Mon 2 Jan 2006 15:04"), b.Length, loc, b.Therapist, b.Client)
 		return err
-	}
-	defer s.Close()
-	p, err := s.sched.Program(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	loc, err := p.Location()
-	if err != nil {
-		return err
-	}
-	at, err := parseLocal(*start, loc)
-	if err != nil {
-		return err
-	}
-	b, err := s.sched.Book(ctx, pos[0], schedule.Booking{
-		Kind: rooms.Kind(*kind), Start: at.UTC(), Length: schedule.Duration(*length),
-		Client: *client, Therapist: *therapist, Title: *title,
 	})
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(stdout, "booked %s: %s %s, %s (%s), %s with %s\n", b.ID, b.Kind,
-		b.Start.In(loc).Format("Mon 2 Jan 2006 15:04"), b.Length, loc, b.Therapist, b.Client)
-	return err
 }
 
 // scheduleUnbook cancels a booking.
@@ -431,17 +422,13 @@ func scheduleUnbook(args []string, getenv func(string) string, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		if err := s.sched.CancelBooking(ctx, pos[0], pos[1]); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "cancelled booking %s\n", pos[1])
 		return err
-	}
-	defer s.Close()
-	if err := s.sched.CancelBooking(ctx, pos[0], pos[1]); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(stdout, "cancelled booking %s\n", pos[1])
-	return err
+	})
 }
 
 // scheduleFeed prints a person's private calendar address, a new one
@@ -466,34 +453,30 @@ func scheduleFeed(args []string, getenv func(string) string, stdout io.Writer) e
 			return fmt.Errorf("schedule feed: -url %q: want a base URL like https://iop.example.org", *base)
 		}
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	program, sub := pos[0], pos[1]
-	if _, err := s.sched.Program(ctx, program); err != nil {
-		return err
-	}
-	var secret string
-	switch {
-	case *revoke:
-		if err := s.sched.RevokeFeed(ctx, program, sub); err != nil {
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		program, sub := pos[0], pos[1]
+		if _, err := s.sched.Program(ctx, program); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(stdout, "calendar feed of %s revoked\n", sub)
+		var secret string
+		switch {
+		case *revoke:
+			if err := s.sched.RevokeFeed(ctx, program, sub); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "calendar feed of %s revoked\n", sub)
+			return err
+		case *rotate:
+			secret, err = s.sched.RotateFeed(ctx, program, sub)
+		default:
+			secret, err = s.sched.FeedSecret(ctx, program, sub)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, strings.TrimRight(*base, "/")+"/v1/calendar/"+secret+".ics")
 		return err
-	case *rotate:
-		secret, err = s.sched.RotateFeed(ctx, program, sub)
-	default:
-		secret, err = s.sched.FeedSecret(ctx, program, sub)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, strings.TrimRight(*base, "/")+"/v1/calendar/"+secret+".ics")
-	return err
+	})
 }
 
 // runEnroll enrolls a client, changes their track, or ends the enrollment.
@@ -533,16 +516,12 @@ func runEnroll(args []string, getenv func(string) string, stdout io.Writer) erro
 			e.Cohorts = append(e.Cohorts, c)
 		}
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.sched.Enroll(ctx, e); err != nil {
-		return err
-	}
-	return printEnrollment(ctx, s, pos[0], pos[1], "enrolled", stdout)
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		if err := s.sched.Enroll(ctx, e); err != nil {
+			return err
+		}
+		return printEnrollment(ctx, s, pos[0], pos[1], "enrolled", stdout)
+	})
 }
 
 // printEnrollment syncs the targets and prints the stored enrollment.
@@ -576,16 +555,12 @@ func enrollTrack(args []string, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("enroll track: -effective: %w", err)
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.sched.ChangeTrack(ctx, pos[0], pos[1], pos[2], d, *reason); err != nil {
-		return err
-	}
-	return printEnrollment(ctx, s, pos[0], pos[1], "moved", stdout)
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		if err := s.sched.ChangeTrack(ctx, pos[0], pos[1], pos[2], d, *reason); err != nil {
+			return err
+		}
+		return printEnrollment(ctx, s, pos[0], pos[1], "moved", stdout)
+	})
 }
 
 func enrollEnd(args []string, getenv func(string) string, stdout io.Writer) error {
@@ -601,14 +576,10 @@ func enrollEnd(args []string, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("enroll end: -date: %w", err)
 	}
-	ctx := context.Background()
-	s, err := openStores(ctx, *redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	if err := s.sched.EndEnrollment(ctx, pos[0], pos[1], d, schedule.EndReason(*reason)); err != nil {
-		return err
-	}
-	return printEnrollment(ctx, s, pos[0], pos[1], "ended", stdout)
+	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
+		if err := s.sched.EndEnrollment(ctx, pos[0], pos[1], d, schedule.EndReason(*reason)); err != nil {
+			return err
+		}
+		return printEnrollment(ctx, s, pos[0], pos[1], "ended", stdout)
+	})
 }
