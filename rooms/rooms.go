@@ -504,6 +504,16 @@ func (r *Room) Update(id string, change func(*Participant)) (Participant, error)
 	return m.p, nil
 }
 
+// Person returns the participant (waiting or admitted) with id.
+func (r *Room) Person(id string) (Participant, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.members[id]; m != nil {
+		return m.p, true
+	}
+	return Participant{}, false
+}
+
 // Has reports whether an admitted participant with id is in the room.
 func (r *Room) Has(id string) bool {
 	r.mu.Lock()

@@ -756,14 +756,21 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 		if len(m.Reason) > 500 {
 			return errorf(protocol.CodeBadMessage, "reason too long")
 		}
-		p, err := s.room.Remove(s.id, m.Participant, m.Reason)
-		if err != nil || s.srv.cfg.Store == nil {
-			return err
+		// The removed person may not come back with this or a new token:
+		// recorded before they are told, so that no rejoin slips in between.
+		if st := s.srv.cfg.Store; st != nil {
+			p, ok := s.room.Person(m.Participant)
+			if !ok || m.Participant == s.id {
+				return rooms.ErrNotFound
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := st.RevokeFromRoom(ctx, s.room.ID(), p.Sub, 0); err != nil {
+				return err
+			}
 		}
-		// The removed person may not come back with this or a new token.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return s.srv.cfg.Store.RevokeFromRoom(ctx, s.room.ID(), p.Sub, 0)
+		_, err := s.room.Remove(s.id, m.Participant, m.Reason)
+		return err
 	case protocol.TypeLock:
 		if m.Locked == nil {
 			return errorf(protocol.CodeBadMessage, "lock needs locked")
