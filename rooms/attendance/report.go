@@ -289,14 +289,11 @@ func (s *Store) Week(ctx context.Context, program, sub string, w Week) (*WeekRep
 	return r, nil
 }
 
-// personWeek reads one person's week. A person with no attendance ever
-// recorded (no role known) is reported by the client rules.
-func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*WeekReport, error) {
-	t, h, err := s.readTotals(ctx, v.gp+weekKey(sub, w))
-	if err != nil {
-		return nil, err
-	}
-	ids, err := s.rdb.SMembers(ctx, v.gp+personSegsKey(sub, w)).Result()
+// weekSegments returns the segments indexed under key (a week's, or a
+// person's week's) plus the open ones not yet indexed, of sub only when sub
+// is set.
+func (s *Store) weekSegments(ctx context.Context, v *view, key, sub string) ([]*Segment, error) {
+	ids, err := s.rdb.SMembers(ctx, v.gp+key).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read week segments: %w", err)
 	}
@@ -313,9 +310,23 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 		have[seg.ID] = true
 	}
 	for _, seg := range open {
-		if seg.Sub == sub && !have[seg.ID] {
+		if (sub == "" || seg.Sub == sub) && !have[seg.ID] {
 			segs = append(segs, seg)
 		}
+	}
+	return segs, nil
+}
+
+// personWeek reads one person's week. A person with no attendance ever
+// recorded (no role known) is reported by the client rules.
+func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*WeekReport, error) {
+	t, h, err := s.readTotals(ctx, v.gp+weekKey(sub, w))
+	if err != nil {
+		return nil, err
+	}
+	segs, err := s.weekSegments(ctx, v, personSegsKey(sub, w), sub)
+	if err != nil {
+		return nil, err
 	}
 	start, end := w.Start(v.loc), w.End(v.loc)
 	r := &WeekReport{
@@ -688,26 +699,9 @@ func (s *Store) WeekRows(ctx context.Context, program string, w Week) ([]Row, er
 	if err != nil {
 		return nil, err
 	}
-	ids, err := s.rdb.SMembers(ctx, v.gp+weekSegsKey(w)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read week segments: %w", err)
-	}
-	segs, err := s.segments(ctx, v, ids)
+	segs, err := s.weekSegments(ctx, v, weekSegsKey(w), "")
 	if err != nil {
 		return nil, err
-	}
-	open, err := s.openSegments(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	have := map[string]bool{}
-	for _, seg := range segs {
-		have[seg.ID] = true
-	}
-	for _, seg := range open {
-		if !have[seg.ID] {
-			segs = append(segs, seg)
-		}
 	}
 	rows := []Row{}
 	for _, seg := range segs {
