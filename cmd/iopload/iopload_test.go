@@ -69,7 +69,7 @@ func testConfig(t *testing.T, perRoom int) *config {
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	return &config{
 		Spawn: true, IOPD: iopdBin, RedisURL: os.Getenv("IOP_TEST_REDIS_URL"),
-		Rooms: 1, PerRoom: perRoom, BitrateKbps: 300, FPS: 30, KeyframeInterval: time.Second,
+		Rooms: 1, PerRoom: perRoom, BitrateKbps: 300, Layers: 1, FPS: 30, KeyframeInterval: time.Second,
 		JoinRate: 20, Duration: 2 * time.Second, Warmup: 300 * time.Millisecond, Slice: time.Second,
 		FlowTimeout: 20 * time.Second, Settle: 10 * time.Second,
 		ChurnStay: time.Second,
@@ -198,6 +198,50 @@ func TestSmokeJoinStorm(t *testing.T) {
 		t.Errorf("-no-relay ran the relay")
 	}
 	checkServerClean(t, rep, 6)
+}
+
+// TestSmokeSimulcast is a short W2: three participants publish three
+// layers; subscribers receive the medium one (the server's choice for a
+// grid tile), or the low one after asking for it with layer messages, from
+// iopd as from the relay, and nothing else.
+func TestSmokeSimulcast(t *testing.T) {
+	for _, tc := range []struct {
+		quality string
+		layer   int
+	}{{"", 1}, {"low", 0}} {
+		t.Run("quality="+tc.quality, func(t *testing.T) {
+			c := testConfig(t, 3)
+			c.Layers, c.Quality, c.BitrateKbps = 3, tc.quality, 600
+			rep, err := run(context.Background(), c)
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if rep.Joins.Succeeded != 3 {
+				t.Fatalf("joins: %d of 3 succeeded: %v", rep.Joins.Succeeded, rep.Joins.Errors)
+			}
+			for _, p := range []struct {
+				name string
+				p    *PathReport
+			}{{"iopd", rep.IOPD}, {"relay", rep.Relay}} {
+				checkPath(t, p.name, p.p)
+				if len(p.p.VideoByLayer) != maxLayers {
+					t.Fatalf("%s: video by layer %v", p.name, p.p.VideoByLayer)
+				}
+				for l, n := range p.p.VideoByLayer {
+					if (l == tc.layer) != (n > 0) {
+						t.Errorf("%s: subscribers received layers %v packets/s, want only layer %d", p.name, p.p.VideoByLayer, tc.layer)
+						break
+					}
+				}
+			}
+			checkServerClean(t, rep, 3)
+			var text bytes.Buffer
+			rep.writeText(&text)
+			if !strings.Contains(text.String(), "video pkt/s by layer q/h/f") {
+				t.Errorf("text report lacks the layers:\n%s", text.String())
+			}
+		})
+	}
 }
 
 // waitGoroutines waits until this process is back to at most n goroutines
@@ -329,22 +373,25 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 }
 
-// countingSink records what a source sends.
+// countingSink records what a source sends, per video layer.
 type countingSink struct {
-	videoBytes, videoPackets, audioPackets, keyframes int
-	seqs                                              map[bool]uint32
-	err                                               error // the first wrong packet
+	videoBytes, videoPackets, keyframes [maxLayers]int
+	audioPackets                        int
+	seqs                                map[streamKey]uint32
+	err                                 error // the first wrong packet
 }
 
-func (s *countingSink) writeRTP(video bool, hdr *rtp.Header, payload []byte) error {
-	err := s.check(video, hdr, payload)
+func newCountingSink() *countingSink { return &countingSink{seqs: map[streamKey]uint32{}} }
+
+func (s *countingSink) writeRTP(video bool, layer int, hdr *rtp.Header, payload []byte) error {
+	err := s.check(video, layer, hdr, payload)
 	if err != nil && s.err == nil {
 		s.err = err
 	}
 	return err
 }
 
-func (s *countingSink) check(video bool, hdr *rtp.Header, payload []byte) error {
+func (s *countingSink) check(video bool, layer int, hdr *rtp.Header, payload []byte) error {
 	raw, err := (&rtp.Packet{Header: *hdr, Payload: payload}).Marshal()
 	if err != nil {
 		return err
@@ -353,15 +400,19 @@ func (s *countingSink) check(video bool, hdr *rtp.Header, payload []byte) error 
 	if !ok {
 		return fmt.Errorf("packet without stamp")
 	}
-	if want := s.seqs[video]; st.seq != want {
-		return fmt.Errorf("video=%v seq %d, want %d", video, st.seq, want)
+	if video && int(st.layer) != layer {
+		return fmt.Errorf("layer %d packet stamped layer %d", layer, st.layer)
 	}
-	s.seqs[video]++
+	k := streamKey{video: video, layer: st.layer}
+	if want := s.seqs[k]; st.seq != want {
+		return fmt.Errorf("%+v seq %d, want %d", k, st.seq, want)
+	}
+	s.seqs[k]++
 	if video {
-		s.videoBytes += len(payload)
-		s.videoPackets++
+		s.videoBytes[layer] += len(payload)
+		s.videoPackets[layer]++
 		if st.flags&(stampKey|stampFirst) == stampKey|stampFirst {
-			s.keyframes++
+			s.keyframes[layer]++
 			if payload[0] != 0x10 || payload[1]&1 != 0 {
 				return fmt.Errorf("keyframe payload starts %x", payload[:2])
 			}
@@ -381,38 +432,69 @@ func (s *countingSink) check(video bool, hdr *rtp.Header, payload []byte) error 
 // TestSourceShape: frames average the configured bitrate, a keyframe
 // comes every interval, and sequence numbers have no gap.
 func TestSourceShape(t *testing.T) {
-	sink := &countingSink{seqs: map[bool]uint32{}}
-	tr := defaultTraffic()
-	src := newSource(3, tr, sink)
-	keyEvery := 90
-	const frames = 900 // 30 s
-	for range frames {
-		src.sendFrame(keyEvery)
-		src.sendAudio()
-	}
-	if sink.err != nil {
-		t.Fatal(sink.err)
-	}
-	kbps := float64(sink.videoBytes) * 8 / (frames / 30.0) / 1000
-	if kbps < 0.9*float64(tr.VideoKbps) || kbps > 1.1*float64(tr.VideoKbps) {
-		t.Errorf("video at %.0f kbps, want about %d", kbps, tr.VideoKbps)
-	}
-	if sink.keyframes != frames/keyEvery {
-		t.Errorf("%d keyframes in %d frames, want %d", sink.keyframes, frames, frames/keyEvery)
-	}
-	src.requestKeyframe()
-	src.sendFrame(keyEvery)
-	if sink.keyframes != frames/keyEvery+1 {
-		t.Error("a keyframe request did not make the next frame a keyframe")
-	}
-	if src.sent.Load() != int64(sink.videoPackets+sink.audioPackets) {
-		t.Errorf("sent %d, sink got %d", src.sent.Load(), sink.videoPackets+sink.audioPackets)
+	for _, layers := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d layers", layers), func(t *testing.T) {
+			sink := newCountingSink()
+			tr := defaultTraffic()
+			tr.Layers = layers
+			src := newSource(3, tr, sink)
+			keyEvery := 90
+			const frames = 900 // 30 s
+			for range frames {
+				src.sendFrame(keyEvery)
+				src.sendAudio()
+			}
+			if sink.err != nil {
+				t.Fatal(sink.err)
+			}
+			// 1,500 kbps alone, or about 150, 500 and 1,500 kbps.
+			wantKbps := []float64{float64(tr.VideoKbps)}
+			if layers == 3 {
+				wantKbps = []float64{150, 500, 1500}
+			}
+			for l, want := range wantKbps {
+				kbps := float64(sink.videoBytes[l]) * 8 / (frames / 30.0) / 1000
+				if kbps < 0.9*want || kbps > 1.1*want {
+					t.Errorf("layer %d at %.0f kbps, want about %.0f", l, kbps, want)
+				}
+				if sink.keyframes[l] != frames/keyEvery {
+					t.Errorf("layer %d: %d keyframes in %d frames, want %d", l, sink.keyframes[l], frames, frames/keyEvery)
+				}
+			}
+			for l := layers; l < maxLayers; l++ {
+				if sink.videoPackets[l] != 0 {
+					t.Errorf("layer %d sent without simulcast", l)
+				}
+			}
+			// A keyframe request keys only the layer it names.
+			src.sendFrame(keyEvery) // frame 900: a periodic keyframe
+			before := sink.keyframes
+			src.requestKeyframe(layers - 1)
+			src.sendFrame(keyEvery)
+			for l := range layers {
+				want := before[l]
+				if l == layers-1 {
+					want++
+				}
+				if sink.keyframes[l] != want {
+					t.Errorf("after a keyframe request for layer %d: layer %d has %d keyframes, want %d", layers-1, l, sink.keyframes[l], want)
+				}
+			}
+			total := sink.audioPackets
+			for l := range layers {
+				total += sink.videoPackets[l]
+			}
+			if src.sent.Load() != int64(total) {
+				t.Errorf("sent %d, sink got %d", src.sent.Load(), total)
+			}
+		})
 	}
 }
 
 // TestRelayFanOut runs the relay loop in process: each member of a room
-// gets every other member's packets, never its own, and nothing from
-// another room; a member that left gets nothing more.
+// gets every other member's audio and the video layer it joined for,
+// never its own, and nothing from another room; a member that left gets
+// nothing more.
 func TestRelayFanOut(t *testing.T) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -428,14 +510,15 @@ func TestRelayFanOut(t *testing.T) {
 
 	win := &windows{}
 	tr := defaultTraffic()
-	tr.VideoKbps = 100
+	tr.VideoKbps, tr.Layers = 100, 3
 	rooms := []uint32{0, 0, 0, 1}
+	layers := []int{0, 1, 2, 1}
 	rxs := make([]*receiver, len(rooms))
 	peers := make([]*relayPeer, len(rooms))
 	var wg sync.WaitGroup
 	for i, room := range rooms {
 		rxs[i] = newReceiver(win)
-		p, err := joinRelay(addr, room, uint32(i), tr, rxs[i])
+		p, err := joinRelay(addr, room, uint32(i), tr, layers[i], rxs[i])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,7 +532,7 @@ func TestRelayFanOut(t *testing.T) {
 		for i := range 3 {
 			got := rxs[i].received()
 			for j := range 3 {
-				if j != i && (got[streamKey{pub: uint32(j), video: true}] == 0 || got[streamKey{pub: uint32(j)}] == 0) {
+				if j != i && (got[streamKey{pub: uint32(j), video: true, layer: byte(layers[i])}] == 0 || got[streamKey{pub: uint32(j)}] == 0) {
 					ok = false
 				}
 			}
@@ -468,6 +551,13 @@ func TestRelayFanOut(t *testing.T) {
 				t.Errorf("member %d of room 0 receives from %d", i, k.pub)
 			}
 		}
+		rxs[i].mu.Lock()
+		for k := range rxs[i].streams {
+			if k.video && int(k.layer) != layers[i] {
+				t.Errorf("member %d joined for layer %d and receives layer %d of %d", i, layers[i], k.layer, k.pub)
+			}
+		}
+		rxs[i].mu.Unlock()
 	}
 	for k := range rxs[3].received() {
 		t.Errorf("the only member of room 1 receives from %d", k.pub)
@@ -511,7 +601,7 @@ func TestRelayChild(t *testing.T) {
 		t.Errorf("read the relay's CPU: %v", err)
 	}
 	rx := newReceiver(&windows{})
-	p, err := joinRelay(r.addr, 0, 0, defaultTraffic(), rx)
+	p, err := joinRelay(r.addr, 0, 0, defaultTraffic(), 0, rx)
 	if err != nil {
 		r.stop()
 		t.Fatal(err)
@@ -531,7 +621,11 @@ func TestCLIFlags(t *testing.T) {
 	}{
 		{[]string{"-rooms", "2"}, "give -spawn"},
 		{[]string{"-spawn", "-url", "http://127.0.0.1:1"}, "give -spawn"},
-		{[]string{"-spawn", "-workload", "W9"}, "W1, W3 or W4"},
+		{[]string{"-spawn", "-workload", "W9"}, "W1, W2, W3 or W4"},
+		{[]string{"-spawn", "-layers", "2"}, "-layers 2"},
+		{[]string{"-spawn", "-quality", "low"}, "-quality needs -layers 3"},
+		{[]string{"-spawn", "-layers", "3", "-quality", "best"}, "-quality needs -layers 3"},
+		{[]string{"-spawn", "-ramp", "-rooms", "3", "-max-rooms", "2"}, "-max-rooms 2"},
 		{[]string{"-spawn", "-per-room", "1"}, "-per-room"},
 		{[]string{"-spawn", "-join-rate", "0"}, "-join-rate"},
 		{[]string{"-url", "http://10.1.2.3:8080", "-secret", strings.Repeat("s", 32)}, "loopback only"},
@@ -564,6 +658,38 @@ func TestWorkloadPresetYieldsToFlags(t *testing.T) {
 	c, err = parseArgs([]string{"-spawn", "-workload", "W4"}, noEnv, io.Discard)
 	if err != nil || !c.WaitGC {
 		t.Errorf("-workload W4 does not wait for GC: %+v, %v", c, err)
+	}
+	c, err = parseArgs([]string{"-spawn", "-workload", "W2"}, noEnv, io.Discard)
+	if err != nil || !c.Ramp || c.Layers != 3 || c.PerRoom != 15 || c.Rooms != 1 || c.subscribedLayer() != 1 {
+		t.Errorf("-workload W2: %+v, %v", c, err)
+	}
+	c, err = parseArgs([]string{"-spawn", "-workload", "W2", "-ramp=false", "-rooms", "3", "-quality", "high"}, noEnv, io.Discard)
+	if err != nil || c.Ramp || c.Rooms != 3 || c.subscribedLayer() != 2 {
+		t.Errorf("-workload W2 -ramp=false -rooms 3 -quality high: %+v, %v", c, err)
+	}
+}
+
+// TestRampMiss: a W2 step is sustained only while every stream delivers,
+// no join fails, loss stays under 0.5 % and latency p99 under 20 ms.
+func TestRampMiss(t *testing.T) {
+	good := func() *Report {
+		return &Report{Joins: Joins{Succeeded: 15}, IOPD: &PathReport{Streams: 420, StreamsReceiving: 420, LossPercent: 0.1, Latency: Quantiles{P99: 5}}}
+	}
+	if why := rampMiss(good()); why != "" {
+		t.Errorf("a good step missed: %s", why)
+	}
+	for want, spoil := range map[string]func(*Report){
+		"loss":         func(r *Report) { r.IOPD.LossPercent = 0.5 },
+		"latency p99":  func(r *Report) { r.IOPD.Latency.P99 = 20 },
+		"streams":      func(r *Report) { r.IOPD.StreamsReceiving = 419 },
+		"joins failed": func(r *Report) { r.Joins.Failed = 1 },
+		"nothing":      func(r *Report) { r.IOPD = nil },
+	} {
+		r := good()
+		spoil(r)
+		if why := rampMiss(r); !strings.Contains(why, want) {
+			t.Errorf("spoiled %s: rampMiss says %q", want, why)
+		}
 	}
 }
 

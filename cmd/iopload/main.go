@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -63,6 +64,8 @@ type config struct {
 
 	Rooms, PerRoom   int
 	BitrateKbps      int
+	Layers           int
+	Quality          string
 	FPS              int
 	KeyframeInterval time.Duration
 	JoinRate         float64
@@ -75,6 +78,8 @@ type config struct {
 	ChurnCrash       float64
 	NoRelay          bool
 	WaitGC           bool
+	Ramp             bool
+	MaxRooms         int
 	JSON             bool
 
 	// relayExe is the binary started as the relay child (this one).
@@ -90,6 +95,12 @@ var workloads = map[string]func(*config){
 	// W1: one group of 15, each publishing 1.5 Mbps video and audio to everyone.
 	"W1": func(c *config) {
 		c.Rooms, c.PerRoom, c.BitrateKbps, c.JoinRate, c.Duration = 1, 15, 1500, 5, 20*time.Second
+	},
+	// W2: groups of 15 publishing three simulcast layers, subscribers on the
+	// middle one (a grid), one more group each step until a target fails.
+	"W2": func(c *config) {
+		c.Rooms, c.PerRoom, c.BitrateKbps, c.JoinRate, c.Duration = 1, 15, 1500, 10, 10*time.Second
+		c.Layers, c.Ramp = 3, true
 	},
 	// W3: a join storm: 15 participants in one second.
 	"W3": func(c *config) {
@@ -113,9 +124,26 @@ func cli(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	c.relayExe = exe
 	c.progress = stderr
+	c.started = time.Now()
+	command := "iopload " + strings.Join(redactArgs(args), " ")
+	if c.Ramp {
+		rr, err := ramp(ctx, c)
+		rr.Command = command
+		for _, s := range rr.Steps {
+			s.Command = fmt.Sprintf("%s (step of %d groups)", command, s.Config.Rooms)
+		}
+		if c.JSON {
+			if werr := rr.writeJSON(stdout); werr != nil {
+				return werr
+			}
+		} else {
+			rr.writeText(stdout)
+		}
+		return err
+	}
 	rep, err := run(ctx, c)
 	if rep != nil {
-		rep.Command = "iopload " + strings.Join(redactArgs(args), " ")
+		rep.Command = command
 		if c.JSON {
 			if werr := rep.writeJSON(stdout); werr != nil {
 				return werr
@@ -132,7 +160,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 	c := &config{}
 	fs := flag.NewFlagSet("iopload", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Workload, "workload", "", "preset: W1 (group of 15 at 1.5 Mbps), W3 (join storm of 15 in 1 s), W4 (join/leave churn); other flags override it")
+	fs.StringVar(&c.Workload, "workload", "", "preset: W1 (group of 15 at 1.5 Mbps), W2 (groups of 15 with simulcast, added until a target fails), W3 (join storm of 15 in 1 s), W4 (join/leave churn); other flags override it")
 	fs.StringVar(&c.URL, "url", "", "base URL of a running iopd on loopback, e.g. http://127.0.0.1:8080")
 	fs.IntVar(&c.PID, "pid", 0, "with -url: the iopd's process id, to read its CPU and RSS from /proc (default: from its /metrics)")
 	fs.BoolVar(&c.Spawn, "spawn", false, "start iopd on loopback with a generated secret and stop it at the end")
@@ -142,7 +170,9 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 	fs.StringVar(&c.RedisURL, "redis-url", "", "with -spawn: IOP_REDIS_URL for iopd (default: its embedded Redis, whose data lives in iopd's heap)")
 	fs.IntVar(&c.Rooms, "rooms", 1, "rooms (groups)")
 	fs.IntVar(&c.PerRoom, "per-room", 15, "participants per room; the first of each is a therapist who admits everyone")
-	fs.IntVar(&c.BitrateKbps, "bitrate", 1500, "video bitrate of each publisher, kbps")
+	fs.IntVar(&c.BitrateKbps, "bitrate", 1500, "video bitrate of each publisher, kbps (with -layers 3: of the top layer; the others get a tenth and a third)")
+	fs.IntVar(&c.Layers, "layers", 1, "simulcast layers each publisher sends: 1, or 3 (rids q, h, f)")
+	fs.StringVar(&c.Quality, "quality", "", "with -layers 3: the layer every subscriber asks of every publisher (low, medium, high; default: the server's choice, medium for a grid tile)")
 	fs.IntVar(&c.FPS, "fps", 30, "video frames per second")
 	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 3*time.Second, "a keyframe this often (and when the server asks)")
 	fs.Float64Var(&c.JoinRate, "join-rate", 5, "joins per second")
@@ -155,10 +185,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 	fs.Float64Var(&c.ChurnCrash, "churn-crash", 0.2, "W4: share of leaves that drop the connection without a word")
 	fs.BoolVar(&c.WaitGC, "wait-gc", false, "after everyone left, wait for two garbage collections in iopd (up to 260 s) before reading its heap (default true for W4)")
 	fs.BoolVar(&c.NoRelay, "no-relay", false, "skip the bare-relay baseline")
+	fs.BoolVar(&c.Ramp, "ramp", false, "run with -rooms groups, then one more each step, until loss reaches 0.5% or latency p99 20 ms (default true for W2)")
+	fs.IntVar(&c.MaxRooms, "max-rooms", 12, "with -ramp: the most groups to try")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "iopload: load generator and benchmark for iopd, with a bare-relay baseline in the same run")
-		fmt.Fprintln(fs.Output(), "usage: iopload -spawn [-workload W1|W3|W4] [flags]   or   iopload -url URL -secret S [-pid PID] [flags]")
+		fmt.Fprintln(fs.Output(), "usage: iopload -spawn [-workload W1|W2|W3|W4] [flags]   or   iopload -url URL -secret S [-pid PID] [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -171,7 +203,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 		c.Workload = strings.ToUpper(c.Workload)
 		preset, ok := workloads[c.Workload]
 		if !ok {
-			return nil, fmt.Errorf("-workload %q: want W1, W3 or W4", c.Workload)
+			return nil, fmt.Errorf("-workload %q: want W1, W2, W3 or W4", c.Workload)
 		}
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -194,6 +226,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 		}
 		if !set["wait-gc"] {
 			c.WaitGC = p.WaitGC
+		}
+		if !set["layers"] {
+			c.Layers = p.Layers
+		}
+		if !set["ramp"] {
+			c.Ramp = p.Ramp
 		}
 	}
 	if err := c.validate(); err != nil {
@@ -218,10 +256,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("-join-rate %g: want more than 0, at most 1000 per second", c.JoinRate)
 	case c.Duration <= 0 || c.Slice < 100*time.Millisecond || c.Warmup < 0 || c.FlowTimeout <= 0 || c.Settle < 0:
 		return errors.New("-duration and -flow-timeout must be positive, -slice at least 100ms, -warmup and -settle not negative")
+	case c.Layers != 1 && c.Layers != maxLayers:
+		return fmt.Errorf("-layers %d: want 1 or %d", c.Layers, maxLayers)
+	case c.Quality != "" && (c.Layers == 1 || !slices.Contains(qualities, c.Quality)):
+		return errors.New("-quality needs -layers 3 and is low, medium or high")
 	case c.KeyframeInterval < 100*time.Millisecond:
 		return errors.New("-keyframe-interval: at least 100ms")
 	case c.ChurnStay < 100*time.Millisecond || c.ChurnCrash < 0 || c.ChurnCrash > 1:
 		return errors.New("-churn-stay at least 100ms, -churn-crash between 0 and 1")
+	case c.Ramp && (c.MaxRooms < c.Rooms || c.MaxRooms > 100 || c.Workload == "W4"):
+		return fmt.Errorf("-ramp: -max-rooms %d must be between -rooms %d and 100, and churn (W4) does not ramp", c.MaxRooms, c.Rooms)
 	case c.URL != "" && (c.IOPD != "" || c.RedisURL != ""):
 		return errors.New("-iopd and -redis-url are for -spawn")
 	}
@@ -230,8 +274,25 @@ func (c *config) validate() error {
 
 func (c *config) traffic() traffic {
 	t := defaultTraffic()
-	t.VideoKbps, t.FPS, t.KeyframeInterval = c.BitrateKbps, c.FPS, c.KeyframeInterval
+	t.VideoKbps, t.Layers, t.FPS, t.KeyframeInterval = c.BitrateKbps, c.Layers, c.FPS, c.KeyframeInterval
 	return t
+}
+
+// qualities are the layers a subscriber can ask for, lowest first.
+var qualities = []string{"low", "medium", "high"}
+
+// subscribedLayer is the video layer every subscriber receives: the one it
+// asks for, else the server's default for a grid tile (medium).
+func (c *config) subscribedLayer() int {
+	if c.Layers <= 1 {
+		return 0
+	}
+	for i, q := range qualities {
+		if q == c.Quality {
+			return i
+		}
+	}
+	return 1
 }
 
 // redactArgs hides the value of -secret, so that reports can be shared.

@@ -18,7 +18,7 @@ import (
 //
 //	magic   2 bytes  "IO"
 //	flags   1 byte   stampVideo | stampKey | stampFirst | stampLast
-//	        1 byte   reserved
+//	layer   1 byte   the simulcast layer of a video packet (0 lowest; 0 without simulcast)
 //	pub     4 bytes  publisher index in this run
 //	seq     4 bytes  per publisher and kind, from 0
 //	sent    8 bytes  Unix nanoseconds when the packet was handed to the stack
@@ -34,6 +34,7 @@ const (
 // stamp is what a receiver reads back from a packet.
 type stamp struct {
 	flags byte
+	layer byte
 	pub   uint32
 	seq   uint32
 	sent  int64
@@ -41,7 +42,7 @@ type stamp struct {
 
 func putStamp(payload []byte, s stamp) {
 	b := payload[len(payload)-stampLen:]
-	b[0], b[1], b[2], b[3] = 'I', 'O', s.flags, 0
+	b[0], b[1], b[2], b[3] = 'I', 'O', s.flags, s.layer
 	binary.BigEndian.PutUint32(b[4:], s.pub)
 	binary.BigEndian.PutUint32(b[8:], s.seq)
 	binary.BigEndian.PutUint64(b[12:], uint64(s.sent))
@@ -72,6 +73,7 @@ func readStamp(pkt []byte) (stamp, bool) {
 	}
 	return stamp{
 		flags: b[2],
+		layer: b[3],
 		pub:   binary.BigEndian.Uint32(b[4:]),
 		seq:   binary.BigEndian.Uint32(b[8:]),
 		sent:  int64(binary.BigEndian.Uint64(b[12:])),
@@ -80,7 +82,8 @@ func readStamp(pkt []byte) (stamp, bool) {
 
 // traffic is the shape of what every publisher sends.
 type traffic struct {
-	VideoKbps        int           // mean video payload bitrate
+	VideoKbps        int           // mean video payload bitrate (of the top layer with simulcast)
+	Layers           int           // simulcast layers: 1, or 3 (rids q, h, f)
 	FPS              int           // video frames per second
 	KeyframeInterval time.Duration // a keyframe this often (and on request)
 	KeyframeScale    float64       // keyframe size over the mean delta frame size
@@ -89,13 +92,29 @@ type traffic struct {
 }
 
 func defaultTraffic() traffic {
-	return traffic{VideoKbps: 1500, FPS: 30, KeyframeInterval: 3 * time.Second, KeyframeScale: 6, MaxPayload: 1160, AudioPayload: 80}
+	return traffic{VideoKbps: 1500, Layers: 1, FPS: 30, KeyframeInterval: 3 * time.Second, KeyframeScale: 6, MaxPayload: 1160, AudioPayload: 80}
+}
+
+// maxLayers is the most simulcast layers a publisher sends.
+const maxLayers = 3
+
+// layerShare is each simulcast layer's share of the top layer's bitrate:
+// about 150, 500 and 1,500 kbps for a 1.5 Mbps top layer, as a browser
+// sends quarter, half and full resolution.
+var layerShare = [maxLayers]float64{0.1, 1.0 / 3, 1}
+
+// layerKbps is the mean bitrate of video layer l.
+func (t traffic) layerKbps(l int) float64 {
+	if t.Layers <= 1 {
+		return float64(t.VideoKbps)
+	}
+	return float64(t.VideoKbps) * layerShare[l]
 }
 
 // packetSink takes a publisher's packets: a WebRTC track or a UDP socket.
 // The payload is only valid during the call.
 type packetSink interface {
-	writeRTP(video bool, hdr *rtp.Header, payload []byte) error
+	writeRTP(video bool, layer int, hdr *rtp.Header, payload []byte) error
 }
 
 // source generates one publisher's synthetic VP8 and Opus packets in real
@@ -108,13 +127,13 @@ type source struct {
 	pub     uint32
 	tr      traffic
 	sink    packetSink
-	wantKey atomic.Bool
+	wantKey [maxLayers]atomic.Bool
 	paused  atomic.Bool // sends nothing while set
 
 	rng              *rand.Rand
-	videoSeq         uint32
+	videoSeq         [maxLayers]uint32
 	audioSeq         uint32
-	videoRTP         uint16
+	videoRTP         [maxLayers]uint16
 	audioRTP         uint16
 	videoTS, audioTS uint32
 	frames           int
@@ -126,16 +145,26 @@ type source struct {
 }
 
 func newSource(pub uint32, tr traffic, sink packetSink) *source {
-	return &source{
+	tr.Layers = min(max(tr.Layers, 1), maxLayers)
+	s := &source{
 		pub: pub, tr: tr, sink: sink,
 		rng:      rand.New(rand.NewPCG(uint64(pub)+1, 0x10ad)),
-		videoRTP: uint16(pub * 7919), audioRTP: uint16(pub * 104729),
-		buf: make([]byte, 1500),
+		audioRTP: uint16(pub * 104729),
+		buf:      make([]byte, 1500),
 	}
+	for l := range s.videoRTP {
+		s.videoRTP[l] = uint16(pub*7919 + uint32(l)*1000)
+	}
+	return s
 }
 
-// requestKeyframe makes the next frame a keyframe (a PLI arrived).
-func (s *source) requestKeyframe() { s.wantKey.Store(true) }
+// requestKeyframe makes the next frame of a layer a keyframe (a PLI for it
+// arrived), as a simulcast encoder keys one stream.
+func (s *source) requestKeyframe(layer int) {
+	if layer >= 0 && layer < maxLayers {
+		s.wantKey[layer].Store(true)
+	}
+}
 
 // run sends until stop closes. The first frame is a keyframe; the phase of
 // each publisher is random, so that keyframes do not all coincide.
@@ -143,7 +172,9 @@ func (s *source) run(stop <-chan struct{}) {
 	frameEvery := time.Second / time.Duration(max(1, s.tr.FPS))
 	keyEvery := max(1, int(s.tr.KeyframeInterval/frameEvery))
 	s.frames = s.rng.IntN(keyEvery) // a keyframe comes at frames%keyEvery == 0
-	s.wantKey.Store(true)
+	for l := range s.wantKey {
+		s.wantKey[l].Store(true)
+	}
 	select {
 	case <-stop:
 		return
@@ -170,9 +201,9 @@ func (s *source) run(stop <-chan struct{}) {
 	}
 }
 
-// frameSize draws the size of the next frame, in bytes.
-func (s *source) frameSize(key bool, keyEvery int) int {
-	mean := float64(s.tr.VideoKbps) * 1000 / 8 / float64(max(1, s.tr.FPS))
+// frameSize draws the size of the next frame of layer l, in bytes.
+func (s *source) frameSize(l int, key bool, keyEvery int) int {
+	mean := s.tr.layerKbps(l) * 1000 / 8 / float64(max(1, s.tr.FPS))
 	// Keep the mean bitrate: one keyframe of scale k among keyEvery frames.
 	delta := mean * float64(keyEvery) / (float64(keyEvery-1) + s.tr.KeyframeScale)
 	size := delta
@@ -183,17 +214,23 @@ func (s *source) frameSize(key bool, keyEvery int) int {
 	return max(int(size), stampLen+16)
 }
 
+// sendFrame sends one captured frame: one encoding of it per layer, all
+// with the same RTP timestamp, as a simulcast encoder does.
 func (s *source) sendFrame(keyEvery int) {
-	key := s.frames%keyEvery == 0
-	if s.wantKey.Swap(false) {
-		key = true
-	}
+	periodic := s.frames%keyEvery == 0
 	s.frames++
-	size := s.frameSize(key, keyEvery)
+	s.videoTS += 90000 / uint32(max(1, s.tr.FPS))
+	for l := range s.tr.Layers {
+		key := s.wantKey[l].Swap(false) || periodic
+		s.sendEncoding(l, key, s.frameSize(l, key, keyEvery))
+	}
+}
+
+// sendEncoding splits one layer's frame of size bytes into packets.
+func (s *source) sendEncoding(l int, key bool, size int) {
 	maxPayload := max(s.tr.MaxPayload, 2*stampLen+16)
 	n := (size + maxPayload - 1) / maxPayload
 	per := size / n
-	s.videoTS += 90000 / uint32(max(1, s.tr.FPS))
 	for i := range n {
 		p := s.buf[:per]
 		clear(p)
@@ -216,11 +253,11 @@ func (s *source) sendFrame(keyEvery int) {
 		if i == n-1 {
 			flags |= stampLast
 		}
-		s.hdr = rtp.Header{Version: 2, Marker: i == n-1, PayloadType: 96, SequenceNumber: s.videoRTP, Timestamp: s.videoTS, SSRC: s.pub*2 + 1}
-		s.videoRTP++
-		putStamp(p, stamp{flags: flags, pub: s.pub, seq: s.videoSeq, sent: time.Now().UnixNano()})
-		s.videoSeq++
-		if s.sink.writeRTP(true, &s.hdr, p) == nil {
+		s.hdr = rtp.Header{Version: 2, Marker: i == n-1, PayloadType: 96, SequenceNumber: s.videoRTP[l], Timestamp: s.videoTS, SSRC: s.pub*4 + 1 + uint32(l)}
+		s.videoRTP[l]++
+		putStamp(p, stamp{flags: flags, layer: byte(l), pub: s.pub, seq: s.videoSeq[l], sent: time.Now().UnixNano()})
+		s.videoSeq[l]++
+		if s.sink.writeRTP(true, l, &s.hdr, p) == nil {
 			s.sent.Add(1)
 		}
 	}
@@ -231,11 +268,11 @@ func (s *source) sendAudio() {
 	clear(p)
 	p[0] = 0x78 // an Opus TOC byte: SILK-only wideband 20 ms
 	s.audioTS += 960
-	s.hdr = rtp.Header{Version: 2, Marker: false, PayloadType: 111, SequenceNumber: s.audioRTP, Timestamp: s.audioTS, SSRC: s.pub * 2}
+	s.hdr = rtp.Header{Version: 2, Marker: false, PayloadType: 111, SequenceNumber: s.audioRTP, Timestamp: s.audioTS, SSRC: s.pub * 4}
 	s.audioRTP++
 	putStamp(p, stamp{pub: s.pub, seq: s.audioSeq, sent: time.Now().UnixNano()})
 	s.audioSeq++
-	if s.sink.writeRTP(false, &s.hdr, p) == nil {
+	if s.sink.writeRTP(false, 0, &s.hdr, p) == nil {
 		s.sent.Add(1)
 	}
 }
@@ -277,10 +314,12 @@ func (w *windows) of(ns int64) uint32 {
 	return c.id
 }
 
-// streamKey names what one receiver gets from one publisher.
+// streamKey names what one receiver gets from one publisher: its audio, or
+// one layer of its video (each layer numbers its packets on its own).
 type streamKey struct {
 	pub   uint32
 	video bool
+	layer byte
 }
 
 // dupWindow is how many recent sequence numbers a stream remembers to tell
@@ -378,7 +417,7 @@ func (r *receiver) packet(raw []byte, now time.Time, cache **rxStream, cacheKey 
 	if !ok {
 		return
 	}
-	k := streamKey{pub: st.pub, video: st.flags&stampVideo != 0}
+	k := streamKey{pub: st.pub, video: st.flags&stampVideo != 0, layer: st.layer}
 	if *cache == nil || *cacheKey != k {
 		*cache, *cacheKey = r.stream(k), k
 	}
@@ -388,8 +427,8 @@ func (r *receiver) packet(raw []byte, now time.Time, cache **rxStream, cacheKey 
 	}
 }
 
-// received returns how many packets arrived from each publisher and kind
-// over the whole run.
+// received returns how many packets arrived from each publisher, kind and
+// video layer over the whole run.
 func (r *receiver) received() map[streamKey]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -416,19 +455,25 @@ func (r *receiver) joinTime() (time.Duration, bool) {
 // last window has closed and its packets have arrived.
 type windowStats struct {
 	packets, bytes, dups, expected int64
+	videoByLayer                   [maxLayers]int64 // video packets received of each layer
 	lat                            histogram
 }
 
 func (w *windowStats) add(r *receiver) {
 	r.mu.Lock()
+	keys := make([]streamKey, 0, len(r.streams))
 	streams := make([]*rxStream, 0, len(r.streams))
-	for _, s := range r.streams {
+	for k, s := range r.streams {
+		keys = append(keys, k)
 		streams = append(streams, s)
 	}
 	r.mu.Unlock()
-	for _, s := range streams {
+	for i, s := range streams {
 		s.mu.Lock()
 		s.fold()
+		if k := keys[i]; k.video && int(k.layer) < maxLayers {
+			w.videoByLayer[k.layer] += s.packets
+		}
 		w.packets += s.packets
 		w.bytes += s.bytes
 		w.dups += s.dups

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -13,6 +14,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"iop/signaling/client"
@@ -33,6 +35,12 @@ func newRTCAPI() (*webrtc.API, error) {
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, err
+	}
+	// Simulcast layers are named in packets by these (RFC 8852).
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{}
 	quiet := logging.NewDefaultLoggerFactory()
@@ -58,7 +66,8 @@ type rtcPeer struct {
 
 	pub, sub         *webrtc.PeerConnection
 	pubPend, subPend client.CandidateQueue
-	audio, video     *webrtc.TrackLocalStaticRTP
+	sink             *rtcSink
+	quality          string // the layer asked of every publisher; "" for the server's choice
 
 	mu      sync.Mutex
 	lastErr string // the last error message the server sent after joining
@@ -71,13 +80,14 @@ type rtcPeer struct {
 
 // joinRTC opens a signaling socket to base, joins with tok (through the
 // waiting room), opens both PeerConnections and starts publishing.
-func joinRTC(ctx context.Context, api *webrtc.API, base, tok string, idx uint32, therapist bool, tr traffic, rx *receiver) (*rtcPeer, error) {
+// quality, if set, is the simulcast layer it asks of every publisher.
+func joinRTC(ctx context.Context, api *webrtc.API, base, tok string, idx uint32, therapist bool, tr traffic, quality string, rx *receiver) (*rtcPeer, error) {
 	conn, err := client.Dial(ctx, base, nil)
 	if err != nil {
 		return nil, err
 	}
 	rx.joinStart = time.Now()
-	p := &rtcPeer{idx: idx, therapist: therapist, conn: conn, rx: rx, stop: make(chan struct{})}
+	p := &rtcPeer{idx: idx, therapist: therapist, conn: conn, rx: rx, quality: quality, stop: make(chan struct{})}
 	if err := conn.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: protocol.Version, Token: tok, ID: "join"}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("send join: %w", err)
@@ -138,21 +148,8 @@ func (p *rtcPeer) start(api *webrtc.API, tr traffic) error {
 	p.wg.Add(1)
 	go p.readLoop()
 
-	stream := fmt.Sprintf("load-%d", p.idx)
-	if p.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", stream); err != nil {
+	if err := p.addTracks(tr); err != nil {
 		return err
-	}
-	if p.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", stream); err != nil {
-		return err
-	}
-	p.src = newSource(p.idx, tr, &rtcSink{audio: p.audio, video: p.video})
-	for _, t := range []webrtc.TrackLocal{p.audio, p.video} {
-		xc, err := p.pub.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			return err
-		}
-		p.wg.Add(1)
-		go p.readSenderRTCP(xc.Sender())
 	}
 	offer, err := p.pub.CreateOffer(nil)
 	if err != nil {
@@ -172,39 +169,143 @@ func (p *rtcPeer) start(api *webrtc.API, tr traffic) error {
 	return nil
 }
 
-// rtcSink writes a source's packets to the publish tracks.
-type rtcSink struct {
-	audio, video *webrtc.TrackLocalStaticRTP
-	pkt          rtp.Packet
-}
+// rids names the simulcast layers, lowest first, as browsers do.
+var rids = [maxLayers]string{"q", "h", "f"}
 
-func (s *rtcSink) writeRTP(video bool, hdr *rtp.Header, payload []byte) error {
-	s.pkt.Header, s.pkt.Payload = *hdr, payload
-	if video {
-		return s.video.WriteRTP(&s.pkt)
+// addTracks adds the audio track and the video track, with one encoding
+// per simulcast layer, to the publish PeerConnection, and starts reading
+// the server's RTCP for each.
+func (p *rtcPeer) addTracks(tr traffic) error {
+	stream := fmt.Sprintf("load-%d", p.idx)
+	p.sink = &rtcSink{simulcast: tr.Layers > 1}
+	var err error
+	if p.sink.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", stream); err != nil {
+		return err
 	}
-	return s.audio.WriteRTP(&s.pkt)
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	for l := range max(1, tr.Layers) {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if p.sink.simulcast {
+			opts = append(opts, webrtc.WithRTPStreamID(rids[l]))
+		}
+		if p.sink.video[l], err = webrtc.NewTrackLocalStaticRTP(vp8, "video", stream, opts...); err != nil {
+			return err
+		}
+	}
+	p.src = newSource(p.idx, tr, p.sink)
+	sendonly := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
+	audio, err := p.pub.AddTransceiverFromTrack(p.sink.audio, sendonly)
+	if err != nil {
+		return err
+	}
+	p.wg.Add(1)
+	go p.readSenderRTCP(audio.Sender(), "", -1)
+	if p.sink.videoXC, err = p.pub.AddTransceiverFromTrack(p.sink.video[0], sendonly); err != nil {
+		return err
+	}
+	s := p.sink.videoXC.Sender()
+	if !p.sink.simulcast {
+		p.wg.Add(1)
+		go p.readSenderRTCP(s, "", 0)
+		return nil
+	}
+	for l := 1; l < tr.Layers; l++ {
+		if err := s.AddEncoding(p.sink.video[l]); err != nil {
+			return err
+		}
+	}
+	for l := range tr.Layers {
+		p.wg.Add(1)
+		go p.readSenderRTCP(s, rids[l], l)
+	}
+	return nil
 }
 
-// readSenderRTCP turns the server's keyframe requests into keyframes (and
-// lets pion's NACK responder see the NACKs).
-func (p *rtcPeer) readSenderRTCP(s *webrtc.RTPSender) {
+// rtcSink writes a source's packets to the publish tracks. With simulcast
+// it names each packet's layer with the mid and rid header extensions, as
+// a browser does (pion does not write them itself), once the publish
+// answer has fixed their ids.
+type rtcSink struct {
+	audio     *webrtc.TrackLocalStaticRTP
+	video     [maxLayers]*webrtc.TrackLocalStaticRTP
+	videoXC   *webrtc.RTPTransceiver
+	simulcast bool
+	ext       atomic.Pointer[[maxLayers][]rtp.Extension] // per layer: mid and rid
+	pkt       rtp.Packet
+}
+
+// described reads the negotiated header extension ids once the publish
+// answer is applied.
+func (s *rtcSink) described() {
+	if !s.simulcast || s.ext.Load() != nil {
+		return
+	}
+	ids := map[string]uint8{}
+	for _, e := range s.videoXC.Sender().GetParameters().HeaderExtensions {
+		ids[e.URI] = uint8(e.ID)
+	}
+	mid, rid := ids[sdp.SDESMidURI], ids[sdp.SDESRTPStreamIDURI]
+	if mid == 0 || rid == 0 {
+		return // not negotiated: the server will not tell the layers apart
+	}
+	var ext [maxLayers][]rtp.Extension
+	for l := range ext {
+		var h rtp.Header
+		if h.SetExtension(mid, []byte(s.videoXC.Mid())) != nil || h.SetExtension(rid, []byte(rids[l])) != nil {
+			return
+		}
+		ext[l] = h.Extensions
+	}
+	s.ext.Store(&ext)
+}
+
+func (s *rtcSink) writeRTP(video bool, layer int, hdr *rtp.Header, payload []byte) error {
+	s.pkt.Header, s.pkt.Payload = *hdr, payload
+	if !video {
+		return s.audio.WriteRTP(&s.pkt)
+	}
+	if s.simulcast {
+		ext := s.ext.Load()
+		if ext == nil {
+			return errNotNegotiated
+		}
+		s.pkt.Extension, s.pkt.ExtensionProfile, s.pkt.Extensions = true, 0xBEDE, ext[layer]
+	}
+	return s.video[layer].WriteRTP(&s.pkt)
+}
+
+var errNotNegotiated = errors.New("simulcast layers not negotiated yet")
+
+// readSenderRTCP turns the server's keyframe requests for one layer into
+// keyframes of that layer (layer -1: audio) and lets pion's NACK responder
+// see the NACKs. rid names the layer's encoding with simulcast.
+func (p *rtcPeer) readSenderRTCP(s *webrtc.RTPSender, rid string, layer int) {
 	defer p.wg.Done()
 	for {
-		pkts, _, err := s.ReadRTCP()
+		var pkts []rtcp.Packet
+		var err error
+		if rid != "" {
+			pkts, _, err = s.ReadSimulcastRTCP(rid)
+		} else {
+			pkts, _, err = s.ReadRTCP()
+		}
 		if err != nil {
 			return
 		}
 		for _, pkt := range pkts {
 			switch pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.src.requestKeyframe()
+				p.src.requestKeyframe(layer)
 			}
 		}
 	}
 }
 
 func (p *rtcPeer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	if p.quality != "" && t.Kind() == webrtc.RTPCodecTypeVideo {
+		// The server names each track's stream after its publisher.
+		_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeLayer, Participant: t.StreamID(), Quality: p.quality})
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -245,6 +346,7 @@ func (p *rtcPeer) readLoop() {
 		case protocol.TypeAnswer:
 			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err == nil {
 				p.pubPend.Described()
+				p.sink.described()
 			}
 		case protocol.TypeCandidate:
 			q := &p.pubPend

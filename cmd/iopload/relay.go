@@ -27,10 +27,14 @@ import (
 //
 // Control datagrams, from a participant's socket:
 //
-//	"IOPJ" room(4 bytes)  join the room; the relay answers "IOPA"
-//	"IOPL"                leave
+//	"IOPJ" room(4 bytes) layer(1 byte)  join the room, receiving that
+//	                                    simulcast layer of each video;
+//	                                    the relay answers "IOPA"
+//	"IOPL"                              leave
 //
-// Anything else from a joined address is a packet to fan out.
+// Anything else from a joined address is a packet to fan out: audio to
+// everyone else in the room, video to those who receive its layer (read
+// from the packet's stamp, as an SFU tells layers apart by SSRC).
 const relayChildFlag = "-relay-child"
 
 var (
@@ -61,7 +65,7 @@ func runRelayChild(stdin io.Reader, stdout io.Writer) error {
 // relay reads packets and fans them out until conn closes. One goroutine
 // owns the membership, so the hot path takes no lock and allocates nothing.
 func relay(conn *net.UDPConn) error {
-	rooms := map[uint32][]netip.AddrPort{}
+	rooms := map[uint32][]relayMember{}
 	member := map[netip.AddrPort]uint32{}
 	buf := make([]byte, 2048)
 	for {
@@ -72,32 +76,41 @@ func relay(conn *net.UDPConn) error {
 		pkt := buf[:n]
 		room, joined := member[from]
 		switch {
-		case n == 8 && bytes.Equal(pkt[:4], relayJoin):
+		case n == 9 && bytes.Equal(pkt[:4], relayJoin):
 			r := binary.BigEndian.Uint32(pkt[4:])
 			if !joined {
 				member[from] = r
-				rooms[r] = append(rooms[r], from)
+				rooms[r] = append(rooms[r], relayMember{addr: from, layer: pkt[8]})
 			}
 			_, _ = conn.WriteToUDPAddrPort(relayAck, from)
 		case n == 4 && bytes.Equal(pkt, relayLeave):
 			if joined {
 				delete(member, from)
-				rooms[room] = removeAddr(rooms[room], from)
+				rooms[room] = removeMember(rooms[room], from)
 			}
 		case joined:
+			st, _ := readStamp(pkt)
+			video := st.flags&stampVideo != 0
 			for _, to := range rooms[room] {
-				if to != from {
-					_, _ = conn.WriteToUDPAddrPort(pkt, to)
+				if to.addr != from && (!video || st.layer == to.layer) {
+					_, _ = conn.WriteToUDPAddrPort(pkt, to.addr)
 				}
 			}
 		}
 	}
 }
 
-func removeAddr(list []netip.AddrPort, a netip.AddrPort) []netip.AddrPort {
+// relayMember is one participant of a relay room and the video layer it
+// receives.
+type relayMember struct {
+	addr  netip.AddrPort
+	layer byte
+}
+
+func removeMember(list []relayMember, a netip.AddrPort) []relayMember {
 	out := list[:0]
 	for _, x := range list {
-		if x != a {
+		if x.addr != a {
 			out = append(out, x)
 		}
 	}
@@ -176,14 +189,15 @@ type relayPeer struct {
 	buf   []byte
 }
 
-// joinRelay opens a participant's socket and joins room at the relay.
-func joinRelay(relayAddr netip.AddrPort, room, idx uint32, tr traffic, rx *receiver) (*relayPeer, error) {
+// joinRelay opens a participant's socket and joins room at the relay, to
+// receive layer of every video.
+func joinRelay(relayAddr netip.AddrPort, room, idx uint32, tr traffic, layer int, rx *receiver) (*relayPeer, error) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
 	p := &relayPeer{conn: conn, relay: relayAddr, rx: rx, stop: make(chan struct{}), buf: make([]byte, 1600)}
-	join := binary.BigEndian.AppendUint32(append([]byte(nil), relayJoin...), room)
+	join := append(binary.BigEndian.AppendUint32(append([]byte(nil), relayJoin...), room), byte(layer))
 	ack := make([]byte, 16)
 	acked := false
 	for try := 0; try < 20 && !acked; try++ {
@@ -211,7 +225,7 @@ func joinRelay(relayAddr netip.AddrPort, room, idx uint32, tr traffic, rx *recei
 }
 
 // writeRTP sends one packet to the relay; only the source's goroutine calls it.
-func (p *relayPeer) writeRTP(_ bool, hdr *rtp.Header, payload []byte) error {
+func (p *relayPeer) writeRTP(_ bool, _ int, hdr *rtp.Header, payload []byte) error {
 	n, err := hdr.MarshalTo(p.buf)
 	if err != nil {
 		return err

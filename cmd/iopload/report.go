@@ -45,6 +45,8 @@ type ReportConfig struct {
 	Rooms            int     `json:"rooms"`
 	PerRoom          int     `json:"per_room"`
 	VideoKbps        int     `json:"video_kbps"`
+	Layers           int     `json:"layers"`
+	Quality          string  `json:"quality,omitempty"`
 	FPS              int     `json:"fps"`
 	KeyframeInterval string  `json:"keyframe_interval"`
 	JoinRate         float64 `json:"join_rate"`
@@ -68,8 +70,11 @@ type PathReport struct {
 	ForwardedPacketsPerSec float64 `json:"forwarded_packets_per_s"`
 	ForwardedMbps          float64 `json:"forwarded_mbps"`
 	CPUMicrosPerPacket     float64 `json:"cpu_us_per_forwarded_packet"`
-	LossPercent            float64 `json:"loss_percent"`
-	Duplicates             int64   `json:"duplicates"`
+	// VideoByLayer is the video packets received per second of each
+	// simulcast layer, lowest first (with -layers 3).
+	VideoByLayer []float64 `json:"video_packets_per_s_by_layer,omitempty"`
+	LossPercent  float64   `json:"loss_percent"`
+	Duplicates   int64     `json:"duplicates"`
 	// Latency is one-way, publisher's send call to subscriber's read, in ms.
 	Latency                    Quantiles `json:"latency_ms"`
 	LoadGenCPUSecondsPerSecond float64   `json:"loadgen_cpu_s_per_s"`
@@ -178,7 +183,7 @@ func newReport(c *config) *Report {
 		Workload: name,
 		Machine:  machine(),
 		Config: ReportConfig{
-			Rooms: c.Rooms, PerRoom: c.PerRoom, VideoKbps: c.BitrateKbps, FPS: c.FPS,
+			Rooms: c.Rooms, PerRoom: c.PerRoom, VideoKbps: c.BitrateKbps, Layers: c.Layers, Quality: c.Quality, FPS: c.FPS,
 			KeyframeInterval: c.KeyframeInterval.String(), JoinRate: c.JoinRate, Duration: c.Duration.String(),
 		},
 	}
@@ -240,8 +245,16 @@ func (r *Report) writeJSON(w io.Writer) error {
 
 func (r *Report) writeText(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "iopload %s: %d room(s) x %d participants, video %d kbps at %d fps (keyframe every %s) + Opus 20 ms, joins at %g/s, %s\n",
-		r.Workload, c.Rooms, c.PerRoom, c.VideoKbps, c.FPS, c.KeyframeInterval, c.JoinRate, c.Duration)
+	video := fmt.Sprintf("video %d kbps", c.VideoKbps)
+	if c.Layers > 1 {
+		q := c.Quality
+		if q == "" {
+			q = "the server's choice"
+		}
+		video = fmt.Sprintf("simulcast video %.0f/%.0f/%d kbps (subscribers ask for %s)", float64(c.VideoKbps)*layerShare[0], float64(c.VideoKbps)*layerShare[1], c.VideoKbps, q)
+	}
+	fmt.Fprintf(w, "iopload %s: %d room(s) x %d participants, %s at %d fps (keyframe every %s) + Opus 20 ms, joins at %g/s, %s\n",
+		r.Workload, c.Rooms, c.PerRoom, video, c.FPS, c.KeyframeInterval, c.JoinRate, c.Duration)
 	fmt.Fprintf(w, "machine: %d x %s, Linux %s, %s\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Kernel, r.Machine.GoVersion)
 	fmt.Fprintf(w, "command: %s\n\n", r.Command)
 	if r.IOPD != nil {
@@ -261,6 +274,15 @@ func (r *Report) writeText(w io.Writer) {
 			ratio = fmt.Sprintf("%.2fx", r.CPUPerPacketRatio)
 		}
 		row("CPU us per forwarded packet", f2(i.CPUMicrosPerPacket), f2(rl.CPUMicrosPerPacket), ratio)
+		if len(i.VideoByLayer) > 0 {
+			byLayer := func(p *PathReport) string {
+				if len(p.VideoByLayer) < maxLayers {
+					return ""
+				}
+				return fmt.Sprintf("%.0f/%.0f/%.0f", p.VideoByLayer[0], p.VideoByLayer[1], p.VideoByLayer[2])
+			}
+			row("video pkt/s by layer q/h/f", byLayer(i), byLayer(rl), "")
+		}
 		row("receiver loss", fmt.Sprintf("%.3f%%", i.LossPercent), fmt.Sprintf("%.3f%%", rl.LossPercent), "")
 		row("latency p50/p99/p99.9 ms", lat(i.Latency), lat(rl.Latency), "")
 		row("streams delivering", fmt.Sprintf("%d/%d", i.StreamsReceiving, i.Streams), fmt.Sprintf("%d/%d", rl.StreamsReceiving, rl.Streams), "")

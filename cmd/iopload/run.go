@@ -113,7 +113,7 @@ func (r *runner) join(ctx context.Context, s slot, rx *receiver) (*rtcPeer, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return joinRTC(ctx, r.api, r.srv.url, tok, s.idx, s.therapist(), r.cfg.traffic(), rx)
+	return joinRTC(ctx, r.api, r.srv.url, tok, s.idx, s.therapist(), r.cfg.traffic(), r.cfg.Quality, rx)
 }
 
 // joinAll joins every slot at the join rate, each join on its own
@@ -167,8 +167,9 @@ func leaveAll(peers []*rtcPeer) {
 }
 
 // coverage counts the (subscriber, publisher, kind) streams that should
-// flow among the present participants, and those that delivered a packet.
-func coverage(slots []slot, present []bool, rxs []*receiver) (want, got int, missing []string) {
+// flow among the present participants, and those that delivered a packet:
+// of video, a packet of the layer subscribers receive.
+func coverage(slots []slot, present []bool, rxs []*receiver, layer int) (want, got int, missing []string) {
 	for i, s := range slots {
 		if !present[i] {
 			continue
@@ -180,12 +181,16 @@ func coverage(slots []slot, present []bool, rxs []*receiver) (want, got int, mis
 			}
 			for _, video := range []bool{false, true} {
 				want++
-				if rec[streamKey{pub: o.idx, video: video}] > 0 {
+				k := streamKey{pub: o.idx, video: video}
+				if video {
+					k.layer = byte(layer)
+				}
+				if rec[k] > 0 {
 					got++
 				} else if len(missing) < 5 {
 					kind := "audio"
 					if video {
-						kind = "video"
+						kind = fmt.Sprintf("video layer %d", layer)
 					}
 					missing = append(missing, fmt.Sprintf("%d gets no %s from %d", s.idx, kind, o.idx))
 				}
@@ -200,7 +205,7 @@ func coverage(slots []slot, present []bool, rxs []*receiver) (want, got int, mis
 func (r *runner) waitFlow(ctx context.Context, what string, slots []slot, present []bool, rxs []*receiver, timeout time.Duration) {
 	start := time.Now()
 	for {
-		want, got, missing := coverage(slots, present, rxs)
+		want, got, missing := coverage(slots, present, rxs, r.cfg.subscribedLayer())
 		if got == want {
 			r.cfg.logf("%s: media flows on all %d streams after %.1f s", what, want, time.Since(start).Seconds())
 			return
@@ -240,7 +245,7 @@ const switchGuard = 300 * time.Millisecond
 func (r *runner) fanout(ctx context.Context, rep *Report) error {
 	c := r.cfg
 	slots := r.slots()
-	iopd := &path{name: "iopd", win: &windows{}, slots: slots, present: make([]bool, len(slots))}
+	iopd := &path{name: "iopd", layers: c.Layers, layer: c.subscribedLayer(), win: &windows{}, slots: slots, present: make([]bool, len(slots))}
 	iopd.rxs = make([]*receiver, len(slots))
 	for i := range iopd.rxs {
 		iopd.rxs[i] = newReceiver(iopd.win)
@@ -348,6 +353,8 @@ func (r *runner) interleave(ctx context.Context, paths []*path, loaded func()) e
 // measured windows, and the forwarder's CPU.
 type path struct {
 	name    string
+	layers  int // simulcast layers the publishers send
+	layer   int // the video layer subscribers receive
 	win     *windows
 	slots   []slot
 	present []bool
@@ -443,6 +450,11 @@ func (p *path) report() *PathReport {
 	if p.in != nil {
 		out.ServerReceivedPerSec = p.inPkts / el
 	}
+	if p.layers > 1 {
+		for _, n := range w.videoByLayer {
+			out.VideoByLayer = append(out.VideoByLayer, float64(n)/el)
+		}
+	}
 	if w.packets > 0 {
 		out.CPUMicrosPerPacket = p.cpuSec / float64(w.packets) * 1e6
 	}
@@ -454,7 +466,7 @@ func (p *path) report() *PathReport {
 			out.Participants++
 		}
 	}
-	out.Streams, out.StreamsReceiving, out.Missing = coverage(p.slots, p.present, p.rxs)
+	out.Streams, out.StreamsReceiving, out.Missing = coverage(p.slots, p.present, p.rxs, p.layer)
 	return out
 }
 
@@ -540,7 +552,7 @@ func (r *runner) relayPath(ctx context.Context, slots []slot) (*path, error) {
 		return nil, err
 	}
 	p := &path{
-		name: "relay", win: &windows{}, slots: slots, present: make([]bool, len(slots)),
+		name: "relay", layers: r.cfg.Layers, layer: r.cfg.subscribedLayer(), win: &windows{}, slots: slots, present: make([]bool, len(slots)),
 		rxs: make([]*receiver, len(slots)),
 		cpu: func() (float64, error) { return procCPU(rel.pid()) },
 	}
@@ -555,7 +567,7 @@ func (r *runner) relayPath(ctx context.Context, slots []slot) (*path, error) {
 	}
 	for i, s := range slots {
 		p.rxs[i] = newReceiver(p.win)
-		x, err := joinRelay(rel.addr, uint32(s.room), s.idx, r.cfg.traffic(), p.rxs[i])
+		x, err := joinRelay(rel.addr, uint32(s.room), s.idx, r.cfg.traffic(), r.cfg.subscribedLayer(), p.rxs[i])
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("relay participant %d: %w", i, err)
