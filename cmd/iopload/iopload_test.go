@@ -202,16 +202,20 @@ func TestSmokeJoinStorm(t *testing.T) {
 
 // TestSmokeSimulcast is a short W2: three participants publish three
 // layers; subscribers receive the medium one (the server's choice for a
-// grid tile), or the low one after asking for it with layer messages, from
-// iopd as from the relay, and nothing else.
+// grid tile), the low one after asking for it with layer messages, or the
+// low one when they report a weak connection (REMB of 400 kbps for two
+// videos and two audios: the medium layer of 200 kbps does not fit), from
+// iopd as from the relay, and nothing else; audio flows throughout.
 func TestSmokeSimulcast(t *testing.T) {
 	for _, tc := range []struct {
-		quality string
-		layer   int
-	}{{"", 1}, {"low", 0}} {
-		t.Run("quality="+tc.quality, func(t *testing.T) {
+		name     string
+		quality  string
+		rembKbps int
+		layer    int
+	}{{"grid", "", 0, 1}, {"asked low", "low", 0, 0}, {"weak connection", "", 400, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig(t, 3)
-			c.Layers, c.Quality, c.BitrateKbps = 3, tc.quality, 600
+			c.Layers, c.Quality, c.RembKbps, c.BitrateKbps = 3, tc.quality, tc.rembKbps, 600
 			rep, err := run(context.Background(), c)
 			if err != nil {
 				t.Fatalf("run: %v", err)

@@ -66,6 +66,7 @@ type config struct {
 	BitrateKbps      int
 	Layers           int
 	Quality          string
+	RembKbps         int
 	FPS              int
 	KeyframeInterval time.Duration
 	JoinRate         float64
@@ -173,6 +174,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 	fs.IntVar(&c.BitrateKbps, "bitrate", 1500, "video bitrate of each publisher, kbps (with -layers 3: of the top layer; the others get a tenth and a third)")
 	fs.IntVar(&c.Layers, "layers", 1, "simulcast layers each publisher sends: 1, or 3 (rids q, h, f)")
 	fs.StringVar(&c.Quality, "quality", "", "with -layers 3: the layer every subscriber asks of every publisher (low, medium, high; default: the server's choice, medium for a grid tile)")
+	fs.IntVar(&c.RembKbps, "remb-kbps", 0, "every subscriber reports this downlink bandwidth (REMB), as on a weak home connection; with -layers 3 subscribers are then expected to get -quality, or else the low layer")
 	fs.IntVar(&c.FPS, "fps", 30, "video frames per second")
 	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 3*time.Second, "a keyframe this often (and when the server asks)")
 	fs.Float64Var(&c.JoinRate, "join-rate", 5, "joins per second")
@@ -260,6 +262,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("-layers %d: want 1 or %d", c.Layers, maxLayers)
 	case c.Quality != "" && (c.Layers == 1 || !slices.Contains(qualities, c.Quality)):
 		return errors.New("-quality needs -layers 3 and is low, medium or high")
+	case c.RembKbps < 0 || c.RembKbps > 1_000_000:
+		return fmt.Errorf("-remb-kbps %d: want 0 (off) to 1000000", c.RembKbps)
 	case c.KeyframeInterval < 100*time.Millisecond:
 		return errors.New("-keyframe-interval: at least 100ms")
 	case c.ChurnStay < 100*time.Millisecond || c.ChurnCrash < 0 || c.ChurnCrash > 1:
@@ -281,8 +285,9 @@ func (c *config) traffic() traffic {
 // qualities are the layers a subscriber can ask for, lowest first.
 var qualities = []string{"low", "medium", "high"}
 
-// subscribedLayer is the video layer every subscriber receives: the one it
-// asks for, else the server's default for a grid tile (medium).
+// subscribedLayer is the video layer every subscriber is expected to
+// receive: the one it asks for, else the low one when it reports a weak
+// connection, else the server's default for a grid tile (medium).
 func (c *config) subscribedLayer() int {
 	if c.Layers <= 1 {
 		return 0
@@ -291,6 +296,9 @@ func (c *config) subscribedLayer() int {
 		if q == c.Quality {
 			return i
 		}
+	}
+	if c.RembKbps > 0 {
+		return 0
 	}
 	return 1
 }

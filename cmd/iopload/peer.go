@@ -67,7 +67,10 @@ type rtcPeer struct {
 	pub, sub         *webrtc.PeerConnection
 	pubPend, subPend client.CandidateQueue
 	sink             *rtcSink
-	quality          string // the layer asked of every publisher; "" for the server's choice
+	want             subscribing
+
+	ssrcMu sync.Mutex
+	ssrcs  []uint32 // the video tracks received, for REMB
 
 	mu      sync.Mutex
 	lastErr string // the last error message the server sent after joining
@@ -80,14 +83,14 @@ type rtcPeer struct {
 
 // joinRTC opens a signaling socket to base, joins with tok (through the
 // waiting room), opens both PeerConnections and starts publishing.
-// quality, if set, is the simulcast layer it asks of every publisher.
-func joinRTC(ctx context.Context, api *webrtc.API, base, tok string, idx uint32, therapist bool, tr traffic, quality string, rx *receiver) (*rtcPeer, error) {
+// want says how it subscribes.
+func joinRTC(ctx context.Context, api *webrtc.API, base, tok string, idx uint32, therapist bool, tr traffic, want subscribing, rx *receiver) (*rtcPeer, error) {
 	conn, err := client.Dial(ctx, base, nil)
 	if err != nil {
 		return nil, err
 	}
 	rx.joinStart = time.Now()
-	p := &rtcPeer{idx: idx, therapist: therapist, conn: conn, rx: rx, quality: quality, stop: make(chan struct{})}
+	p := &rtcPeer{idx: idx, therapist: therapist, conn: conn, rx: rx, want: want, stop: make(chan struct{})}
 	if err := conn.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: protocol.Version, Token: tok, ID: "join"}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("send join: %w", err)
@@ -147,6 +150,10 @@ func (p *rtcPeer) start(api *webrtc.API, tr traffic) error {
 
 	p.wg.Add(1)
 	go p.readLoop()
+	if p.want.RembKbps > 0 {
+		p.wg.Add(1)
+		go p.sendREMB()
+	}
 
 	if err := p.addTracks(tr); err != nil {
 		return err
@@ -302,9 +309,14 @@ func (p *rtcPeer) readSenderRTCP(s *webrtc.RTPSender, rid string, layer int) {
 }
 
 func (p *rtcPeer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	if p.quality != "" && t.Kind() == webrtc.RTPCodecTypeVideo {
-		// The server names each track's stream after its publisher.
-		_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeLayer, Participant: t.StreamID(), Quality: p.quality})
+	if t.Kind() == webrtc.RTPCodecTypeVideo {
+		if p.want.Quality != "" {
+			// The server names each track's stream after its publisher.
+			_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeLayer, Participant: t.StreamID(), Quality: p.want.Quality})
+		}
+		p.ssrcMu.Lock()
+		p.ssrcs = append(p.ssrcs, uint32(t.SSRC()))
+		p.ssrcMu.Unlock()
 	}
 	p.wg.Add(1)
 	go func() {
@@ -320,6 +332,39 @@ func (p *rtcPeer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			p.rx.packet(buf[:n], time.Now(), &cache, &key)
 		}
 	}()
+}
+
+// subscribing is how a synthetic participant subscribes.
+type subscribing struct {
+	// Quality is the simulcast layer asked of every publisher with layer
+	// messages; "" leaves the choice to the server.
+	Quality string
+	// RembKbps, if set, is the downlink bandwidth reported to the server
+	// twice a second (REMB for every video received), as a browser on a
+	// weak connection would.
+	RembKbps int
+}
+
+// sendREMB reports the configured bandwidth for every video received until
+// the participant leaves. Interval: browsers send REMB about once a second
+// and on a drop; twice a second keeps the test short.
+func (p *rtcPeer) sendREMB() {
+	defer p.wg.Done()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		p.ssrcMu.Lock()
+		ssrcs := append([]uint32(nil), p.ssrcs...)
+		p.ssrcMu.Unlock()
+		if len(ssrcs) > 0 {
+			_ = p.sub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(p.want.RembKbps) * 1000, SSRCs: ssrcs}})
+		}
+	}
 }
 
 func (p *rtcPeer) sendCandidate(pc string, c *webrtc.ICECandidate) {

@@ -47,6 +47,7 @@ type ReportConfig struct {
 	VideoKbps        int     `json:"video_kbps"`
 	Layers           int     `json:"layers"`
 	Quality          string  `json:"quality,omitempty"`
+	RembKbps         int     `json:"remb_kbps,omitempty"`
 	FPS              int     `json:"fps"`
 	KeyframeInterval string  `json:"keyframe_interval"`
 	JoinRate         float64 `json:"join_rate"`
@@ -183,7 +184,7 @@ func newReport(c *config) *Report {
 		Workload: name,
 		Machine:  machine(),
 		Config: ReportConfig{
-			Rooms: c.Rooms, PerRoom: c.PerRoom, VideoKbps: c.BitrateKbps, Layers: c.Layers, Quality: c.Quality, FPS: c.FPS,
+			Rooms: c.Rooms, PerRoom: c.PerRoom, VideoKbps: c.BitrateKbps, Layers: c.Layers, Quality: c.Quality, RembKbps: c.RembKbps, FPS: c.FPS,
 			KeyframeInterval: c.KeyframeInterval.String(), JoinRate: c.JoinRate, Duration: c.Duration.String(),
 		},
 	}
@@ -252,6 +253,9 @@ func (r *Report) writeText(w io.Writer) {
 			q = "the server's choice"
 		}
 		video = fmt.Sprintf("simulcast video %.0f/%.0f/%d kbps (subscribers ask for %s)", float64(c.VideoKbps)*layerShare[0], float64(c.VideoKbps)*layerShare[1], c.VideoKbps, q)
+	}
+	if c.RembKbps > 0 {
+		video += fmt.Sprintf(", subscribers report %d kbps of bandwidth", c.RembKbps)
 	}
 	fmt.Fprintf(w, "iopload %s: %d room(s) x %d participants, %s at %d fps (keyframe every %s) + Opus 20 ms, joins at %g/s, %s\n",
 		r.Workload, c.Rooms, c.PerRoom, video, c.FPS, c.KeyframeInterval, c.JoinRate, c.Duration)

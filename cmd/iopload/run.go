@@ -113,7 +113,7 @@ func (r *runner) join(ctx context.Context, s slot, rx *receiver) (*rtcPeer, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return joinRTC(ctx, r.api, r.srv.url, tok, s.idx, s.therapist(), r.cfg.traffic(), r.cfg.Quality, rx)
+	return joinRTC(ctx, r.api, r.srv.url, tok, s.idx, s.therapist(), r.cfg.traffic(), subscribing{Quality: r.cfg.Quality, RembKbps: r.cfg.RembKbps}, rx)
 }
 
 // joinAll joins every slot at the join rate, each join on its own
