@@ -6,7 +6,7 @@
 // The words on screen are for people in recovery, often on a phone and under
 // stress: plain, kind, and never blaming.
 
-import { Session } from './protocol.js';
+import { LAYER_ID, Session } from './protocol.js';
 import {
   capitalize, currentWeek, dayText, decodeClaims, expired, getJSON, minutesWords, seg,
   sessionName, timeText, validDate, weekRange, weekString, whenText,
@@ -128,6 +128,20 @@ const WEAK_WINDOW = 4000;
 const WEAK_LOSS = 0.1;
 const WEAK_BITRATE = 250000;
 
+/**
+ * The widths in pixels of the simulcast layers of a 1280-wide camera, smallest
+ * first, with the quality the layer message names them by. Each tile asks
+ * for the smallest layer at least as wide as the tile shows it.
+ */
+const LAYERS = [
+  { quality: 'low', width: 320 },
+  { quality: 'medium', width: 640 },
+  { quality: 'high', width: 1280 },
+];
+
+/** How long tile sizes may settle before the layers are chosen again, in milliseconds. */
+const LAYER_SETTLE = 250;
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
@@ -165,6 +179,9 @@ const state = {
   videoBefore: true, // the camera state before audio-only mode
   devices: { videoinput: '', audioinput: '', audiooutput: '' }, // chosen device ids ('' = default)
   stats: null, // the receive statistics loop: {timer, busy, samples, weakShown}
+  layerTimer: 0, // a pending choice of the others' video layers
+  tileSizes: null, // a ResizeObserver of the others' tiles
+  tileSight: null, // an IntersectionObserver of the others' tiles on the stage
 };
 
 // ---- Token -------------------------------------------------------------
@@ -318,7 +335,8 @@ async function openDevices() {
     throw new Error('This browser cannot use a camera here. Open the link in a current Chrome, Firefox, Edge or Safari.');
   }
   const chosen = (kind) => (state.devices[kind] ? { deviceId: { exact: state.devices[kind] } } : {});
-  const video = { width: { ideal: 640 }, height: { ideal: 480 }, ...chosen('videoinput') };
+  // 1280x720 when the camera can, for the full simulcast layer; ideal never fails.
+  const video = { width: { ideal: 1280 }, height: { ideal: 720 }, ...chosen('videoinput') };
   const audio = state.devices.audioinput ? chosen('audioinput') : true;
   try {
     return await navigator.mediaDevices.getUserMedia({ audio, video });
@@ -598,7 +616,8 @@ function makeTile(id, video) {
   if (video) {
     $('video', el).replaceWith(video);
   }
-  const tile = { el, video: $('video', el), p: null };
+  // layer: the quality last asked for of their video; shown: on the stage's visible part.
+  const tile = { el, video: $('video', el), p: null, layer: '', shown: true };
   state.tiles.set(id, tile);
   return tile;
 }
@@ -609,7 +628,9 @@ function tileFor(id) {
   if (!tile) {
     tile = makeTile(id, null);
     tile.video.dataset.participant = id;
+    tile.video.addEventListener('loadedmetadata', scheduleLayers);
     $('[data-tiles]').append(tile.el);
+    watchTile(tile, true);
     layoutTiles();
     playStream(id);
   }
@@ -627,6 +648,7 @@ function renderTile(tile, p) {
   tile.el.classList.toggle('tile-hand', !!p.hand);
   tile.video.setAttribute('aria-label', you ? 'Your video' : `Video of ${p.name}`);
   setVideoShown(tile.el, p.video, p.name);
+  scheduleLayers();
 }
 
 /** addSelfTile moves the local preview into the grid as your own tile. */
@@ -653,6 +675,7 @@ function removeTile(id) {
     return;
   }
   tile.video.srcObject = null;
+  watchTile(tile, false);
   tile.el.remove();
   state.tiles.delete(id);
   state.streams.delete(id);
@@ -662,10 +685,17 @@ function removeTile(id) {
 /**
  * attachStream keeps a stream received from a participant and plays it in
  * their tile. A stream of someone not (or no longer) in the room gets no tile.
+ * A new video track starts at the server's default layer: the layer that
+ * fits the tile is asked for again.
  */
-function attachStream(id, stream) {
+function attachStream(id, stream, track) {
   state.streams.set(id, stream);
+  const tile = state.tiles.get(id);
+  if (tile && track?.kind === 'video') {
+    tile.layer = '';
+  }
   playStream(id);
+  scheduleLayers();
 }
 
 /** playStream plays the stream received from a participant, if any, in their tile. */
@@ -692,6 +722,92 @@ function clearTiles() {
   for (const id of [...state.tiles.keys()]) {
     removeTile(id);
   }
+}
+
+// ---- Simulcast layers -----------------------------------------------------
+
+/**
+ * watchTile starts (or stops) following a remote tile's size and whether it
+ * is on the visible part of the stage, for choosing its layer.
+ */
+function watchTile(tile, on) {
+  for (const o of [state.tileSizes, state.tileSight]) {
+    if (o && on) {
+      o.observe(tile.el);
+    } else if (o) {
+      o.unobserve(tile.el);
+    }
+  }
+}
+
+/** onTileSight records which tiles are on the visible part of the stage. */
+function onTileSight(entries) {
+  for (const e of entries) {
+    const tile = state.tiles.get(e.target.dataset.tile);
+    if (tile) {
+      tile.shown = e.isIntersecting;
+    }
+  }
+  scheduleLayers();
+}
+
+/**
+ * drawnWidth is the width in CSS pixels at which a tile draws its video:
+ * the video covers the tile (object-fit: cover), so a picture wider than
+ * the tile is drawn wider than the tile and cropped at the sides. Until the
+ * video's size is known, it counts as 16:9.
+ */
+function drawnWidth(video) {
+  const aspect = video.videoWidth > 0 && video.videoHeight > 0 ? video.videoWidth / video.videoHeight : 16 / 9;
+  return Math.max(video.clientWidth, video.clientHeight * aspect);
+}
+
+/**
+ * wantedQuality returns the layer a remote tile needs: "low" when its video
+ * is not shown (camera off, audio only, scrolled away, page hidden), else
+ * the smallest layer that covers the device pixels it is drawn on.
+ */
+function wantedQuality(tile) {
+  if (!tile.p?.video || state.audioOnly || !tile.shown || document.hidden) {
+    return LAYERS[0].quality;
+  }
+  const need = drawnWidth(tile.video) * (window.devicePixelRatio || 1);
+  const fit = LAYERS.find((l) => l.width >= need) || LAYERS[LAYERS.length - 1];
+  return fit.quality;
+}
+
+/**
+ * chooseLayers asks the server for the layer that fits each remote tile
+ * whose video has arrived, when it differs from the one asked for last.
+ */
+function chooseLayers() {
+  if (!state.joined || !state.session) {
+    return;
+  }
+  for (const [id, tile] of state.tiles) {
+    const stream = state.streams.get(id);
+    if (id === state.you?.id || !stream || stream.getVideoTracks().length === 0) {
+      continue;
+    }
+    const quality = wantedQuality(tile);
+    if (quality !== tile.layer) {
+      tile.layer = quality;
+      state.session.setLayer(id, quality);
+    }
+  }
+}
+
+/**
+ * scheduleLayers chooses the layers once the layout has settled for
+ * LAYER_SETTLE ms, so that a window being resized sends a few messages,
+ * not one per frame.
+ */
+function scheduleLayers() {
+  clearTimeout(state.layerTimer);
+  state.layerTimer = setTimeout(() => {
+    state.layerTimer = 0;
+    chooseLayers();
+  }, LAYER_SETTLE);
 }
 
 // ---- Notices in the call ------------------------------------------------
@@ -964,7 +1080,7 @@ function connectSession() {
     participant_joined: (d) => onParticipant(d.participant, true),
     participant_updated: (d) => onParticipant(d.participant, false),
     participant_left: onParticipantLeft,
-    track: (d) => attachStream(d.participantId, d.stream),
+    track: (d) => attachStream(d.participantId, d.stream, d.track),
     muted: onMuted,
     removed: onRemoved,
     ended: () => { state.ending = endedMessage; },
@@ -1002,6 +1118,7 @@ function onJoined(msg) {
   renderConsole();
   renderAudioOnly();
   startStats();
+  scheduleLayers();
   if (back) {
     announce(`You are back in the session. ${othersText()}`);
     return; // focus stays where the person left it
@@ -1153,6 +1270,9 @@ function onError(err) {
   if (!state.joined || closingCodes.has(err.code)) {
     state.ending = errorMessage(err);
     return;
+  }
+  if (err.re === LAYER_ID) {
+    return; // a layer for someone who just left: nothing the person did
   }
   announce(actionErrors[err.code] || 'Something did not work. Please try again.');
 }
@@ -1421,6 +1541,7 @@ function renderAudioOnly() {
   b.textContent = state.audioOnly ? 'Show video' : 'Audio only';
   b.setAttribute('aria-pressed', String(state.audioOnly));
   b.classList.toggle('btn-on', state.audioOnly);
+  scheduleLayers();
 }
 
 /** rejoin goes back to the device check. */
@@ -1672,6 +1793,9 @@ function main() {
     dropConnection: () => state.session?.drop(),
   };
   new ResizeObserver(layoutTiles).observe($('[data-stage]'));
+  state.tileSizes = new ResizeObserver(scheduleLayers);
+  state.tileSight = new IntersectionObserver(onTileSight, { root: $('[data-stage]') });
+  document.addEventListener('visibilitychange', scheduleLayers);
   // Another join link opened on this page changes only the fragment: start over with it.
   window.addEventListener('hashchange', () => {
     if (new URLSearchParams(location.hash.slice(1)).has('token')) {

@@ -42,6 +42,20 @@ export const PING_INTERVAL = 20000;
 /** How long a PeerConnection may stay disconnected before the session counts as lost, in milliseconds. */
 export const DISCONNECT_GRACE = 5000;
 
+/**
+ * The simulcast layers the camera is published in: a quarter, a half and the
+ * full resolution, with the rids the server knows (docs/protocol.md, layer).
+ * A 1280x720 camera sends 320x180, 640x360 and 1280x720.
+ */
+export const SIMULCAST_ENCODINGS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: 'f', maxBitrate: 1500000 },
+];
+
+/** The id of layer messages, so that an error answering one can be told apart. */
+export const LAYER_ID = 'layer';
+
 /** Server messages that are passed on to listeners as events of their type. */
 const forwarded = new Set([
   'waiting', 'waiting_list', 'participant_joined', 'participant_updated',
@@ -57,6 +71,25 @@ const forwarded = new Set([
 export function signalURL(loc) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${loc.host}/v1/signal`;
+}
+
+/**
+ * addVideo adds a camera track to a publish PeerConnection in the three
+ * SIMULCAST_ENCODINGS, or in one encoding when the browser refuses
+ * simulcast. A camera too small for three layers gets fewer from the
+ * browser itself.
+ * @param {RTCPeerConnection} pc
+ * @param {MediaStreamTrack} track
+ * @param {MediaStream} stream
+ * @returns {RTCRtpTransceiver}
+ */
+export function addVideo(pc, track, stream) {
+  try {
+    const sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+    return pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], sendEncodings });
+  } catch {
+    return pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+  }
 }
 
 /**
@@ -198,6 +231,18 @@ export class Session extends EventTarget {
   }
 
   /**
+   * setLayer asks for the simulcast layer of a participant's video that
+   * fits where it is shown: "low", "medium" or "high". The server keeps it
+   * for that participant's current video track only; ask again when a new
+   * one arrives. An error answering it carries re LAYER_ID.
+   * @param {string} participant
+   * @param {string} quality
+   */
+  setLayer(participant, quality) {
+    this.send({ type: 'layer', participant, quality, id: LAYER_ID });
+  }
+
+  /**
    * raiseHand raises or lowers your hand.
    * @param {boolean} raised
    */
@@ -317,11 +362,15 @@ export class Session extends EventTarget {
     this.emit('joined', msg);
   }
 
-  /** startPublishing adds the local tracks to the publish PC and offers them. */
+  /** startPublishing adds the local tracks (the camera in simulcast) to the publish PC and offers them. */
   startPublishing() {
     const p = this.publish;
     for (const track of this.stream.getTracks()) {
-      p.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
+      if (track.kind === 'video') {
+        addVideo(p.pc, track, this.stream);
+      } else {
+        p.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
+      }
     }
     p.run(async () => {
       await p.pc.setLocalDescription(await p.pc.createOffer());
