@@ -1,0 +1,304 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/packetio"
+)
+
+// Bounds on the queues in front of the track readers. When the machine
+// cannot keep up, incoming media waits in pion's queues: first the ICE UDP
+// mux's list per connection, which pion leaves unbounded (and holds every
+// packet in an 8 KiB buffer), then the ICE agent's and the DTLS/SRTP
+// demultiplexer's buffers (1 MB each per PeerConnection, fixed in pion), then
+// one SRTP read buffer per incoming stream (1 MB by default: over 5 s of
+// 1.5 Mbps video). Live therapy has no use for media that arrives seconds
+// late, so the queues we can reach are cut to a few hundred milliseconds and
+// drop what does not fit; NACKs and keyframe requests recover the picture.
+//
+// Every bound holds well over a normal burst: a keyframe of 1.5 Mbps video
+// is about 30 KB (26 packets), six delta frames; a reader that keeps up
+// takes a packet off each queue in microseconds, so the queues stay near
+// empty and drop nothing unless a reader is starved of CPU for hundreds of
+// milliseconds.
+const (
+	// muxQueuePackets bounds the packets the ICE UDP mux holds for one
+	// remote address (one client's PeerConnection: video, audio and RTCP
+	// bundled): at 1.5 Mbps video plus Opus, about 210 packets/s, 64 are
+	// 300 ms and two keyframes, and at most 512 KiB of pion's buffers.
+	muxQueuePackets = 64
+	// rtpQueueBytes bounds each incoming RTP stream's SRTP read buffer:
+	// two keyframes, 350 ms of 1.5 Mbps video.
+	rtpQueueBytes = 64 << 10
+	// rtpQueuePackets bounds the same buffer by count, for streams of small
+	// packets: 1.3 s of Opus at 20 ms, 64 full-size video packets.
+	rtpQueuePackets = 64
+	// rtcpQueueBytes bounds each incoming RTCP stream (receiver reports,
+	// NACKs, PLIs of a few dozen bytes each); pion's default is 100 KB.
+	rtcpQueueBytes = 16 << 10
+)
+
+// newMediaQueue is the SettingEngine's BufferFactory: the SRTP read buffer
+// of one incoming stream, bounded as above. Writes that do not fit fail with
+// packetio.ErrFull, which pion's SRTP session treats as a dropped packet;
+// shed counts them.
+func newMediaQueue(shed *atomic.Uint64) func(packetio.BufferPacketType, uint32) io.ReadWriteCloser {
+	return func(kind packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+		b := packetio.NewBuffer()
+		if kind == packetio.RTCPBufferPacket {
+			b.SetLimitSize(rtcpQueueBytes)
+		} else {
+			b.SetLimitSize(rtpQueueBytes)
+			b.SetLimitCount(rtpQueuePackets)
+		}
+		return mediaQueue{Buffer: b, shed: shed}
+	}
+}
+
+// mediaQueue adapts a packetio.Buffer to the io.ReadWriteCloser (with
+// attributes) that pion's SRTP streams read from, and counts the packets it
+// refuses.
+type mediaQueue struct {
+	*packetio.Buffer
+	shed *atomic.Uint64
+}
+
+func (q mediaQueue) Read(b []byte) (int, error) {
+	n, _, err := q.Buffer.Read(b, nil)
+	return n, err
+}
+
+func (q mediaQueue) ReadWithAttributes(b []byte, a packetio.Attributes) (int, packetio.Attributes, error) {
+	return q.Buffer.Read(b, a)
+}
+
+func (q mediaQueue) Write(b []byte) (int, error) { return q.WriteWithAttributes(b, nil) }
+
+func (q mediaQueue) WriteWithAttributes(b []byte, a packetio.Attributes) (int, error) {
+	n, err := q.Buffer.Write(b, a)
+	if errors.Is(err, packetio.ErrFull) {
+		q.shed.Add(1)
+	}
+	return n, err
+}
+
+// backlog bounds the ICE UDP mux's queues, which pion does not: its socket
+// reader (ice.UDPMuxDefault) appends every packet to a list per connection
+// and nothing limits the list. The mux reads the socket through a
+// countedSocket, which admits a packet only while fewer than limit packets
+// from its sender are waiting; the ICE agent reads its connection through a
+// countedConn, which counts them out. The count is per remote address, the
+// key the mux itself routes by.
+//
+// The count starts when a connection first reads from an address, so
+// packets the mux drops for lack of a connection are never counted, and it
+// is forgotten when that connection closes. STUN is always admitted: it
+// keeps the ICE session (and consent) alive however late it is.
+type backlog struct {
+	limit int32
+	shed  *atomic.Uint64
+
+	mu     sync.RWMutex
+	queued map[netip.AddrPort]*atomic.Int32
+}
+
+func newBacklog(limit int, shed *atomic.Uint64) *backlog {
+	return &backlog{limit: int32(limit), shed: shed, queued: map[netip.AddrPort]*atomic.Int32{}}
+}
+
+func (b *backlog) counter(from netip.AddrPort) *atomic.Int32 {
+	b.mu.RLock()
+	n := b.queued[from]
+	b.mu.RUnlock()
+	return n
+}
+
+// admit reports whether the mux may queue this packet from this sender.
+func (b *backlog) admit(from netip.AddrPort, pkt []byte) bool {
+	n := b.counter(from)
+	if n == nil {
+		return true
+	}
+	if n.Load() >= b.limit && !isSTUN(pkt) {
+		b.shed.Add(1)
+		return false
+	}
+	n.Add(1)
+	return true
+}
+
+// taken records that a connection's reader took a packet from this sender
+// off the mux's queue; it reports whether the sender is new.
+func (b *backlog) taken(from netip.AddrPort) (added bool) {
+	n := b.counter(from)
+	if n == nil {
+		b.mu.Lock()
+		if b.queued[from] == nil {
+			b.queued[from] = new(atomic.Int32)
+			added = true
+		}
+		b.mu.Unlock()
+		return added
+	}
+	for {
+		v := n.Load()
+		if v <= 0 || n.CompareAndSwap(v, v-1) {
+			return false
+		}
+	}
+}
+
+// isSTUN reports whether a packet is a STUN message the way pion's mux
+// tells (stun.IsMessage): a 20-byte header with the magic cookie at byte 4.
+func isSTUN(b []byte) bool {
+	return len(b) >= 20 && binary.BigEndian.Uint32(b[4:8]) == 0x2112a442
+}
+
+// forget drops the counts of a closed connection's senders.
+func (b *backlog) forget(from []netip.AddrPort) {
+	b.mu.Lock()
+	for _, a := range from {
+		delete(b.queued, a)
+	}
+	b.mu.Unlock()
+}
+
+// waiting returns how many packets from this sender are queued, for tests.
+func (b *backlog) waiting(from netip.AddrPort) int {
+	if n := b.counter(from); n != nil {
+		return int(n.Load())
+	}
+	return 0
+}
+
+// countedSocket is the media UDP socket as the ICE mux reads it. It keeps
+// the socket's allocation-free netip reads and writes
+// (ice.AddrPortReaderWriter).
+type countedSocket struct {
+	transport.UDPConn
+	udp *net.UDPConn
+	q   *backlog
+}
+
+var _ ice.AddrPortReaderWriter = (*countedSocket)(nil)
+
+func (c *countedSocket) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	for {
+		n, from, err := c.udp.ReadFromUDPAddrPort(b)
+		if err != nil || c.q.admit(from, b[:n]) {
+			return n, from, err
+		}
+	}
+}
+
+func (c *countedSocket) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+func (c *countedSocket) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	return c.udp.WriteToUDPAddrPort(b, to)
+}
+
+// countedNet hands the ICE mux counted sockets (ice.NewMultiUDPMuxFromPort
+// opens its sockets itself, one per local address).
+type countedNet struct {
+	transport.Net
+	q *backlog
+}
+
+func (n countedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	udp, ok := c.(*net.UDPConn)
+	if !ok {
+		return c, nil
+	}
+	return &countedSocket{UDPConn: udp, udp: udp, q: n.q}, nil
+}
+
+// countedMux is the ICE UDP mux whose connections count out what their
+// readers take.
+type countedMux struct {
+	ice.UDPMux
+	q *backlog
+}
+
+func (m countedMux) GetConn(ufrag string, addr net.Addr) (net.PacketConn, error) {
+	c, err := m.UDPMux.GetConn(ufrag, addr)
+	if err != nil {
+		return nil, err
+	}
+	cc := &countedConn{PacketConn: c, q: m.q}
+	if ap, ok := c.(ice.AddrPortReaderWriter); ok {
+		return &countedAddrPortConn{countedConn: cc, ap: ap}, nil
+	}
+	return cc, nil
+}
+
+// countedConn is one ICE connection on the mux, as its agent reads it.
+type countedConn struct {
+	net.PacketConn
+	q *backlog
+
+	mu    sync.Mutex
+	froms []netip.AddrPort // senders whose count this connection started
+}
+
+func (c *countedConn) took(from netip.AddrPort) {
+	if c.q.taken(from) {
+		c.mu.Lock()
+		c.froms = append(c.froms, from)
+		c.mu.Unlock()
+	}
+}
+
+func (c *countedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.PacketConn.ReadFrom(b)
+	if ua, ok := from.(*net.UDPAddr); ok && err == nil {
+		c.took(ua.AddrPort())
+	}
+	return n, from, err
+}
+
+func (c *countedConn) Close() error {
+	err := c.PacketConn.Close()
+	c.mu.Lock()
+	froms := c.froms
+	c.froms = nil
+	c.mu.Unlock()
+	c.q.forget(froms)
+	return err
+}
+
+// countedAddrPortConn keeps the connection's allocation-free netip reads and
+// writes.
+type countedAddrPortConn struct {
+	*countedConn
+	ap ice.AddrPortReaderWriter
+}
+
+func (c *countedAddrPortConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, from, err := c.ap.ReadFromAddrPort(b)
+	if err == nil {
+		c.took(from)
+	}
+	return n, from, err
+}
+
+func (c *countedAddrPortConn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	return c.ap.WriteToAddrPort(b, to)
+}

@@ -1,0 +1,264 @@
+package sfu
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/transport/v5/packetio"
+	"github.com/pion/webrtc/v4"
+)
+
+// TestMediaQueueDropsWhenFull: the SRTP read buffer of an incoming stream
+// whose reader has stalled refuses packets past its bound instead of
+// growing, counts them as shed, and still hands over what it kept, oldest
+// first.
+func TestMediaQueueDropsWhenFull(t *testing.T) {
+	cases := []struct {
+		name     string
+		kind     packetio.BufferPacketType
+		size     int
+		maxKept  int
+		maxBytes int
+	}{
+		{"video", packetio.RTPBufferPacket, 1200, rtpQueueBytes / 1202, rtpQueueBytes},
+		{"audio", packetio.RTPBufferPacket, 100, rtpQueuePackets, rtpQueueBytes},
+		{"rtcp", packetio.RTCPBufferPacket, 60, rtcpQueueBytes / 62, rtcpQueueBytes},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var shed atomic.Uint64
+			q := newMediaQueue(&shed)(c.kind, 1234)
+			t.Cleanup(func() { _ = q.Close() })
+			const sent = 2000
+			pkt := make([]byte, c.size)
+			kept := 0
+			for i := range sent {
+				pkt[0], pkt[1] = byte(i>>8), byte(i)
+				if _, err := q.Write(pkt); err == nil {
+					kept++
+				} else if !errors.Is(err, packetio.ErrFull) {
+					t.Fatalf("write %d: %v", i, err)
+				}
+			}
+			if kept == 0 || kept > c.maxKept {
+				t.Errorf("kept %d of %d packets of %d bytes, want 1 to %d", kept, sent, c.size, c.maxKept)
+			}
+			if size := q.(mediaQueue).Size(); size > c.maxBytes {
+				t.Errorf("queue holds %d bytes, bound is %d", size, c.maxBytes)
+			}
+			if got := shed.Load(); got != uint64(sent-kept) {
+				t.Errorf("shed counts %d, %d were refused", got, sent-kept)
+			}
+			buf := make([]byte, 1500)
+			for i := range kept {
+				n, err := q.Read(buf)
+				if err != nil || n != c.size || int(buf[0])<<8|int(buf[1]) != i {
+					t.Fatalf("read %d: %d bytes, seq %d, %v; want the oldest kept packet", i, n, int(buf[0])<<8|int(buf[1]), err)
+				}
+			}
+		})
+	}
+}
+
+// TestBacklogBoundsMuxQueue: pion's ICE UDP mux queues packets for a
+// connection whose reader does not read, without limit; through the
+// counted socket and connection it holds at most muxQueuePackets of them
+// per sender (STUN always passes), and the flow resumes once the reader
+// catches up.
+func TestBacklogBoundsMuxQueue(t *testing.T) {
+	var shed atomic.Uint64
+	q := newBacklog(muxQueuePackets, &shed)
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: &countedSocket{UDPConn: udp, udp: udp, q: q}})
+	t.Cleanup(func() { _ = inner.Close() })
+	mux := countedMux{UDPMux: inner, q: q}
+	conn, err := mux.GetConn("ufrag", udp.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	apConn, ok := conn.(ice.AddrPortReaderWriter)
+	if !ok {
+		t.Fatalf("the counted connection %T lost the allocation-free netip reads", conn)
+	}
+
+	client, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	from := client.LocalAddr().(*net.UDPAddr).AddrPort()
+	// The connection sends first, as ICE does: the mux now routes this
+	// client's packets to it.
+	if _, err := conn.WriteTo([]byte("hello"), client.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	read := func() (int, netip.AddrPort) {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, addr, err := apConn.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read from the mux: %v", err)
+		}
+		return n, addr
+	}
+	send := func(p []byte) {
+		t.Helper()
+		if _, err := client.WriteTo(p, udp.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	media := make([]byte, 1000)
+	send(media)
+	if _, addr := read(); addr != from {
+		t.Fatalf("read a packet from %v, want %v", addr, from)
+	}
+
+	// The reader stalls while the client sends ten times the bound, paced
+	// so that the kernel's socket buffer does not overflow first.
+	const sent = 10 * muxQueuePackets
+	for i := range sent {
+		send(media)
+		if i%16 == 15 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(t, "the mux to queue the bound and shed the rest", func() bool {
+		return q.waiting(from) == muxQueuePackets && shed.Load() > 0
+	})
+	stun := make([]byte, 20)
+	stun[4], stun[5], stun[6], stun[7] = 0x21, 0x12, 0xa4, 0x42
+	send(stun)
+	waitFor(t, "the STUN message to be queued past the bound", func() bool {
+		return q.waiting(from) == muxQueuePackets+1
+	})
+
+	for range muxQueuePackets + 1 {
+		read()
+	}
+	if n := q.waiting(from); n != 0 {
+		t.Errorf("%d packets counted as waiting after the reader took all", n)
+	}
+	if got, want := shed.Load(), uint64(sent-muxQueuePackets); got > want {
+		t.Errorf("shed %d packets, more than the %d past the bound", got, want)
+	}
+	send([]byte("after"))
+	if n, _ := read(); string(buf[:n]) != "after" {
+		t.Errorf("read %q after the backlog, want the next packet sent", buf[:n])
+	}
+
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if q.counter(from) != nil {
+		t.Error("a closed connection's sender is still counted")
+	}
+}
+
+// TestStalledReaderShedsThroughPeerConnections: with the SFU's WebRTC stack,
+// a track whose reader stalls while its publisher sends six times the bound
+// keeps only the bound queued (pion's default would keep a megabyte, all of
+// it here) and delivers at most that much once the reader resumes.
+func TestStalledReaderShedsThroughPeerConnections(t *testing.T) {
+	s := newTestSFU(t)
+	recv, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Close() })
+	send, err := clientAPI(t, true).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = send.Close() })
+	video, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "v", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send.AddTrack(video); err != nil {
+		t.Fatal(err)
+	}
+	tracks := make(chan *webrtc.TrackRemote, 1)
+	recv.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { tracks <- tr })
+	connected := make(chan struct{})
+	recv.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	exchange := func(from, to *webrtc.PeerConnection, d webrtc.SessionDescription) webrtc.SessionDescription {
+		t.Helper()
+		done := webrtc.GatheringCompletePromise(from)
+		if err := from.SetLocalDescription(d); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if err := to.SetRemoteDescription(*from.LocalDescription()); err != nil {
+			t.Fatal(err)
+		}
+		return *from.LocalDescription()
+	}
+	offer, err := send.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(send, recv, offer)
+	answer, err := recv.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(recv, send, answer)
+	select {
+	case <-connected:
+	case <-time.After(20 * time.Second):
+		t.Fatal("PeerConnections did not connect")
+	}
+
+	// Sends paced so that no queue in front of the SRTP stream overflows:
+	// only the stream's own buffer, which nobody reads, may drop.
+	const sent = 6 * rtpQueuePackets
+	payload := make([]byte, 1000)
+	var tr *webrtc.TrackRemote
+	for i := range sent {
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3000}, Payload: payload}
+		if err := video.WriteRTP(pkt); err != nil {
+			t.Fatal(err)
+		}
+		if i%16 == 15 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		if tr == nil {
+			select {
+			case tr = <-tracks:
+			default:
+			}
+		}
+	}
+	waitFor(t, "the stalled stream to shed what exceeds its bound", func() bool {
+		return s.Stats().PacketsShed >= sent-2*rtpQueuePackets
+	})
+	if tr == nil {
+		tr = <-tracks
+	}
+	buf := make([]byte, 1500)
+	delivered := 0
+	for {
+		_ = tr.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, _, err := tr.Read(buf); err != nil {
+			break
+		}
+		delivered++
+	}
+	if delivered == 0 || delivered > rtpQueuePackets+1 {
+		t.Errorf("the stalled reader got %d of %d packets afterwards, want 1 to %d (the bound)", delivered, sent, rtpQueuePackets+1)
+	}
+}
