@@ -8,8 +8,11 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/packetio"
 )
@@ -22,7 +25,10 @@ import (
 // one SRTP read buffer per incoming stream (1 MB by default: over 5 s of
 // 1.5 Mbps video). Live therapy has no use for media that arrives seconds
 // late, so the queues we can reach are cut to a few hundred milliseconds and
-// drop what does not fit; NACKs and keyframe requests recover the picture.
+// drop what does not fit, and a track's reader skips any packet that waited
+// longer than maxPacketAge in all of them together (the two pion keeps at
+// 1 MB included); keyframe requests recover the picture, and NACKs are held
+// back while the node sheds (nackGate).
 //
 // Every bound holds well over a normal burst: a keyframe of 1.5 Mbps video
 // is about 30 KB (26 packets), six delta frames; a reader that keeps up
@@ -46,11 +52,75 @@ const (
 	rtcpQueueBytes = 16 << 10
 )
 
+// shedMeter counts the packets the bounded queues drop and remembers when
+// the last one was dropped: while the node sheds, it is overloaded.
+type shedMeter struct {
+	n    atomic.Uint64
+	last atomic.Int64 // Unix nanoseconds of the last drop
+}
+
+func (m *shedMeter) add() {
+	m.n.Add(1)
+	m.last.Store(time.Now().UnixNano())
+}
+
+// addQuiet counts a drop that need not mean overload: a stream's buffer
+// also fills when its track is read by nobody (over the track limit).
+func (m *shedMeter) addQuiet() { m.n.Add(1) }
+
+// shedding reports whether a packet was dropped within the last d.
+func (m *shedMeter) shedding(d time.Duration) bool {
+	last := m.last.Load()
+	return last != 0 && time.Now().UnixNano()-last < int64(d)
+}
+
+// NACKs to publishers: pion's generator asks again for every packet still
+// missing in a window of 512, every 100 ms, without limit, so shedding 70 %
+// of a publisher's packets made it ask for over ten times what the
+// publisher sends, and the retransmissions added to the load that made the
+// node shed (measured with 4 groups of 15: the load generator's CPU rose,
+// its original packets fell). So a packet is asked for at most nackTries
+// times, within nackTries x 100 ms, and while the node sheds it is not asked
+// for at all: asking would only bring more packets than it can take.
+const (
+	nackTries    = 3
+	nackHoldback = time.Second // how long after the last drop NACKs stay held
+)
+
+// nackGate drops the NACKs that interceptors placed after it (pion's NACK
+// generator) write while the node is shedding; every other RTCP passes.
+type nackGate struct {
+	interceptor.NoOp
+	shed *shedMeter
+}
+
+// NewInterceptor implements interceptor.Factory: one gate serves every
+// PeerConnection.
+func (g *nackGate) NewInterceptor(string) (interceptor.Interceptor, error) { return g, nil }
+
+func (g *nackGate) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		if !g.shed.shedding(nackHoldback) {
+			return w.Write(pkts, a)
+		}
+		kept := make([]rtcp.Packet, 0, len(pkts))
+		for _, p := range pkts {
+			if _, nack := p.(*rtcp.TransportLayerNack); !nack {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) == 0 {
+			return 0, nil
+		}
+		return w.Write(kept, a)
+	})
+}
+
 // newMediaQueue is the SettingEngine's BufferFactory: the SRTP read buffer
 // of one incoming stream, bounded as above. Writes that do not fit fail with
 // packetio.ErrFull, which pion's SRTP session treats as a dropped packet;
 // shed counts them.
-func newMediaQueue(shed *atomic.Uint64) func(packetio.BufferPacketType, uint32) io.ReadWriteCloser {
+func newMediaQueue(shed *shedMeter) func(packetio.BufferPacketType, uint32) io.ReadWriteCloser {
 	return func(kind packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
 		b := packetio.NewBuffer()
 		if kind == packetio.RTCPBufferPacket {
@@ -68,7 +138,7 @@ func newMediaQueue(shed *atomic.Uint64) func(packetio.BufferPacketType, uint32) 
 // refuses.
 type mediaQueue struct {
 	*packetio.Buffer
-	shed *atomic.Uint64
+	shed *shedMeter
 }
 
 func (q mediaQueue) Read(b []byte) (int, error) {
@@ -85,7 +155,7 @@ func (q mediaQueue) Write(b []byte) (int, error) { return q.WriteWithAttributes(
 func (q mediaQueue) WriteWithAttributes(b []byte, a packetio.Attributes) (int, error) {
 	n, err := q.Buffer.Write(b, a)
 	if errors.Is(err, packetio.ErrFull) {
-		q.shed.Add(1)
+		q.shed.addQuiet()
 	}
 	return n, err
 }
@@ -104,13 +174,13 @@ func (q mediaQueue) WriteWithAttributes(b []byte, a packetio.Attributes) (int, e
 // keeps the ICE session (and consent) alive however late it is.
 type backlog struct {
 	limit int32
-	shed  *atomic.Uint64
+	shed  *shedMeter
 
 	mu     sync.RWMutex
 	queued map[netip.AddrPort]*atomic.Int32
 }
 
-func newBacklog(limit int, shed *atomic.Uint64) *backlog {
+func newBacklog(limit int, shed *shedMeter) *backlog {
 	return &backlog{limit: int32(limit), shed: shed, queued: map[netip.AddrPort]*atomic.Int32{}}
 }
 
@@ -128,7 +198,7 @@ func (b *backlog) admit(from netip.AddrPort, pkt []byte) bool {
 		return true
 	}
 	if n.Load() >= b.limit && !isSTUN(pkt) {
-		b.shed.Add(1)
+		b.shed.add()
 		return false
 	}
 	n.Add(1)
@@ -186,6 +256,7 @@ type countedSocket struct {
 	transport.UDPConn
 	udp *net.UDPConn
 	q   *backlog
+	at  *arrivals
 }
 
 var _ ice.AddrPortReaderWriter = (*countedSocket)(nil)
@@ -193,8 +264,12 @@ var _ ice.AddrPortReaderWriter = (*countedSocket)(nil)
 func (c *countedSocket) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	for {
 		n, from, err := c.udp.ReadFromUDPAddrPort(b)
-		if err != nil || c.q.admit(from, b[:n]) {
+		if err != nil {
 			return n, from, err
+		}
+		if c.q.admit(from, b[:n]) {
+			c.at.record(b[:n])
+			return n, from, nil
 		}
 	}
 }
@@ -215,7 +290,8 @@ func (c *countedSocket) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error
 // opens its sockets itself, one per local address).
 type countedNet struct {
 	transport.Net
-	q *backlog
+	q  *backlog
+	at *arrivals
 }
 
 func (n countedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
@@ -227,7 +303,7 @@ func (n countedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 	if !ok {
 		return c, nil
 	}
-	return &countedSocket{UDPConn: udp, udp: udp, q: n.q}, nil
+	return &countedSocket{UDPConn: udp, udp: udp, q: n.q, at: n.at}, nil
 }
 
 // countedMux is the ICE UDP mux whose connections count out what their
@@ -301,4 +377,88 @@ func (c *countedAddrPortConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, e
 
 func (c *countedAddrPortConn) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
 	return c.ap.WriteToAddrPort(b, to)
+}
+
+// maxPacketAge is how long an RTP packet may have waited, from the media
+// socket to its track's reader, and still be forwarded. pion's ICE agent and
+// DTLS/SRTP demultiplexer each buffer up to 1 MB per PeerConnection (ice
+// agent_config.go maxBufferSize, webrtc internal/mux maxBufferSize, both
+// constants), over 5 s of 1.5 Mbps video; a reader finds out from the
+// packet's arrival time what those queues cost it and skips what is stale
+// instead of sending it to every subscriber. Normal waits are under a
+// millisecond; a keyframe burst a few.
+const maxPacketAge = 300 * time.Millisecond
+
+// arrivalSlots is how many recent packets of one stream have their arrival
+// time kept (a power of two): 4 s of 1.5 Mbps video.
+const arrivalSlots = 1024
+
+// arrivals records when the media socket received each RTP packet of the
+// streams that are being read, by SSRC and sequence number (both in the
+// clear in SRTP), so that readers can tell how long a packet waited.
+type arrivals struct {
+	base time.Time // times are microseconds since base, monotonic
+
+	mu     sync.RWMutex
+	bySSRC map[uint32]*arrivalLog
+}
+
+// arrivalLog holds, per slot, the sequence number (top 16 bits) and the
+// arrival time in microseconds since base (low 48 bits) of a packet.
+type arrivalLog [arrivalSlots]atomic.Uint64
+
+func newArrivals() *arrivals {
+	return &arrivals{base: time.Now(), bySSRC: map[uint32]*arrivalLog{}}
+}
+
+func (a *arrivals) now() uint64 { return uint64(time.Since(a.base) / time.Microsecond) }
+
+// record notes the arrival of a packet if it is RTP of a stream being read
+// (RFC 7983 and 5761: first byte 128-191, second byte not an RTCP type).
+func (a *arrivals) record(pkt []byte) {
+	if len(pkt) < 12 || pkt[0] < 128 || pkt[0] > 191 || (pkt[1] >= 192 && pkt[1] <= 223) {
+		return
+	}
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	a.mu.RLock()
+	log := a.bySSRC[ssrc]
+	a.mu.RUnlock()
+	if log != nil {
+		seq := uint64(binary.BigEndian.Uint16(pkt[2:4]))
+		log[seq%arrivalSlots].Store(seq<<48 | a.now()&(1<<48-1))
+	}
+}
+
+// watch starts recording the stream's arrivals for its reader.
+func (a *arrivals) watch(ssrc uint32) *arrivalLog {
+	log := new(arrivalLog)
+	a.mu.Lock()
+	a.bySSRC[ssrc] = log
+	a.mu.Unlock()
+	return log
+}
+
+// unwatch stops recording for a reader that has ended.
+func (a *arrivals) unwatch(ssrc uint32, log *arrivalLog) {
+	a.mu.Lock()
+	if a.bySSRC[ssrc] == log {
+		delete(a.bySSRC, ssrc)
+	}
+	a.mu.Unlock()
+}
+
+// stale reports whether the packet with this sequence number waited longer
+// than maxPacketAge: its arrival is older, or its slot has since been taken
+// by a packet arrivalSlots later. A packet whose arrival was not recorded
+// (it came before the reader started) is not stale.
+func (a *arrivals) stale(log *arrivalLog, seq uint16) bool {
+	v := log[uint64(seq)%arrivalSlots].Load()
+	if v == 0 {
+		return false
+	}
+	if uint16(v>>48) != seq {
+		return true
+	}
+	at := v & (1<<48 - 1)
+	return a.now()-at > uint64(maxPacketAge/time.Microsecond)
 }

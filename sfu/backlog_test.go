@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ func TestMediaQueueDropsWhenFull(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var shed atomic.Uint64
+			var shed shedMeter
 			q := newMediaQueue(&shed)(c.kind, 1234)
 			t.Cleanup(func() { _ = q.Close() })
 			const sent = 2000
@@ -52,7 +51,7 @@ func TestMediaQueueDropsWhenFull(t *testing.T) {
 			if size := q.(mediaQueue).Size(); size > c.maxBytes {
 				t.Errorf("queue holds %d bytes, bound is %d", size, c.maxBytes)
 			}
-			if got := shed.Load(); got != uint64(sent-kept) {
+			if got := shed.n.Load(); got != uint64(sent-kept) {
 				t.Errorf("shed counts %d, %d were refused", got, sent-kept)
 			}
 			buf := make([]byte, 1500)
@@ -72,13 +71,13 @@ func TestMediaQueueDropsWhenFull(t *testing.T) {
 // per sender (STUN always passes), and the flow resumes once the reader
 // catches up.
 func TestBacklogBoundsMuxQueue(t *testing.T) {
-	var shed atomic.Uint64
+	var shed shedMeter
 	q := newBacklog(muxQueuePackets, &shed)
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: &countedSocket{UDPConn: udp, udp: udp, q: q}})
+	inner := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: &countedSocket{UDPConn: udp, udp: udp, q: q, at: newArrivals()}})
 	t.Cleanup(func() { _ = inner.Close() })
 	mux := countedMux{UDPMux: inner, q: q}
 	conn, err := mux.GetConn("ufrag", udp.LocalAddr())
@@ -133,7 +132,7 @@ func TestBacklogBoundsMuxQueue(t *testing.T) {
 		}
 	}
 	waitFor(t, "the mux to queue the bound and shed the rest", func() bool {
-		return q.waiting(from) == muxQueuePackets && shed.Load() > 0
+		return q.waiting(from) == muxQueuePackets && shed.n.Load() > 0
 	})
 	stun := make([]byte, 20)
 	stun[4], stun[5], stun[6], stun[7] = 0x21, 0x12, 0xa4, 0x42
@@ -148,7 +147,7 @@ func TestBacklogBoundsMuxQueue(t *testing.T) {
 	if n := q.waiting(from); n != 0 {
 		t.Errorf("%d packets counted as waiting after the reader took all", n)
 	}
-	if got, want := shed.Load(), uint64(sent-muxQueuePackets); got > want {
+	if got, want := shed.n.Load(), uint64(sent-muxQueuePackets); got > want {
 		t.Errorf("shed %d packets, more than the %d past the bound", got, want)
 	}
 	send([]byte("after"))
@@ -260,5 +259,53 @@ func TestStalledReaderShedsThroughPeerConnections(t *testing.T) {
 	}
 	if delivered == 0 || delivered > rtpQueuePackets+1 {
 		t.Errorf("the stalled reader got %d of %d packets afterwards, want 1 to %d (the bound)", delivered, sent, rtpQueuePackets+1)
+	}
+}
+
+// TestArrivalsTellStalePackets: a reader skips a packet that waited longer
+// than maxPacketAge since the socket received it, or that arrivalSlots
+// later packets have overtaken; not one it has no arrival time for.
+func TestArrivalsTellStalePackets(t *testing.T) {
+	a := newArrivals()
+	rtpPkt := func(ssrc uint32, seq uint16) []byte {
+		p := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: ssrc}, Payload: []byte{1}})
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a.record(rtpPkt(7, 1)) // nobody reads SSRC 7 yet: not recorded
+	log := a.watch(7)
+	if a.stale(log, 1) {
+		t.Error("a packet that arrived before its reader started counts as stale")
+	}
+	a.record(rtpPkt(7, 2))
+	a.record(rtpPkt(8, 3)) // another stream
+	rtcpPkt := rtpPkt(7, 4)
+	rtcpPkt[1] = 200 // a sender report, not RTP
+	a.record(rtcpPkt)
+	if a.stale(log, 2) {
+		t.Error("a packet that just arrived counts as stale")
+	}
+	if log[3].Load() != 0 || log[4].Load() != 0 {
+		t.Error("another stream's packet or an RTCP packet was recorded")
+	}
+	a.base = a.base.Add(-maxPacketAge - time.Millisecond) // the clock moves on
+	if !a.stale(log, 2) {
+		t.Errorf("a packet that waited over %v is not stale", maxPacketAge)
+	}
+	a.record(rtpPkt(7, 5))
+	a.record(rtpPkt(7, 5+arrivalSlots))
+	if !a.stale(log, 5) {
+		t.Error("a packet overtaken by arrivalSlots later ones is not stale")
+	}
+	if a.stale(log, 5+arrivalSlots) {
+		t.Error("the packet that just arrived counts as stale")
+	}
+	a.unwatch(7, log)
+	a.record(rtpPkt(7, 6))
+	if log[6].Load() != 0 {
+		t.Error("recorded for a reader that has ended")
 	}
 }

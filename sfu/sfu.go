@@ -79,7 +79,9 @@ type SFU struct {
 	// live tracks count their own.
 	packetsDone atomic.Uint64
 	// shed counts packets dropped by the bounded queues in backlog.go.
-	shed *atomic.Uint64
+	shed *shedMeter
+	// arrived times incoming RTP packets for the readers' staleness check.
+	arrived *arrivals
 }
 
 // New opens the media UDP port and prepares the WebRTC stack.
@@ -91,9 +93,10 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.MaxTracksPerParticipant <= 0 {
 		cfg.MaxTracksPerParticipant = def.MaxTracksPerParticipant
 	}
-	shed := new(atomic.Uint64)
+	shed := new(shedMeter)
 	q := newBacklog(muxQueuePackets, shed)
-	mux, addrs, err := listenUDP(cfg, q)
+	at := newArrivals()
+	mux, addrs, err := listenUDP(cfg, q, at)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +105,7 @@ func New(cfg Config) (*SFU, error) {
 		_ = mux.Close()
 		return nil, err
 	}
-	return &SFU{cfg: cfg, api: api, mux: mux, udpAddr: addrs, rooms: map[string]*Room{}, shed: shed}, nil
+	return &SFU{cfg: cfg, api: api, mux: mux, udpAddr: addrs, rooms: map[string]*Room{}, shed: shed, arrived: at}, nil
 }
 
 // listenUDP opens the media port. The socket's receive buffer stays at the
@@ -113,7 +116,7 @@ func New(cfg Config) (*SFU, error) {
 // when that reader is starved. A larger buffer would absorb longer stalls at
 // the price of delay under overload: 4 MB holds 200-400 ms of what three
 // groups of 15 send.
-func listenUDP(cfg Config, q *backlog) (ice.UDPMux, []net.Addr, error) {
+func listenUDP(cfg Config, q *backlog, at *arrivals) (ice.UDPMux, []net.Addr, error) {
 	host, portStr, err := net.SplitHostPort(cfg.UDPAddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("media UDP address %q: %w", cfg.UDPAddr, err)
@@ -133,7 +136,7 @@ func listenUDP(cfg Config, q *backlog) (ice.UDPMux, []net.Addr, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen on media UDP port: %w", err)
 		}
-		sock := &countedSocket{UDPConn: conn, udp: conn, q: q}
+		sock := &countedSocket{UDPConn: conn, udp: conn, q: q, at: at}
 		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock, Logger: quiet.NewLogger("ice")})
 		return mux, []net.Addr{conn.LocalAddr()}, nil
 	}
@@ -144,7 +147,7 @@ func listenUDP(cfg Config, q *backlog) (ice.UDPMux, []net.Addr, error) {
 	opts := []ice.UDPMuxFromPortOption{
 		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
 		ice.UDPMuxFromPortWithLogger(quiet.NewLogger("ice")),
-		ice.UDPMuxFromPortWithNet(countedNet{Net: std, q: q}),
+		ice.UDPMuxFromPortWithNet(countedNet{Net: std, q: q, at: at}),
 	}
 	if cfg.IncludeLoopback {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
@@ -179,7 +182,7 @@ var (
 	}
 )
 
-func newAPI(cfg Config, mux ice.UDPMux, shed *atomic.Uint64) (*webrtc.API, error) {
+func newAPI(cfg Config, mux ice.UDPMux, shed *shedMeter) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register VP8: %w", err)
@@ -196,9 +199,12 @@ func newAPI(cfg Config, mux ice.UDPMux, shed *atomic.Uint64) (*webrtc.API, error
 	// NACKs toward publishers come from pion's generator; NACKs from
 	// subscribers are answered by the SFU from one cache per published
 	// track (sfu/cache.go), not by pion's responder, which copies every
-	// packet sent to every subscriber.
+	// packet sent to every subscriber. The generator writes its NACKs
+	// through the gate added before it, which holds them back while the
+	// node sheds load (backlog.go).
 	ir := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor()
+	ir.Add(&nackGate{shed: shed})
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(nackTries))
 	if err != nil {
 		return nil, fmt.Errorf("configure NACK: %w", err)
 	}
@@ -259,7 +265,7 @@ func (s *SFU) forget(r *Room) {
 // Stats returns what the media plane currently holds.
 func (s *SFU) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Rooms: len(s.rooms), PacketsIn: s.packetsDone.Load(), PacketsShed: s.shed.Load()}
+	st := Stats{Rooms: len(s.rooms), PacketsIn: s.packetsDone.Load(), PacketsShed: s.shed.n.Load()}
 	var parts []*Participant
 	for _, r := range s.rooms {
 		r.mu.Lock()

@@ -106,6 +106,9 @@ func (l *layer) run() (last bool) {
 	var pkt rtp.Packet
 	var bytes, count uint64
 	start := time.Now()
+	at := l.up.pub.sfu.arrived
+	arrived := at.watch(l.ssrc)
+	defer at.unwatch(l.ssrc, arrived)
 	for {
 		n, _, err := l.remote.Read(buf)
 		if err != nil {
@@ -119,6 +122,12 @@ func (l *layer) run() (last bool) {
 			}
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		if at.stale(arrived, pkt.SequenceNumber) {
+			// Late media is useless: shed it before it costs a send
+			// per subscriber, and keep it out of the NACK cache.
+			l.up.pub.sfu.shed.add()
 			continue
 		}
 		if l.cache != nil {
