@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
@@ -307,5 +309,41 @@ func TestArrivalsTellStalePackets(t *testing.T) {
 	a.record(rtpPkt(7, 6))
 	if log[6].Load() != 0 {
 		t.Error("recorded for a reader that has ended")
+	}
+}
+
+// TestNACKGateHoldsBackWhileShedding: NACKs pass until the node drops a
+// packet for overload, then are held back for nackHoldback while keyframe
+// requests still pass; a drop that need not mean overload holds nothing.
+func TestNACKGateHoldsBackWhileShedding(t *testing.T) {
+	var shed shedMeter
+	var got []rtcp.Packet
+	w := (&nackGate{shed: &shed}).BindRTCPWriter(interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, _ interceptor.Attributes) (int, error) {
+		got = append(got, pkts...)
+		return 0, nil
+	}))
+	nack := &rtcp.TransportLayerNack{MediaSSRC: 1, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{5})}
+	pli := &rtcp.PictureLossIndication{MediaSSRC: 1}
+	write := func() []rtcp.Packet {
+		got = nil
+		if _, err := w.Write([]rtcp.Packet{nack, pli}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if n := len(write()); n != 2 {
+		t.Errorf("before any drop the gate passed %d of 2 packets", n)
+	}
+	shed.addQuiet()
+	if n := len(write()); n != 2 {
+		t.Errorf("after a quiet drop the gate passed %d of 2 packets", n)
+	}
+	shed.add()
+	if p := write(); len(p) != 1 || p[0] != pli {
+		t.Errorf("while shedding the gate passed %v, want the PLI only", p)
+	}
+	shed.last.Store(time.Now().Add(-nackHoldback - time.Millisecond).UnixNano())
+	if n := len(write()); n != 2 {
+		t.Errorf("%v after the last drop the gate passed %d of 2 packets", nackHoldback, n)
 	}
 }
