@@ -40,6 +40,7 @@ type Participant struct {
 	tracksSeen    int                              // publisher tracks ever accepted, for unique ids
 	mutedKinds    map[string]bool                  // kinds not forwarded, for tracks still to come
 	simulcast     map[*webrtc.RTPReceiver]*upTrack // layers arrive one by one
+	est           estimate                         // this subscriber's bandwidth, shared among its videos (bwe.go)
 }
 
 // ID returns the participant id; it is the MediaStream id of its tracks.
@@ -47,7 +48,7 @@ func (p *Participant) ID() string { return p.id }
 
 func (p *Participant) openPCs() error {
 	var err error
-	if p.pub, err = p.sfu.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.pub, err = p.sfu.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return fmt.Errorf("publish PeerConnection: %w", err)
 	}
 	p.sfu.openPCs.Add(1)
@@ -264,59 +265,6 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		}
 	}()
 	l.requestKeyframe()
-}
-
-// audioReserve is the bandwidth kept for each audio track before video
-// shares the rest: audio is never starved for video.
-const audioReserve = 64_000
-
-// bandwidth shares the subscriber's estimated bandwidth (REMB, bits per
-// second) among the video it receives: each simulcast track gets the
-// highest layer that fits its share, stepping down at once and up only
-// with a margin, so that the picture does not flap between layers.
-func (p *Participant) bandwidth(bps uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var videos []*downTrack
-	audio := uint64(0)
-	for u, d := range p.downs {
-		if u.kind == webrtc.RTPCodecTypeAudio {
-			audio++
-		} else if u.simulcast {
-			videos = append(videos, d)
-		}
-	}
-	if len(videos) == 0 {
-		return
-	}
-	budget := uint64(0)
-	if bps > audio*audioReserve {
-		budget = bps - audio*audioReserve
-	}
-	share := budget / uint64(len(videos))
-	for _, d := range videos {
-		d.setFits(fitLayer(d.up, int(d.fits.Load()), share))
-	}
-}
-
-// fitLayer returns the highest layer of u whose rate fits share: layers
-// above the current one need a 30% margin.
-func fitLayer(u *upTrack, current int, share uint64) int {
-	fit := layerLow
-	for i := layerLow; i < maxLayers; i++ {
-		l := u.layers[i].Load()
-		if l == nil {
-			continue
-		}
-		need := l.rate.Load()
-		if i > current {
-			need = need * 13 / 10
-		}
-		if need <= share {
-			fit = i
-		}
-	}
-	return fit
 }
 
 // SetLayer records which simulcast layer ("low", "medium", "high") this

@@ -66,7 +66,8 @@ type Stats struct {
 // SFU owns the pion API, the UDP port and the media rooms.
 type SFU struct {
 	cfg     Config
-	api     *webrtc.API
+	pubAPI  *webrtc.API // publish PeerConnections
+	api     *webrtc.API // subscribe PeerConnections
 	mux     ice.UDPMux
 	udpAddr []net.Addr
 
@@ -100,12 +101,18 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := newAPI(cfg, countedMux{UDPMux: mux, q: q}, shed)
+	counted := countedMux{UDPMux: mux, q: q}
+	pubAPI, err := newAPI(cfg, counted, shed, true)
 	if err != nil {
 		_ = mux.Close()
 		return nil, err
 	}
-	return &SFU{cfg: cfg, api: api, mux: mux, udpAddr: addrs, rooms: map[string]*Room{}, shed: shed, arrived: at}, nil
+	api, err := newAPI(cfg, counted, shed, false)
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	return &SFU{cfg: cfg, pubAPI: pubAPI, api: api, mux: mux, udpAddr: addrs, rooms: map[string]*Room{}, shed: shed, arrived: at}, nil
 }
 
 // listenUDP opens the media port. The socket's receive buffer stays at the
@@ -182,7 +189,9 @@ var (
 	}
 )
 
-func newAPI(cfg Config, mux ice.UDPMux, shed *shedMeter) (*webrtc.API, error) {
+// newAPI builds the WebRTC stack of one side: publish PeerConnections, which
+// receive, or subscribe PeerConnections, which send.
+func newAPI(cfg Config, mux ice.UDPMux, shed *shedMeter, publish bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register VP8: %w", err)
@@ -211,6 +220,18 @@ func newAPI(cfg Config, mux ice.UDPMux, shed *shedMeter) (*webrtc.API, error) {
 	ir.Add(gen)
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("configure RTCP reports: %w", err)
+	}
+	// Publishers' browsers size their upload (and how many simulcast
+	// layers they send) from transport-wide congestion control feedback,
+	// which the publish side generates for what it receives. Without it
+	// Chrome raises its rate by loss reports alone and takes about 20 s to
+	// send all three layers. Subscribe PeerConnections do not offer it:
+	// their browsers then report a receive-side estimate (REMB), which
+	// chooses the layers they get (bwe.go).
+	if publish {
+		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
+			return nil, fmt.Errorf("configure transport-wide congestion control: %w", err)
+		}
 	}
 
 	se := webrtc.SettingEngine{}

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -786,15 +787,14 @@ func simulcastAPI(t testing.TB) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 }
 
-// TestBandwidthPicksLayers: a subscriber's estimated bandwidth, after the
-// audio's reserve, is shared among the simulcast videos it receives; each
-// gets the highest layer that fits, never above what it asked for, and
-// steps up only with a margin.
-func TestBandwidthPicksLayers(t *testing.T) {
+// bandwidthSubscriber is a subscriber of two simulcast videos (150, 500
+// and 1,500 kbps) and one audio track (40 kbps), all wanted in full.
+func bandwidthSubscriber() (*Participant, []*downTrack) {
 	p := &Participant{downs: map[*upTrack]*downTrack{}}
 	var videos []*downTrack
 	for i := 0; i < 2; i++ {
 		u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow, layerMedium, layerHigh)
+		u.id = fmt.Sprintf("video-%d", i)
 		for j, kbps := range []uint64{150, 500, 1500} {
 			ls[j].rate.Store(kbps * 1000)
 		}
@@ -804,39 +804,77 @@ func TestBandwidthPicksLayers(t *testing.T) {
 		p.downs[u] = d
 		videos = append(videos, d)
 	}
-	a, _ := testTrack(nil, webrtc.RTPCodecTypeAudio, false, 0)
+	a, ls := testTrack(nil, webrtc.RTPCodecTypeAudio, false, 0)
+	ls[0].rate.Store(40_000)
 	p.downs[a] = newDownTrack(a)
+	return p, videos
+}
 
+// TestBandwidthPicksLayers: a subscriber's estimated bandwidth, after the
+// audio's reserve, goes to its simulcast videos: each starts at the lowest
+// layer and rises one layer at a time, round robin, while the total fits,
+// never above what it asked for, stepping up only with a margin.
+func TestBandwidthPicksLayers(t *testing.T) {
+	p, videos := bandwidthSubscriber()
+	p.est.nextProbe = time.Now().Add(time.Hour) // no probing here
+	layers := func() []int32 { return []int32{videos[0].target.Load(), videos[1].target.Load()} }
 	for _, tc := range []struct {
 		bps  uint64
-		want int32
+		want []int32
 	}{
-		{5_000_000, layerHigh},   // 2.47 Mbps each: full
-		{2_000_000, layerMedium}, // 968 kbps each
-		{400_000, layerLow},      // 168 kbps each
-		{100_000, layerLow},      // nothing fits: the lowest
-		{1_300_000, layerLow},    // 618 kbps: medium (500) fits, but stepping up needs 650
-		{1_500_000, layerMedium}, // 718 kbps: up to medium
+		{5_000_000, []int32{layerHigh, layerHigh}},     // 3 Mbps of video fit
+		{2_000_000, []int32{layerMedium, layerMedium}}, // 1,936 kbps: both medium, then 1,500 + 500 do not fit
+		{1_800_000, []int32{layerMedium, layerMedium}}, // 1,736 kbps: stepping up to high needs 1,950
+		{400_000, []int32{layerLow, layerLow}},         // 336 kbps: 300 for both low
+		{100_000, []int32{layerLow, layerLow}},         // nothing fits: the lowest
+		{1_200_000, []int32{layerMedium, layerLow}},    // 1,136: medium needs 650 to step up: 650 + 150 fits, 650 + 650 does not
+		{1_300_000, []int32{layerMedium, layerMedium}}, // 1,236: 500 (already there) + 650 fits
 	} {
 		p.bandwidth(tc.bps)
-		for i, d := range videos {
-			if got := d.target.Load(); got != tc.want {
-				t.Errorf("%d bps: video %d gets layer %d, want %d", tc.bps, i, got, tc.want)
-			}
+		if got := layers(); got[0] != tc.want[0] || got[1] != tc.want[1] {
+			t.Errorf("%d bps: layers %v, want %v", tc.bps, got, tc.want)
 		}
-	}
-	// Stepping up needs the margin: 1.7 Mbps each fits 1.5 Mbps but not 1.95.
-	p.bandwidth(2*1_700_000 + audioReserve)
-	if got := videos[0].target.Load(); got == layerHigh {
-		t.Error("stepped up to high without the margin")
-	}
-	p.bandwidth(2*2_000_000 + audioReserve)
-	if got := videos[0].target.Load(); got != layerHigh {
-		t.Errorf("with room to spare: layer %d, want high", got)
 	}
 	// Never above what the subscriber asked for.
 	videos[1].setWant(layerLow)
-	if got := videos[1].target.Load(); got != layerLow {
-		t.Errorf("asked for low, bandwidth for high: layer %d", got)
+	p.bandwidth(5_000_000)
+	if got := layers(); got[0] != layerHigh || got[1] != layerLow {
+		t.Errorf("second video asked for low, bandwidth for both high: layers %v", got)
 	}
+}
+
+// TestBandwidthProbes: a receive-side estimate stays near what arrives, so
+// a subscriber on low layers is probed one layer up when the estimate is
+// well above its incoming rate; the probe is held while the estimate
+// grows, dropped with a growing back-off when the estimate falls, and kept
+// when the estimate has caught up.
+func TestBandwidthProbes(t *testing.T) {
+	p, videos := bandwidthSubscriber()
+	videos[1].setWant(layerLow) // one video in a small tile
+	v := videos[0]
+	t0 := time.Now()
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	step := func(s float64, kbps uint64, want int32, why string) {
+		t.Helper()
+		p.bandwidthAt(kbps*1000, at(s))
+		if got := v.target.Load(); got != want {
+			t.Fatalf("t=%gs, %d kbps (%s): layer %d, want %d", s, kbps, why, got, want)
+		}
+	}
+	step(-1, 520, layerLow, "456 kbps for video: medium (650 with the margin) and low do not fit")
+	// Incoming now: 150 + 150 + 40 kbps; Chrome caps its estimate near 1.5x.
+	step(0, 520, layerMedium, "estimate at its cap: probe medium")
+	step(1, 560, layerMedium, "held while the estimate grows")
+	step(4, 400, layerLow, "the estimate fell by a quarter: congestion, back to low")
+	step(5, 520, layerLow, "backing off 8 s")
+	step(11, 520, layerLow, "still backing off")
+	step(13, 520, layerMedium, "back-off over: probe again")
+	step(18, 380, layerLow, "congested again")
+	step(30, 520, layerLow, "backing off 16 s now")
+	step(34, 520, layerMedium, "probe again after 16 s")
+	step(40, 700, layerMedium, "held")
+	step(44, 900, layerMedium, "hold over and medium fits (500 + 150 + 64 audio reserve): kept")
+	step(46, 1000, layerMedium, "the next probe waits 3 s")
+	step(47, 1000, layerHigh, "estimate at its cap again: probe high")
+	step(57, 1100, layerMedium, "hold over and high does not fit: back to medium")
 }
