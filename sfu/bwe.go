@@ -61,6 +61,7 @@ func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 	defer p.mu.Unlock()
 	var videos []*downTrack
 	var fixed, incoming uint64 // what is forwarded whatever the choice; and all of it
+	measured := true           // the rates of the layers forwarded are known
 	for u, d := range p.downs {
 		switch {
 		case u.kind == webrtc.RTPCodecTypeAudio:
@@ -71,7 +72,9 @@ func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 			incoming += layerRate(u, 0)
 		default:
 			videos = append(videos, d)
-			incoming += layerRate(u, int(d.target.Load()))
+			r := layerRate(u, int(d.target.Load()))
+			incoming += r
+			measured = measured && r > 0
 		}
 	}
 	if len(videos) == 0 {
@@ -99,7 +102,7 @@ func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 		}
 	}
 	alloc := allocate(videos, budget, e.held, e.heldLayer)
-	if e.held == nil && !congested && !now.Before(e.nextProbe) && bps >= incoming*stepUpMargin/10 {
+	if e.held == nil && !congested && measured && !now.Before(e.nextProbe) && bps >= incoming*stepUpMargin/10 {
 		for i, d := range videos {
 			if next := nextLayer(d.up, alloc[i]); next >= 0 && next <= int(d.want.Load()) {
 				alloc[i] = next

@@ -1221,12 +1221,10 @@ func TestBrowserSimulcast(t *testing.T) {
 	saveScreenshot(t, alex, "iop-simulcast-small.png")
 
 	// Large again: the page asks for the full layer again, having asked for
-	// exactly high, then low. Whether the server follows is not asserted:
-	// it forwards min(wanted, what the subscriber's REMB fits), and a
-	// browser receiving only the quarter layer (about 150 kbit/s) estimates
-	// little more than that, short of the half layer's rate plus the 30%
-	// margin for stepping up, so here it stays at 320 pixels. That is the
-	// SFU's bandwidth estimate, not the page.
+	// exactly high, then low, and the picture climbs back. A browser that
+	// receives only the quarter layer estimates little more than it
+	// receives, so the server probes its way up a layer at a time (sfu's
+	// bwe.go): this takes tens of seconds, not one.
 	if err := step(alex, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("make Alex's window large again: %v", err)
 	}
@@ -1235,7 +1233,8 @@ func TestBrowserSimulcast(t *testing.T) {
 		sent, err := evaluate[[]string](alex, `window.__iopLayers`)
 		return err == nil && slices.Equal(sent, want), fmt.Sprintf("the layer messages: %q (%v)", sent, err)
 	})
-	_, got, _ := read()
-	t.Logf("Alex's large tile again, asking for the full layer, receives %d pixels wide", got.Received[danaID].Width)
+	grown := time.Now()
+	full("Alex's large tile of Dana plays the full layer again")
+	t.Logf("Alex's large tile plays the full layer again %v after the window grew", time.Since(grown).Round(100*time.Millisecond))
 	checkConsole(t, dana, alex)
 }
