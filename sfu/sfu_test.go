@@ -843,6 +843,32 @@ func TestBandwidthPicksLayers(t *testing.T) {
 	}
 }
 
+// TestRateMeterIgnoresPauses: the rate is measured over continuous flow; a
+// pause of the stream does not make it look slower than it is.
+func TestRateMeterIgnoresPauses(t *testing.T) {
+	var m rateMeter
+	t0 := time.Now()
+	var rates []uint64
+	send := func(from, to time.Duration) { // 1,000 bytes every 10 ms: 800 kbps
+		for at := from; at < to; at += 10 * time.Millisecond {
+			if r, ok := m.add(1000, t0.Add(at)); ok {
+				rates = append(rates, r)
+			}
+		}
+	}
+	send(0, 2*time.Second)
+	send(5*time.Second, 7*time.Second) // after a 3 s pause
+	if len(rates) < 4 {
+		t.Fatalf("rates %v: want one per half second of flow", rates)
+	}
+	for _, r := range rates {
+		if r < 750_000 || r > 850_000 {
+			t.Errorf("rates %v: want about 800 kbps each, the pause not counted", rates)
+			break
+		}
+	}
+}
+
 // TestBandwidthProbes: a receive-side estimate stays near what arrives, so
 // a subscriber on low layers is probed one layer up when the estimate is
 // well above its incoming rate; the probe is held while the estimate

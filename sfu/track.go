@@ -104,8 +104,7 @@ func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (
 func (l *layer) run() (last bool) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
-	var bytes, count uint64
-	start := time.Now()
+	var meter rateMeter
 	at := l.up.pub.sfu.arrived
 	arrived := at.watch(l.ssrc)
 	defer at.unwatch(l.ssrc, arrived)
@@ -114,12 +113,8 @@ func (l *layer) run() (last bool) {
 		if err != nil {
 			return l.up.running.Add(-1) == 0
 		}
-		bytes += uint64(n)
-		if count++; count%64 == 0 {
-			if el := time.Since(start); el >= 500*time.Millisecond {
-				l.rate.Store(bytes * 8 * uint64(time.Second) / uint64(el))
-				bytes, start = 0, time.Now()
-			}
+		if rate, ok := meter.add(n, time.Now()); ok {
+			l.rate.Store(rate)
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
@@ -135,6 +130,34 @@ func (l *layer) run() (last bool) {
 		}
 		l.up.forward(&pkt, l)
 	}
+}
+
+// rateMeter measures a stream's bitrate over windows of at least half a
+// second of continuous flow. A pause of over a second (a camera turned off,
+// a stalled uplink, a layer the browser stopped sending) starts a new
+// window, so that the rate is not diluted by time when nothing was sent:
+// a rate that looked low would make the subscribers' bandwidth shares
+// (bwe.go) wrong.
+type rateMeter struct {
+	bytes       uint64
+	start, last time.Time
+}
+
+// add counts a packet of n bytes that arrived at now; it returns the rate,
+// in bits per second, when a window closes.
+func (m *rateMeter) add(n int, now time.Time) (uint64, bool) {
+	if now.Sub(m.last) > time.Second {
+		m.bytes, m.start = 0, now
+	}
+	m.last = now
+	m.bytes += uint64(n)
+	el := now.Sub(m.start)
+	if el < 500*time.Millisecond {
+		return 0, false
+	}
+	rate := m.bytes * 8 * uint64(time.Second) / uint64(el)
+	m.bytes, m.start = 0, now
+	return rate, true
 }
 
 // forward writes one packet of layer l to every subscriber forwarding that
