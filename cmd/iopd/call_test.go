@@ -220,6 +220,9 @@ func TestHealthAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	if !strings.Contains(body, "iop_rtp_packets_shed_total") {
+		t.Errorf("/metrics lacks the shed packets:\n%s", body)
+	}
 	if !strings.Contains(body, "iop_rtp_packets_received_total") {
 		t.Error("/metrics lacks the packet counter")
 	}

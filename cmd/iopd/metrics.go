@@ -24,5 +24,9 @@ func (n *node) metricsHandler() http.Handler {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "iop", Name: "rtp_packets_received_total", Help: "RTP packets received from publishers.",
 	}, func() float64 { return float64(n.sfu.Stats().PacketsIn) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "iop", Name: "rtp_packets_shed_total",
+		Help: "Incoming media packets dropped because this node could not forward them in time (overload).",
+	}, func() float64 { return float64(n.sfu.Stats().PacketsShed) }))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
