@@ -843,6 +843,27 @@ func TestBandwidthPicksLayers(t *testing.T) {
 	}
 }
 
+// TestLayerArrivingBeforeAttach: simulcast layers arrive one by one; a
+// down-track created while only the low layer existed, and attached after
+// the medium one arrived, still moves to the medium layer it wants (a
+// subscriber once stayed on the low layer for a whole W2 run).
+func TestLayerArrivingBeforeAttach(t *testing.T) {
+	u, _ := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow)
+	d := newDownTrack(u) // wants medium; only low exists
+	if got := d.target.Load(); got != layerLow {
+		t.Fatalf("target %d with only the low layer, want low", got)
+	}
+	if _, ok := u.addLayer(layerMedium, nil, 101); !ok {
+		t.Fatal("add the medium layer")
+	}
+	if !u.attach(d) {
+		t.Fatal("attach")
+	}
+	if got := d.target.Load(); got != layerMedium {
+		t.Errorf("target %d after the medium layer arrived, want medium", got)
+	}
+}
+
 // TestRateMeterIgnoresPauses: the rate is measured over continuous flow; a
 // pause of the stream does not make it look slower than it is.
 func TestRateMeterIgnoresPauses(t *testing.T) {

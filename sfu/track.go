@@ -178,8 +178,8 @@ func (u *upTrack) forward(pkt *rtp.Packet, l *layer) {
 // attach adds a subscriber's down-track; false once the track has ended.
 func (u *upTrack) attach(d *downTrack) bool {
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	if u.closed {
+		u.mu.Unlock()
 		return false
 	}
 	old := *u.downs.Load()
@@ -187,6 +187,11 @@ func (u *upTrack) attach(d *downTrack) bool {
 	copy(next, old)
 	next = append(next, d)
 	u.downs.Store(&next)
+	u.mu.Unlock()
+	// A layer that arrived between the down-track's creation and now was
+	// added without it (addLayer retargets the attached ones): aim again.
+	// Either addLayer sees d among the downs or this sees the layer.
+	d.retarget()
 	return true
 }
 
