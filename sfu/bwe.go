@@ -61,12 +61,14 @@ func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 	defer p.mu.Unlock()
 	var videos []*downTrack
 	var fixed, incoming uint64 // what is forwarded whatever the choice; and all of it
-	measured := true           // the rates of the layers forwarded are known
+	measured := true           // the rates of everything forwarded are known
 	for u, d := range p.downs {
 		switch {
 		case u.kind == webrtc.RTPCodecTypeAudio:
 			fixed += audioReserve
-			incoming += layerRate(u, 0)
+			r := layerRate(u, 0)
+			incoming += r
+			measured = measured && r > 0
 		case !u.simulcast:
 			fixed += layerRate(u, 0)
 			incoming += layerRate(u, 0)

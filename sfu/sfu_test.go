@@ -864,6 +864,40 @@ func TestLayerArrivingBeforeAttach(t *testing.T) {
 	}
 }
 
+// TestPausedLayerIsLeft: a browser stops sending its upper layers when its
+// CPU or uplink falls short. A subscriber aimed at such a layer moves to one
+// still sending (it would otherwise wait for a keyframe that never comes:
+// no picture at all), and back when the layer resumes.
+func TestPausedLayerIsLeft(t *testing.T) {
+	u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow, layerMedium, layerHigh)
+	low, medium := ls[0], ls[1]
+	d := newDownTrack(u) // a grid tile: medium
+	if !u.attach(d) {
+		t.Fatal("attach")
+	}
+	if got := d.target.Load(); got != layerMedium {
+		t.Fatalf("target %d, want medium", got)
+	}
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2}, Payload: vp8(false, 0)}
+	now := time.Now()
+	medium.lastAt.Store(now.Add(-2 * layerIdle).UnixNano()) // medium went quiet
+	low.lastAt.Store(now.UnixNano())
+	d.write(pkt, low)
+	if got := d.target.Load(); got != layerLow {
+		t.Fatalf("target %d after the medium layer stopped, want low (still sending)", got)
+	}
+	medium.lastAt.Store(time.Now().UnixNano()) // medium is back
+	d.write(pkt, medium)
+	if got := d.target.Load(); got != layerMedium {
+		t.Errorf("target %d after the medium layer resumed, want medium", got)
+	}
+	// A newcomer while the medium layer is quiet aims at low at once.
+	medium.lastAt.Store(time.Now().Add(-2 * layerIdle).UnixNano())
+	if got := newDownTrack(u).target.Load(); got != layerLow {
+		t.Errorf("a new subscriber's target %d while medium is quiet, want low", got)
+	}
+}
+
 // TestRateMeterIgnoresPauses: the rate is measured over continuous flow; a
 // pause of the stream does not make it look slower than it is.
 func TestRateMeterIgnoresPauses(t *testing.T) {

@@ -52,6 +52,20 @@ type layer struct {
 	// rate is the layer's bitrate (bits per second) as received, measured
 	// by its reader over windows of about half a second.
 	rate atomic.Uint64
+	// lastAt is when its last packet was read (Unix nanoseconds), or when
+	// it was added.
+	lastAt atomic.Int64
+}
+
+// layerIdle is how long a layer may send nothing before subscribers are
+// moved off it: a browser stops sending its upper layers when its CPU or
+// uplink cannot carry them, and a subscriber waiting for a keyframe of a
+// layer that no longer comes would see no picture at all.
+const layerIdle = time.Second
+
+// live says whether the layer sent a packet within layerIdle of now.
+func (l *layer) live(now int64) bool {
+	return now-l.lastAt.Load() < int64(layerIdle)
 }
 
 // upTrack is one track a participant publishes, with one layer or three
@@ -86,6 +100,7 @@ func newUpTrack(p *Participant, id string, kind webrtc.RTPCodecType, codec webrt
 // addLayer adds an encoding; false if that layer is there already.
 func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (*layer, bool) {
 	l := &layer{up: u, index: index, remote: remote, ssrc: ssrc}
+	l.lastAt.Store(time.Now().UnixNano())
 	if u.kind == webrtc.RTPCodecTypeVideo {
 		l.cache = &packetCache{}
 	}
@@ -113,7 +128,9 @@ func (l *layer) run() (last bool) {
 		if err != nil {
 			return l.up.running.Add(-1) == 0
 		}
-		if rate, ok := meter.add(n, time.Now()); ok {
+		now := time.Now()
+		l.lastAt.Store(now.UnixNano())
+		if rate, ok := meter.add(n, now); ok {
 			l.rate.Store(rate)
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
@@ -216,17 +233,23 @@ func (u *upTrack) close() {
 	u.mu.Unlock()
 }
 
-// nearest returns the existing layer closest to want (the next lower one
-// first), or -1 when none has arrived.
+// nearest returns the layer closest to want (the next lower one first)
+// among those still sending, else among all that arrived, or -1 when none
+// has arrived.
 func (u *upTrack) nearest(want int) int {
-	for i := want; i >= 0; i-- {
-		if u.layers[i].Load() != nil {
-			return i
+	now := time.Now().UnixNano()
+	live := func(l *layer) bool { return l != nil && l.live(now) }
+	exists := func(l *layer) bool { return l != nil }
+	for _, ok := range []func(*layer) bool{live, exists} {
+		for i := want; i >= 0; i-- {
+			if ok(u.layers[i].Load()) {
+				return i
+			}
 		}
-	}
-	for i := want + 1; i < maxLayers; i++ {
-		if u.layers[i].Load() != nil {
-			return i
+		for i := want + 1; i < maxLayers; i++ {
+			if ok(u.layers[i].Load()) {
+				return i
+			}
 		}
 	}
 	return -1
@@ -396,11 +419,14 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 // l is the layer it forwards, or the one it is switching to and the packet
 // starts a keyframe.
 func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
+	idx := int32(l.index)
+	if d.up.simulcast && idx != d.target.Load() {
+		d.checkTarget(l)
+	}
 	b := d.bound.Load()
 	if b == nil {
 		return
 	}
-	idx := int32(l.index)
 	if d.current.Load() != idx && (d.target.Load() != idx || !vp8KeyframeStart(pkt.Payload)) {
 		return
 	}
@@ -441,6 +467,20 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 		d.mu.Unlock()
 	}
 	_, _ = b.write.WriteRTP(h, pkt.Payload)
+}
+
+// checkTarget runs for a packet of layer l, which is not the target: if the
+// target layer has gone quiet (the browser stopped sending it), or l is live
+// and nearer what the subscriber wants than the target, aim again.
+func (d *downTrack) checkTarget(l *layer) {
+	t := d.target.Load()
+	if t < 0 {
+		return
+	}
+	if tl := d.up.layers[t].Load(); tl != nil && !tl.live(l.lastAt.Load()) ||
+		int32(l.index) > t && int32(l.index) <= min(d.want.Load(), d.fits.Load()) {
+		d.retarget()
+	}
 }
 
 // switchTo starts forwarding layer idx at this keyframe: its packets
