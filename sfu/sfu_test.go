@@ -867,10 +867,11 @@ func TestLayerArrivingBeforeAttach(t *testing.T) {
 // TestPausedLayerIsLeft: a browser stops sending its upper layers when its
 // CPU or uplink falls short. A subscriber aimed at such a layer moves to one
 // still sending (it would otherwise wait for a keyframe that never comes:
-// no picture at all), and back when the layer resumes.
+// no picture at all), and back when the layer resumes; a whole track that
+// pauses and resumes does not move it.
 func TestPausedLayerIsLeft(t *testing.T) {
 	u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow, layerMedium, layerHigh)
-	low, medium := ls[0], ls[1]
+	low, medium, high := ls[0], ls[1], ls[2]
 	d := newDownTrack(u) // a grid tile: medium
 	if !u.attach(d) {
 		t.Fatal("attach")
@@ -880,19 +881,43 @@ func TestPausedLayerIsLeft(t *testing.T) {
 	}
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2}, Payload: vp8(false, 0)}
 	now := time.Now()
-	medium.lastAt.Store(now.Add(-2 * layerIdle).UnixNano()) // medium went quiet
-	low.lastAt.Store(now.UnixNano())
+	at := func(l *layer, lastAt, since time.Time) {
+		l.lastAt.Store(lastAt.UnixNano())
+		l.since.Store(since.UnixNano())
+	}
+	check := func(what string, want int32) {
+		t.Helper()
+		if got := d.target.Load(); got != want {
+			t.Fatalf("%s: target %d, want %d", what, got, want)
+		}
+	}
+
+	// The whole track paused; the high layer's reader is the first back.
+	at(medium, now.Add(-2*layerIdle), now.Add(-time.Minute))
+	at(high, now, now)
+	d.write(pkt, high)
+	check("the high layer resumed first after a pause of all", layerMedium)
+
+	// The medium layer went quiet while the low one kept sending.
+	at(low, now, now.Add(-time.Minute))
 	d.write(pkt, low)
-	if got := d.target.Load(); got != layerLow {
-		t.Fatalf("target %d after the medium layer stopped, want low (still sending)", got)
-	}
-	medium.lastAt.Store(time.Now().UnixNano()) // medium is back
+	check("medium quiet, low sending", layerLow)
+
+	at(medium, time.Now(), time.Now()) // medium is back
 	d.write(pkt, medium)
-	if got := d.target.Load(); got != layerMedium {
-		t.Errorf("target %d after the medium layer resumed, want medium", got)
-	}
+	check("medium back", layerMedium)
+
+	// Asked for low while low is quiet: high stands in, until low is back.
+	at(low, now.Add(-2*layerIdle), now.Add(-time.Minute))
+	at(high, time.Now(), now.Add(-time.Minute))
+	d.setWant(layerLow)
+	check("low wanted but quiet", layerMedium)
+	at(low, time.Now(), time.Now())
+	d.write(pkt, low)
+	check("low back", layerLow)
+
 	// A newcomer while the medium layer is quiet aims at low at once.
-	medium.lastAt.Store(time.Now().Add(-2 * layerIdle).UnixNano())
+	at(medium, time.Now().Add(-2*layerIdle), now.Add(-time.Minute))
 	if got := newDownTrack(u).target.Load(); got != layerLow {
 		t.Errorf("a new subscriber's target %d while medium is quiet, want low", got)
 	}

@@ -53,8 +53,9 @@ type layer struct {
 	// by its reader over windows of about half a second.
 	rate atomic.Uint64
 	// lastAt is when its last packet was read (Unix nanoseconds), or when
-	// it was added.
-	lastAt atomic.Int64
+	// it was added; since is when it last started sending after a pause
+	// of over layerIdle.
+	lastAt, since atomic.Int64
 }
 
 // layerIdle is how long a layer may send nothing before subscribers are
@@ -101,6 +102,7 @@ func newUpTrack(p *Participant, id string, kind webrtc.RTPCodecType, codec webrt
 func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (*layer, bool) {
 	l := &layer{up: u, index: index, remote: remote, ssrc: ssrc}
 	l.lastAt.Store(time.Now().UnixNano())
+	l.since.Store(l.lastAt.Load())
 	if u.kind == webrtc.RTPCodecTypeVideo {
 		l.cache = &packetCache{}
 	}
@@ -129,7 +131,9 @@ func (l *layer) run() (last bool) {
 			return l.up.running.Add(-1) == 0
 		}
 		now := time.Now()
-		l.lastAt.Store(now.UnixNano())
+		if at := now.UnixNano(); at-l.lastAt.Swap(at) > int64(layerIdle) {
+			l.since.Store(at)
+		}
 		if rate, ok := meter.add(n, now); ok {
 			l.rate.Store(rate)
 		}
@@ -469,16 +473,24 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 	_, _ = b.write.WriteRTP(h, pkt.Payload)
 }
 
-// checkTarget runs for a packet of layer l, which is not the target: if the
-// target layer has gone quiet (the browser stopped sending it), or l is live
-// and nearer what the subscriber wants than the target, aim again.
+// checkTarget runs for a packet of layer l, which is not the target, and
+// aims again when l is nearer what the subscriber wants than the target
+// (a layer above the target that it wants, or any below a target above
+// what it wants: layers it waited for are back), or when the target went
+// quiet while l kept sending (the browser stopped the target layer). A
+// layer that has itself just resumed does not judge the others: after a
+// pause of the whole track its layers resume one reader at a time.
 func (d *downTrack) checkTarget(l *layer) {
 	t := d.target.Load()
 	if t < 0 {
 		return
 	}
-	if tl := d.up.layers[t].Load(); tl != nil && !tl.live(l.lastAt.Load()) ||
-		int32(l.index) > t && int32(l.index) <= min(d.want.Load(), d.fits.Load()) {
+	want := min(d.want.Load(), d.fits.Load())
+	i := int32(l.index)
+	now := l.lastAt.Load()
+	tl := d.up.layers[t].Load()
+	quiet := tl != nil && !tl.live(now) && now-l.since.Load() > int64(layerIdle)
+	if quiet || i > t && i <= want || i < t && t > want {
 		d.retarget()
 	}
 }
