@@ -207,34 +207,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 		if !ok {
 			return nil, fmt.Errorf("-workload %q: want W1, W2, W3 or W4", c.Workload)
 		}
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		p := *c
-		preset(&p)
-		if !set["rooms"] {
-			c.Rooms = p.Rooms
+		preset(c)
+		// Flags given explicitly win over the preset: read them again.
+		if err := fs.Parse(args); err != nil {
+			return nil, err
 		}
-		if !set["per-room"] {
-			c.PerRoom = p.PerRoom
-		}
-		if !set["bitrate"] {
-			c.BitrateKbps = p.BitrateKbps
-		}
-		if !set["join-rate"] {
-			c.JoinRate = p.JoinRate
-		}
-		if !set["duration"] {
-			c.Duration = p.Duration
-		}
-		if !set["wait-gc"] {
-			c.WaitGC = p.WaitGC
-		}
-		if !set["layers"] {
-			c.Layers = p.Layers
-		}
-		if !set["ramp"] {
-			c.Ramp = p.Ramp
-		}
+		c.Workload = strings.ToUpper(c.Workload)
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
