@@ -8,20 +8,22 @@ import (
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
+
+	"iop/rooms/chain"
 )
 
-// Problems Verify reports.
+// Problems Verify reports (the same as package chain's).
 const (
 	// ProblemAltered: the event's bytes no longer match its hash, or its
 	// hash was recomputed and no longer matches what its successor (or
 	// the chain's head) committed to.
-	ProblemAltered = "altered"
+	ProblemAltered = chain.ProblemAltered
 	// ProblemMissingBefore: one or more events before this one were
 	// removed.
-	ProblemMissingBefore = "missing_before"
+	ProblemMissingBefore = chain.ProblemMissingBefore
 	// ProblemMissingAfter: events after this one (the last in the stream)
 	// were removed; StreamID is empty when the stream is empty.
-	ProblemMissingAfter = "missing_after"
+	ProblemMissingAfter = chain.ProblemMissingAfter
 )
 
 // Finding names the first event where a program's chain breaks.
@@ -64,27 +66,7 @@ func decodeEntry(x redis.XMessage) (entry, bool) {
 // walk calls f for every entry of a program's stream after the stream id
 // after ("-" for all), in order, until f returns false.
 func (s *Store) walk(ctx context.Context, program, after string, f func(redis.XMessage) (bool, error)) error {
-	k := keysFor(program)
-	start := after
-	for {
-		if start != "-" {
-			start = "(" + start
-		}
-		page, err := s.rdb.XRangeN(ctx, k.events, start, "+", 500).Result()
-		if err != nil {
-			return fmt.Errorf("read attendance stream: %w", err)
-		}
-		for _, x := range page {
-			more, err := f(x)
-			if err != nil || !more {
-				return err
-			}
-		}
-		if len(page) < 500 {
-			return nil
-		}
-		start = page[len(page)-1].ID
-	}
+	return chain.Walk(ctx, s.rdb, "attendance stream", keysFor(program).events, after, f)
 }
 
 // errStop ends a walk early.
@@ -103,10 +85,7 @@ func (s *Store) Verify(ctx context.Context, program string) (Verification, error
 		return Verification{}, fmt.Errorf("read chain head: %w", err)
 	}
 	v := Verification{Program: program, Seq: h.seq, Head: h.hash}
-	var running string
-	var want int64 = 1
-	var last entry
-	var lastSeq int64
+	c := chain.NewChecker[entry](1, "")
 	fail := func(x entry, seq int64, problem string) error {
 		v.First = &Finding{StreamID: x.streamID, EventID: x.id, Seq: seq, Problem: problem}
 		return errStop
@@ -114,27 +93,16 @@ func (s *Store) Verify(ctx context.Context, program string) (Verification, error
 	err = s.walk(ctx, program, "-", func(m redis.XMessage) (bool, error) {
 		x, ok := decodeEntry(m)
 		v.Events++
-		if !ok {
-			return false, fail(x, 0, ProblemAltered)
+		l := chain.Link{Prev: x.prev, Hash: x.hash}
+		if ok {
+			var e Event
+			l.Intact = json.Unmarshal([]byte(x.body), &e) == nil && e.ID == x.id && chainHash(x.prev, []byte(x.body)) == x.hash
+			l.Seq = e.Seq
 		}
-		var e Event
-		if json.Unmarshal([]byte(x.body), &e) != nil || e.ID != x.id || chainHash(x.prev, []byte(x.body)) != x.hash {
-			return false, fail(x, e.Seq, ProblemAltered)
+		if at, seq, problem := c.Next(x, l); problem != "" {
+			return false, fail(at, seq, problem)
 		}
-		switch {
-		case e.Seq > want:
-			return false, fail(x, e.Seq, ProblemMissingBefore)
-		case e.Seq < want:
-			return false, fail(x, e.Seq, ProblemAltered)
-		case x.prev != running:
-			// This event is intact, but its predecessor's hash is not
-			// the one it was chained to: the predecessor was rewritten
-			// with a recomputed hash.
-			return false, fail(last, lastSeq, ProblemAltered)
-		}
-		running, last, lastSeq = x.hash, x, e.Seq
-		want++
-		return e.Seq < h.seq, nil // later entries were appended after the head was read
+		return l.Seq < h.seq, nil // later entries were appended after the head was read
 	})
 	if errors.Is(err, errStop) {
 		return v, nil
@@ -142,14 +110,11 @@ func (s *Store) Verify(ctx context.Context, program string) (Verification, error
 	if err != nil {
 		return v, err
 	}
-	switch {
-	case lastSeq < h.seq:
-		v.First = &Finding{StreamID: last.streamID, EventID: last.id, Seq: lastSeq, Problem: ProblemMissingAfter}
-	case running != h.hash:
-		v.First = &Finding{StreamID: last.streamID, EventID: last.id, Seq: lastSeq, Problem: ProblemAltered}
-	default:
-		v.OK = true
+	if at, seq, problem := c.End(h.seq, h.hash); problem != "" {
+		_ = fail(at, seq, problem)
+		return v, nil
 	}
+	v.OK = true
 	return v, nil
 }
 

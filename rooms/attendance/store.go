@@ -2,8 +2,6 @@ package attendance
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"iop/rooms/chain"
 )
 
 // Options configure a Store. Zero fields take their defaults.
@@ -198,13 +198,7 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 
 // chainHash links an event to its predecessor: sha256 of the previous
 // event's hash (hex, "" for the first) and the event's stored bytes.
-func chainHash(prev string, body []byte) string {
-	h := sha256.New()
-	h.Write([]byte(prev))
-	h.Write([]byte{'\n'})
-	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
-}
+func chainHash(prev string, body []byte) string { return chain.Hash(nil, prev, body) }
 
 // head is the state of a program's chain.
 type head struct {
