@@ -2,7 +2,6 @@ package attendance
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"iop/rooms"
+	"iop/rooms/spreadsheet"
 )
 
 // WeekReport is one person's ISO week: PROTOCOL.md's
@@ -668,9 +668,11 @@ type Row struct {
 
 // WriteCSV writes rows under CSVHeader. Times are RFC 3339: UTC in the
 // _utc columns, the rows' own zone in the _local ones; an open segment's
-// end columns are empty.
+// end columns are empty. A cell a spreadsheet would run as a formula (a
+// display name such as "=HYPERLINK(...)") is written with a single quote
+// in front (package spreadsheet); numbers, dates and times never are.
 func WriteCSV(w io.Writer, rows []Row) error {
-	cw := csv.NewWriter(w)
+	cw := spreadsheet.NewWriter(w)
 	if err := cw.Write(strings.Split(CSVHeader, ",")); err != nil {
 		return err
 	}
@@ -688,8 +690,7 @@ func WriteCSV(w io.Writer, rows []Row) error {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // WeekRows returns the billing rows of a program's ISO week: one per
