@@ -77,6 +77,13 @@ Against the deployment's Redis (-redis URL or IOP_REDIS_URL):
   iopctl attendance export PROGRAM [-week 2026-W49] [-o FILE.csv]
   iopctl attendance verify PROGRAM                exit status 1 if the event chain was altered
   iopctl attendance rebuild PROGRAM               recompute the rollups from the events
+  iopctl audit show PROGRAM [-after ID] [-n 100]   a page of the program's audit trail
+  iopctl audit verify PROGRAM                     exit status 1 if the audit chain was altered
+  iopctl audit export PROGRAM [-o FILE.jsonl]     the whole trail as JSON lines
+  iopctl audit trim PROGRAM                       remove entries older than IOP_AUDIT_RETENTION (six years)
+
+The audit commands read the audit key from IOP_AUDIT_KEY or -key-file FILE ("hex:"
+and hex digits, or raw bytes; at least 32 bytes), the same key as iopd.
 
 Run "iopctl COMMAND -h" for the flags of a command.
 `
@@ -100,11 +107,13 @@ func run(args []string, getenv func(string) string, stdout io.Writer) error {
 		return runEnroll(args[1:], getenv, stdout)
 	case "attendance":
 		return runAttendance(args[1:], getenv, stdout)
+	case "audit":
+		return runAudit(args[1:], getenv, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return flag.ErrHelp
 	}
-	return fmt.Errorf("unknown command %q (want token, keygen, schedule, enroll or attendance)", args[0])
+	return fmt.Errorf("unknown command %q (want token, keygen, schedule, enroll, attendance or audit)", args[0])
 }
 
 // command is one subcommand's flags.

@@ -134,3 +134,28 @@ func TestTrimInterrupted(t *testing.T) {
 	}
 	verifyOK(t, l, program, 2, 5)
 }
+
+// TestParseConfig: the key and retention settings read as documented.
+func TestParseConfig(t *testing.T) {
+	k64 := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for in, want := range map[string]int{"": 0, "hex:" + k64: 32, k64: 64, k64 + "\n": 64, "hex:" + k64 + k64: 64} {
+		if k, err := ParseKey(in); err != nil || len(k) != want {
+			t.Errorf("ParseKey(%q): %d bytes, %v; want %d", in, len(k), err, want)
+		}
+	}
+	for _, bad := range []string{"short", "hex:" + k64[:62], "hex:zz" + k64} {
+		if _, err := ParseKey(bad); err == nil {
+			t.Errorf("ParseKey(%q) accepted", bad)
+		}
+	}
+	for in, want := range map[string]time.Duration{"": DefaultRetention, "2192d": DefaultRetention, "3000d": 3000 * 24 * time.Hour, "52608h": DefaultRetention} {
+		if d, err := ParseRetention(in); err != nil || d != want {
+			t.Errorf("ParseRetention(%q): %v, %v; want %v", in, d, err, want)
+		}
+	}
+	for _, bad := range []string{"6h", "2191d", "6y", "-1d", "d"} {
+		if _, err := ParseRetention(bad); err == nil {
+			t.Errorf("ParseRetention(%q) accepted", bad)
+		}
+	}
+}
