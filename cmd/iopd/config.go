@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"iop/rooms/audit"
 )
 
 // config is iopd's configuration: every field has a flag and an IOP_*
@@ -30,6 +32,10 @@ type config struct {
 	NodeID        string
 	RoomCaps      string
 	DataDir       string
+
+	// The audit trail (package audit; the lead wires it into the server).
+	AuditKey       string // audit.ParseKey: "hex:..." or raw bytes, at least 32 bytes
+	AuditRetention string // audit.ParseRetention: days (2192d) or a duration, at least six years
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so
@@ -60,6 +66,8 @@ func options(c *config) []option {
 		{"timezone", "IOP_TIMEZONE", "time zone of rooms outside any schedule", &c.Timezone, "UTC"},
 		{"node-id", "IOP_NODE_ID", "this node's id in the node registry (default: random)", &c.NodeID, ""},
 		{"data-dir", "IOP_DATA_DIR", "directory for the attendance spool used while Redis is unreachable; keep it on a disk that survives restarts (default: a temporary directory)", &c.DataDir, ""},
+		{"audit-key", "IOP_AUDIT_KEY", "HMAC key of the audit trail's hash chain: hex: and hex digits, or raw bytes; at least 32 bytes (unset: plain SHA-256)", &c.AuditKey, ""},
+		{"audit-retention", "IOP_AUDIT_RETENTION", "how long audit entries are kept: days (2192d) or a duration; at least six years", &c.AuditRetention, "2192d"},
 		{"room-caps", "IOP_ROOM_CAPS", "client caps per room kind, e.g. group=12,support=20 (default group, complementary, support 15; individual 1; family 1 client + 6 family)", &c.RoomCaps, ""},
 	}
 }
@@ -125,6 +133,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
+	}
+	if _, err := audit.ParseKey(c.AuditKey); err != nil {
+		return nil, fmt.Errorf("IOP_AUDIT_KEY: %w", err)
+	}
+	if _, err := audit.ParseRetention(c.AuditRetention); err != nil {
+		return nil, fmt.Errorf("IOP_AUDIT_RETENTION: %w", err)
 	}
 	return c, nil
 }
