@@ -23,7 +23,7 @@ func (l *Log) Page(ctx context.Context, program, after string, limit int) (entri
 	start := "-"
 	if after != "" {
 		if !streamID.MatchString(after) {
-			return nil, "", fmt.Errorf("%w after: want an entry id such as 1764612130000-0", ErrInvalid)
+			return nil, "", fmt.Errorf("%w after: want an entry id such as 1796148130000-0", ErrInvalid)
 		}
 		start = "(" + after
 	}
