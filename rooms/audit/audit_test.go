@@ -354,3 +354,33 @@ func TestPageAndExport(t *testing.T) {
 		t.Errorf("export has %d lines, want %d", n, 3+MaxPageSize)
 	}
 }
+
+// BenchmarkAppend: appends to one program's chain, from b.N goroutines'
+// worth of parallel writers (go test -bench Append -cpu 1,4).
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	s, err := storeForBench()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	program := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	defer s.Redis.Del(ctx, keysFor(program).stream, keysFor(program).head)
+	defer s.Redis.SRem(ctx, programsKey, program)
+	l := New(s.Redis, Options{Key: []byte("bench-key-bench-key-bench-key-32")})
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := l.Append(ctx, Entry{Program: program, Actor: "t-7", Action: ActionAdmit, Subject: "c-1", Room: "eve-1"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	start := time.Now()
+	v, err := l.Verify(ctx, program)
+	if err != nil || !v.OK {
+		b.Fatalf("%+v %v", v, err)
+	}
+	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(v.Entries), "verify-ns/entry")
+}

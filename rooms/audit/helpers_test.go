@@ -45,6 +45,11 @@ func openRedis(t *testing.T) *redis.Client {
 	return s.Redis
 }
 
+// storeForBench opens the Redis a benchmark runs against.
+func storeForBench() (*store.Store, error) {
+	return store.Open(context.Background(), os.Getenv("IOP_TEST_REDIS_URL"))
+}
+
 // testProgram returns a program id of its own for the test and removes its
 // keys afterwards (tests may share a real Redis database).
 func testProgram(t *testing.T, rdb *redis.Client) string {
