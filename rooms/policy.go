@@ -42,17 +42,20 @@ const (
 	ActInvite         Action = "invite"          // invite family members
 	ActReadAttendance Action = "read_attendance" // read the program's attendance
 	ActManageSchedule Action = "manage_schedule" // change schedule and enrollment
+	ActReadAudit      Action = "read_audit"      // read the program's audit trail
+	ActHandOver       Action = "hand_over"       // make another therapist the host
 )
 
 // permissions is the one table of what each role may do; the server
-// enforces it and the web client only hides buttons. Clients and family act
-// only in the sessions their token grants; staff join media only with a
-// token for that session.
+// enforces it (through Grant.May and the room's host rule, mayModerate) and
+// the web client only hides buttons. Clients and family act only in the
+// sessions their token grants; staff join media only with a token for that
+// session.
 var permissions = map[Role][]Action{
-	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActReadAttendance},
+	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActHandOver, ActReadAttendance},
 	RoleClient:    {ActPublish, ActSubscribe},
 	RoleFamily:    {ActPublish, ActSubscribe},
-	RoleStaff:     {ActPublish, ActSubscribe, ActReadAttendance, ActManageSchedule},
+	RoleStaff:     {ActPublish, ActSubscribe, ActReadAttendance, ActManageSchedule, ActReadAudit},
 }
 
 // Can reports whether role r may do a.
@@ -139,6 +142,38 @@ func (p Policies) ParseCaps(s string) error {
 		pol := p[Kind(k)]
 		pol.MaxClients = n
 		p[Kind(k)] = pol
+	}
+	return nil
+}
+
+// mayModerate is the host rule of a session: actor does a to target in a
+// room whose host is the person host (a sub; "" while there is none).
+// Therapists moderate; the host moderates everyone but themself;
+// co-therapists (the other therapists) moderate clients and family only;
+// nobody acts on the host but the host. Ending the session for everyone and
+// handing the host role over are the host's, or anyone's who may end while
+// no host is present (hostPresent false). target is nil for actions on the
+// room (lock, end).
+func mayModerate(actor Participant, target *Participant, host string, hostPresent bool, a Action) error {
+	if !actor.Role.Can(a) {
+		return ErrForbidden
+	}
+	isHost := host != "" && actor.Sub == host
+	switch a {
+	case ActEnd, ActHandOver:
+		if !isHost && hostPresent {
+			return fmt.Errorf("%w: only the host may do this while present", ErrForbidden)
+		}
+		return nil
+	}
+	if target == nil || isHost {
+		return nil
+	}
+	switch {
+	case host != "" && target.Sub == host:
+		return fmt.Errorf("%w: nobody moderates the host", ErrForbidden)
+	case target.Role != RoleClient && target.Role != RoleFamily:
+		return fmt.Errorf("%w: co-therapists moderate clients and family only", ErrForbidden)
 	}
 	return nil
 }

@@ -4,6 +4,9 @@
 package rooms
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -50,7 +53,7 @@ const (
 	// EventRemoved: the participant was removed or denied (Reason); only
 	// the participant, who must then disconnect.
 	EventRemoved EventType = "removed"
-	// EventRoomUpdated: lock state changed; everyone admitted.
+	// EventRoomUpdated: lock state or host changed; everyone admitted.
 	EventRoomUpdated EventType = "room_updated"
 	// EventEnded: a therapist ended the session; everyone, waiting or not.
 	EventEnded EventType = "ended"
@@ -68,7 +71,8 @@ const (
 // Event is something that happened in a room, as members and listeners see it.
 type Event struct {
 	Type        EventType
-	Room        string
+	Program     string // the program the room belongs to
+	Room        string // the room id within the program
 	RoomKind    Kind
 	Title       string
 	Participant Participant // whom it is about
@@ -80,6 +84,10 @@ type Event struct {
 	Waiting     []Participant // EventWaitingList
 	Position    int           // EventWaiting: 1 is next
 	Locked      bool          // the room's lock state after the event
+	Host        string        // the host's participant id, "" while absent
+	// Resume is the secret of EventJoined to the joiner themself: with it,
+	// and only with it, they come back in after a dropped connection.
+	Resume string
 }
 
 // Listener receives room events. Calls are made in event order while the
@@ -100,11 +108,29 @@ var (
 	ErrNotAdmitted = errors.New("you are in the waiting room")
 	ErrRoomFull    = errors.New("the room is full")
 	ErrNotEnrolled = errors.New("this group is for members of a cohort you are not enrolled in")
+	ErrNotHost     = errors.New("the host role goes only to a therapist in the session")
 )
+
+// SeatFunc takes a seat for a client or family member in a room that seats
+// cap people of their role, or fails with ErrRoomFull. The returned release
+// frees it; the room calls it exactly once, when the person leaves (after
+// the grace period if their connection dropped).
+type SeatFunc func(cap int) (release func(), err error)
+
+// JoinOptions are what a join brings besides the participant.
+type JoinOptions struct {
+	// Seat takes the person's seat: at once in a room whose kind is
+	// settled, or when they are admitted into an ad-hoc room that was not
+	// settled when they arrived. Nil: no seat is needed (tests, staff).
+	Seat SeatFunc
+	// Resume is the secret of an earlier joined, for coming back in after
+	// a dropped connection without waiting again.
+	Resume string
+}
 
 // Room is one therapy session: who waits, who is admitted, and its state.
 type Room struct {
-	id    string
+	ref   Ref
 	kind  Kind
 	title string
 	m     *Manager
@@ -118,19 +144,35 @@ type Room struct {
 	closed    bool
 	autoAdmit bool
 	cohort    string
-	dropped   map[string]time.Time // sub -> when an admitted client's connection dropped
-	opened    bool                 // a therapist (or the schedule) settled the kind
-	clientCap int                  // the schedule's cap for clients; 0: the kind's
+	dropped   map[string]drop // sub -> an admitted client's dropped connection
+	opened    bool            // a therapist (or the schedule) settled the kind
+	clientCap int             // the schedule's cap for clients; 0: the kind's
+	// host is the sub of the session's host: the scheduled therapist, or
+	// the first therapist in an ad-hoc room, until handed over.
+	host string
+}
+
+// drop is an admitted person's dropped connection, kept for the grace
+// period.
+type drop struct {
+	at     time.Time
+	resume string // the secret they must bring back
 }
 
 type member struct {
 	p        Participant
 	l        Listener
 	admitted bool
+	seat     SeatFunc
+	release  func() // the seat, once taken
+	resume   string // this connection's resume secret
 }
 
-// ID returns the room id.
-func (r *Room) ID() string { return r.id }
+// ID returns the room id within its program.
+func (r *Room) ID() string { return r.ref.ID }
+
+// Ref returns the room's identity: its program and id.
+func (r *Room) Ref() Ref { return r.ref }
 
 // Kind returns the room kind.
 func (r *Room) Kind() Kind {
@@ -165,9 +207,10 @@ func (r *Room) OpenAs(kind Kind) {
 }
 
 // Schedule makes the room a scheduled session: its kind, title, client cap
-// (0: the kind's) and cohort come from the timetable, not from whoever
-// arrives first.
-func (r *Room) Schedule(kind Kind, title string, clientCap int, cohort string) {
+// (0: the kind's), cohort and host (the first scheduled therapist, "" for
+// none: then the first therapist to arrive) come from the timetable, not
+// from whoever arrives first.
+func (r *Room) Schedule(kind Kind, title string, clientCap int, cohort, host string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if kind.Valid() {
@@ -177,6 +220,24 @@ func (r *Room) Schedule(kind Kind, title string, clientCap int, cohort string) {
 		r.title = title
 	}
 	r.clientCap, r.cohort, r.opened = clientCap, cohort, true
+	if r.host == "" {
+		r.host = host
+	}
+}
+
+// Settled reports whether the room's kind is known: scheduled, or opened
+// by a therapist. Until then clients and family wait without a seat.
+func (r *Room) Settled() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opened
+}
+
+// Host returns the sub of the session's host ("" before one is known).
+func (r *Room) Host() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.host
 }
 
 // SeatCap returns how many people of role the room seats: its kind's cap,
@@ -186,26 +247,69 @@ func (r *Room) Schedule(kind Kind, title string, clientCap int, cohort string) {
 func (r *Room) SeatCap(role Role) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.opened {
-		if role == RoleClient && r.clientCap > 0 {
-			return r.clientCap
-		}
-		return r.m.policies.Cap(r.kind, role)
-	}
-	most := 0
-	for k := range r.m.policies {
-		most = max(most, r.m.policies.Cap(k, role))
-	}
-	return most
+	return r.seatCapLocked(role)
 }
 
-// Returning reports whether sub's connection dropped within the grace period
-// (they may come back in as before).
-func (r *Room) Returning(sub string) bool {
+// seatCapLocked is the kind's cap for role; 0 (no seat yet) before the kind
+// is settled.
+func (r *Room) seatCapLocked(role Role) int {
+	if !r.opened {
+		return 0
+	}
+	if role == RoleClient && r.clientCap > 0 {
+		return r.clientCap
+	}
+	return r.m.policies.Cap(r.kind, role)
+}
+
+// Returning reports whether sub's admitted connection dropped within the
+// grace period and resume is the secret it was given: they may come back
+// in as before. A copied link without the secret is not returning.
+func (r *Room) Returning(sub, resume string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	at, ok := r.dropped[sub]
-	return ok && r.m.now().Sub(at) <= r.m.grace
+	d, ok := r.dropped[sub]
+	return ok && r.m.now().Sub(d.at) <= r.m.grace && secretEqual(d.resume, resume)
+}
+
+func secretEqual(want, got string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// newSecret returns a fresh resume secret.
+func newSecret() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// seatLocked takes m's seat unless it has one or needs none; a room whose
+// kind is not settled seats nobody yet.
+func (r *Room) seatLocked(m *member) error {
+	if m.release != nil || m.seat == nil || m.p.Role.Staff() || !r.opened {
+		return nil
+	}
+	release, err := m.seat(r.seatCapLocked(m.p.Role))
+	if err != nil {
+		return err
+	}
+	m.release = release
+	return nil
+}
+
+// releaseLocked gives m's seat back: after the grace period for a dropped
+// connection (they may come back), else now. The release runs outside the
+// room's lock.
+func (r *Room) releaseLocked(m *member, reason string) {
+	release := m.release
+	m.release = nil
+	switch {
+	case release == nil:
+	case reason == ReasonDropped && m.admitted:
+		time.AfterFunc(r.m.grace, release)
+	default:
+		go release()
+	}
 }
 
 // Abandon closes the room if nobody is in it: a join that was refused after
@@ -246,7 +350,14 @@ func (r *Room) SetAutoAdmit(on bool) {
 // auto-admit room with a therapist present). It reports whether p was
 // admitted. l receives p's own first event (EventJoined with Others, or
 // EventWaiting with Position) before Join returns, then every later event.
-func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
+//
+// Clients and family take their seat (opt.Seat) at once in a room whose kind
+// is settled, and are refused with ErrRoomFull when the kind's cap is
+// reached; in an ad-hoc room no therapist has opened yet they wait without
+// one, and take it when admitted. Someone whose admitted connection dropped
+// within the grace period comes back in without waiting when opt.Resume is
+// the secret their joined carried.
+func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
@@ -255,22 +366,28 @@ func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
 	case r.ended:
 		return false, ErrEnded
 	case r.members[p.ID] != nil:
-		return false, fmt.Errorf("join %s: %w", r.id, ErrDuplicate)
+		return false, fmt.Errorf("join %s: %w", r.ref, ErrDuplicate)
 	case r.locked && !p.Role.Staff():
 		return false, ErrLocked
 	case !r.enrolledLocked(p):
 		return false, ErrNotEnrolled
 	}
-	m := &member{p: p, l: l}
+	m := &member{p: p, l: l, seat: opt.Seat, resume: newSecret()}
+	if err := r.seatLocked(m); err != nil {
+		return false, err
+	}
 	r.members[p.ID] = m
-	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) || r.returningLocked(p.Sub) {
-		r.admitLocked(m, Participant{})
+	if p.Role == RoleTherapist && r.host == "" {
+		r.host = p.Sub // the opener of an ad-hoc room, or the first of an unassigned session
+	}
+	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) || r.returningLocked(p.Sub, opt.Resume) {
+		if err := r.admitLocked(m, Participant{}); err != nil {
+			delete(r.members, p.ID)
+			r.releaseLocked(m, ReasonLeft)
+			return false, err
+		}
 		if p.Role == RoleTherapist && r.autoAdmit {
-			for _, w := range append([]string(nil), r.waiting...) {
-				if m := r.members[w]; r.enrolledLocked(m.p) {
-					r.admitLocked(m, p)
-				}
-			}
+			r.admitWaitingLocked(p)
 		}
 		return true, nil
 	}
@@ -279,12 +396,26 @@ func (r *Room) Join(p Participant, l Listener) (admitted bool, err error) {
 	return false, nil
 }
 
+// admitWaitingLocked admits everyone waiting who may be in the room and
+// finds a seat; the others keep waiting.
+func (r *Room) admitWaitingLocked(by Participant) {
+	for _, w := range append([]string(nil), r.waiting...) {
+		if m := r.members[w]; r.enrolledLocked(m.p) {
+			_ = r.admitLocked(m, by)
+		}
+	}
+}
+
 // returningLocked reports whether sub was admitted and dropped within the
-// grace period: they come back in without waiting again.
-func (r *Room) returningLocked(sub string) bool {
-	at, ok := r.dropped[sub]
+// grace period and brings the secret they were given: they come back in
+// without waiting again. A matching secret is used up.
+func (r *Room) returningLocked(sub, resume string) bool {
+	d, ok := r.dropped[sub]
+	if !ok || !secretEqual(d.resume, resume) {
+		return false
+	}
 	delete(r.dropped, sub)
-	return ok && r.m.now().Sub(at) <= r.m.grace
+	return r.m.now().Sub(d.at) <= r.m.grace
 }
 
 func (r *Room) therapistPresentLocked() bool {
@@ -296,10 +427,14 @@ func (r *Room) therapistPresentLocked() bool {
 	return false
 }
 
-// admitLocked moves m into the admitted set and tells everyone.
-func (r *Room) admitLocked(m *member, by Participant) {
+// admitLocked moves m into the admitted set and tells everyone; it fails
+// with ErrRoomFull when m has no seat and none is free.
+func (r *Room) admitLocked(m *member, by Participant) error {
 	if m.admitted {
-		return
+		return nil
+	}
+	if err := r.seatLocked(m); err != nil {
+		return err
 	}
 	wasWaiting := r.removeWaitingLocked(m.p.ID)
 	others := make([]Participant, 0, len(r.admitted))
@@ -308,7 +443,7 @@ func (r *Room) admitLocked(m *member, by Participant) {
 	}
 	m.admitted = true
 	r.admitted = append(r.admitted, m.p.ID)
-	self := Event{Type: EventJoined, Participant: m.p, By: by, Others: others}
+	self := Event{Type: EventJoined, Participant: m.p, By: by, Others: others, Resume: m.resume}
 	if m.p.Role == RoleTherapist {
 		self.Waiting = r.waitingLocked()
 	}
@@ -317,6 +452,7 @@ func (r *Room) admitLocked(m *member, by Participant) {
 	if wasWaiting {
 		r.waitingChangedLocked()
 	}
+	return nil
 }
 
 func (r *Room) removeWaitingLocked(id string) bool {
@@ -354,60 +490,99 @@ func (r *Room) WaitingList() []Participant {
 	return r.waitingLocked()
 }
 
-// actorLocked returns the admitted member acting, if its role may do a.
-func (r *Room) actorLocked(by string, a Action) (*member, error) {
+// actorLocked returns the admitted member acting, if the host rule
+// (mayModerate) lets them do a to target (nil for the room itself).
+func (r *Room) actorLocked(by string, target *member, a Action) (*member, error) {
 	m := r.members[by]
 	if m == nil || !m.admitted {
 		return nil, ErrNotAdmitted
 	}
-	if !m.p.Role.Can(a) {
-		return nil, ErrForbidden
+	var tp *Participant
+	if target != nil {
+		tp = &target.p
+	}
+	if err := mayModerate(m.p, tp, r.host, r.hostPresentLocked(), a); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
-// Admit lets a waiting participant in; id "*" admits everyone waiting.
+// hostPresentLocked reports whether the host is admitted in the room.
+func (r *Room) hostPresentLocked() bool {
+	return r.host != "" && r.hostIDLocked() != ""
+}
+
+// hostIDLocked returns the participant id of the host's first admitted
+// connection, or "".
+func (r *Room) hostIDLocked() string {
+	for _, id := range r.admitted {
+		if m := r.members[id]; m.p.Sub == r.host && m.p.Role == RoleTherapist {
+			return id
+		}
+	}
+	return ""
+}
+
+// MayModerate reports whether by may do a to id (a waiting or admitted
+// participant) under the host rule, and returns whom it is about, so
+// that a caller can record a removal before it happens.
+func (r *Room) MayModerate(by, id string, a Action) (Participant, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	target := r.members[id]
+	if target == nil || id == by {
+		return Participant{}, ErrNotFound
+	}
+	if _, err := r.actorLocked(by, target, a); err != nil {
+		return Participant{}, err
+	}
+	return target.p, nil
+}
+
+// Admit lets a waiting participant in; id "*" admits everyone waiting who
+// finds a seat. Admitting one person into a full room fails with
+// ErrRoomFull and leaves them waiting.
 func (r *Room) Admit(by, id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	actor, err := r.actorLocked(by, ActAdmit)
-	if err != nil {
-		return err
-	}
 	if id == "*" {
-		for _, w := range append([]string(nil), r.waiting...) {
-			if m := r.members[w]; r.enrolledLocked(m.p) {
-				r.admitLocked(m, actor.p)
-			}
+		actor, err := r.actorLocked(by, nil, ActAdmit)
+		if err != nil {
+			return err
 		}
+		r.admitWaitingLocked(actor.p)
 		return nil
 	}
 	m := r.members[id]
 	if m == nil || m.admitted {
 		return ErrNotFound
 	}
+	actor, err := r.actorLocked(by, m, ActAdmit)
+	if err != nil {
+		return err
+	}
 	if !r.enrolledLocked(m.p) {
 		return ErrNotEnrolled
 	}
-	r.admitLocked(m, actor.p)
-	return nil
+	return r.admitLocked(m, actor.p)
 }
 
 // Deny turns a waiting participant away; they are told and must disconnect.
 func (r *Room) Deny(by, id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	actor, err := r.actorLocked(by, ActAdmit)
-	if err != nil {
-		return err
-	}
 	m := r.members[id]
 	if m == nil || m.admitted {
 		return ErrNotFound
 	}
+	actor, err := r.actorLocked(by, m, ActAdmit)
+	if err != nil {
+		return err
+	}
 	r.emitLocked(Event{Type: EventRemoved, Participant: m.p, By: actor.p, Reason: ReasonDenied}, only(m))
 	r.removeWaitingLocked(id)
 	delete(r.members, id)
+	r.releaseLocked(m, ReasonDenied)
 	r.waitingChangedLocked()
 	return nil
 }
@@ -418,13 +593,13 @@ func (r *Room) Deny(by, id string) error {
 func (r *Room) Mute(by, id, kind string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	actor, err := r.actorLocked(by, ActMute)
+	m := r.members[id]
+	if m == nil || !m.admitted || id == by {
+		return ErrNotFound
+	}
+	actor, err := r.actorLocked(by, m, ActMute)
 	if err != nil {
 		return err
-	}
-	m := r.members[id]
-	if m == nil || !m.admitted {
-		return ErrNotFound
 	}
 	switch kind {
 	case "audio":
@@ -445,13 +620,13 @@ func (r *Room) Mute(by, id, kind string) error {
 func (r *Room) Remove(by, id, reason string) (Participant, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	actor, err := r.actorLocked(by, ActRemove)
-	if err != nil {
-		return Participant{}, err
-	}
 	m := r.members[id]
 	if m == nil || id == by {
 		return Participant{}, ErrNotFound
+	}
+	actor, err := r.actorLocked(by, m, ActRemove)
+	if err != nil {
+		return Participant{}, err
 	}
 	r.emitLocked(Event{Type: EventRemoved, Participant: m.p, By: actor.p, Reason: reason}, only(m))
 	r.dropLocked(m, ReasonRemoved)
@@ -462,7 +637,7 @@ func (r *Room) Remove(by, id, reason string) (Participant, error) {
 func (r *Room) SetLocked(by string, locked bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	actor, err := r.actorLocked(by, ActLock)
+	actor, err := r.actorLocked(by, nil, ActLock)
 	if err != nil {
 		return err
 	}
@@ -476,12 +651,33 @@ func (r *Room) SetLocked(by string, locked bool) error {
 func (r *Room) End(by string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	actor, err := r.actorLocked(by, ActEnd)
+	actor, err := r.actorLocked(by, nil, ActEnd)
 	if err != nil {
 		return err
 	}
 	r.ended = true
 	r.emitLocked(Event{Type: EventEnded, By: actor.p}, everyone)
+	return nil
+}
+
+// HandOver makes the admitted therapist id the session's host: the host
+// does it, or any therapist while the host is away.
+func (r *Room) HandOver(by, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[id]
+	if m == nil || !m.admitted {
+		return ErrNotFound
+	}
+	actor, err := r.actorLocked(by, m, ActHandOver)
+	if err != nil {
+		return err
+	}
+	if m.p.Role != RoleTherapist {
+		return ErrNotHost
+	}
+	r.host = m.p.Sub
+	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Participant: m.p}, allAdmitted)
 	return nil
 }
 
@@ -539,11 +735,12 @@ func (r *Room) Leave(id, reason string) {
 
 func (r *Room) dropLocked(m *member, reason string) {
 	delete(r.members, m.p.ID)
+	r.releaseLocked(m, reason)
 	if m.admitted && reason == ReasonDropped && !m.p.Role.Staff() {
 		if r.dropped == nil {
-			r.dropped = map[string]time.Time{}
+			r.dropped = map[string]drop{}
 		}
-		r.dropped[m.p.Sub] = r.m.now()
+		r.dropped[m.p.Sub] = drop{at: r.m.now(), resume: m.resume}
 	}
 	if !m.admitted {
 		r.removeWaitingLocked(m.p.ID)
@@ -586,9 +783,10 @@ func admittedExcept(x *member) audience { return func(m *member) bool { return m
 // order, then to the manager's listeners (attendance, audit), which see
 // every event once.
 func (r *Room) emitLocked(e Event, to audience) {
-	e.Room, e.RoomKind, e.Title = r.id, r.kind, r.title
+	e.Program, e.Room, e.RoomKind, e.Title = r.ref.Program, r.ref.ID, r.kind, r.title
 	e.At = r.m.now()
 	e.Locked = r.locked
+	e.Host = r.hostIDLocked()
 	for _, id := range r.admitted {
 		if m := r.members[id]; to(m) {
 			m.l.RoomEvent(e)
@@ -614,8 +812,8 @@ type Manager struct {
 	grace     time.Duration
 
 	mu     sync.Mutex
-	rooms  map[string]*Room
-	pinned map[string]bool
+	rooms  map[Ref]*Room
+	pinned map[Ref]bool
 }
 
 // NewManager returns a manager whose room events also go to listeners
@@ -624,7 +822,7 @@ func NewManager(policies Policies, listeners ...Listener) *Manager {
 	if policies == nil {
 		policies = DefaultPolicies()
 	}
-	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, rooms: map[string]*Room{}, pinned: map[string]bool{}}
+	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, rooms: map[Ref]*Room{}, pinned: map[Ref]bool{}}
 }
 
 // DefaultGrace is how long someone whose connection dropped keeps their seat
@@ -637,31 +835,31 @@ func (m *Manager) Grace() time.Duration { return m.grace }
 // Policies returns the capacity rules of each room kind.
 func (m *Manager) Policies() Policies { return m.policies }
 
-// Open returns the room with id, creating it with kind and title if it does
+// Open returns the room ref, creating it with kind and title if it does
 // not exist. A pinned room stays when it empties (the dev-mode demo room);
 // others close with their last participant.
-func (m *Manager) Open(id string, kind Kind, title string, pinned bool) *Room {
+func (m *Manager) Open(ref Ref, kind Kind, title string, pinned bool) *Room {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.rooms[id]
+	r := m.rooms[ref]
 	if r == nil {
 		if title == "" {
-			title = id
+			title = ref.ID
 		}
-		r = &Room{id: id, kind: kind, title: title, m: m, members: map[string]*member{}}
-		m.rooms[id] = r
+		r = &Room{ref: ref, kind: kind, title: title, m: m, members: map[string]*member{}}
+		m.rooms[ref] = r
 	}
 	if pinned {
-		m.pinned[id] = true
+		m.pinned[ref] = true
 	}
 	return r
 }
 
-// Get returns the room with id, or nil.
-func (m *Manager) Get(id string) *Room {
+// Get returns the room ref, or nil.
+func (m *Manager) Get(ref Ref) *Room {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.rooms[id]
+	return m.rooms[ref]
 }
 
 // Rooms returns the open rooms.
@@ -685,7 +883,7 @@ func (m *Manager) Len() int {
 func (m *Manager) closeIfEmpty(r *Room) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.rooms[r.id] != r {
+	if m.rooms[r.ref] != r {
 		return
 	}
 	r.mu.Lock()
@@ -694,10 +892,29 @@ func (m *Manager) closeIfEmpty(r *Room) {
 		return
 	}
 	// An ended session reopens fresh next time; a pinned room stays open.
-	r.ended, r.locked = false, false
-	if m.pinned[r.id] {
+	r.ended, r.locked, r.host = false, false, ""
+	if m.pinned[r.ref] {
 		return
 	}
 	r.closed = true
-	delete(m.rooms, r.id)
+	delete(m.rooms, r.ref)
+}
+
+// Hosts reports whether sub is the session's host or a therapist admitted
+// in it (a co-therapist): those who may invite family to it.
+func (r *Room) Hosts(sub string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if sub == "" {
+		return false
+	}
+	if r.host == sub {
+		return true
+	}
+	for _, id := range r.admitted {
+		if m := r.members[id]; m.p.Sub == sub && m.p.Role == RoleTherapist {
+			return true
+		}
+	}
+	return false
 }

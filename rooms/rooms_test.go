@@ -47,13 +47,13 @@ func newRoom(t *testing.T) (*Manager, *Room, *clock) {
 	c := &clock{t: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)}
 	m := NewManager(nil)
 	m.now = c.now
-	return m, m.Open("r1", KindGroup, "Relapse prevention", false), c
+	return m, m.Open(Ref{Program: "p1", ID: "r1"}, KindGroup, "Relapse prevention", false), c
 }
 
 func join(t *testing.T, r *Room, id string, role Role) (*inbox, bool) {
 	t.Helper()
 	b := &inbox{}
-	admitted, err := r.Join(Participant{ID: id, Sub: "sub-" + id, Name: id, Role: role, Audio: true, Video: true}, b)
+	admitted, err := r.Join(Participant{ID: id, Sub: "sub-" + id, Name: id, Role: role, Audio: true, Video: true}, b, JoinOptions{})
 	if err != nil {
 		t.Fatalf("%s joins: %v", id, err)
 	}
@@ -156,14 +156,17 @@ func TestModerationIsForTherapists(t *testing.T) {
 	if err := r.SetLocked("dana", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Join(Participant{ID: "late", Role: RoleClient}, &inbox{}); !errors.Is(err, ErrLocked) {
+	if _, err := r.Join(Participant{ID: "late", Role: RoleClient}, &inbox{}, JoinOptions{}); !errors.Is(err, ErrLocked) {
 		t.Errorf("joining a locked room: %v", err)
 	}
-	if _, err := r.Join(Participant{ID: "cot", Role: RoleTherapist}, &inbox{}); err != nil {
+	if _, err := r.Join(Participant{ID: "cot", Sub: "sub-cot", Role: RoleTherapist}, &inbox{}, JoinOptions{}); err != nil {
 		t.Errorf("a co-therapist joining a locked room: %v", err)
 	}
-	if err := r.End("cot"); err != nil {
-		t.Fatalf("co-therapist ends: %v", err)
+	if err := r.End("cot"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a co-therapist ends while the host is there: %v, want ErrForbidden", err)
+	}
+	if err := r.End("dana"); err != nil {
+		t.Fatalf("the host ends: %v", err)
 	}
 	if alex.last().Type != EventEnded {
 		t.Errorf("after end the client got %+v", alex.last())
@@ -171,28 +174,168 @@ func TestModerationIsForTherapists(t *testing.T) {
 }
 
 // TestReturningAfterDrop: a client whose connection dropped comes back in
-// without waiting within the grace period, and waits again after it.
+// without waiting within the grace period with the resume secret of their
+// joined, and waits again after it, or without the secret (a copied link).
 func TestReturningAfterDrop(t *testing.T) {
 	_, r, c := newRoom(t)
 	_, _ = join(t, r, "dana", RoleTherapist)
-	_, _ = join(t, r, "alex", RoleClient)
+	alex, _ := join(t, r, "alex", RoleClient)
 	_ = r.Admit("dana", "alex")
+	secret := alex.last().Resume
+	if alex.last().Type != EventJoined || secret == "" {
+		t.Fatalf("the admitted client's joined carries no resume secret: %+v", alex.last())
+	}
 	r.Leave("alex", ReasonDropped)
 	c.t = c.t.Add(40 * time.Second)
+	if r.Returning("sub-alex", "guess") || !r.Returning("sub-alex", secret) {
+		t.Error("Returning does not follow the secret")
+	}
+	if admitted, _ := r.Join(Participant{ID: "thief", Sub: "sub-alex", Role: RoleClient}, &inbox{}, JoinOptions{}); admitted {
+		t.Fatal("the same person without the resume secret (a copied link) skipped the waiting room")
+	}
+	r.Leave("thief", ReasonLeft)
 	b := &inbox{}
-	admitted, err := r.Join(Participant{ID: "alex2", Sub: "sub-alex", Role: RoleClient}, b)
+	admitted, err := r.Join(Participant{ID: "alex2", Sub: "sub-alex", Role: RoleClient}, b, JoinOptions{Resume: secret})
 	if err != nil || !admitted {
 		t.Fatalf("back after 40 s: admitted=%v err=%v", admitted, err)
 	}
+	if again := b.last().Resume; again == "" || again == secret {
+		t.Errorf("the resumed joined carries resume %q: want a new secret", again)
+	}
 	r.Leave("alex2", ReasonDropped)
+	if admitted, _ := r.Join(Participant{ID: "alex2b", Sub: "sub-alex", Role: RoleClient}, &inbox{}, JoinOptions{Resume: secret}); admitted {
+		t.Error("a used resume secret worked twice")
+	}
+	r.Leave("alex2b", ReasonLeft)
 	c.t = c.t.Add(61 * time.Second)
-	if admitted, _ := r.Join(Participant{ID: "alex3", Sub: "sub-alex", Role: RoleClient}, &inbox{}); admitted {
+	if admitted, _ := r.Join(Participant{ID: "alex3", Sub: "sub-alex", Role: RoleClient}, &inbox{}, JoinOptions{Resume: b.last().Resume}); admitted {
 		t.Error("back after 61 s without waiting")
 	}
 	r.Leave("alex3", ReasonLeft)
-	if admitted, _ := r.Join(Participant{ID: "alex4", Sub: "sub-alex", Role: RoleClient}, &inbox{}); admitted {
+	if admitted, _ := r.Join(Participant{ID: "alex4", Sub: "sub-alex", Role: RoleClient}, &inbox{}, JoinOptions{}); admitted {
 		t.Error("someone who left on purpose comes back without waiting")
 	}
+}
+
+// TestHostRule: the first therapist hosts; a co-therapist moderates clients
+// but never the host or another therapist, and cannot end while the host is
+// there; the host can hand over, and then the old host is a co-therapist.
+func TestHostRule(t *testing.T) {
+	_, r, _ := newRoom(t)
+	host, _ := join(t, r, "dana", RoleTherapist)
+	_, _ = join(t, r, "cot", RoleTherapist)
+	_, _ = join(t, r, "kim", RoleTherapist)
+	_, _ = join(t, r, "alex", RoleClient)
+	if r.Host() != "sub-dana" {
+		t.Fatalf("host %q, want the first therapist", r.Host())
+	}
+	if err := r.Admit("cot", "alex"); err != nil {
+		t.Fatalf("a co-therapist admits a client: %v", err)
+	}
+	for name, err := range map[string]error{
+		"mute the host":          r.Mute("cot", "dana", "audio"),
+		"remove the host":        func() error { _, err := r.Remove("cot", "dana", "x"); return err }(),
+		"mute a co-therapist":    r.Mute("cot", "kim", "video"),
+		"remove a co-therapist":  func() error { _, err := r.Remove("cot", "kim", "x"); return err }(),
+		"end while host present": r.End("cot"),
+		"hand over":              r.HandOver("cot", "cot"),
+	} {
+		if !errors.Is(err, ErrForbidden) {
+			t.Errorf("a co-therapist may %s: %v", name, err)
+		}
+	}
+	if err := r.Mute("cot", "alex", "audio"); err != nil {
+		t.Errorf("a co-therapist mutes a client: %v", err)
+	}
+	if err := r.Mute("dana", "kim", "audio"); err != nil {
+		t.Errorf("the host mutes a co-therapist: %v", err)
+	}
+	if err := r.HandOver("dana", "alex"); !errors.Is(err, ErrNotHost) {
+		t.Errorf("handing over to a client: %v", err)
+	}
+	if err := r.HandOver("dana", "cot"); err != nil {
+		t.Fatal(err)
+	}
+	if r.Host() != "sub-cot" || host.last().Type != EventRoomUpdated || host.last().Host != "cot" {
+		t.Errorf("after hand-over the host is %q and the old host saw %+v", r.Host(), host.last())
+	}
+	if err := r.Mute("dana", "cot", "audio"); !errors.Is(err, ErrForbidden) {
+		t.Errorf("the old host mutes the new one: %v", err)
+	}
+	r.Leave("cot", ReasonLeft)
+	if err := r.End("dana"); err != nil {
+		t.Errorf("a therapist ends while the host is away: %v", err)
+	}
+}
+
+// seats is a SeatFunc source that counts seats per cap, as Redis would.
+type seats struct {
+	mu    sync.Mutex
+	taken int
+	caps  []int
+}
+
+func (s *seats) take(cap int) (func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caps = append(s.caps, cap)
+	if s.taken >= cap {
+		return nil, ErrRoomFull
+	}
+	s.taken++
+	return func() { s.mu.Lock(); s.taken--; s.mu.Unlock() }, nil
+}
+
+// TestCapsBeforeSeats: clients who arrive before the therapist opens an
+// ad-hoc room wait without a seat; when the therapist opens it as an
+// individual session, admission applies that kind's cap: one.
+func TestCapsBeforeSeats(t *testing.T) {
+	m := NewManager(nil)
+	r := m.Open(Ref{Program: "p1", ID: "adhoc"}, KindGroup, "", false)
+	st := &seats{}
+	for _, id := range []string{"c1", "c2", "c3"} {
+		admitted, err := r.Join(Participant{ID: id, Sub: "sub-" + id, Role: RoleClient}, &inbox{}, JoinOptions{Seat: st.take})
+		if err != nil || admitted {
+			t.Fatalf("%s before the therapist: admitted=%v err=%v", id, admitted, err)
+		}
+	}
+	if len(st.caps) != 0 {
+		t.Fatalf("seats taken before the room's kind was settled, with caps %v", st.caps)
+	}
+	r.OpenAs(KindIndividual)
+	if _, err := r.Join(Participant{ID: "t", Sub: "sub-t", Role: RoleTherapist}, &inbox{}, JoinOptions{Seat: st.take}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Admit("t", "c1"); err != nil {
+		t.Fatalf("the first client: %v", err)
+	}
+	if err := r.Admit("t", "c2"); !errors.Is(err, ErrRoomFull) {
+		t.Errorf("a second client into an individual session: %v, want ErrRoomFull", err)
+	}
+	if err := r.Admit("t", "*"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.Participants()); got != 2 {
+		t.Errorf("%d admitted, want the therapist and one client", got)
+	}
+	if len(r.WaitingList()) != 2 {
+		t.Errorf("the others should still wait, have %d", len(r.WaitingList()))
+	}
+	if _, err := r.Join(Participant{ID: "c4", Sub: "sub-c4", Role: RoleClient}, &inbox{}, JoinOptions{Seat: st.take}); !errors.Is(err, ErrRoomFull) {
+		t.Errorf("a client arriving at a full settled room: %v, want ErrRoomFull", err)
+	}
+	r.Leave("c1", ReasonLeft)
+	eventuallyTrue(t, func() bool { st.mu.Lock(); defer st.mu.Unlock(); return st.taken == 0 }, "the seat is released on leave")
+}
+
+func eventuallyTrue(t *testing.T, f func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if f() {
+			return
+		}
+	}
+	t.Errorf("not within 5 s: %s", what)
 }
 
 // TestCohort: a cohort room takes enrolled clients only, at join and admit.
@@ -200,10 +343,10 @@ func TestCohort(t *testing.T) {
 	_, r, _ := newRoom(t)
 	_, _ = join(t, r, "dana", RoleTherapist)
 	r.RestrictToCohort("veterans")
-	if _, err := r.Join(Participant{ID: "a", Role: RoleClient, Cohorts: []string{"women"}}, &inbox{}); !errors.Is(err, ErrNotEnrolled) {
+	if _, err := r.Join(Participant{ID: "a", Role: RoleClient, Cohorts: []string{"women"}}, &inbox{}, JoinOptions{}); !errors.Is(err, ErrNotEnrolled) {
 		t.Errorf("outside the cohort: %v", err)
 	}
-	if _, err := r.Join(Participant{ID: "b", Role: RoleClient, Cohorts: []string{"veterans"}}, &inbox{}); err != nil {
+	if _, err := r.Join(Participant{ID: "b", Role: RoleClient, Cohorts: []string{"veterans"}}, &inbox{}, JoinOptions{}); err != nil {
 		t.Errorf("enrolled: %v", err)
 	}
 }

@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"iop/rooms/attendance"
 	"iop/rooms/schedule"
 	"iop/signaling/protocol"
-	"iop/signaling/token"
 )
 
 // Body limits of the schedule endpoints: a whole program may be long, any
@@ -26,117 +24,10 @@ const (
 // maxOccurrenceRange bounds GET .../occurrences (a few months is cheap).
 const maxOccurrenceRange = 92 * 24 * time.Hour
 
-// scheduleRoutes registers the staff endpoints that manage the schedule and
-// enrollment (docs/api.md).
-func (s *Server) scheduleRoutes(mux *http.ServeMux) {
-	const p = "/v1/programs/{program}"
-	mux.HandleFunc("GET "+p+"/schedule", s.sched(staffOnly, s.getProgram))
-	mux.HandleFunc("PUT "+p+"/schedule", s.sched(staffOnly, s.putProgram))
-	mux.HandleFunc("PUT "+p+"/tracks/{track}", s.sched(staffOnly, s.putTrack))
-	mux.HandleFunc("DELETE "+p+"/tracks/{track}", s.sched(staffOnly, s.deleteTrack))
-	mux.HandleFunc("PUT "+p+"/sessions/{session}", s.sched(staffOnly, s.putSession))
-	mux.HandleFunc("DELETE "+p+"/sessions/{session}", s.sched(staffOnly, s.deleteSession))
-	mux.HandleFunc("PUT "+p+"/holidays/{date}", s.sched(staffOnly, s.holiday(true)))
-	mux.HandleFunc("DELETE "+p+"/holidays/{date}", s.sched(staffOnly, s.holiday(false)))
-	mux.HandleFunc("PUT "+p+"/cancellations/{session}/{date}", s.sched(staffOnly, s.cancellation(true)))
-	mux.HandleFunc("DELETE "+p+"/cancellations/{session}/{date}", s.sched(staffOnly, s.cancellation(false)))
-	mux.HandleFunc("GET "+p+"/occurrences", s.sched(staffOnly, s.occurrences))
-	mux.HandleFunc("GET "+p+"/enrollments", s.sched(staffOnly, s.enrollments))
-	mux.HandleFunc("PUT "+p+"/enrollments/{sub}", s.sched(staffOnly, s.enroll))
-	mux.HandleFunc("POST "+p+"/enrollments/{sub}/track", s.sched(staffOnly, s.changeTrack))
-	mux.HandleFunc("POST "+p+"/enrollments/{sub}/end", s.sched(staffOnly, s.endEnrollment))
-	mux.HandleFunc("DELETE "+p+"/enrollments/{sub}", s.sched(staffOnly, s.deleteEnrollment))
-	mux.HandleFunc("POST "+p+"/bookings", s.sched(staffOrTherapist, s.book))
-	mux.HandleFunc("GET "+p+"/people/{sub}/bookings", s.sched(staffOrTherapist, s.bookings))
-	mux.HandleFunc("DELETE "+p+"/bookings/{id}", s.sched(staffOrTherapist, s.cancelBooking))
-}
-
-// audience says who may call a schedule endpoint besides the program's
-// schedule managers (rooms.ActManageSchedule).
-type audience int
-
-const (
-	staffOnly        audience = iota
-	staffOrTherapist          // the program's therapists too, for their own bookings
-)
-
-// schedCall is one authorized schedule request.
-type schedCall struct {
-	ctx     context.Context
-	r       *http.Request
-	claims  *token.Claims
-	program string
-}
-
-// manager reports whether the bearer manages the schedule (staff), as
-// opposed to a therapist acting on their own bookings.
-func (c *schedCall) manager() bool { return c.claims.Role.Can(rooms.ActManageSchedule) }
-
-// apiRefusal is an answer other than success that a handler decides on.
-type apiRefusal struct{ code, msg string }
-
-func (e *apiRefusal) Error() string { return e.msg }
-
-func refuse(code, format string, args ...any) error {
-	return &apiRefusal{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// sched wraps a schedule handler: it verifies the bearer and that they may
-// act on the path's program, runs h, and writes its result (200 with the
-// JSON of a non-nil result, 204 for nil) or its error.
-func (s *Server) sched(who audience, h func(*schedCall) (any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c := s.bearer(w, r)
-		if c == nil {
-			return
-		}
-		program := r.PathValue("program")
-		allowed := c.Role.Can(rooms.ActManageSchedule) || (who == staffOrTherapist && c.Role == rooms.RoleTherapist)
-		if !allowed || c.Program != program {
-			writeError(w, protocol.CodeForbidden, "only staff of this program may manage its schedule")
-			return
-		}
-		if s.cfg.Schedule == nil {
-			writeError(w, protocol.CodeInternal, "")
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		defer cancel()
-		out, err := h(&schedCall{ctx: ctx, r: r, claims: c, program: program})
-		if err != nil {
-			s.scheduleFailed(w, err)
-			return
-		}
-		if out == nil {
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
-	}
-}
-
-// scheduleFailed maps a schedule error onto the API's codes: invalid
-// schedules (conflicts included) 422 with the message listing every
-// problem, unknown things 404, anything else 500.
-func (s *Server) scheduleFailed(w http.ResponseWriter, err error) {
-	var ref *apiRefusal
-	switch {
-	case errors.As(err, &ref):
-		writeError(w, ref.code, ref.msg)
-	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets):
-		writeError(w, protocol.CodeBadMessage, err.Error())
-	case errors.Is(err, schedule.ErrNotFound):
-		writeError(w, protocol.CodeNotFound, err.Error())
-	default:
-		s.apiFailed(w, err)
-	}
-}
-
 // decode reads the request's JSON body into v, refusing unknown fields (a
 // typo would otherwise drop a setting silently). An empty body leaves v as
 // it is when optional.
-func decode(c *schedCall, v any, limit int64, optional bool) error {
+func decode(c *call, v any, limit int64, optional bool) error {
 	dec := json.NewDecoder(io.LimitReader(c.r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -164,7 +55,7 @@ func pathID(what string, id *string, path string) error {
 }
 
 // pathDate reads the {date} of the path.
-func pathDate(c *schedCall) (schedule.Date, error) {
+func pathDate(c *call) (schedule.Date, error) {
 	d, err := schedule.ParseDate(c.r.PathValue("date"))
 	if err != nil {
 		return schedule.Date{}, refuse(protocol.CodeBadMessage, "%v", err)
@@ -172,13 +63,13 @@ func pathDate(c *schedCall) (schedule.Date, error) {
 	return d, nil
 }
 
-func (s *Server) getProgram(c *schedCall) (any, error) {
+func (s *Server) getProgram(c *call) (any, error) {
 	return s.cfg.Schedule.Program(c.ctx, c.program)
 }
 
 // putProgram stores a whole program, and makes attendance count its days
 // and weeks in the program's time zone.
-func (s *Server) putProgram(c *schedCall) (any, error) {
+func (s *Server) putProgram(c *call) (any, error) {
 	var p schedule.Program
 	if err := decode(c, &p, maxProgramBody, false); err != nil {
 		return nil, err
@@ -197,7 +88,7 @@ func (s *Server) putProgram(c *schedCall) (any, error) {
 	return s.cfg.Schedule.Program(c.ctx, c.program)
 }
 
-func (s *Server) putTrack(c *schedCall) (any, error) {
+func (s *Server) putTrack(c *call) (any, error) {
 	var t schedule.Track
 	if err := decode(c, &t, maxProgramBody, false); err != nil {
 		return nil, err
@@ -208,13 +99,13 @@ func (s *Server) putTrack(c *schedCall) (any, error) {
 	return t, s.cfg.Schedule.PutTrack(c.ctx, c.program, t)
 }
 
-func (s *Server) deleteTrack(c *schedCall) (any, error) {
+func (s *Server) deleteTrack(c *call) (any, error) {
 	return nil, s.cfg.Schedule.DeleteTrack(c.ctx, c.program, c.r.PathValue("track"))
 }
 
 // putSession stores a recurring session in the track of ?track=, or among
 // the shared sessions without it.
-func (s *Server) putSession(c *schedCall) (any, error) {
+func (s *Server) putSession(c *call) (any, error) {
 	var rs schedule.RecurringSession
 	if err := decode(c, &rs, maxScheduleBody, false); err != nil {
 		return nil, err
@@ -225,12 +116,12 @@ func (s *Server) putSession(c *schedCall) (any, error) {
 	return rs, s.cfg.Schedule.PutSession(c.ctx, c.program, c.r.URL.Query().Get("track"), rs)
 }
 
-func (s *Server) deleteSession(c *schedCall) (any, error) {
+func (s *Server) deleteSession(c *call) (any, error) {
 	return nil, s.cfg.Schedule.DeleteSession(c.ctx, c.program, c.r.PathValue("session"))
 }
 
-func (s *Server) holiday(add bool) func(*schedCall) (any, error) {
-	return func(c *schedCall) (any, error) {
+func (s *Server) holiday(add bool) func(*call) (any, error) {
+	return func(c *call) (any, error) {
 		d, err := pathDate(c)
 		if err != nil {
 			return nil, err
@@ -242,8 +133,8 @@ func (s *Server) holiday(add bool) func(*schedCall) (any, error) {
 	}
 }
 
-func (s *Server) cancellation(add bool) func(*schedCall) (any, error) {
-	return func(c *schedCall) (any, error) {
+func (s *Server) cancellation(add bool) func(*call) (any, error) {
+	return func(c *call) (any, error) {
 		d, err := pathDate(c)
 		if err != nil {
 			return nil, err
@@ -281,7 +172,7 @@ type occurrencesReply struct {
 // occurrences lists the program's meetings in [from, to) (?from=&to=, each
 // an RFC 3339 instant or a local date; or ?week=2026-W49), by default the
 // seven days from today's local midnight.
-func (s *Server) occurrences(c *schedCall) (any, error) {
+func (s *Server) occurrences(c *call) (any, error) {
 	sch, err := s.cfg.Schedule.Load(c.ctx, c.program)
 	if err != nil {
 		return nil, err
@@ -342,7 +233,7 @@ func instantOrDate(v string, loc *time.Location) (time.Time, error) {
 	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, loc), nil
 }
 
-func (s *Server) enrollments(c *schedCall) (any, error) {
+func (s *Server) enrollments(c *call) (any, error) {
 	list, err := s.cfg.Schedule.Enrollments(c.ctx, c.program)
 	if err != nil {
 		return nil, err
@@ -354,7 +245,7 @@ func (s *Server) enrollments(c *schedCall) (any, error) {
 }
 
 // enroll creates or replaces a client's enrollment.
-func (s *Server) enroll(c *schedCall) (any, error) {
+func (s *Server) enroll(c *call) (any, error) {
 	var e schedule.Enrollment
 	if err := decode(c, &e, maxScheduleBody, false); err != nil {
 		return nil, err
@@ -371,7 +262,7 @@ func (s *Server) enroll(c *schedCall) (any, error) {
 	return s.storedEnrollment(c, e.Sub)
 }
 
-func (s *Server) changeTrack(c *schedCall) (any, error) {
+func (s *Server) changeTrack(c *call) (any, error) {
 	var body struct {
 		Track     string        `json:"track"`
 		Effective schedule.Date `json:"effective"`
@@ -390,7 +281,7 @@ func (s *Server) changeTrack(c *schedCall) (any, error) {
 	return s.storedEnrollment(c, sub)
 }
 
-func (s *Server) endEnrollment(c *schedCall) (any, error) {
+func (s *Server) endEnrollment(c *call) (any, error) {
 	var body struct {
 		End    schedule.Date      `json:"end"`
 		Reason schedule.EndReason `json:"reason"`
@@ -409,7 +300,7 @@ func (s *Server) endEnrollment(c *schedCall) (any, error) {
 }
 
 // deleteEnrollment erases an enrollment and the client's own targets.
-func (s *Server) deleteEnrollment(c *schedCall) (any, error) {
+func (s *Server) deleteEnrollment(c *call) (any, error) {
 	sub := c.r.PathValue("sub")
 	if err := s.cfg.Schedule.DeleteEnrollment(c.ctx, c.program, sub); err != nil {
 		return nil, err
@@ -422,7 +313,7 @@ func (s *Server) deleteEnrollment(c *schedCall) (any, error) {
 
 // storedEnrollment reads back sub's enrollment after a change and gives
 // attendance its weekly targets.
-func (s *Server) storedEnrollment(c *schedCall, sub string) (*schedule.Enrollment, error) {
+func (s *Server) storedEnrollment(c *call, sub string) (*schedule.Enrollment, error) {
 	e, err := s.cfg.Schedule.Enrollment(c.ctx, c.program, sub)
 	if err != nil {
 		return nil, err
@@ -438,7 +329,7 @@ func (s *Server) storedEnrollment(c *schedCall, sub string) (*schedule.Enrollmen
 
 // book books an individual or family session. A therapist books only
 // sessions they run themself.
-func (s *Server) book(c *schedCall) (any, error) {
+func (s *Server) book(c *call) (any, error) {
 	var b schedule.Booking
 	if err := decode(c, &b, maxScheduleBody, false); err != nil {
 		return nil, err
@@ -447,24 +338,19 @@ func (s *Server) book(c *schedCall) (any, error) {
 		return nil, refuse(protocol.CodeBadMessage, "id is assigned by the server")
 	}
 	b.Start = b.Start.UTC()
-	if !c.manager() {
-		if b.Therapist == "" {
-			b.Therapist = c.claims.Subject
-		}
-		if b.Therapist != c.claims.Subject {
-			return nil, refuse(protocol.CodeForbidden, "a therapist books only sessions they run")
-		}
+	if b.Therapist == "" && !c.grant.Manager() {
+		b.Therapist = c.grant.Sub
+	}
+	if err := c.grant.May(rooms.PermBook, rooms.Target{Program: c.program, Sub: b.Therapist}); err != nil {
+		return nil, err
 	}
 	return s.cfg.Schedule.Book(c.ctx, c.program, b)
 }
 
 // bookings lists a person's bookings (as client or therapist); therapists
 // list their own.
-func (s *Server) bookings(c *schedCall) (any, error) {
-	sub := c.r.PathValue("sub")
-	if !c.manager() && sub != c.claims.Subject {
-		return nil, refuse(protocol.CodeForbidden, "a therapist lists only their own bookings")
-	}
+func (s *Server) bookings(c *call) (any, error) {
+	sub := c.r.PathValue("sub") // the route asked the grant about this person
 	list, err := s.cfg.Schedule.Bookings(c.ctx, c.program, sub)
 	if err != nil {
 		return nil, err
@@ -476,16 +362,14 @@ func (s *Server) bookings(c *schedCall) (any, error) {
 }
 
 // cancelBooking deletes a booking; therapists cancel only those they run.
-func (s *Server) cancelBooking(c *schedCall) (any, error) {
+func (s *Server) cancelBooking(c *call) (any, error) {
 	id := c.r.PathValue("id")
-	if !c.manager() {
-		b, err := s.cfg.Schedule.Booking(c.ctx, c.program, id)
-		if err != nil {
-			return nil, err
-		}
-		if b.Therapist != c.claims.Subject {
-			return nil, refuse(protocol.CodeForbidden, "a therapist cancels only sessions they run")
-		}
+	b, err := s.cfg.Schedule.Booking(c.ctx, c.program, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.grant.May(rooms.PermBook, rooms.Target{Program: c.program, Sub: b.Therapist}); err != nil {
+		return nil, err
 	}
 	return nil, s.cfg.Schedule.CancelBooking(c.ctx, c.program, id)
 }

@@ -6,7 +6,9 @@ package signaling
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,7 +18,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"iop/rooms"
+	"iop/rooms/admission"
 	"iop/rooms/attendance"
+	"iop/rooms/audit"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
@@ -42,6 +46,9 @@ type Config struct {
 	Schedule *schedule.Store
 	// Attendance answers the attendance endpoints of the staff API.
 	Attendance *attendance.Store
+	// Audit keeps the audit trail of every access and decision; nil
+	// records nothing (unit tests of the protocol).
+	Audit *audit.Recorder
 	// Minter signs family invitations; PublicURL is the base of their links.
 	Minter    *token.Minter
 	PublicURL string
@@ -82,8 +89,9 @@ func DefaultConfig() Config {
 
 // Server serves the signaling websocket.
 type Server struct {
-	cfg      Config
-	upgrader websocket.Upgrader
+	cfg       Config
+	upgrader  websocket.Upgrader
+	admission *admission.Admission
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -116,6 +124,9 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, sessions: map[*session]struct{}{}}
+	s.admission = admission.New(admission.Config{
+		Rooms: cfg.Rooms, Seats: cfg.Seats, Store: cfg.Store, Schedule: cfg.Schedule, Leeway: cfg.Leeway,
+	})
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
@@ -141,7 +152,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered with an HTTP error
 	}
-	sess := newSession(s, conn)
+	sess := newSession(s, conn, clientAddr(r))
 	s.mu.Lock()
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
@@ -170,9 +181,10 @@ func (s *Server) Kick(program, sub, reason string) int {
 	return n
 }
 
-// MoveRoom sends everyone in room on this node to the node at url (the
-// room's owner now): they get redirect and reconnect there, their seats and
-// attendance segments carried over by the reconnect grace.
+// MoveRoom sends everyone in room ("program/room") on this node to the
+// node at url (the room's owner now): they get redirect and reconnect
+// there, their seats and attendance segments carried over by the reconnect
+// grace.
 func (s *Server) MoveRoom(room, url string) {
 	s.mu.Lock()
 	open := make([]*session, 0, len(s.sessions))
@@ -239,8 +251,9 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return false
 }
 
-// errorCode maps an error from the domain, the media plane or token
-// verification to its protocol code. It is the one place where that happens.
+// errorCode maps an error from the domain, admission, the media plane or
+// token verification to its protocol code. It is the one place where that
+// happens.
 func errorCode(err error) string {
 	var pe *protocolError
 	var je *schedule.JoinError
@@ -252,29 +265,34 @@ func errorCode(err error) string {
 			return protocol.CodeTooLate // the session will not take place
 		}
 		return je.Code
-	case errors.Is(err, token.ErrUnauthorized):
+	case errors.Is(err, token.ErrUnauthorized), errors.Is(err, admission.ErrInvitationUsed):
 		return protocol.CodeUnauthorized
-	case errors.Is(err, sfu.ErrBadSDP):
+	case errors.Is(err, sfu.ErrBadSDP), errors.Is(err, admission.ErrBadRoom):
 		return protocol.CodeBadMessage
-	case errors.Is(err, rooms.ErrNotFound):
+	case errors.Is(err, admission.ErrBlocked), errors.Is(err, rooms.ErrForbidden), errors.Is(err, rooms.ErrNotHost):
+		return protocol.CodeForbidden
+	case errors.Is(err, admission.ErrRemoved):
+		return protocol.CodeRemoved
+	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, schedule.ErrNotFound):
 		return protocol.CodeNotFound
 	case errors.Is(err, rooms.ErrRoomFull):
 		return protocol.CodeRoomFull
 	case errors.Is(err, rooms.ErrLocked):
 		return protocol.CodeLocked
-	case errors.Is(err, rooms.ErrForbidden):
-		return protocol.CodeForbidden
 	case errors.Is(err, rooms.ErrNotAdmitted):
 		return protocol.CodeNotAdmitted
 	case errors.Is(err, rooms.ErrEnded):
 		return protocol.CodeTooLate
 	case errors.Is(err, rooms.ErrNotEnrolled):
 		return protocol.CodeNotEnrolled
+	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets):
+		return protocol.CodeBadMessage
 	}
 	return protocol.CodeInternal
 }
 
-// protocolError is an error that already knows its code.
+// protocolError is an error that already knows its code: a refusal the
+// edge itself decides (a malformed message or body).
 type protocolError struct {
 	code string
 	msg  string
@@ -283,3 +301,18 @@ type protocolError struct {
 func (e *protocolError) Error() string { return e.msg }
 
 func errorf(code, msg string) error { return &protocolError{code: code, msg: msg} }
+
+// refuse is errorf with a format.
+func refuse(code, format string, args ...any) error {
+	return &protocolError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// clientAddr is the request's peer IP address, for the audit trail only
+// (never logged with a name).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	return host
+}

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"iop/rooms"
+	"iop/rooms/admission"
+	"iop/rooms/audit"
 	"iop/rooms/schedule"
 	"iop/sfu"
 	"iop/signaling/protocol"
@@ -59,10 +61,10 @@ type session struct {
 	joinedRoom bool
 	id         string
 	joinRe     string
-	claims     *token.Claims
+	addr       string // the client's IP address, for the audit trail only
+	grant      rooms.Grant
+	ticket     *admission.Ticket
 	room       *rooms.Room
-	releases   []func() // room claim, released on leave
-	seat       func()   // the seat, kept for the grace period after a drop
 
 	// offerRe is the id of the publish offer being answered; the answer
 	// is sent from within HandleOffer on the reader goroutine.
@@ -74,17 +76,20 @@ type session struct {
 	media      *sfu.Participant
 	muted      map[string]bool // kinds a therapist muted, for media still starting
 	left       bool            // the session has left: media started late is closed
-	roomID     string          // the room joined, for other goroutines
+	roomKey    string          // the room joined ("program/room"), for other goroutines
+	program    string          // the joined person's program, for other goroutines
+	sub        string          // and their id
 	// waitingSent is set once the first waiting message went out; only
 	// RoomEvent touches it, under the room's lock.
 	waitingSent bool
 	endReason   string // removed or ended by a therapist
 }
 
-func newSession(s *Server, conn *websocket.Conn) *session {
+func newSession(s *Server, conn *websocket.Conn, addr string) *session {
 	return &session{
 		srv:        s,
 		conn:       conn,
+		addr:       addr,
 		out:        make(chan frame, outQueue),
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -266,6 +271,10 @@ func (s *session) readFrame() ([]byte, error) {
 
 // handle dispatches one message and reports whether the participant leaves.
 func (s *session) handle(data []byte) (leave bool) {
+	if len(data) == 0 {
+		s.reject("", errorf(protocol.CodeBadMessage, "not a JSON object"))
+		return false
+	}
 	var m protocol.ClientMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		var te *json.UnmarshalTypeError
@@ -290,33 +299,80 @@ func (s *session) handle(data []byte) (leave bool) {
 		}
 		return false
 	}
+	a, known := actions[m.Type]
 	var err error
-	switch m.Type {
-	case protocol.TypeJoin:
-		err = errorf(protocol.CodeBadMessage, "already joined")
-	case protocol.TypeLeave:
-		return true
-	case protocol.TypePing:
-		s.send(protocol.ServerMessage{Type: protocol.TypePong, T: m.T, Re: m.ID})
-	case protocol.TypeMedia:
-		err = s.mediaState(&m)
-	case protocol.TypeHand:
-		if m.Raised == nil {
-			err = errorf(protocol.CodeBadMessage, "hand needs raised")
-			break
-		}
-		_, err = s.room.Update(s.id, func(p *rooms.Participant) { p.Hand = *m.Raised })
-	case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate, protocol.TypeLayer:
-		err = s.mediaMessage(&m)
-	case protocol.TypeAdmit, protocol.TypeDeny, protocol.TypeMute, protocol.TypeRemove, protocol.TypeLock, protocol.TypeEnd:
-		err = s.moderate(&m)
-	default:
+	switch {
+	case !known:
 		err = errorf(protocol.CodeUnknownType, "unknown message type")
+	case a.needs != "" && !s.grant.Role.Can(a.needs):
+		err = errorf(protocol.CodeForbidden, "your role may not "+m.Type)
+	default:
+		leave, err = a.handle(s, &m)
 	}
 	if err != nil {
 		s.reject(m.ID, err)
 	}
-	return false
+	return leave
+}
+
+// action is what one message type after join needs from the grant (the
+// role's Action; "" for none) and how it is handled.
+type action struct {
+	needs  rooms.Action
+	handle func(s *session, m *protocol.ClientMessage) (leave bool, err error)
+}
+
+// actions is the one table of the messages a joined participant may send.
+// Each names what it needs of the grant; moderation then asks the room's
+// host rule. A message type missing here is unknown_type.
+var actions = map[string]action{
+	protocol.TypeJoin: {"", func(*session, *protocol.ClientMessage) (bool, error) {
+		return false, errorf(protocol.CodeBadMessage, "already joined")
+	}},
+	protocol.TypeLeave: {"", func(*session, *protocol.ClientMessage) (bool, error) { return true, nil }},
+	protocol.TypePing: {"", func(s *session, m *protocol.ClientMessage) (bool, error) {
+		s.send(protocol.ServerMessage{Type: protocol.TypePong, T: m.T, Re: m.ID})
+		return false, nil
+	}},
+	protocol.TypeMedia: {rooms.ActPublish, func(s *session, m *protocol.ClientMessage) (bool, error) {
+		return false, s.mediaState(m)
+	}},
+	protocol.TypeHand: {rooms.ActPublish, func(s *session, m *protocol.ClientMessage) (bool, error) {
+		if m.Raised == nil {
+			return false, errorf(protocol.CodeBadMessage, "hand needs raised")
+		}
+		_, err := s.room.Update(s.id, func(p *rooms.Participant) { p.Hand = *m.Raised })
+		return false, err
+	}},
+	protocol.TypeOffer:     {rooms.ActPublish, mediaMessage},
+	protocol.TypeAnswer:    {rooms.ActSubscribe, mediaMessage},
+	protocol.TypeCandidate: {rooms.ActSubscribe, mediaMessage},
+	protocol.TypeLayer:     {rooms.ActSubscribe, mediaMessage},
+	protocol.TypeAdmit:     {rooms.ActAdmit, moderate},
+	protocol.TypeDeny:      {rooms.ActAdmit, moderate},
+	protocol.TypeMute:      {rooms.ActMute, moderate},
+	protocol.TypeRemove:    {rooms.ActRemove, moderate},
+	protocol.TypeLock:      {rooms.ActLock, moderate},
+	protocol.TypeEnd:       {rooms.ActEnd, moderate},
+	protocol.TypeHost:      {rooms.ActHandOver, moderate},
+}
+
+// ActionNeeds returns what each client message type needs of the grant
+// (its role's Action, "" for none), for the route-table test and docs.
+func ActionNeeds() map[string]rooms.Action {
+	out := make(map[string]rooms.Action, len(actions))
+	for t, a := range actions {
+		out[t] = a.needs
+	}
+	return out
+}
+
+func mediaMessage(s *session, m *protocol.ClientMessage) (bool, error) {
+	return false, s.mediaMessage(m)
+}
+
+func moderate(s *session, m *protocol.ClientMessage) (bool, error) {
+	return false, s.moderate(m)
 }
 
 // reject answers a message with an error; before join it also closes.
@@ -338,236 +394,54 @@ func (s *session) reject(re string, err error) {
 	}
 }
 
-// join verifies the token, finds the room's node, takes a seat and enters
-// the room: admitted, or waiting for a therapist.
+// join verifies the token and asks admission to let the person in: into
+// the room, waiting or admitted, or to the room's node (redirect), or
+// refused with one code.
 func (s *session) join(m *protocol.ClientMessage) error {
 	if m.V != protocol.Version {
 		return errorf(protocol.CodeBadMessage, "join needs v: 1")
+	}
+	if len(m.Room) > 256 || len(m.Resume) > 256 {
+		return errorf(protocol.CodeBadMessage, "room or resume too long")
 	}
 	c, err := s.srv.cfg.Verifier.Verify(m.Token)
 	if err != nil {
 		return err
 	}
-	roomID := c.Room
-	if c.Room == token.AnyRoom {
-		if m.Room == "" {
-			return errorf(protocol.CodeBadMessage, "a token for any room needs a room in join")
-		}
-		roomID = m.Room
-	} else if m.Room != "" && m.Room != c.Room {
-		return errorf(protocol.CodeForbidden, "the token is for another room")
-	}
-	if len(roomID) > 128 {
-		return errorf(protocol.CodeBadMessage, "room id too long")
-	}
-	if !c.MediaGranted() {
-		return errorf(protocol.CodeForbidden, "a staff token for any room is for the staff API only")
-	}
+	g := c.Grant()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.admissible(ctx, c, roomID); err != nil {
-		return err
-	}
-
-	occ, err := s.scheduled(ctx, c, roomID)
-	if err != nil {
-		return err
-	}
-	seats := s.srv.cfg.Seats
-	if seats != nil {
-		release, owner, err := seats.Claim(ctx, roomID)
-		if err != nil {
-			return err
-		}
-		if release == nil {
-			s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: owner, Re: m.ID})
-			s.closeWith(websocket.CloseNormalClosure, "redirect")
-			return nil
-		}
-		s.releases = append(s.releases, release)
-	}
-	kind := c.Kind
-	if kind == "" {
-		kind = rooms.KindGroup
-	}
-	// open finds or opens the room: a scheduled session is what the
-	// timetable says; an ad-hoc room takes its first therapist's kind.
-	open := func() *rooms.Room {
-		r := s.srv.cfg.Rooms.Open(roomID, kind, "", false)
-		switch {
-		case occ != nil:
-			r.Schedule(occ.Kind, occ.Title, occ.Cap, occ.Cohort)
-		case c.Role == rooms.RoleTherapist:
-			r.OpenAs(c.Kind)
-			if c.Cohort != "" {
-				r.RestrictToCohort(c.Cohort)
-			}
-		}
-		return r
-	}
-	room := open()
-	cohorts := c.Cohorts
-	if occ != nil {
-		cohorts = s.enrolledCohorts(ctx, c)
-	}
-	// refuse undoes what join took so far and leaves no empty room behind.
-	refuse := func(err error) error {
-		s.releaseAll()
-		room.Abandon()
-		return err
-	}
-	if seats != nil {
-		release, err := seats.Take(ctx, roomID, room.SeatCap(c.Role), c.Role, c.Subject)
-		if err != nil {
-			return refuse(err)
-		}
-		s.seat = release
-	}
-	undoInvite, err := s.consumeInvite(ctx, c, room)
-	if err != nil {
-		return refuse(err)
-	}
-
-	s.mu.Lock()
-	s.claims = c
-	s.mu.Unlock()
 	s.id = "p" + token.RandomID(8)
 	s.joinRe = m.ID
-	me := rooms.Participant{ID: s.id, Sub: c.Subject, Name: c.Name, Role: c.Role, Audio: true, Video: true, Cohorts: cohorts, Program: c.Program}
-	// A room that empties between Open and Join is closed; open it again.
-	for {
-		s.room = room
-		_, err = room.Join(me, s)
-		if !errors.Is(err, rooms.ErrClosed) {
-			break
-		}
-		room = open()
-	}
-	if err != nil {
-		s.room = nil
-		undoInvite()
-		return refuse(err)
-	}
-	s.joinedRoom = true
-	s.mu.Lock()
-	s.roomID = roomID
-	s.mu.Unlock()
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
-	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", roomID, "role", string(c.Role))
-	return nil
-}
-
-// scheduled checks a join against the program's timetable: a scheduled
-// session's window, track, booking and enrollment. It returns nil for an
-// ad-hoc room (one the schedule does not know).
-func (s *session) scheduled(ctx context.Context, c *token.Claims, room string) (*schedule.Occurrence, error) {
-	sch := s.srv.cfg.Schedule
-	if sch == nil || c.Program == "" {
-		return nil, nil
-	}
-	occ, err := sch.Check(ctx, c.Program, room, c.Subject, c.Role, time.Now())
-	switch {
-	case errors.Is(err, schedule.ErrNotScheduled), errors.Is(err, schedule.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, err
-	}
-	return &occ, nil
-}
-
-// enrolledCohorts are the cohorts a client is enrolled in, from the
-// program's records rather than the token.
-func (s *session) enrolledCohorts(ctx context.Context, c *token.Claims) []string {
-	e, err := s.srv.cfg.Schedule.Enrollment(ctx, c.Program, c.Subject)
-	if err != nil || e == nil {
-		return c.Cohorts
-	}
-	return e.Cohorts
-}
-
-// admissible refuses a person blocked in their program or removed from
-// this session before.
-func (s *session) admissible(ctx context.Context, c *token.Claims, room string) error {
-	st := s.srv.cfg.Store
-	if st == nil {
+	s.grant = g
+	t, err := s.srv.admission.Admit(ctx, admission.Request{Grant: g, Room: m.Room, Resume: m.Resume, ID: s.id, Listener: s})
+	var redirect *admission.Redirect
+	if errors.As(err, &redirect) {
+		s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: redirect.URL, Re: m.ID})
+		s.closeWith(websocket.CloseNormalClosure, "redirect")
 		return nil
 	}
-	blocked, err := st.Blocked(ctx, c.Program, c.Subject)
+	ref, _ := admission.RoomRef(admission.Request{Grant: g, Room: m.Room})
 	if err != nil {
+		s.srv.record(g, audit.ActionRefuse, ref.ID, "", errorCode(err), "join", s.addr)
 		return err
 	}
-	if blocked {
-		return errorf(protocol.CodeForbidden, "access to this program is suspended; please contact your program")
-	}
-	revoked, err := st.RevokedFromRoom(ctx, room, c.Subject)
-	if err != nil {
-		return err
-	}
-	if revoked {
-		return errorf(protocol.CodeRemoved, "you were removed from this session and may not rejoin it")
-	}
+	s.ticket, s.room = t, t.Room
+	s.joinedRoom = true
+	s.mu.Lock()
+	s.roomKey, s.program, s.sub = t.Room.Ref().String(), g.Program, g.Sub
+	s.mu.Unlock()
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+	s.srv.record(g, audit.ActionJoin, ref.ID, g.Sub, "", string(g.Role), s.addr)
+	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", ref.ID, "role", string(g.Role))
 	return nil
-}
-
-// consumeInvite uses up a single-use invitation; a second use is refused,
-// except by its holder coming back after a dropped connection. The returned
-// undo gives the invitation back if the join fails after all.
-func (s *session) consumeInvite(ctx context.Context, c *token.Claims, room *rooms.Room) (undo func(), err error) {
-	st := s.srv.cfg.Store
-	if !c.SingleUse() || st == nil {
-		return func() {}, nil
-	}
-	if c.ID == "" || c.ExpiresAt == nil {
-		return nil, errorf(protocol.CodeUnauthorized, "an invitation needs jti and exp")
-	}
-	first, err := st.ConsumeJTI(ctx, c.ID, c.ExpiresAt.Add(s.srv.cfg.Leeway))
-	if err != nil {
-		return nil, err
-	}
-	if !first {
-		if room.Returning(c.Subject) {
-			return func() {}, nil
-		}
-		return nil, errorf(protocol.CodeUnauthorized, "this invitation has been used already; ask your therapist for a new one")
-	}
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = st.ReturnJTI(ctx, c.ID)
-	}, nil
 }
 
 // identity returns the joined person's program and id ("" before join).
 func (s *session) identity() (program, sub string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.claims == nil {
-		return "", ""
-	}
-	return s.claims.Program, s.claims.Subject
-}
-
-// releaseAll frees the seat and room claim now.
-func (s *session) releaseAll() {
-	s.releaseSeat(0)
-	for _, release := range s.releases {
-		release()
-	}
-	s.releases = nil
-}
-
-// releaseSeat frees the seat after grace: someone whose connection dropped
-// keeps it while they come back.
-func (s *session) releaseSeat(grace time.Duration) {
-	seat := s.seat
-	s.seat = nil
-	switch {
-	case seat == nil:
-	case grace > 0:
-		time.AfterFunc(grace, seat)
-	default:
-		seat()
-	}
+	return s.program, s.sub
 }
 
 // leave releases the room, media and seat after the connection ends.
@@ -582,20 +456,18 @@ func (s *session) leave(reason string) {
 	if media != nil {
 		media.Close()
 	}
-	if s.room != nil {
-		s.room.Leave(s.id, reason)
+	if s.ticket != nil {
+		s.ticket.Leave(reason)
 		s.srv.cfg.Logger.Info("left", "participant", s.id, "room", s.room.ID(), "reason", reason)
 	}
-	if reason == rooms.ReasonDropped {
-		s.releaseSeat(s.srv.cfg.Rooms.Grace())
-	}
-	s.releaseAll()
 }
 
-// startMedia creates the participant's PeerConnections once admitted.
-func (s *session) startMedia(ready chan struct{}) {
+// startMedia creates the participant's PeerConnections in the media room
+// of room ("program/room") once admitted. It may start before join has
+// returned (admitted at once), so it takes the room from the event.
+func (s *session) startMedia(ready chan struct{}, room string) {
 	defer close(ready)
-	media, err := s.srv.cfg.SFU.Room(s.room.ID()).Join(s.id, s)
+	media, err := s.srv.cfg.SFU.Room(room).Join(s.id, s)
 	if err != nil {
 		s.srv.cfg.Logger.Error("start media", "participant", s.id, "err", err)
 		s.abort()
@@ -727,16 +599,11 @@ func (s *session) candidate(media *sfu.Participant, m *protocol.ClientMessage) e
 	})
 }
 
-// moderate handles the therapist's controls; the room checks the role.
+// moderate handles the therapist's controls; the room's host rule decides
+// who may do them to whom.
 func (s *session) moderate(m *protocol.ClientMessage) error {
 	if !s.isAdmitted() {
 		return errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
-	}
-	s.mu.Lock()
-	role := s.claims.Role
-	s.mu.Unlock()
-	if !role.Can(rooms.ActAdmit) {
-		return errorf(protocol.CodeForbidden, "only therapists may "+m.Type)
 	}
 	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd
 	if needsTarget && m.Participant == "" {
@@ -758,18 +625,18 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 		}
 		// The removed person may not come back with this or a new token:
 		// recorded before they are told, so that no rejoin slips in between.
+		p, err := s.room.MayModerate(s.id, m.Participant, rooms.ActRemove)
+		if err != nil {
+			return err
+		}
 		if st := s.srv.cfg.Store; st != nil {
-			p, ok := s.room.Person(m.Participant)
-			if !ok || m.Participant == s.id {
-				return rooms.ErrNotFound
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if err := st.RevokeFromRoom(ctx, s.room.ID(), p.Sub, 0); err != nil {
+			if err := st.RevokeFromRoom(ctx, s.room.Ref().String(), p.Sub, 0); err != nil {
 				return err
 			}
 		}
-		_, err := s.room.Remove(s.id, m.Participant, m.Reason)
+		_, err = s.room.Remove(s.id, m.Participant, m.Reason)
 		return err
 	case protocol.TypeLock:
 		if m.Locked == nil {
@@ -778,6 +645,8 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 		return s.room.SetLocked(s.id, *m.Locked)
 	case protocol.TypeEnd:
 		return s.room.End(s.id)
+	case protocol.TypeHost:
+		return s.room.HandOver(s.id, m.Participant)
 	}
 	return nil
 }
@@ -841,6 +710,7 @@ func (s *session) admittedEvent(e rooms.Event) {
 		Room:         roomInfo(e),
 		Participants: participants(e.Others),
 		ICEServers:   s.srv.cfg.ICEServers,
+		Resume:       e.Resume,
 	}
 	if e.By.ID == "" {
 		m.Re = s.joinRe // answers the join; after an admit it answers nobody's message
@@ -855,14 +725,14 @@ func (s *session) admittedEvent(e rooms.Event) {
 	if e.Participant.Role == rooms.RoleTherapist {
 		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: people(e.Waiting)})
 	}
-	go s.startMedia(ready)
+	go s.startMedia(ready, rooms.Ref{Program: e.Program, ID: e.Room}.String())
 }
 
-// inRoom returns the room the session joined, or "".
+// inRoom returns the room the session joined ("program/room"), or "".
 func (s *session) inRoom() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.roomID
+	return s.roomKey
 }
 
 // move sends the participant to the room's node: a redirect, then close;
@@ -890,7 +760,7 @@ func (s *session) ending(reason string) {
 // roomInfo describes the room as the event saw it (RoomEvent runs under the
 // room's lock, so it must not call back into the room).
 func roomInfo(e rooms.Event) *protocol.Room {
-	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked}
+	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host}
 }
 
 func participant(p rooms.Participant) protocol.Participant {

@@ -71,7 +71,7 @@ func TestTokenVerifies(t *testing.T) {
 		{"ES256 from IOP_JWT_PRIVATE_KEY, JWK set", map[string]string{"IOP_JWT_PRIVATE_KEY": esPriv}, client, token.Config{KeysFile: edJWKS}, "", "", time.Hour, "c-1042"},
 		{"ES256, printed PEM", map[string]string{"IOP_JWT_PRIVATE_KEY": esPriv}, client, token.Config{KeysFile: esPubPath}, "", "", time.Hour, "c-1042"},
 		{"therapist link for any room", hsEnv,
-			[]string{"token", "-sub", "t-7", "-name", "Sam", "-role", "therapist", "-room", "*", "-kind", "individual", "-ttl", "12h", "-url", "https://iop.example.org/"},
+			[]string{"token", "-sub", "t-7", "-name", "Sam", "-role", "therapist", "-room", "*", "-program", "evening", "-kind", "individual", "-ttl", "12h", "-url", "https://iop.example.org/"},
 			hsCfg, "https://iop.example.org/join#token=", rooms.KindIndividual, 12 * time.Hour, "t-7"},
 		{"audience and issuer flags", nil, append(client, "-key", edPriv, "-audience", "other", "-issuer", "sor"), token.Config{KeysFile: edJWKS, Audience: "other", Issuer: "sor"}, "", "", time.Hour, "c-1042"},
 	}
@@ -107,7 +107,7 @@ func TestTokenVerifies(t *testing.T) {
 // what is wrong.
 func TestTokenErrors(t *testing.T) {
 	ok := map[string]string{"IOP_JWT_SECRET": secret}
-	base := []string{"token", "-sub", "c-1", "-name", "Alex"}
+	base := []string{"token", "-sub", "c-1", "-name", "Alex", "-program", "evening"}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -118,7 +118,7 @@ func TestTokenErrors(t *testing.T) {
 		{"unknown command", ok, []string{"mint"}, "unknown command"},
 		{"unknown flag", ok, []string{"token", "-bogus"}, "-bogus"},
 		{"leftover arguments", ok, append(base, "-role", "client", "-room", "r", "extra"), "unexpected arguments"},
-		{"missing flags", ok, []string{"token", "-sub", "c-1"}, "-name, -role, -room required"},
+		{"missing flags", ok, []string{"token", "-sub", "c-1"}, "-name, -role, -room, -program required"},
 		{"unknown role", ok, append(base, "-role", "admin", "-room", "r"), "role"},
 		{"client for any room", ok, append(base, "-role", "client", "-room", "*"), "any room"},
 		{"kind on a client token", ok, append(base, "-role", "client", "-room", "r", "-kind", "group"), "kind"},

@@ -14,14 +14,14 @@ import (
 
 // runToken mints one token from the key configuration of iopd.
 func runToken(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("token", "-sub ID -name NAME -role ROLE -room ROOM [-kind KIND] [-program P] [-cohort C | -cohorts C1,C2] [-ttl 1h] [-url BASE] [-key private.pem]", stdout)
+	cmd := newCommand("token", "-sub ID -name NAME -role ROLE -room ROOM -program P [-kind KIND] [-cohort C | -cohorts C1,C2] [-ttl 1h] [-url BASE] [-key private.pem]", stdout)
 	var (
 		sub      = cmd.String("sub", "", "stable person id (required)")
 		name     = cmd.String("name", "", "display name shown in the room (required)")
 		role     = cmd.String("role", "", "therapist, client, family or staff (required)")
 		room     = cmd.String("room", "", `room (session) id the token may join, or "*" for therapists and staff (required)`)
 		kind     = cmd.String("kind", "", "therapist tokens only: kind of the ad-hoc room it opens (group, individual, family, complementary, support)")
-		program  = cmd.String("program", "", "program id")
+		program  = cmd.String("program", "", "program id: everything the token allows is in this program (required)")
 		cohort   = cmd.String("cohort", "", "therapist tokens only: restrict the room it opens to clients of this cohort")
 		cohorts  = cmd.String("cohorts", "", "client tokens: the cohorts the client is enrolled in, comma-separated")
 		ttl      = cmd.Duration("ttl", time.Hour, "lifetime of the token")
@@ -34,7 +34,7 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 		return err
 	}
 	var missing []string
-	for _, f := range []struct{ name, value string }{{"-sub", *sub}, {"-name", *name}, {"-role", *role}, {"-room", *room}} {
+	for _, f := range []struct{ name, value string }{{"-sub", *sub}, {"-name", *name}, {"-role", *role}, {"-room", *room}, {"-program", *program}} {
 		if f.value == "" {
 			missing = append(missing, f.name)
 		}

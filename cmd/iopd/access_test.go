@@ -61,8 +61,9 @@ func joinCode(t *testing.T, n *node, tok string) (string, *client.Conn) {
 	return m.Type, c
 }
 
-// TestFamilyInvite: a therapist gets a single-use invite link from the API;
-// it joins once, is refused the second time, and an expired one is refused.
+// TestFamilyInvite: the therapist of an open family session gets a
+// single-use invite link from the API; it joins once, is refused the second
+// time, and an expired one is refused.
 func TestFamilyInvite(t *testing.T) {
 	n := testNode(t)
 	tc := tokenClaims("t1", "Dana", rooms.RoleTherapist, "fam-1")
@@ -72,8 +73,15 @@ func TestFamilyInvite(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := n.joinToken(t, "c1", "Alex", rooms.RoleClient, "fam-1")
+	status, body := api(t, n, "POST", "/v1/rooms/fam-1/invites", therapist, map[string]any{"name": "Alex's mother"})
+	if status != http.StatusNotFound {
+		t.Fatalf("an invite before the session is open: %d %v, want 404", status, body)
+	}
+	if code, _ := joinCode(t, n, therapist); code != protocol.TypeJoined {
+		t.Fatalf("therapist: %s", code)
+	}
 
-	status, body := api(t, n, "POST", "/v1/rooms/fam-1/invites", client, map[string]any{"name": "Alex's mother"})
+	status, body = api(t, n, "POST", "/v1/rooms/fam-1/invites", client, map[string]any{"name": "Alex's mother"})
 	if status != http.StatusForbidden || body["code"] != protocol.CodeForbidden {
 		t.Fatalf("a client creating an invite: %d %v, want 403 forbidden", status, body)
 	}
@@ -91,9 +99,6 @@ func TestFamilyInvite(t *testing.T) {
 		t.Fatalf("invite url %q is not a join link of this server", link)
 	}
 
-	if code, _ := joinCode(t, n, therapist); code != protocol.TypeJoined {
-		t.Fatalf("therapist: %s", code)
-	}
 	first, _ := joinCode(t, n, invite)
 	if first != protocol.TypeWaiting {
 		t.Fatalf("first use of the invite: %s, want waiting", first)
@@ -323,9 +328,11 @@ func TestCohortGroup(t *testing.T) {
 }
 
 // TestInviteBeforeTherapistAndAfterDrop: a family member who opens the link
-// before the therapist waits with a seat, the therapist's family session
-// admits them, and after a dropped connection the same link brings them
-// back; a refused join leaves no empty room behind.
+// before the therapist waits (without a seat until the kind is settled),
+// the therapist's family session admits them, and after a dropped
+// connection the same link brings them back only with the resume secret of
+// their joined (a copied link does not); a refused join leaves no empty
+// room behind.
 func TestInviteBeforeTherapistAndAfterDrop(t *testing.T) {
 	n := testNode(t)
 	mint := func(c token.Claims) string {
@@ -352,22 +359,33 @@ func TestInviteBeforeTherapistAndAfterDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tp.Close)
-	waitType(t, fam, protocol.TypeJoined)
-	if k := n.rooms.Get("fam-2").Kind(); k != rooms.KindFamily {
+	joined := waitType(t, fam, protocol.TypeJoined)
+	if k := n.rooms.Get(demoRef("fam-2")).Kind(); k != rooms.KindFamily {
 		t.Errorf("the room's kind is %s after the therapist opened it", k)
+	}
+	if joined.Resume == "" {
+		t.Fatal("joined carries no resume secret")
 	}
 	fam.Close() // the connection drops
 	eventually(t, 10*time.Second, "the drop is noticed", func() (bool, string) {
-		return len(n.rooms.Get("fam-2").Participants()) == 1, "still there"
+		return len(n.rooms.Get(demoRef("fam-2")).Participants()) == 1, "still there"
 	})
-	if code, _ := joinCode(t, n, invite); code != protocol.TypeJoined {
-		t.Errorf("back with the same link after a drop: %s, want joined", code)
+	if code, _ := joinCode(t, n, invite); code != protocol.CodeUnauthorized {
+		t.Errorf("the same link without the resume secret (copied) after a drop: %s, want unauthorized", code)
+	}
+	back := dial(t, n)
+	if err := back.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: 1, Token: invite, Resume: joined.Resume}); err != nil {
+		t.Fatal(err)
+	}
+	again := waitType(t, back, protocol.TypeJoined)
+	if again.Resume == "" || again.Resume == joined.Resume {
+		t.Errorf("the resumed joined carries resume %q, want a new secret", again.Resume)
 	}
 
 	before := n.rooms.Len()
 	never := "never-opened-" + token.RandomID(3)
 	revoked := tokenClaims("c10", "Sam", rooms.RoleClient, never)
-	if err := n.store.RevokeFromRoom(context.Background(), never, "c10", time.Minute); err != nil {
+	if err := n.store.RevokeFromRoom(context.Background(), demoRef(never).String(), "c10", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := joinCode(t, n, mint(revoked)); code != protocol.CodeRemoved {

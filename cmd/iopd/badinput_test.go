@@ -249,7 +249,7 @@ func TestBadInput(t *testing.T) {
 		return a.Received()[client.TrackKey{Participant: b.ID(), Kind: "video"}].Packets > before+30, "no new video from b"
 	})
 	eventually(t, 10*time.Second, "the room is back to its two participants", func() (bool, string) {
-		got := n.rooms.Get(room).Participants()
+		got := n.rooms.Get(demoRef(room)).Participants()
 		return len(got) == 2, fmt.Sprintf("%d participants", len(got))
 	})
 }

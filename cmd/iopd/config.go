@@ -27,6 +27,7 @@ type config struct {
 	JWTAudience   string
 	JWTIssuer     string
 	JWTLeeway     time.Duration
+	JWTMaxTTL     time.Duration
 	Origins       string
 	Timezone      string
 	NodeID        string
@@ -61,7 +62,8 @@ func options(c *config) []option {
 		{"jwt-private-key", "IOP_JWT_PRIVATE_KEY", "PEM private key (EdDSA or ES256) that signs family invitations when IOP_JWT_KEYS is used", &c.JWTPrivateKey, ""},
 		{"jwt-audience", "IOP_JWT_AUDIENCE", "expected token audience", &c.JWTAudience, "iop"},
 		{"jwt-issuer", "IOP_JWT_ISSUER", "expected token issuer (unset: any)", &c.JWTIssuer, ""},
-		{"jwt-leeway", "IOP_JWT_LEEWAY", "clock leeway for exp and nbf", &c.JWTLeeway, "10s"},
+		{"jwt-leeway", "IOP_JWT_LEEWAY", "clock leeway for exp, nbf and iat", &c.JWTLeeway, "10s"},
+		{"jwt-max-ttl", "IOP_JWT_MAX_TTL", "how far ahead a token's exp may lie (family invitations: up to 168h)", &c.JWTMaxTTL, "24h"},
 		{"origins", "IOP_ORIGINS", "allowed websocket origins, comma-separated (default: same origin)", &c.Origins, ""},
 		{"timezone", "IOP_TIMEZONE", "time zone of rooms outside any schedule", &c.Timezone, "UTC"},
 		{"node-id", "IOP_NODE_ID", "this node's id in the node registry (default: random)", &c.NodeID, ""},

@@ -28,7 +28,7 @@ func TestRoomTakenByAnotherNodeMovesItsPeople(t *testing.T) {
 	waitType(t, c, protocol.TypeJoined)
 
 	// Node B takes the room, as it could after A's claim expired.
-	key := "iop:room:{" + room + "}:owner"
+	key := "iop:room:{" + demoRef(room).String() + "}:owner"
 	if err := a.store.Redis.Set(context.Background(), key, b.cfg.NodeID+" "+b.url, time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}

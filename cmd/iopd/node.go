@@ -18,6 +18,7 @@ import (
 
 	"iop/rooms"
 	"iop/rooms/attendance"
+	"iop/rooms/audit"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
@@ -26,8 +27,12 @@ import (
 	"iop/web"
 )
 
-// demoRoom is the group room dev mode opens and prints links for.
-const demoRoom = "demo"
+// demoRoom is the group room dev mode opens and prints links for, in the
+// program demoProgram.
+const (
+	demoRoom    = "demo"
+	demoProgram = "demo"
+)
 
 // node is one running iopd: HTTP (web client, signaling, health) on one
 // port, media on one UDP port, shared state in Redis.
@@ -43,6 +48,7 @@ type node struct {
 	verifier   *token.Verifier
 	attendance *attendance.Store
 	recorder   *attendance.Recorder
+	audit      *audit.Recorder
 	schedule   *schedule.Store
 	unwatch    func()
 	http       *http.Server
@@ -101,9 +107,18 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	if err := policies.ParseCaps(cfg.RoomCaps); err != nil {
 		return nil, err
 	}
-	n.rooms = rooms.NewManager(policies, n.recorder)
+	auditKey, err := audit.ParseKey(cfg.AuditKey)
+	if err != nil {
+		return nil, err
+	}
+	retention, err := audit.ParseRetention(cfg.AuditRetention)
+	if err != nil {
+		return nil, err
+	}
+	n.audit = audit.NewRecorder(audit.New(n.store.Redis, audit.Options{Key: auditKey, Retention: retention}), log)
+	n.rooms = rooms.NewManager(policies, n.recorder, n.audit)
 	if cfg.dev() {
-		n.rooms.Open(demoRoom, rooms.KindGroup, "Demo group", true)
+		n.rooms.Open(rooms.Ref{Program: demoProgram, ID: demoRoom}, rooms.KindGroup, "Demo group", true)
 		if err := seedExample(ctx, n.schedule, n.attendance); err != nil {
 			return nil, fmt.Errorf("load the example program: %w", err)
 		}
@@ -114,6 +129,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.Leeway = cfg.JWTLeeway
 	sigCfg.Minter = n.minter
 	sigCfg.Attendance = n.attendance
+	sigCfg.Audit = n.audit
 	sigCfg.Schedule = n.schedule
 	sigCfg.Rooms = n.rooms
 	sigCfg.SFU = n.sfu
@@ -230,9 +246,8 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule)})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:    cfg.NodeID,
-		Spool:   filepath.Join(dir, "attendance.spool"),
-		Resolve: n.resolveRoom,
-		Log:     log,
+		Spool: filepath.Join(dir, "attendance.spool"),
+		Log:   log,
 	})
 	if err != nil {
 		return fmt.Errorf("attendance: %w", err)
@@ -240,24 +255,11 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	return nil
 }
 
-// resolveRoom tells attendance which program a room's minutes count toward
-// (the person's, from their token) and the session's kind and title.
-func (n *node) resolveRoom(room string, p rooms.Participant) (attendance.RoomInfo, error) {
-	info := attendance.RoomInfo{Program: p.Program, Kind: rooms.KindGroup, Title: room}
-	if info.Program == "" {
-		info.Program = "default" // as the staff API reads tokens without a program
-	}
-	if r := n.rooms.Get(room); r != nil {
-		info.Kind, info.Title = r.Kind(), r.Title()
-	}
-	return info, nil
-}
-
 // tokenConfig builds the key configuration: HS256 with IOP_JWT_SECRET, or
 // EdDSA/ES256 public keys from IOP_JWT_KEYS (and IOP_JWT_PRIVATE_KEY to sign
 // invitations); in dev mode a secret made for this run.
 func tokenConfig(cfg *config, log *slog.Logger) (token.Config, error) {
-	tcfg := token.Config{Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer, Leeway: cfg.JWTLeeway}
+	tcfg := token.Config{Audience: cfg.JWTAudience, Issuer: cfg.JWTIssuer, Leeway: cfg.JWTLeeway, MaxTTL: cfg.JWTMaxTTL}
 	switch {
 	case cfg.JWTKeys != "":
 		tcfg.KeysFile = cfg.JWTKeys
@@ -331,6 +333,7 @@ func (n *node) Close(ctx context.Context) error {
 	err := n.http.Shutdown(ctx)
 	n.seats.Close()
 	n.unwatch()
+	n.audit.Close()
 	if rerr := n.recorder.Close(); rerr != nil {
 		n.log.Error("closing attendance: events stay in the spool for the next start", "err", rerr)
 	}
@@ -347,6 +350,9 @@ func (n *node) Close(ctx context.Context) error {
 }
 
 func (n *node) closeParts() {
+	if n.audit != nil {
+		n.audit.Close()
+	}
 	if n.ln != nil {
 		_ = n.ln.Close()
 	}
@@ -399,7 +405,7 @@ func redactURL(raw string) string {
 
 // tokenClaims are the claims of a join token for one person and room.
 func tokenClaims(sub, name string, role rooms.Role, room string) token.Claims {
-	c := token.Claims{Name: name, Role: role, Room: room, Program: "demo"}
+	c := token.Claims{Name: name, Role: role, Room: room, Program: demoProgram}
 	c.Subject = sub
 	return c
 }

@@ -112,6 +112,10 @@ func TestNodesSeatRace(t *testing.T) {
 
 	for round := 1; round <= rounds; round++ {
 		room := uniqueRoom(fmt.Sprintf("race-%02d", round))
+		// The therapist opens the room (settling its kind and its cap) on
+		// either node; then the clients rush in through both.
+		ther, m := knock(t, nodes[round%2].url, mintJoin(t, nodes[0].minter, "race-therapist", rooms.RoleTherapist, room, rooms.KindGroup))
+		expectAnswer(t, "therapist", m, protocol.TypeJoined)
 		toks := make([]string, clients)
 		for i := range toks {
 			toks[i] = mintJoin(t, nodes[0].minter, fmt.Sprintf("race-client-%02d", i), rooms.RoleClient, room, "")
@@ -134,6 +138,7 @@ func TestNodesSeatRace(t *testing.T) {
 		homes := map[string]int{}
 		var problems []string
 		closeAll := func() {
+			_ = ther.Close()
 			for _, r := range results {
 				if r.conn != nil {
 					_ = r.conn.Close()
@@ -178,13 +183,13 @@ func TestNodesSeatRace(t *testing.T) {
 		if owner == nil || other == nil {
 			t.Fatalf("round %d: clients ended at %v, which is not one of the nodes", round, homes)
 		}
-		if got := len(seated(t, owner.store, room, rooms.RoleClient)); got != seats {
+		if got := len(seated(t, owner.store, demoRef(room).String(), rooms.RoleClient)); got != seats {
 			t.Fatalf("round %d: %d seats taken in Redis, want %d", round, got, seats)
 		}
-		if r := owner.rooms.Get(room); r == nil || len(r.WaitingList()) != seats {
+		if r := owner.rooms.Get(demoRef(room)); r == nil || len(r.WaitingList()) != seats {
 			t.Fatalf("round %d: the owner does not hold %d waiting clients", round, seats)
 		}
-		if other.rooms.Get(room) != nil {
+		if other.rooms.Get(demoRef(room)) != nil {
 			t.Fatalf("round %d: the node that redirects opened the room too", round)
 		}
 		closeAll()
@@ -354,19 +359,19 @@ func TestNodesKill(t *testing.T) {
 	if m.Type != protocol.TypeRedirect || m.URL != a.url {
 		t.Fatalf("a join through B while A holds the room: %s, want redirect to %s", describe(m), a.url)
 	}
-	if got := seated(t, st, room, rooms.RoleClient); len(got) != 15 {
+	if got := seated(t, st, demoRef(room).String(), rooms.RoleClient); len(got) != 15 {
 		t.Fatalf("%d seats held on A, want 15: %v", len(got), got)
 	}
 
 	a.kill()
 	killed := time.Now()
 	// The seats outlive the process for a while (nobody released them)...
-	if got := seated(t, st, room, rooms.RoleClient); len(got) != 15 {
+	if got := seated(t, st, demoRef(room).String(), rooms.RoleClient); len(got) != 15 {
 		t.Fatalf("%d seats held right after A died, want all 15 until their leases lapse", len(got))
 	}
 	// ...and lapse within 30 s.
 	eventually(t, 30*time.Second-time.Since(killed), "the dead node's seats are freed", func() (bool, string) {
-		got := seated(t, st, room, rooms.RoleClient)
+		got := seated(t, st, demoRef(room).String(), rooms.RoleClient)
 		return len(got) == 0, fmt.Sprintf("%d seats still held", len(got))
 	})
 	t.Logf("seats free %.1f s after the kill", time.Since(killed).Seconds())
@@ -448,7 +453,7 @@ func TestNodesKill(t *testing.T) {
 	// All 15 seats are B's now: the next client is refused.
 	c, m := knock(t, b.url, tok("client-b16", rooms.RoleClient))
 	expectRefused(t, "a 16th client on B", c, m, protocol.CodeRoomFull)
-	if got := seated(t, st, room, rooms.RoleClient); len(got) != 15 || strings.Contains(strings.Join(got, ","), "client-a") {
+	if got := seated(t, st, demoRef(room).String(), rooms.RoleClient); len(got) != 15 || strings.Contains(strings.Join(got, ","), "client-a") {
 		t.Errorf("seats after reopening on B: %v, want client-b01..client-b15", got)
 	}
 }

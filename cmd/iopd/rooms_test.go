@@ -102,7 +102,7 @@ func expectRefused(t *testing.T, who string, c *client.Conn, m protocol.ServerMe
 }
 
 // seated returns who holds a seat of category in room, sorted.
-func seated(t testing.TB, st *store.Store, room string, category rooms.Role) []string {
+func seated(t testing.TB, st *store.Store, room string, category rooms.Role) []string { // room: "program/room"
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -275,11 +275,12 @@ func waitGone(t *testing.T, p *client.Participant, timeout time.Duration) {
 	}
 }
 
-// TestRoomsCap: the kinds' caps as a user meets them. A group seats 15
-// clients (waiting counts), the 16th is told room_full at once and
-// disconnected, therapists and staff always get in and take no seat, and a
-// seat freed by a leaver goes to the next. An individual session seats one
-// client; a family session one client and six family members.
+// TestRoomsCap: the kinds' caps as a user meets them. A group its therapist
+// opened seats 15 clients (waiting counts), the 16th is told room_full at
+// once and disconnected, therapists and staff always get in and take no
+// seat, and a seat freed by a leaver goes to the next. An individual
+// session seats one client; a family session one client and six family
+// members.
 func TestRoomsCap(t *testing.T) {
 	t.Parallel()
 	n := testNode(t)
@@ -287,6 +288,8 @@ func TestRoomsCap(t *testing.T) {
 	t.Run("group", func(t *testing.T) {
 		t.Parallel()
 		room := uniqueRoom("cap-group")
+		ther, m := knock(t, n.url, mintJoin(t, n.minter, "therapist", rooms.RoleTherapist, room, rooms.KindGroup))
+		expectAnswer(t, "therapist", m, protocol.TypeJoined)
 		var clients []*client.Conn
 		for i := 1; i <= 15; i++ {
 			who := fmt.Sprintf("client-%02d", i)
@@ -300,28 +303,29 @@ func TestRoomsCap(t *testing.T) {
 		late := mintJoin(t, n.minter, "client-16", rooms.RoleClient, room, "")
 		c, m := knock(t, n.url, late)
 		expectRefused(t, "the 16th client", c, m, protocol.CodeRoomFull)
-		if got := seated(t, n.store, room, rooms.RoleClient); len(got) != 15 {
+		if got := seated(t, n.store, demoRef(room).String(), rooms.RoleClient); len(got) != 15 {
 			t.Fatalf("%d client seats taken, want 15: %v", len(got), got)
 		}
 
-		// A therapist and two staff members get in, straight past the
+		// A co-therapist and two staff members get in, straight past the
 		// waiting room, and the room is still full for clients.
-		c, m = knock(t, n.url, mintJoin(t, n.minter, "therapist", rooms.RoleTherapist, room, rooms.KindGroup))
-		expectAnswer(t, "therapist", m, protocol.TypeJoined)
+		c, m = knock(t, n.url, mintJoin(t, n.minter, "co-therapist", rooms.RoleTherapist, room, rooms.KindGroup))
+		expectAnswer(t, "co-therapist", m, protocol.TypeJoined)
 		wl, err := c.Read(time.Now().Add(10 * time.Second))
 		if err != nil || wl.Type != protocol.TypeWaitingList || len(wl.Waiting) != 15 {
-			t.Errorf("therapist's waiting list after joined: %s with %d waiting (%v), want 15 waiting", wl.Type, len(wl.Waiting), err)
+			t.Errorf("co-therapist's waiting list after joined: %s with %d waiting (%v), want 15 waiting", wl.Type, len(wl.Waiting), err)
 		}
+		_ = ther
 		for _, who := range []string{"staff-billing", "staff-case-manager"} {
 			_, m := knock(t, n.url, mintJoin(t, n.minter, who, rooms.RoleStaff, room, ""))
 			expectAnswer(t, who, m, protocol.TypeJoined)
 		}
 		c, m = knock(t, n.url, mintJoin(t, n.minter, "client-17", rooms.RoleClient, room, ""))
 		expectRefused(t, "a client after staff joined", c, m, protocol.CodeRoomFull)
-		if got := seated(t, n.store, room, rooms.RoleStaff); len(got) != 0 {
+		if got := seated(t, n.store, demoRef(room).String(), rooms.RoleStaff); len(got) != 0 {
 			t.Errorf("staff hold seats: %v", got)
 		}
-		if got := seated(t, n.store, room, rooms.RoleTherapist); len(got) != 0 {
+		if got := seated(t, n.store, demoRef(room).String(), rooms.RoleTherapist); len(got) != 0 {
 			t.Errorf("therapists hold seats: %v", got)
 		}
 
@@ -344,7 +348,7 @@ func TestRoomsCap(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 			return true, ""
 		})
-		if got := seated(t, n.store, room, rooms.RoleClient); len(got) != 15 || slices.Contains(got, "client-01") || !slices.Contains(got, "client-16") {
+		if got := seated(t, n.store, demoRef(room).String(), rooms.RoleClient); len(got) != 15 || slices.Contains(got, "client-01") || !slices.Contains(got, "client-16") {
 			t.Errorf("seats after the swap: %v, want client-02..client-16", got)
 		}
 	})
@@ -384,7 +388,7 @@ func TestRoomsCap(t *testing.T) {
 		}
 		c, m = knock(t, n.url, mintJoin(t, n.minter, "family-7", rooms.RoleFamily, room, ""))
 		expectRefused(t, "a 7th family member", c, m, protocol.CodeRoomFull)
-		if got := seated(t, n.store, room, rooms.RoleFamily); len(got) != 6 {
+		if got := seated(t, n.store, demoRef(room).String(), rooms.RoleFamily); len(got) != 6 {
 			t.Errorf("%d family seats taken, want 6: %v", len(got), got)
 		}
 	})
@@ -510,7 +514,7 @@ func TestRoomsWaitingRoom(t *testing.T) {
 
 	// drew is denied: told so, disconnected, and the seat goes to ellis.
 	drain(th)
-	if got := seated(t, n.store, room, rooms.RoleClient); !slices.Contains(got, "drew") {
+	if got := seated(t, n.store, demoRef(room).String(), rooms.RoleClient); !slices.Contains(got, "drew") {
 		t.Fatalf("drew holds no seat while waiting: %v", got)
 	}
 	if err := th.Send(protocol.ClientMessage{Type: protocol.TypeDeny, Participant: drewID, ID: "deny-drew"}); err != nil {
@@ -533,7 +537,7 @@ func TestRoomsWaitingRoom(t *testing.T) {
 	}
 	expectClosed(t, drew, websocket.CloseNormalClosure)
 	eventually(t, 10*time.Second, "drew's seat is freed", func() (bool, string) {
-		got := seated(t, n.store, room, rooms.RoleClient)
+		got := seated(t, n.store, demoRef(room).String(), rooms.RoleClient)
 		return !slices.Contains(got, "drew"), fmt.Sprintf("seats: %v", got)
 	})
 	_, m = knock(t, n.url, mintJoin(t, n.minter, "ellis", rooms.RoleClient, room, ""))
@@ -611,7 +615,7 @@ func TestRoomsMuteRemove(t *testing.T) {
 		}
 		// Nothing changed: everyone is in, wren still waits, the room is
 		// open, and alex's audio and the therapist's video still flow.
-		r := n.rooms.Get(room)
+		r := n.rooms.Get(demoRef(room))
 		if got := len(r.Participants()); got != 4 {
 			t.Errorf("%d participants after a client's attempts, want 4", got)
 		}
@@ -705,10 +709,10 @@ func TestRoomsMuteRemove(t *testing.T) {
 		}
 		grows(t, "the call goes on without blake", []*client.Participant{a, c}, th.ID(), "video", 20)
 		eventually(t, 10*time.Second, "blake's seat is freed", func() (bool, string) {
-			got := seated(t, n.store, room, rooms.RoleClient)
+			got := seated(t, n.store, demoRef(room).String(), rooms.RoleClient)
 			return !slices.Contains(got, "blake"), fmt.Sprintf("seats: %v", got)
 		})
-		if got := len(n.rooms.Get(room).Participants()); got != 3 {
+		if got := len(n.rooms.Get(demoRef(room)).Participants()); got != 3 {
 			t.Errorf("%d participants after the removal, want 3", got)
 		}
 	})

@@ -121,7 +121,7 @@ func TestScheduledJoins(t *testing.T) {
 	if code, _ := joinNext(mint("stranger", rooms.RoleClient, room("soon"))); code != protocol.CodeNotEnrolled {
 		t.Errorf("not enrolled: %s, want not_enrolled", code)
 	}
-	if got := n.rooms.Get(room("soon")); got == nil || got.Title() != "Relapse prevention" {
+	if got := n.rooms.Get(rooms.Ref{Program: program, ID: room("soon")}); got == nil || got.Title() != "Relapse prevention" {
 		t.Errorf("the scheduled room's title comes from the schedule: %v", got)
 	}
 

@@ -90,3 +90,6 @@ func (n *node) joinToken(t testing.TB, sub, name string, role rooms.Role, room s
 	}
 	return tok
 }
+
+// demoRef is a room of the program the tests' tokens are for.
+func demoRef(room string) rooms.Ref { return rooms.Ref{Program: demoProgram, ID: room} }

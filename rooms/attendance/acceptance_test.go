@@ -45,7 +45,7 @@ func TestAcceptanceMinutes(t *testing.T) {
 	ny := newYork(t)
 	st, program, clk := newStore(t, Options{})
 	rec := newRecorder(t, st, program, clk)
-	f := feed{rec}
+	f := feed{rec, program}
 	room := "eve-2026-10-26"
 	ts := func(hh, mm, ss int) time.Time { return at(ny, 2026, 10, 26, hh, mm, ss) }
 
@@ -170,7 +170,7 @@ func TestAcceptanceWeek(t *testing.T) {
 	}
 	st, program, clk := newStore(t, Options{Schedule: sched, Roster: sched})
 	rec := newRecorder(t, st, program, clk)
-	f := feed{rec}
+	f := feed{rec, program}
 	ts := func(d, hh, mm, ss int) time.Time { return at(ny, 2026, 10, d, hh, mm, ss) }
 	attend := func(room string, p rooms.Participant, from, to time.Time) {
 		f.joined(room, p, from)

@@ -81,7 +81,6 @@
 //	rec, err := attendance.NewRecorder(st, attendance.RecorderOptions{
 //		Node:    nodeID,
 //		Spool:   filepath.Join(dataDir, "attendance.spool"),
-//		Resolve: func(room string, p rooms.Participant) (attendance.RoomInfo, error) { ... },
 //	})
 //	manager := rooms.NewManager(policies, rec)
 //	...

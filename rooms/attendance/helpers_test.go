@@ -91,8 +91,21 @@ func (f fakeSchedule) Enrolled(_ context.Context, _ string, _, _ time.Time) ([]s
 
 // feed writes room events as a rooms.Manager would emit them to its
 // listeners, with times the test chooses.
+// feed plays room events of one program to a listener, as a room would
+// emit them: rooms whose id starts with "fam" are family sessions, the
+// others groups, each titled "Session <id>".
 type feed struct {
-	l rooms.Listener
+	l       rooms.Listener
+	program string
+}
+
+// event fills in what the room itself puts in every event.
+func (f feed) event(e rooms.Event) rooms.Event {
+	e.Program, e.RoomKind, e.Title = f.program, rooms.KindGroup, "Session "+e.Room
+	if strings.HasPrefix(e.Room, "fam") {
+		e.RoomKind = rooms.KindFamily
+	}
+	return e
 }
 
 func person(id, sub string, role rooms.Role) rooms.Participant {
@@ -100,39 +113,31 @@ func person(id, sub string, role rooms.Role) rooms.Participant {
 }
 
 func (f feed) waiting(room string, p rooms.Participant, at time.Time) {
-	f.l.RoomEvent(rooms.Event{Type: rooms.EventWaiting, Room: room, Participant: p, Position: 1, At: at})
+	f.l.RoomEvent(f.event(rooms.Event{Type: rooms.EventWaiting, Room: room, Participant: p, Position: 1, At: at}))
 }
 
 func (f feed) joined(room string, p rooms.Participant, at time.Time) {
-	f.l.RoomEvent(rooms.Event{Type: rooms.EventJoined, Room: room, Participant: p, At: at})
+	f.l.RoomEvent(f.event(rooms.Event{Type: rooms.EventJoined, Room: room, Participant: p, At: at}))
 }
 
 func (f feed) media(room string, p rooms.Participant, audio, video bool, at time.Time) {
 	p.Audio, p.Video = audio, video
-	f.l.RoomEvent(rooms.Event{Type: rooms.EventUpdated, Room: room, Participant: p, At: at})
+	f.l.RoomEvent(f.event(rooms.Event{Type: rooms.EventUpdated, Room: room, Participant: p, At: at}))
 }
 
 func (f feed) left(room string, p rooms.Participant, reason string, at time.Time) {
-	f.l.RoomEvent(rooms.Event{Type: rooms.EventLeft, Room: room, Participant: p, Reason: reason, At: at})
+	f.l.RoomEvent(f.event(rooms.Event{Type: rooms.EventLeft, Room: room, Participant: p, Reason: reason, At: at}))
 }
 
 func (f feed) ended(room string, at time.Time) {
-	f.l.RoomEvent(rooms.Event{Type: rooms.EventEnded, Room: room, At: at})
+	f.l.RoomEvent(f.event(rooms.Event{Type: rooms.EventEnded, Room: room, At: at}))
 }
 
-// newRecorder starts a recorder for program with rooms whose kind is
-// group unless the room id starts with "fam" (family).
+// newRecorder starts a recorder (feed it with feed{rec, program}).
 func newRecorder(t *testing.T, st *Store, program string, clk *clock) *Recorder {
 	t.Helper()
 	rec, err := NewRecorder(st, RecorderOptions{
-		Node: "n1",
-		Resolve: func(room string, _ rooms.Participant) (RoomInfo, error) {
-			kind := rooms.KindGroup
-			if strings.HasPrefix(room, "fam") {
-				kind = rooms.KindFamily
-			}
-			return RoomInfo{Program: program, Kind: kind, Title: "Session " + room}, nil
-		},
+		Node:       "n1",
 		Spool:      filepath.Join(t.TempDir(), "spool"),
 		Heartbeat:  time.Hour, // tests call heartbeats themselves
 		StaleAfter: -1,        // and never sweep other tests' programs

@@ -15,7 +15,8 @@ import (
 	"iop/rooms"
 )
 
-// RoomInfo is what attendance needs to know about a room beyond its events.
+// RoomInfo is what attendance records of a room with a segment: the room
+// event carries it (rooms.Event's Program, RoomKind and Title).
 type RoomInfo struct {
 	Program string     // the program whose attendance it counts toward
 	Kind    rooms.Kind // the session kind
@@ -26,11 +27,6 @@ type RoomInfo struct {
 type RecorderOptions struct {
 	// Node is this node's id; event and segment ids start with it.
 	Node string
-	// Resolve tells the program, kind and title of a room; p is the
-	// person being admitted. It is called on the recorder's own goroutine
-	// (never under a room's lock), once per admission, and may block
-	// briefly. Required.
-	Resolve func(room string, p rooms.Participant) (RoomInfo, error)
 	// Spool is the file events go to while Redis is unreachable (JSON
 	// lines, fsync'd); required. Keep it on a disk that survives a
 	// restart: a restarted node replays what the old process spooled.
@@ -116,7 +112,6 @@ type Recorder struct {
 	seats   map[seatKey]*seat
 	conns   map[connKey]seatKey
 	dropped map[seatKey]dropped
-	infos   map[string]RoomInfo
 	spool   *spool
 	flushes []chan struct{}
 	stats   RecorderStats
@@ -132,8 +127,9 @@ type item struct {
 	stop  bool          // Close
 }
 
-type seatKey struct{ room, sub string }
-type connKey struct{ room, id string }
+// A room is (program, room id): the same id in two programs is two rooms.
+type seatKey struct{ program, room, sub string }
+type connKey struct{ program, room, id string }
 
 type media struct{ audio, video bool }
 
@@ -147,9 +143,8 @@ type seat struct {
 }
 
 type dropped struct {
-	seg     string
-	program string
-	at      time.Time
+	seg string
+	at  time.Time
 }
 
 // RecorderStats says what a recorder holds, for metrics and readiness.
@@ -165,8 +160,8 @@ type RecorderStats struct {
 // spool by an earlier process are replayed first.
 func NewRecorder(st *Store, opts RecorderOptions) (*Recorder, error) {
 	opts = opts.withDefaults()
-	if opts.Resolve == nil || opts.Spool == "" || opts.Node == "" {
-		return nil, errors.New("attendance recorder: Node, Resolve and Spool are required")
+	if opts.Spool == "" || opts.Node == "" {
+		return nil, errors.New("attendance recorder: Node and Spool are required")
 	}
 	sp, err := openSpool(opts.Spool)
 	if err != nil {
@@ -178,7 +173,7 @@ func NewRecorder(st *Store, opts RecorderOptions) (*Recorder, error) {
 		st: st, opts: opts, boot: hex.EncodeToString(b),
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		seats: map[seatKey]*seat{}, conns: map[connKey]seatKey{}, dropped: map[seatKey]dropped{},
-		infos: map[string]RoomInfo{}, spool: sp,
+		spool: sp,
 	}
 	r.setStats()
 	go r.run()
@@ -318,7 +313,10 @@ func (r *Recorder) shutdown() {
 	for k := range r.seats {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].room+keys[i].sub < keys[j].room+keys[j].sub })
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		return a.program+"/"+a.room+"/"+a.sub < b.program+"/"+b.room+"/"+b.sub
+	})
 	for _, k := range keys {
 		r.closeSeat(k, ReasonShutdown, now)
 	}
@@ -344,9 +342,9 @@ func (r *Recorder) handle(e rooms.Event) {
 	p := e.Participant
 	switch e.Type {
 	case rooms.EventJoined:
-		r.admit(e.Room, p, at)
+		r.admit(e, at)
 	case rooms.EventUpdated:
-		k, ok := r.conns[connKey{e.Room, p.ID}]
+		k, ok := r.conns[connKey{e.Program, e.Room, p.ID}]
 		if !ok {
 			return
 		}
@@ -354,7 +352,7 @@ func (r *Recorder) handle(e rooms.Event) {
 		s.conns[p.ID] = media{p.Audio, p.Video}
 		r.mediaChanged(s, at)
 	case rooms.EventLeft:
-		ck := connKey{e.Room, p.ID}
+		ck := connKey{e.Program, e.Room, p.ID}
 		k, ok := r.conns[ck]
 		if !ok {
 			return
@@ -372,12 +370,12 @@ func (r *Recorder) handle(e rooms.Event) {
 		}
 		r.closeSeat(k, reason, at)
 		if reason == rooms.ReasonDropped {
-			r.dropped[k] = dropped{seg: s.seg, program: s.info.Program, at: at}
+			r.dropped[k] = dropped{seg: s.seg, at: at}
 		}
 	case rooms.EventEnded:
 		var keys []seatKey
 		for k := range r.seats {
-			if k.room == e.Room {
+			if k.program == e.Program && k.room == e.Room {
 				keys = append(keys, k)
 			}
 		}
@@ -386,46 +384,46 @@ func (r *Recorder) handle(e rooms.Event) {
 			r.closeSeat(k, rooms.ReasonEnded, at)
 		}
 		for k := range r.dropped {
-			if k.room == e.Room {
+			if k.program == e.Program && k.room == e.Room {
 				delete(r.dropped, k)
 			}
 		}
 	}
 }
 
-func (r *Recorder) admit(room string, p rooms.Participant, at time.Time) {
-	k := seatKey{room, p.Sub}
+// admit opens (or resumes) the admitted person's segment. The program is
+// the room's, which is the person's own: a grant only ever names rooms of
+// its program, so no room is shared between programs.
+func (r *Recorder) admit(e rooms.Event, at time.Time) {
+	p := e.Participant
+	if e.Program == "" || (p.Program != "" && p.Program != e.Program) {
+		r.opts.Log.Error("attendance: admission outside the person's program; not recorded", "participant", p.ID)
+		r.statsMu.Lock()
+		r.stats.Dropped++
+		r.statsMu.Unlock()
+		return
+	}
+	k := seatKey{e.Program, e.Room, p.Sub}
 	if s := r.seats[k]; s != nil {
 		s.conns[p.ID] = media{p.Audio, p.Video}
-		r.conns[connKey{room, p.ID}] = k
+		r.conns[connKey{e.Program, e.Room, p.ID}] = k
 		r.mediaChanged(s, at)
 		return
 	}
-	info, ok := r.infos[room]
-	if !ok {
-		var err error
-		if info, err = r.opts.Resolve(room, p); err != nil || info.Program == "" {
-			r.opts.Log.Error("attendance: room has no program; admission not recorded", "room", room, "participant", p.ID, "err", err)
-			r.statsMu.Lock()
-			r.stats.Dropped++
-			r.statsMu.Unlock()
-			return
-		}
-		r.infos[room] = info
-	}
+	info := RoomInfo{Program: e.Program, Kind: e.RoomKind, Title: e.Title}
 	s := &seat{info: info, p: p, conns: map[string]media{p.ID: {p.Audio, p.Video}}, current: media{p.Audio, p.Video}}
 	kind := KindAdmit
-	if d, ok := r.dropped[k]; ok && d.program == info.Program && at.Sub(d.at) <= r.opts.Grace {
+	if d, ok := r.dropped[k]; ok && at.Sub(d.at) <= r.opts.Grace {
 		s.seg, kind = d.seg, KindResume
 	} else {
 		s.seg = r.newID("s")
 	}
 	delete(r.dropped, k)
 	r.seats[k] = s
-	r.conns[connKey{room, p.ID}] = k
+	r.conns[connKey{e.Program, e.Room, p.ID}] = k
 	r.deliver(Event{
 		Kind: kind, Program: info.Program, Segment: s.seg, At: at,
-		Room: room, RoomKind: info.Kind, Title: info.Title, Sub: p.Sub, Name: p.Name, Role: p.Role,
+		Room: e.Room, RoomKind: info.Kind, Title: info.Title, Sub: p.Sub, Name: p.Name, Role: p.Role,
 		Node: r.opts.Node, Audio: p.Audio, Video: p.Video,
 	})
 }
@@ -451,25 +449,9 @@ func (r *Recorder) closeSeat(k seatKey, reason string, at time.Time) {
 	}
 	delete(r.seats, k)
 	for id := range s.conns {
-		delete(r.conns, connKey{k.room, id})
+		delete(r.conns, connKey{k.program, k.room, id})
 	}
 	r.deliver(Event{Kind: KindLeave, Program: s.info.Program, Segment: s.seg, At: at, Reason: reason})
-	r.forgetRoom(k.room)
-}
-
-// forgetRoom drops a room's cached info once nothing of it is held.
-func (r *Recorder) forgetRoom(room string) {
-	for k := range r.seats {
-		if k.room == room {
-			return
-		}
-	}
-	for k := range r.dropped {
-		if k.room == room {
-			return
-		}
-	}
-	delete(r.infos, room)
 }
 
 // deliver stores e, or spools it when Redis is unreachable or earlier
@@ -541,7 +523,6 @@ func (r *Recorder) heartbeat() {
 	for k, d := range r.dropped {
 		if now.Sub(d.at) > r.opts.Grace {
 			delete(r.dropped, k)
-			r.forgetRoom(k.room)
 		}
 	}
 	if r.spool.pending() > 0 {

@@ -174,11 +174,11 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	calm := newRecorder(t, st, "calm", clk)
-	evening(feed{calm}, ny, func(int) {})
+	evening(feed{calm, "calm"}, ny, func(int) {})
 	flush(t, calm)
 
 	rec := newRecorder(t, st, "outage", clk)
-	evening(feed{rec}, ny, func(i int) {
+	evening(feed{rec, "outage"}, ny, func(i int) {
 		switch i {
 		case 5: // after the four clients are in: Redis goes away
 			flush(t, rec)
@@ -225,15 +225,12 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	spool := filepath.Join(t.TempDir(), "spool")
 	opts := RecorderOptions{
 		Node: "n1", Spool: spool, Heartbeat: time.Hour, StaleAfter: -1, Retry: 20 * time.Millisecond, Now: clk.Now,
-		Resolve: func(string, rooms.Participant) (RoomInfo, error) {
-			return RoomInfo{Program: "p", Kind: rooms.KindGroup}, nil
-		},
 	}
 	rec, err := NewRecorder(st, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := feed{rec}
+	f := feed{rec, "p"}
 	ts := func(hh, mm int) time.Time { return at(ny, 2026, 10, 27, hh, mm, 0) }
 	c1 := person("p1", "c1", rooms.RoleClient)
 	f.joined("r", c1, ts(18, 0))
@@ -287,13 +284,12 @@ func TestRecorderRevivesSweptSegments(t *testing.T) {
 	clk.Set(t0)
 	rec, err := NewRecorder(st, RecorderOptions{
 		Node: "n1", Spool: filepath.Join(t.TempDir(), "spool"), Heartbeat: 10 * time.Millisecond, StaleAfter: -1, Now: clk.Now,
-		Resolve: func(string, rooms.Participant) (RoomInfo, error) { return RoomInfo{Program: program}, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rec.Close()
-	f := feed{rec}
+	f := feed{rec, program}
 	c1 := person("p1", "c1", rooms.RoleClient)
 	f.joined("r", c1, t0)
 	flush(t, rec)
@@ -329,23 +325,20 @@ func TestRecorderWithRooms(t *testing.T) {
 	st := New(rdb, Options{})
 	rec, err := NewRecorder(st, RecorderOptions{
 		Node: "n1", Spool: filepath.Join(t.TempDir(), "spool"), Heartbeat: time.Hour, StaleAfter: -1,
-		Resolve: func(room string, _ rooms.Participant) (RoomInfo, error) {
-			return RoomInfo{Program: program, Kind: rooms.KindGroup, Title: "Group"}, nil
-		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rec.Close()
 	m := rooms.NewManager(nil, rec)
-	room := m.Open("grp-1", rooms.KindGroup, "Group", false)
+	room := m.Open(rooms.Ref{Program: program, ID: "grp-1"}, rooms.KindGroup, "Group", false)
 	th := person("t", "th1", rooms.RoleTherapist)
 	cl := person("c", "c1", rooms.RoleClient)
-	if _, err := room.Join(th, &nopListener{}); err != nil {
+	if _, err := room.Join(th, &nopListener{}, rooms.JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFrom := time.Now()
-	if admitted, err := room.Join(cl, &nopListener{}); err != nil || admitted {
+	if admitted, err := room.Join(cl, &nopListener{}, rooms.JoinOptions{}); err != nil || admitted {
 		t.Fatalf("client join: admitted %v, %v; want waiting", admitted, err)
 	}
 	time.Sleep(1100 * time.Millisecond) // a second in the waiting room

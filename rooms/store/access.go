@@ -36,10 +36,11 @@ func keyPart(s string) string {
 	return strings.NewReplacer("%", "%25", ":", "%3A").Replace(s)
 }
 
-// jtiKey marks a single-use token's jti as consumed.
-func jtiKey(jti string) string { return "iop:jti:" + keyPart(jti) }
+// jtiKey marks a single-use token's jti as consumed, in its program.
+func jtiKey(program, jti string) string { return "iop:jti:" + keyPart(program) + ":" + keyPart(jti) }
 
-// revokedKey marks sub as removed from room; it expires.
+// revokedKey marks sub as removed from room ("program/room", which carries
+// the program); it expires.
 func revokedKey(room, sub string) string {
 	return "iop:revoked:" + keyPart(room) + ":" + keyPart(sub)
 }
@@ -47,19 +48,19 @@ func revokedKey(room, sub string) string {
 // blockedKey is the set of subs blocked in program.
 func blockedKey(program string) string { return "iop:blocked:" + keyPart(program) }
 
-// ConsumeJTI records that the single-use token jti has been used and reports
-// whether this was its first use: of concurrent uses on any node exactly one
-// gets true. The record is kept until until (pass the token's exp plus the
-// verifier's leeway), and at least a minute.
-func (s *Store) ConsumeJTI(ctx context.Context, jti string, until time.Time) (first bool, err error) {
-	if jti == "" {
-		return false, errors.New("consume jti: a single-use token needs a jti")
+// ConsumeJTI records that program's single-use token jti has been used and
+// reports whether this was its first use: of concurrent uses on any node
+// exactly one gets true. The record is kept until until (pass the token's
+// exp plus the verifier's leeway), and at least a minute.
+func (s *Store) ConsumeJTI(ctx context.Context, program, jti string, until time.Time) (first bool, err error) {
+	if jti == "" || program == "" {
+		return false, errors.New("consume jti: a single-use token needs a program and a jti")
 	}
 	ttl := time.Until(until)
 	if ttl < minJTITTL {
 		ttl = minJTITTL
 	}
-	first, err = s.Redis.SetNX(ctx, jtiKey(jti), time.Now().UTC().Format(time.RFC3339), ttl).Result()
+	first, err = s.Redis.SetNX(ctx, jtiKey(program, jti), time.Now().UTC().Format(time.RFC3339), ttl).Result()
 	if err != nil {
 		return false, fmt.Errorf("consume jti: %w", err)
 	}
@@ -68,14 +69,14 @@ func (s *Store) ConsumeJTI(ctx context.Context, jti string, until time.Time) (fi
 
 // ReturnJTI undoes ConsumeJTI for a join that was refused after it: the
 // invitation was not used.
-func (s *Store) ReturnJTI(ctx context.Context, jti string) error {
-	if err := s.Redis.Del(ctx, jtiKey(jti)).Err(); err != nil {
+func (s *Store) ReturnJTI(ctx context.Context, program, jti string) error {
+	if err := s.Redis.Del(ctx, jtiKey(program, jti)).Err(); err != nil {
 		return fmt.Errorf("return jti: %w", err)
 	}
 	return nil
 }
 
-// RevokeFromRoom keeps sub out of room for ttl (DefaultRevocationTTL when
+// RevokeFromRoom keeps sub out of room ("program/room") for ttl (DefaultRevocationTTL when
 // ttl <= 0): a removed participant cannot rejoin that session, with the same
 // token or a refreshed one.
 func (s *Store) RevokeFromRoom(ctx context.Context, room, sub string, ttl time.Duration) error {

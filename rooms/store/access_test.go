@@ -38,7 +38,7 @@ func TestConsumeJTI(t *testing.T) {
 		{"a jti that looks like a key path", jti + ":x", true},
 	}
 	for _, tc := range tests {
-		first, err := s.ConsumeJTI(ctx, tc.jti, until)
+		first, err := s.ConsumeJTI(ctx, "p1", tc.jti, until)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -46,7 +46,7 @@ func TestConsumeJTI(t *testing.T) {
 			t.Errorf("%s: first = %v, want %v", tc.name, first, tc.first)
 		}
 	}
-	if _, err := s.ConsumeJTI(ctx, "", until); err == nil {
+	if _, err := s.ConsumeJTI(ctx, "p1", "", until); err == nil {
 		t.Error("consumed an empty jti")
 	}
 
@@ -57,7 +57,7 @@ func TestConsumeJTI(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			first, err := s.ConsumeJTI(ctx, race, until)
+			first, err := s.ConsumeJTI(ctx, "p1", race, until)
 			if err != nil {
 				t.Error(err)
 			}
@@ -84,10 +84,10 @@ func TestConsumeJTI(t *testing.T) {
 		{"past exp", time.Now().Add(-time.Hour), 50 * time.Second, minJTITTL},
 	} {
 		id := uniq("jti")
-		if _, err := s.ConsumeJTI(ctx, id, tc.until); err != nil {
+		if _, err := s.ConsumeJTI(ctx, "p1", id, tc.until); err != nil {
 			t.Fatal(err)
 		}
-		ttl, err := s.Redis.TTL(ctx, jtiKey(id)).Result()
+		ttl, err := s.Redis.TTL(ctx, jtiKey("p1", id)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

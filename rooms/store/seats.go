@@ -10,7 +10,8 @@ import (
 )
 
 // seatKey is the sorted set of a room's seats of one category (client,
-// family): members are person ids, scores the lease expiry in Unix ms.
+// family): members are person ids, scores the lease expiry in Unix ms. room
+// is the room's "program/room" (rooms.Ref), so programs never share a key.
 func seatKey(room, category string) string { return "iop:room:{" + room + "}:seats:" + category }
 
 // ownerKey holds "nodeID url" of the node a room's media lives on.

@@ -20,6 +20,9 @@ import (
 type Options struct {
 	// Room is sent in join (only for a token whose room is "*").
 	Room string
+	// Resume is the resume secret of an earlier joined (Participant.Resume),
+	// to come back in after a dropped connection without waiting again.
+	Resume string
 	// NoMedia joins without publishing anything.
 	NoMedia bool
 	// VideoFrameSize is the size of a synthetic video frame in bytes.
@@ -73,7 +76,7 @@ func Join(ctx context.Context, base, tok string, opts Options) (*Participant, er
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: protocol.Version, Token: tok, Room: opts.Room, ID: "join"}); err != nil {
+	if err := conn.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: protocol.Version, Token: tok, Room: opts.Room, Resume: opts.Resume, ID: "join"}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("send join: %w", err)
 	}

@@ -30,9 +30,17 @@ const (
 	TypeRemove    = "remove"
 	TypeLock      = "lock"
 	TypeEnd       = "end"
+	TypeHost      = "host" // hand the host role to another therapist
 	TypeLeave     = "leave"
 	TypePing      = "ping"
 )
+
+// ClientTypes are every message type a client may send, in the order of
+// docs/protocol.md.
+var ClientTypes = []string{
+	TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMedia, TypeHand, TypeLayer,
+	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeLeave, TypePing,
+}
 
 // Message types sent by the server (offer, answer and candidate are shared).
 const (
@@ -116,7 +124,7 @@ type ClientMessage struct {
 	Video *bool `json:"video,omitempty"`
 	// hand
 	Raised *bool `json:"raised,omitempty"`
-	// layer, admit, deny, mute, remove
+	// layer, admit, deny, mute, remove, host
 	Participant string `json:"participant,omitempty"`
 	Quality     string `json:"quality,omitempty"`
 	Kind        string `json:"kind,omitempty"`
@@ -133,6 +141,8 @@ type Room struct {
 	Kind   string `json:"kind"`
 	Title  string `json:"title"`
 	Locked bool   `json:"locked"`
+	// Host is the participant id of the session's host while admitted.
+	Host string `json:"host,omitempty"`
 }
 
 // Participant describes an admitted participant to the others.

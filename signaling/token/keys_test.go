@@ -273,34 +273,36 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestMayJoin is the media grant of each role, as a table.
-func TestMayJoin(t *testing.T) {
+// TestJoinGrant is the media grant of each role, as a table: what
+// Grant.May(PermJoin) answers for the claims of a token.
+func TestJoinGrant(t *testing.T) {
 	tests := []struct {
 		role      rooms.Role
 		tokenRoom string
+		program   string // joined in; the token's is p1
 		room      string
-		media     bool
 		join      bool
 	}{
-		{rooms.RoleTherapist, "r1", "r1", true, true},
-		{rooms.RoleTherapist, "r1", "r2", true, false},
-		{rooms.RoleTherapist, AnyRoom, "r2", true, true},
-		{rooms.RoleClient, "r1", "r1", true, true},
-		{rooms.RoleClient, "r1", "r2", true, false},
-		{rooms.RoleFamily, "r1", "r1", true, true},
-		{rooms.RoleStaff, "r1", "r1", true, true},
-		{rooms.RoleStaff, AnyRoom, "r1", false, false},
-		{rooms.RoleClient, AnyRoom, "r1", true, false}, // never verifies anyway
-		{rooms.RoleTherapist, AnyRoom, "", true, false},
-		{"admin", "r1", "r1", false, false},
+		{rooms.RoleTherapist, "r1", "p1", "r1", true},
+		{rooms.RoleTherapist, "r1", "p1", "r2", false},
+		{rooms.RoleTherapist, AnyRoom, "p1", "r2", true},
+		{rooms.RoleTherapist, AnyRoom, "p2", "r2", false},
+		{rooms.RoleClient, "r1", "p1", "r1", true},
+		{rooms.RoleClient, "r1", "p2", "r1", false},
+		{rooms.RoleClient, "r1", "p1", "r2", false},
+		{rooms.RoleFamily, "r1", "p1", "r1", true},
+		{rooms.RoleStaff, "r1", "p1", "r1", true},
+		{rooms.RoleStaff, AnyRoom, "p1", "r1", false},
+		{rooms.RoleClient, AnyRoom, "p1", "r1", false}, // never verifies anyway
+		{rooms.RoleTherapist, AnyRoom, "p1", "", false},
+		{rooms.RoleTherapist, AnyRoom, "p1", AnyRoom, false},
+		{"admin", "r1", "p1", "r1", false},
 	}
 	for _, tc := range tests {
-		c := Claims{Role: tc.role, Room: tc.tokenRoom}
-		if got := c.MediaGranted(); got != tc.media {
-			t.Errorf("%s with room %q: MediaGranted %v, want %v", tc.role, tc.tokenRoom, got, tc.media)
-		}
-		if got := c.MayJoin(tc.room); got != tc.join {
-			t.Errorf("%s with room %q: MayJoin(%q) %v, want %v", tc.role, tc.tokenRoom, tc.room, got, tc.join)
+		c := Claims{Role: tc.role, Room: tc.tokenRoom, Program: "p1"}
+		err := c.Grant().May(rooms.PermJoin, rooms.Target{Program: tc.program, Room: tc.room})
+		if (err == nil) != tc.join {
+			t.Errorf("%s with room %q joining %s/%q: %v, want allowed=%v", tc.role, tc.tokenRoom, tc.program, tc.room, err, tc.join)
 		}
 	}
 }

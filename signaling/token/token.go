@@ -15,6 +15,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,7 +29,7 @@ import (
 )
 
 // AnyRoom is the room claim of a therapist or staff token that may join any room.
-const AnyRoom = "*"
+const AnyRoom = rooms.AnyRoom
 
 // DefaultAudience is the aud expected when none is configured.
 const DefaultAudience = "iop"
@@ -40,13 +41,22 @@ const DefaultLeeway = 10 * time.Second
 // MinSecretLen is the shortest HS256 secret accepted, in bytes.
 const MinSecretLen = 32
 
+// DefaultMaxTTL is how far ahead a token's exp may lie unless configured
+// otherwise (IOP_JWT_MAX_TTL): join and staff tokens are short-lived.
+const DefaultMaxTTL = 24 * time.Hour
+
+// MaxInviteTTL is how far ahead a family invitation's exp may lie: a
+// therapist may send one a week ahead of the session.
+const MaxInviteTTL = 7 * 24 * time.Hour
+
 // Claims are the claims of a join or API token (PROTOCOL.md, "Tokens").
 type Claims struct {
 	Name    string     `json:"name"`
 	Role    rooms.Role `json:"role"`
 	Room    string     `json:"room"`
 	Kind    rooms.Kind `json:"kind,omitempty"`
-	Program string     `json:"program,omitempty"`
+	// Program is required: everything the bearer does is in it.
+	Program string `json:"program"`
 	// Cohort, on a therapist's token, restricts the room it opens to
 	// clients enrolled in that cohort (e.g. "women", "veterans").
 	Cohort string `json:"cohort,omitempty"`
@@ -85,9 +95,23 @@ type Config struct {
 	Audience string
 	// Issuer every token must carry in iss; empty accepts any.
 	Issuer string
-	// Leeway is the clock skew allowed for exp and nbf (zero: none; iopd
-	// configures DefaultLeeway).
+	// Leeway is the clock skew allowed for exp, nbf and iat (zero: none;
+	// iopd configures DefaultLeeway).
 	Leeway time.Duration
+	// MaxTTL is how far ahead of now a token's exp may lie (zero:
+	// DefaultMaxTTL); family invitations may lie up to MaxInviteTTL ahead.
+	MaxTTL time.Duration
+}
+
+func (c Config) maxTTL(role rooms.Role) time.Duration {
+	m := c.MaxTTL
+	if m <= 0 {
+		m = DefaultMaxTTL
+	}
+	if role == rooms.RoleFamily {
+		m = max(m, MaxInviteTTL)
+	}
+	return m
 }
 
 func (c Config) audience() string {
@@ -133,6 +157,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		// The algorithm is checked against the key in keyFunc, which every
 		// token goes through: a fixed list here could not follow rotation.
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // an iat in the future (beyond the leeway) is refused
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 		jwt.WithAudience(cfg.audience()),
@@ -262,13 +287,45 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: token missing", ErrUnauthorized)
 	}
 	var c Claims
-	if _, err := v.parser.ParseWithClaims(raw, &c, v.keyFunc); err != nil {
+	t, err := v.parser.ParseWithClaims(raw, &c, v.keyFunc)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, reason(err))
+	}
+	if err := numericTimes(v.parser, t.Raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}
+	if limit := v.cfg.maxTTL(c.Role); c.ExpiresAt.Sub(v.now()) > limit+v.cfg.Leeway {
+		return nil, fmt.Errorf("%w: exp is more than %s ahead", ErrUnauthorized, limit)
+	}
 	return &c, nil
+}
+
+// numericTimes refuses exp, nbf and iat written as JSON strings, which the
+// JWT library would read as numbers: RFC 7519 makes them NumericDates.
+func numericTimes(p *jwt.Parser, raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return errors.New("token malformed")
+	}
+	payload, err := p.DecodeSegment(parts[1])
+	if err != nil {
+		return errors.New("token malformed")
+	}
+	var times struct {
+		Exp, Nbf, Iat json.RawMessage
+	}
+	if err := json.Unmarshal(payload, &times); err != nil {
+		return errors.New("token malformed")
+	}
+	for _, t := range []json.RawMessage{times.Exp, times.Nbf, times.Iat} {
+		if len(t) > 0 && (t[0] == '"' || t[0] == '{' || t[0] == '[') {
+			return errors.New("a time claim (exp, nbf, iat) is not a number")
+		}
+	}
+	return nil
 }
 
 // reason turns a jwt error into words that never include the token.
@@ -285,6 +342,8 @@ func reason(err error) string {
 		return "signature invalid"
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return "signing algorithm not accepted"
+	case errors.Is(err, jwt.ErrInvalidType):
+		return "a time claim (exp, nbf, iat) is not a number"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		for _, claim := range []string{"exp", "aud", "iss"} {
 			if strings.Contains(err.Error(), claim+" claim is required") {
@@ -313,11 +372,25 @@ func (c *Claims) check() error {
 	if c.Subject == "" {
 		return errors.New("sub missing")
 	}
+	if c.Program == "" {
+		return errors.New("program missing")
+	}
+	if err := rooms.ValidProgramID(c.Program); err != nil {
+		return err
+	}
 	if c.Room == "" {
 		return errors.New("room missing")
 	}
 	if c.Room == AnyRoom && !c.Role.Staff() {
 		return errors.New("only therapists and staff may hold a token for any room")
+	}
+	if c.Room != AnyRoom {
+		if err := rooms.ValidRoomID(c.Room); err != nil {
+			return err
+		}
+	}
+	if len(c.Name) > 128 || len(c.Subject) > 128 || len(c.Cohort) > 64 || len(c.Cohorts) > 16 {
+		return errors.New("name, sub or cohorts too long")
 	}
 	if c.Kind != "" && (c.Role != rooms.RoleTherapist || !c.Kind.Valid()) {
 		return fmt.Errorf("kind %.32q: only therapists open rooms, of a known kind", c.Kind)
@@ -332,25 +405,20 @@ func (c *Claims) check() error {
 // family members join by single-use invites, whose jti is consumed on join.
 func (c *Claims) SingleUse() bool { return c.Role == rooms.RoleFamily }
 
-// MediaGranted reports whether the bearer may join a session's media at all.
-// Therapists, clients and family may (in the rooms their token names); staff
-// only with a token for one room, their grant: a staff token for any room
-// ("*") is for the staff API and never joins media.
-func (c *Claims) MediaGranted() bool {
-	if c.Role == rooms.RoleStaff {
-		return c.Room != AnyRoom
+// Grant is what the verified claims allow: the one authority (rooms.Grant)
+// that every route and message asks.
+func (c *Claims) Grant() rooms.Grant {
+	g := rooms.Grant{
+		Program: c.Program, Sub: c.Subject, Name: c.Name, Role: c.Role, Room: c.Room,
+		Kind: c.Kind, Cohort: c.Cohort, Cohorts: c.Cohorts,
 	}
-	return c.Role.Valid()
-}
-
-// MayJoin reports whether the token grants joining room's media: a token
-// for that room, or a therapist's token for any room. A false answer is the
-// protocol's forbidden.
-func (c *Claims) MayJoin(room string) bool {
-	if room == "" || room == AnyRoom || !c.MediaGranted() {
-		return false
+	if c.SingleUse() {
+		g.Invitation = &rooms.Invitation{JTI: c.ID}
+		if c.ExpiresAt != nil {
+			g.Invitation.Expires = c.ExpiresAt.Unix()
+		}
 	}
-	return c.Room == room || (c.Room == AnyRoom && c.Role == rooms.RoleTherapist)
+	return g
 }
 
 // Minter signs tokens (dev mode, invites, tests, iopctl): with the EdDSA or

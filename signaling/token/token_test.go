@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func codeOf(v *Verifier, tok, room string) (string, error) {
 		return "unauthorized", err
 	case err != nil:
 		return "internal", err
-	case !c.MayJoin(room):
+	case c.Grant().May(rooms.PermJoin, rooms.Target{Room: room}) != nil:
 		return "forbidden", nil
 	}
 	return "", nil
@@ -176,6 +177,19 @@ func TestVerify(t *testing.T) {
 		{"therapist with unknown kind", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(claims(rooms.RoleTherapist, room), func(c *Claims) { c.Kind = "party" })), "", "unauthorized", "kind"},
 		{"no sub", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.Subject = "" })), "", "unauthorized", "sub missing"},
 		{"no room", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.Room = "" })), "", "unauthorized", "room missing"},
+		{"no program", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.Program = "" })), "", "unauthorized", "program missing"},
+		{"program outside the grammar", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.Program = "a/b" })), "", "unauthorized", "program"},
+		{"room outside the grammar", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.Room = "r1/../x" })), "", "unauthorized", "room"},
+		{"exp a century away", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().AddDate(100, 0, 0)) })), "", "unauthorized", "ahead"},
+		{"exp 25 h away", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(25 * time.Hour)) })), "", "unauthorized", "ahead"},
+		{"invitation 6 days away", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(claims(rooms.RoleFamily, room), func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(6 * 24 * time.Hour)) })), "", "", ""},
+		{"invitation 8 days away", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(claims(rooms.RoleFamily, room), func(c *Claims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(8 * 24 * time.Hour)) })), "", "unauthorized", "ahead"},
+		{"iat in the future", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(time.Now().Add(time.Hour)) })), "", "unauthorized", "future"},
+		{"iat within the leeway", hs, sign(t, jwt.SigningMethodHS256, secret, "", with(client, func(c *Claims) { c.IssuedAt = jwt.NewNumericDate(time.Now().Add(3 * time.Second)) })), "", "", ""},
+		{"exp a string", hs, sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{
+			"sub": "c", "name": "Alex", "role": "client", "room": room, "program": "p1", "aud": DefaultAudience,
+			"exp": fmt.Sprint(time.Now().Add(time.Hour).Unix()),
+		}), "", "unauthorized", "not a number"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,6 +149,7 @@ const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 const state = {
   token: '',
   room: '', // only for a token valid in any room
+  resume: '', // the resume secret of the last joined: brings this page back in after a lost connection
   claims: null,
   autoJoin: false, // join without a click: set after a redirect to another server
   hops: 0, // redirects followed so far
@@ -1071,7 +1072,7 @@ async function join() {
 
 /** connectSession opens a session with the token and the local stream, and follows its events. */
 function connectSession() {
-  const session = new Session({ token: state.token, stream: state.stream, room: state.room });
+  const session = new Session({ token: state.token, stream: state.stream, room: state.room, resume: state.resume });
   state.session = session;
   const handlers = {
     joined: onJoined,
@@ -1100,6 +1101,7 @@ function onJoined(msg) {
   const back = !!state.reconnect;
   endReconnect();
   state.joined = true;
+  state.resume = msg.resume || '';
   state.you = msg.you;
   state.locked = !!msg.room.locked;
   setRoomName(msg.room.title || msg.room.id);

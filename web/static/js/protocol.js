@@ -182,13 +182,16 @@ export class Session extends EventTarget {
    * @param {MediaStream|null} [opts.stream] local camera and microphone; null joins without sending media
    * @param {string} [opts.url] the signaling websocket URL (default: this page's server)
    * @param {string} [opts.room] the room to join, only with a token for any room
+   * @param {string} [opts.resume] the resume secret of the last joined, to come
+   *   back in after a lost connection without waiting again
    */
-  constructor({ token, stream = null, url = signalURL(location), room = '' }) {
+  constructor({ token, stream = null, url = signalURL(location), room = '', resume = '' }) {
     super();
     this.token = token;
     this.stream = stream;
     this.url = url;
     this.room = room;
+    this.resume = resume;
     this.ws = null;
     this.publish = null;
     this.subscribe = null;
@@ -206,6 +209,9 @@ export class Session extends EventTarget {
       const join = { type: 'join', v: VERSION, token: this.token, id: 'join' };
       if (this.room) {
         join.room = this.room;
+      }
+      if (this.resume) {
+        join.resume = this.resume;
       }
       this.send(join);
       this.pinger = setInterval(() => this.send({ type: 'ping', t: Date.now() }), PING_INTERVAL);
