@@ -245,7 +245,7 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	n.schedule = schedule.NewStore(n.store.Redis)
 	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule)})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
-		Node:    cfg.NodeID,
+		Node:  cfg.NodeID,
 		Spool: filepath.Join(dir, "attendance.spool"),
 		Log:   log,
 	})

@@ -51,10 +51,10 @@ const MaxInviteTTL = 7 * 24 * time.Hour
 
 // Claims are the claims of a join or API token (PROTOCOL.md, "Tokens").
 type Claims struct {
-	Name    string     `json:"name"`
-	Role    rooms.Role `json:"role"`
-	Room    string     `json:"room"`
-	Kind    rooms.Kind `json:"kind,omitempty"`
+	Name string     `json:"name"`
+	Role rooms.Role `json:"role"`
+	Room string     `json:"room"`
+	Kind rooms.Kind `json:"kind,omitempty"`
 	// Program is required: everything the bearer does is in it.
 	Program string `json:"program"`
 	// Cohort, on a therapist's token, restricts the room it opens to
