@@ -208,18 +208,21 @@ type iopdProcess struct {
 }
 
 // buildIopd builds the iopd binary once per test.
-func buildIopd(t *testing.T) string {
+func buildIopd(t *testing.T) string { return buildCommand(t, "iopd") }
+
+// buildCommand builds ./cmd/name into the test's temporary directory.
+func buildCommand(t *testing.T, name string) string {
 	t.Helper()
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		t.Fatalf("go env GOMOD: %v", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(t.TempDir(), "iopd")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/iopd")
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/iopd: %v\n%s", err, out)
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
 	}
 	return bin
 }
