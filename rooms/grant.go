@@ -24,9 +24,14 @@ type Ref struct {
 func (r Ref) String() string { return r.Program + "/" + r.ID }
 
 // idGrammar is what program and room ids look like: a letter or digit,
-// then letters, digits, "_", "-" or "."; at most 128 characters in all.
-// It keeps ids safe in Redis keys, URLs, logs and file names.
+// then letters, digits, "_", "-" or "."; at most 128 characters in all
+// (programs: 64). It keeps ids safe in Redis keys, URLs, logs and file
+// names.
 var idGrammar = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// maxProgramID is the longest program id (the schedule's and the audit
+// trail's limit).
+const maxProgramID = 64
 
 // ErrBadID is wrapped by ValidRoomID and ValidProgramID.
 var ErrBadID = errors.New("bad id")
@@ -41,10 +46,11 @@ func ValidRoomID(id string) error {
 	return nil
 }
 
-// ValidProgramID checks a program id against the same grammar.
+// ValidProgramID checks a program id against the same grammar, at most 64
+// characters.
 func ValidProgramID(id string) error {
-	if !idGrammar.MatchString(id) {
-		return fmt.Errorf("program %.40q: %w: want 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit", id, ErrBadID)
+	if !idGrammar.MatchString(id) || len(id) > maxProgramID {
+		return fmt.Errorf("program %.40q: %w: want 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit", id, ErrBadID)
 	}
 	return nil
 }

@@ -165,7 +165,7 @@ func (s *Server) attendanceProgram(c *call) (any, error) {
 // auditPage is the answer of GET /v1/audit/programs/{program}.
 type auditPage struct {
 	Entries []audit.Entry `json:"entries"`
-	Next    string        `json:"next,omitempty"`
+	Next    string        `json:"next"` // "" on the last page
 }
 
 // auditTrail pages through the program's audit trail, oldest first.
@@ -177,10 +177,10 @@ func (s *Server) auditTrail(c *call) (any, error) {
 	limit := 100
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
+		if err != nil || n < 1 {
 			return nil, refuse(protocol.CodeBadMessage, "limit must be 1 to 500")
 		}
-		limit = n
+		limit = min(n, 500)
 	}
 	entries, next, err := s.cfg.Audit.Page(c.ctx, c.program, q.Get("after"), limit)
 	if err != nil {

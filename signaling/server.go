@@ -285,7 +285,7 @@ func errorCode(err error) string {
 		return protocol.CodeTooLate
 	case errors.Is(err, rooms.ErrNotEnrolled):
 		return protocol.CodeNotEnrolled
-	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets):
+	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):
 		return protocol.CodeBadMessage
 	}
 	return protocol.CodeInternal
