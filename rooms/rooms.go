@@ -53,7 +53,9 @@ const (
 	// EventRemoved: the participant was removed or denied (Reason); only
 	// the participant, who must then disconnect.
 	EventRemoved EventType = "removed"
-	// EventRoomUpdated: lock state or host changed; everyone admitted.
+	// EventRoomUpdated: lock state or host changed (Participant: the host,
+	// By: who handed over; no By when the host's connection came back);
+	// everyone admitted.
 	EventRoomUpdated EventType = "room_updated"
 	// EventEnded: a therapist ended the session; everyone, waiting or not.
 	EventEnded EventType = "ended"
@@ -449,6 +451,11 @@ func (r *Room) admitLocked(m *member, by Participant) error {
 	}
 	r.emitLocked(self, only(m))
 	r.emitLocked(Event{Type: EventJoined, Participant: m.p, By: by}, admittedExcept(m))
+	if m.p.Role == RoleTherapist && m.p.Sub == r.host && r.hostIDLocked() == m.p.ID && len(others) > 0 {
+		// The host is back (or arrived after the others): everyone learns
+		// their participant id as the room's host.
+		r.emitLocked(Event{Type: EventRoomUpdated, Participant: m.p}, admittedExcept(m))
+	}
 	if wasWaiting {
 		r.waitingChangedLocked()
 	}

@@ -378,3 +378,32 @@ func TestPolicies(t *testing.T) {
 		t.Error("the role table is wrong")
 	}
 }
+
+// TestHostComesBack: the host's dropped connection does not hand the role
+// over; when they join again the others learn the host's new id.
+func TestHostComesBack(t *testing.T) {
+	_, r, _ := newRoom(t)
+	_, _ = join(t, r, "dana", RoleTherapist)
+	co, _ := join(t, r, "kim", RoleTherapist)
+	r.Leave("dana", ReasonDropped)
+	if r.Host() != "sub-dana" {
+		t.Fatalf("host %q after the host dropped, want still sub-dana", r.Host())
+	}
+	if err := r.End("kim"); err != nil {
+		t.Errorf("a co-therapist ending while the host is away: %v", err)
+	}
+	_, r, _ = newRoom(t)
+	_, _ = join(t, r, "dana", RoleTherapist)
+	co, _ = join(t, r, "kim", RoleTherapist)
+	r.Leave("dana", ReasonDropped)
+	b := &inbox{}
+	if _, err := r.Join(Participant{ID: "dana2", Sub: "sub-dana", Name: "dana", Role: RoleTherapist}, b, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if e := co.last(); e.Type != EventRoomUpdated || e.Host != "dana2" {
+		t.Errorf("the co-therapist's last event %+v, want room_updated naming dana2 the host", e)
+	}
+	if err := r.End("kim"); !errors.Is(err, ErrForbidden) {
+		t.Errorf("a co-therapist ending once the host is back: %v", err)
+	}
+}

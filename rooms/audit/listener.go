@@ -139,6 +139,8 @@ func (r *Recorder) RoomEvent(e rooms.Event) {
 		action = ActionRemove
 	case e.Type == rooms.EventMuted:
 		action = ActionMute
+	case e.Type == rooms.EventRoomUpdated && e.Participant.ID != "" && e.By.ID == "":
+		return // the host's connection came back: nobody decided anything
 	case e.Type == rooms.EventRoomUpdated && e.Participant.ID != "":
 		action = ActionHost
 	case e.Type == rooms.EventRoomUpdated && e.Locked:

@@ -82,7 +82,7 @@ const closingCodes = new Set(['too_large', 'join_timeout', 'rate_limited']);
 /** What to say when something the person did in the session was refused. */
 const actionErrors = {
   not_found: 'That person has already left, or is no longer waiting.',
-  forbidden: 'Only a therapist can do that.',
+  forbidden: 'Only the host of this session can do that.',
   not_admitted: 'You can do that once you are in the session.',
   webrtc: 'There was a problem with the video connection.',
 };
@@ -150,6 +150,7 @@ const state = {
   token: '',
   room: '', // only for a token valid in any room
   resume: '', // the resume secret of the last joined: brings this page back in after a lost connection
+  host: '', // the participant id of the session's host, while in the room
   claims: null,
   autoJoin: false, // join without a click: set after a redirect to another server
   hops: 0, // redirects followed so far
@@ -834,6 +835,21 @@ function isTherapist() {
   return state.joined && state.you?.role === 'therapist';
 }
 
+/** isHost reports whether you are the session's host (the server's host rule decides). */
+function isHost() {
+  return isTherapist() && (!state.host || state.host === state.you.id);
+}
+
+/** leads reports whether you may end the session and hand the host role over: the host, or any therapist while the host is away. */
+function leads() {
+  return isHost() || (isTherapist() && !state.tiles.has(state.host));
+}
+
+/** mayModerate mirrors the server's host rule: the host moderates anyone, a co-therapist clients and family. */
+function mayModerate(p) {
+  return isHost() || p.role === 'client' || p.role === 'family';
+}
+
 /** nameOf returns how to name a participant in the console, with their role when not a client. */
 function nameOf(p) {
   return p.role && p.role !== 'client' ? `${p.name} (${roleNames[p.role] || p.role})` : p.name;
@@ -888,7 +904,7 @@ function renderConsole() {
   document.body.toggleAttribute('data-console', on);
   // A therapist has the floor already, and ends the session rather than leaving it.
   $('[data-action="hand"]').hidden = on;
-  $('[data-view="call"] [data-action="end"]').hidden = !on;
+  $('[data-view="call"] [data-action="end"]').hidden = !leads();
   $('[data-view="call"] [data-action="leave"]').classList.toggle('btn-leave', !on);
   clearInterval(state.minutesTimer);
   state.minutesTimer = 0;
@@ -950,13 +966,19 @@ function renderPresent() {
       'mute-video': [`Stop ${p.name}’s video`, !p.video],
       remove: [`Remove ${p.name} from the session`, false],
     };
+    const moderated = mayModerate(p);
     for (const [action, [label, off]] of Object.entries(buttons)) {
       const b = $(`[data-action="${action}"]`, li);
       b.dataset.participant = p.id;
       b.setAttribute('aria-label', label);
+      b.hidden = !moderated;
       // aria-disabled rather than disabled, so that focus stays on the button.
       b.setAttribute('aria-disabled', String(off));
     }
+    const handOver = $('[data-action="make-host"]', li);
+    handOver.dataset.participant = p.id;
+    handOver.setAttribute('aria-label', `Make ${p.name} the host of this session`);
+    handOver.hidden = !(leads() && p.role === 'therapist');
   }, $('#present-title'));
   $('[data-present-count]').textContent = people.length ? `(${people.length})` : '';
   $('[data-present-empty]').hidden = people.length > 0;
@@ -1102,6 +1124,7 @@ function onJoined(msg) {
   endReconnect();
   state.joined = true;
   state.resume = msg.resume || '';
+  state.host = msg.room.host || '';
   state.you = msg.you;
   state.locked = !!msg.room.locked;
   setRoomName(msg.room.title || msg.room.id);
@@ -1196,8 +1219,12 @@ function onParticipantLeft(msg) {
   removeTile(msg.id);
   state.seen.delete(msg.id);
   trackHand({ id: msg.id, hand: false });
-  renderPresent();
-  renderHands();
+  if (msg.id === state.host) {
+    renderConsole(); // the host is away: any therapist may end or take over
+  } else {
+    renderPresent();
+    renderHands();
+  }
 }
 
 /** onMuted follows a therapist's mute: it is turned off here too, and you may turn it back on. */
@@ -1212,15 +1239,25 @@ function onMuted({ kind, by }) {
     : `${who} muted your microphone. You can unmute it when you want to speak.`, video ? 'video' : 'audio');
 }
 
-/** onRoomUpdated follows the room's lock state. */
+/** onRoomUpdated follows the room's lock state and its host. */
 function onRoomUpdated({ room }) {
   if (!room) {
     return;
   }
+  const wasLocked = state.locked;
+  const host = room.host || '';
   state.locked = !!room.locked;
   setRoomName(room.title || room.id);
   renderLock();
-  if (isTherapist()) {
+  if (host !== state.host) {
+    state.host = host;
+    renderConsole();
+    const who = host === state.you?.id ? 'You are' : `${state.tiles.get(host)?.p?.name || 'Another therapist'} is`;
+    if (host) {
+      announce(`${who} now the host of this session.`);
+    }
+  }
+  if (isTherapist() && wasLocked !== state.locked) {
     announce(state.locked ? 'The room is locked. Nobody new can join.' : 'The room is open again.');
   }
 }
@@ -1764,6 +1801,7 @@ function onClick(e) {
     'mute-audio': () => mute(b, 'audio'),
     'mute-video': () => mute(b, 'video'),
     remove: () => askRemove(id),
+    'make-host': () => state.session?.host(id),
     lock: () => state.session?.lock(!state.locked),
     end: askEnd,
     'copy-calendar': copyCalendar,

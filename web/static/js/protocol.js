@@ -284,6 +284,11 @@ export class Session extends EventTarget {
     this.send({ type: 'lock', locked });
   }
 
+  /** host (the host, or a therapist while the host is away) makes another therapist the host. */
+  host(participant) {
+    this.send({ type: 'host', participant });
+  }
+
   /** end ends the session for everyone; therapists only. */
   end() {
     this.send({ type: 'end' });
