@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"iop/rooms"
@@ -87,15 +88,18 @@ type Ticket struct {
 	// Admitted is false while the person waits in the waiting room.
 	Admitted bool
 	claim    func()
+	left     sync.Once
 }
 
 // Leave takes the person out of the room for reason and gives up the
-// node's claim on the room with its last person. Call it exactly once.
+// node's claim on the room with its last person; later calls do nothing.
 func (t *Ticket) Leave(reason string) {
-	t.Room.Leave(t.Participant.ID, reason)
-	if t.claim != nil {
-		t.claim()
-	}
+	t.left.Do(func() {
+		t.Room.Leave(t.Participant.ID, reason)
+		if t.claim != nil {
+			t.claim()
+		}
+	})
 }
 
 // RoomRef returns the room id a request joins, checked against the grammar
