@@ -107,8 +107,10 @@ const (
 	PermBook Permission = "book"
 	// PermReadAudit: read the program's audit trail.
 	PermReadAudit Permission = "read_audit"
-	// PermSelf: the bearer's own sessions and calendar, in their program.
+	// PermSelf: the bearer's own sessions, in their program.
 	PermSelf Permission = "self"
+	// PermCalendar: a client's own calendar feed address.
+	PermCalendar Permission = "calendar"
 	// PermSecret: a route whose secret path is the credential (the
 	// calendar feed); no token.
 	PermSecret Permission = "secret"
@@ -193,6 +195,11 @@ func (g Grant) May(p Permission, t Target) error {
 		return deny("the audit trail is for the program's staff")
 	case PermSelf:
 		return nil
+	case PermCalendar:
+		if g.Role == RoleClient {
+			return nil
+		}
+		return deny("calendar feeds are for clients")
 	}
 	return deny(fmt.Sprintf("unknown permission %q", p))
 }
@@ -200,3 +207,7 @@ func (g Grant) May(p Permission, t Target) error {
 // Manager reports whether the grant manages the program's schedule (as
 // opposed to a therapist acting on their own bookings).
 func (g Grant) Manager() bool { return g.Role.Can(ActManageSchedule) }
+
+// Can reports whether the grant's role may do a at all, for the messages of
+// a session (the room's host rule then decides whom to).
+func (g Grant) Can(a Action) bool { return g.Role.Can(a) }

@@ -220,9 +220,6 @@ func (s *Server) myCalendar(op calendarOp) func(*call) (any, error) {
 		if s.cfg.Schedule == nil {
 			return nil, refuse(protocol.CodeNotFound, "no schedule for this program")
 		}
-		if c.grant.Role != rooms.RoleClient {
-			return nil, refuse(protocol.CodeForbidden, "calendar feeds are for clients")
-		}
 		var secret string
 		var err error
 		switch op {

@@ -60,9 +60,9 @@ func (s *Server) routes() []route {
 		{pattern: "GET /v1/attendance/programs/{program}/weeks/{week}", perm: rooms.PermReadAttendance, handle: s.attendanceProgram, trace: audit.ActionAttendanceRead, traceFirst: true},
 		{pattern: "GET /v1/audit/programs/{program}", perm: rooms.PermReadAudit, handle: s.auditTrail, trace: audit.ActionAuditRead, traceFirst: true},
 		{pattern: "GET /v1/me/sessions", perm: rooms.PermSelf, handle: s.mySessions},
-		{pattern: "GET /v1/me/calendar", perm: rooms.PermSelf, handle: s.myCalendar(calendarGet)},
-		{pattern: "POST /v1/me/calendar", perm: rooms.PermSelf, handle: s.myCalendar(calendarRotate)},
-		{pattern: "DELETE /v1/me/calendar", perm: rooms.PermSelf, handle: s.myCalendar(calendarRevoke)},
+		{pattern: "GET /v1/me/calendar", perm: rooms.PermCalendar, handle: s.myCalendar(calendarGet)},
+		{pattern: "POST /v1/me/calendar", perm: rooms.PermCalendar, handle: s.myCalendar(calendarRotate)},
+		{pattern: "DELETE /v1/me/calendar", perm: rooms.PermCalendar, handle: s.myCalendar(calendarRevoke)},
 		{pattern: "GET /v1/calendar/{file}", perm: rooms.PermSecret, handle: s.calendarFeed},
 
 		{pattern: "GET " + p + "/schedule", perm: rooms.PermManageSchedule, handle: s.getProgram},

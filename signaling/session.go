@@ -304,7 +304,7 @@ func (s *session) handle(data []byte) (leave bool) {
 	switch {
 	case !known:
 		err = errorf(protocol.CodeUnknownType, "unknown message type")
-	case a.needs != "" && !s.grant.Role.Can(a.needs):
+	case a.needs != "" && !s.grant.Can(a.needs):
 		err = errorf(protocol.CodeForbidden, "your role may not "+m.Type)
 	default:
 		leave, err = a.handle(s, &m)
