@@ -49,6 +49,7 @@ type node struct {
 	attendance *attendance.Store
 	recorder   *attendance.Recorder
 	audit      *audit.Recorder
+	auditLog   *audit.Log
 	schedule   *schedule.Store
 	unwatch    func()
 	http       *http.Server
@@ -115,7 +116,8 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	if err != nil {
 		return nil, err
 	}
-	n.audit = audit.NewRecorder(audit.New(n.store.Redis, audit.Options{Key: auditKey, Retention: retention}), log)
+	n.auditLog = audit.New(n.store.Redis, audit.Options{Key: auditKey, Retention: retention})
+	n.audit = audit.NewRecorder(n.auditLog, log)
 	n.rooms = rooms.NewManager(policies, n.recorder, n.audit)
 	if cfg.dev() {
 		n.rooms.Open(rooms.Ref{Program: demoProgram, ID: demoRoom}, rooms.KindGroup, "Demo group", true)
@@ -206,10 +208,15 @@ func (n *node) heartbeat(ctx context.Context) error {
 	}, 30*time.Second)
 }
 
+// auditTrimEvery is how often a node applies the audit trail's retention.
+const auditTrimEvery = 24 * time.Hour
+
 func (n *node) beatLoop() {
 	defer close(n.beatDone)
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
+	trim := time.NewTicker(auditTrimEvery)
+	defer trim.Stop()
 	for {
 		select {
 		case <-t.C:
@@ -218,8 +225,30 @@ func (n *node) beatLoop() {
 				n.log.Warn("node heartbeat failed", "err", err)
 			}
 			cancel()
+		case <-trim.C:
+			n.trimAudit()
 		case <-n.stopBeat:
 			return
+		}
+	}
+}
+
+// trimAudit removes audit entries older than the retention from every
+// program's trail (each trim verifies the chain first and leaves an entry
+// of its own; a broken chain is left as it is, for the investigation).
+func (n *node) trimAudit() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	programs, err := n.auditLog.Programs(ctx)
+	if err != nil {
+		n.log.Warn("audit retention", "err", err)
+		return
+	}
+	for _, p := range programs {
+		if removed, err := n.auditLog.Trim(ctx, p); err != nil {
+			n.log.Error("audit retention: trail not trimmed", "program", p, "err", err)
+		} else if removed > 0 {
+			n.log.Info("audit retention: entries removed", "program", p, "removed", removed)
 		}
 	}
 }
