@@ -852,6 +852,9 @@ function mayModerate(p) {
 
 /** nameOf returns how to name a participant in the console, with their role when not a client. */
 function nameOf(p) {
+  if (p.id && p.id === state.host) {
+    return `${p.name} (host)`;
+  }
   return p.role && p.role !== 'client' ? `${p.name} (${roleNames[p.role] || p.role})` : p.name;
 }
 
