@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -77,14 +76,7 @@ func TestAttendanceThroughTheServer(t *testing.T) {
 		t.Errorf("staff of another program reading the program: %d", status)
 	}
 
-	req, _ := http.NewRequest("GET", n.url+"/v1/attendance/programs/demo/weeks/"+isoWeek(y, w)+".csv", nil)
-	req.Header.Set("Authorization", "Bearer "+staff)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	csv, _ := io.ReadAll(resp.Body)
+	csv := getCSV(t, n, "/v1/attendance/programs/demo/weeks/"+isoWeek(y, w)+".csv", staff)
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
 	if lines[0] != "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality" {
 		t.Errorf("CSV header %q", lines[0])
