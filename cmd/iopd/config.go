@@ -17,6 +17,7 @@ type config struct {
 	PublicURL     string
 	UDPHost       string
 	UDPPort       int
+	TCPPort       string
 	PublicIP      string
 	RedisURL      string
 	JWTSecret     string
@@ -48,6 +49,7 @@ func options(c *config) []option {
 		{"public-url", "IOP_PUBLIC_URL", "this node's public base URL, used in links and redirects (default http:// + the HTTP address)", &c.PublicURL, ""},
 		{"udp-host", "IOP_UDP_HOST", "address the media UDP port binds to (default: every interface)", &c.UDPHost, ""},
 		{"udp-port", "IOP_UDP_PORT", "media UDP port shared by all peers; 0 picks a free port", &c.UDPPort, "50000"},
+		{"tcp-port", "IOP_TCP_PORT", "media TCP port for ICE over TCP, for browsers whose network blocks UDP; off turns it off (default: the UDP port's number)", &c.TCPPort, ""},
 		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated (default: the host's addresses)", &c.PublicIP, ""},
 		{"redis-url", "IOP_REDIS_URL", "Redis URL, e.g. redis://127.0.0.1:6379/0 (unset: embedded in-process Redis, data lost on exit)", &c.RedisURL, ""},
 		{"jwt-secret", "IOP_JWT_SECRET", "HS256 signing key, at least 32 bytes (unset: dev mode generates one and prints join links)", &c.JWTSecret, ""},
@@ -114,6 +116,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return nil, fmt.Errorf("udp port %d out of range", c.UDPPort)
 	}
+	if _, _, err := c.tcpPort(); err != nil {
+		return nil, err
+	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		return nil, fmt.Errorf("IOP_JWT_SECRET must be at least 32 bytes")
 	}
@@ -127,6 +132,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}
 	return c, nil
+}
+
+// tcpPort returns the media TCP port, and whether ICE over TCP is on.
+func (c *config) tcpPort() (port int, on bool, err error) {
+	switch c.TCPPort {
+	case "":
+		return c.UDPPort, true, nil
+	case "off":
+		return 0, false, nil
+	}
+	port, err = strconv.Atoi(c.TCPPort)
+	if err != nil || port < 0 || port > 65535 {
+		return 0, false, fmt.Errorf("IOP_TCP_PORT: %q is not a port number or off", c.TCPPort)
+	}
+	return port, true, nil
 }
 
 // splitList splits a comma-separated setting, dropping blanks.

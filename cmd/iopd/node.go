@@ -85,6 +85,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 
 	scfg := sfu.DefaultConfig()
 	scfg.UDPAddr = net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort))
+	if port, on, _ := cfg.tcpPort(); on {
+		scfg.TCPAddr = net.JoinHostPort(cfg.UDPHost, strconv.Itoa(port))
+	}
 	scfg.PublicIPs = splitList(cfg.PublicIP)
 	scfg.IncludeLoopback = cfg.dev() || isLoopbackAddr(cfg.HTTPAddr) || isLoopbackAddr(cfg.UDPHost)
 	if n.sfu, err = sfu.New(scfg); err != nil {
@@ -149,7 +152,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	n.mu.Lock()
 	n.ready = true
 	n.mu.Unlock()
-	log.Info("iopd ready", "url", n.url, "media_udp", fmt.Sprint(n.sfu.LocalAddrs()), "node", cfg.NodeID)
+	log.Info("iopd ready", "url", n.url, "media_udp", fmt.Sprint(n.sfu.LocalAddrs()), "media_tcp", fmt.Sprint(n.sfu.TCPAddr()), "node", cfg.NodeID)
 	return n, nil
 }
 
