@@ -64,6 +64,9 @@ type session struct {
 	releases   []func() // room claim, released on leave
 	seat       func()   // the seat, kept for the grace period after a drop
 
+	// sessionEnd is a scheduled session's end, bounding TURN credentials.
+	sessionEnd time.Time
+
 	// offerRe is the id of the publish offer being answered; the answer
 	// is sent from within HandleOffer on the reader goroutine.
 	offerRe string
@@ -406,6 +409,7 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		return r
 	}
 	room := open()
+	s.sessionEnd = sessionEnd(occ)
 	cohorts := c.Cohorts
 	if occ != nil {
 		cohorts = s.enrolledCohorts(ctx, c)
@@ -840,7 +844,7 @@ func (s *session) admittedEvent(e rooms.Event) {
 		You:          &protocol.Person{ID: s.id, Name: e.Participant.Name, Role: string(e.Participant.Role)},
 		Room:         roomInfo(e),
 		Participants: participants(e.Others),
-		ICEServers:   s.srv.cfg.ICEServers,
+		ICEServers:   s.srv.iceServers(s.id, s.srv.turnExpiry(s.sessionEnd, time.Now())),
 	}
 	if e.By.ID == "" {
 		m.Re = s.joinRe // answers the join; after an admit it answers nobody's message

@@ -19,6 +19,9 @@ type config struct {
 	UDPPort       int
 	TCPPort       string
 	PublicIP      string
+	TURNURLs      string
+	TURNSecret    string
+	TURNTTL       time.Duration
 	RedisURL      string
 	JWTSecret     string
 	JWTKeys       string
@@ -51,6 +54,9 @@ func options(c *config) []option {
 		{"udp-port", "IOP_UDP_PORT", "media UDP port shared by all peers; 0 picks a free port", &c.UDPPort, "50000"},
 		{"tcp-port", "IOP_TCP_PORT", "media TCP port for ICE over TCP, for browsers whose network blocks UDP; off turns it off (default: the UDP port's number)", &c.TCPPort, ""},
 		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated (default: the host's addresses)", &c.PublicIP, ""},
+		{"turn-urls", "IOP_TURN_URLS", "TURN server URLs handed to clients with short-lived credentials, comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp", &c.TURNURLs, ""},
+		{"turn-secret", "IOP_TURN_SECRET", "the TURN server's shared secret (coturn static-auth-secret, use-auth-secret), 16 bytes or more", &c.TURNSecret, ""},
+		{"turn-ttl", "IOP_TURN_TTL", "how long TURN credentials last in a room the schedule does not know (a scheduled session's last until its end plus 30 minutes)", &c.TURNTTL, "3h"},
 		{"redis-url", "IOP_REDIS_URL", "Redis URL, e.g. redis://127.0.0.1:6379/0 (unset: embedded in-process Redis, data lost on exit)", &c.RedisURL, ""},
 		{"jwt-secret", "IOP_JWT_SECRET", "HS256 signing key, at least 32 bytes (unset: dev mode generates one and prints join links)", &c.JWTSecret, ""},
 		{"jwt-keys", "IOP_JWT_KEYS", "PEM or JWK set file of EdDSA/ES256 public keys, selected by kid; reloaded on SIGHUP", &c.JWTKeys, ""},
@@ -115,6 +121,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return nil, fmt.Errorf("udp port %d out of range", c.UDPPort)
+	}
+	if (c.TURNURLs == "") != (c.TURNSecret == "") {
+		return nil, fmt.Errorf("set IOP_TURN_URLS and IOP_TURN_SECRET together: clients need both the servers and credentials for them")
 	}
 	if _, _, err := c.tcpPort(); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
+	"iop/sfu/turn"
 	"iop/signaling"
 	"iop/signaling/token"
 	"iop/web"
@@ -122,6 +123,12 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
 	sigCfg.Origins = splitList(cfg.Origins)
+	if cfg.TURNURLs != "" {
+		if sigCfg.TURN, err = turn.NewIssuer(splitList(cfg.TURNURLs), cfg.TURNSecret); err != nil {
+			return nil, err
+		}
+		sigCfg.TURNSession = cfg.TURNTTL
+	}
 
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
