@@ -23,6 +23,9 @@ type Participant struct {
 	Cohorts []string
 	// Program whose attendance, schedule and access this person is in.
 	Program string
+	// Transport is how the person's media reaches the server (udp, tcp,
+	// relay), once it has connected.
+	Transport string
 }
 
 // EventType names what happened in a room.

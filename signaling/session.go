@@ -898,7 +898,7 @@ func roomInfo(e rooms.Event) *protocol.Room {
 }
 
 func participant(p rooms.Participant) protocol.Participant {
-	return protocol.Participant{ID: p.ID, Name: p.Name, Role: string(p.Role), Audio: p.Audio, Video: p.Video, Hand: p.Hand}
+	return protocol.Participant{ID: p.ID, Name: p.Name, Role: string(p.Role), Audio: p.Audio, Video: p.Video, Hand: p.Hand, Transport: p.Transport}
 }
 
 func participants(ps []rooms.Participant) []protocol.Participant {

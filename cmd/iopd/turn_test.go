@@ -137,3 +137,17 @@ func TestNoTURNWithoutConfig(t *testing.T) {
 		t.Errorf("ice_servers %+v without TURN configured", m.ICEServers)
 	}
 }
+
+// TestTherapistSeesTransport: once a client's media connects, the others
+// (the therapist's console among them) learn how it travels.
+func TestTherapistSeesTransport(t *testing.T) {
+	n := testNode(t)
+	a := joinPeer(t, n, "therapist", rooms.RoleTherapist, "transport")
+	b := joinPeer(t, n, "alex", rooms.RoleClient, "transport")
+	m := waitEvent(t, a, 20*time.Second, "alex's transport", func(m protocol.ServerMessage) bool {
+		return m.Type == protocol.TypeParticipantUpdated && m.Participant != nil && m.Participant.ID == b.ID() && m.Participant.Transport != ""
+	})
+	if m.Participant.Transport != "udp" {
+		t.Errorf("alex's transport %q, want udp (the Go client uses UDP only)", m.Participant.Transport)
+	}
+}

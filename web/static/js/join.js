@@ -927,6 +927,16 @@ function minutesText(id) {
   return min < 1 ? 'here under a minute' : `here ${min} min`;
 }
 
+/**
+ * How a participant's media reaches the server, as the console names it:
+ * what the therapist may tell someone whose video is slow.
+ */
+const transportNames = {
+  udp: ['Network: UDP', 'Direct connection (UDP): the best path.'],
+  tcp: ['Network: TCP', 'Direct connection over TCP: their network blocks UDP; video may lag a little.'],
+  relay: ['Network: relay', 'Connected through a relay (TURN): their network blocks direct connections; video may be slower.'],
+};
+
 /** renderPresent lists everyone else in the session with their state and the therapist's controls. */
 function renderPresent() {
   const people = isTherapist() ? [...state.tiles.values()].map((t) => t.p).filter((p) => p && p.id !== state.you.id) : [];
@@ -944,6 +954,11 @@ function renderPresent() {
     }
     flags.push(minutesText(p.id));
     $('[data-state]', li).textContent = flags.filter(Boolean).join(' · ');
+    const [transport, explain] = transportNames[p.transport] || ['', ''];
+    const tr = $('[data-transport]', li);
+    tr.textContent = transport;
+    tr.title = explain;
+    tr.dataset.value = p.transport || '';
     const buttons = {
       'mute-audio': [`Mute ${p.name}’s microphone`, !p.audio],
       'mute-video': [`Stop ${p.name}’s video`, !p.video],
