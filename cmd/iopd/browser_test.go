@@ -66,9 +66,9 @@ func chromiumPath(t *testing.T) string {
 }
 
 // startBrowser starts one headless Chromium with a fake camera and
-// microphone for the test; open pages in it with newTab. It stops when the
-// test ends.
-func startBrowser(t *testing.T) context.Context {
+// microphone for the test, with extra flags if any; open pages in it with
+// newTab. It stops when the test ends.
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
@@ -88,6 +88,7 @@ func startBrowser(t *testing.T) context.Context {
 		// chromedp replaces its own value: every disabled feature goes here.
 		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 	)
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelBrowser := chromedp.NewContext(alloc)
 	t.Cleanup(func() {

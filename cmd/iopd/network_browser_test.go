@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pion/logging"
+	pturn "github.com/pion/turn/v5"
+
+	"iop/rooms"
+	"iop/signaling/token"
+)
+
+// proxiedUDPOnly returns a browser profile whose WebRTC sends no UDP except
+// through TURN, and no TCP except to TURN (RFC 8828 mode 4, the
+// disable_non_proxied_udp policy), as set by a locked-down workplace. The
+// command-line switch --force-webrtc-ip-handling-policy no longer takes
+// effect in this Chromium (156); the profile preference does.
+func proxiedUDPOnly(t *testing.T) chromedp.ExecAllocatorOption {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "Default"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	prefs := `{"webrtc": {"ip_handling_policy": "disable_non_proxied_udp"}}`
+	if err := os.WriteFile(filepath.Join(dir, "Default", "Preferences"), []byte(prefs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return chromedp.UserDataDir(dir)
+}
+
+// noUDPEnv marks the run of a test inside its network namespace without UDP.
+const noUDPEnv = "IOP_TEST_IN_NO_UDP_NETNS"
+
+// inNetnsWithoutUDP runs the calling test again in a network namespace of
+// its own in which nothing can send UDP (a policy-routing rule prohibits
+// it, as a firewall that blocks outbound UDP would), and reports true in
+// that inner run. In the outer run it returns false once the inner run has
+// passed; the test must then return. It skips without root, unshare or ip.
+func inNetnsWithoutUDP(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(noUDPEnv) == "1" {
+		return true
+	}
+	chromiumPath(t)
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace without UDP needs root")
+	}
+	for _, tool := range []string{"unshare", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("a network namespace without UDP needs %s", tool)
+		}
+	}
+	// Loopback up; every UDP packet prohibited before the local table is
+	// consulted; TCP untouched.
+	const setup = `set -e
+ip link set lo up
+for v in -4 -6; do
+  ip $v rule add pref 10 ipproto udp prohibit
+  ip $v rule add pref 20 lookup local
+  ip $v rule del pref 0
+done
+exec "$@"`
+	cmd := exec.Command("unshare", "-n", "--", "sh", "-c", setup, "sh",
+		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.timeout=5m", "-test.v")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IOP_TEST_REDIS_URL=") { // the host's Redis is out of reach there
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, noUDPEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("in a network namespace without UDP (%v):\n%s", err, out)
+	}
+	if testing.Verbose() {
+		t.Logf("in a network namespace without UDP:\n%s", out)
+	}
+	return false
+}
+
+// startTURN runs a TURN server for the test (pion/turn, in this process) on
+// a loopback TCP port, checking TURN REST credentials made with secret, and
+// relaying from loopback. It returns its turn: URL.
+func startTURN(t *testing.T, secret string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := logging.NewDefaultLoggerFactory()
+	quiet.DefaultLogLevel = logging.LogLevelError
+	srv, err := pturn.NewServer(pturn.ServerConfig{
+		Realm:         "iop-test",
+		AuthHandler:   pturn.LongTermTURNRESTAuthHandler(secret, quiet.NewLogger("turn")),
+		LoggerFactory: quiet,
+		ListenerConfigs: []pturn.ListenerConfig{{
+			Listener: ln,
+			RelayAddressGenerator: &pturn.RelayAddressGeneratorStatic{
+				RelayAddress: net.IPv4(127, 0, 0, 1),
+				Address:      "127.0.0.1",
+			},
+		}},
+	})
+	if err != nil {
+		_ = ln.Close()
+		t.Fatalf("start TURN server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return "turn:" + ln.Addr().String() + "?transport=tcp"
+}
+
+// selectedPairScript reports the local candidate type and protocol of the
+// candidate pair each of the page's PeerConnections uses, e.g. "relay/udp".
+const selectedPairScript = `(async () => {
+  const out = [];
+  for (const pc of window.__iop.peerConnections()) {
+    const st = await pc.getStats();
+    let pair = null;
+    st.forEach((r) => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = st.get(r.selectedCandidatePairId); });
+    const local = pair && st.get(pair.localCandidateId);
+    out.push(local ? local.candidateType + '/' + local.protocol : 'none');
+  }
+  return out.join(',');
+})()`
+
+// selectedPairs reads selectedPairScript on a page.
+func selectedPairs(t *testing.T, p *page) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](selectedPairScript, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return got
+}
+
+// callAcrossNetworks opens a therapist's page in one browser and a
+// client's in another, started with clientOpts, admits the client, waits
+// until each plays the other's video, and checks that the therapist's
+// console names the client's transport.
+func callAcrossNetworks(t *testing.T, n *node, room, wantTransport, artifact string, clientOpts ...chromedp.ExecAllocatorOption) (therapist, client *page) {
+	t.Helper()
+	therapist, client = newTab(t, startBrowser(t)), newTab(t, startBrowser(t, clientOpts...))
+	for _, tab := range []struct {
+		p               *page
+		sub, name       string
+		role            rooms.Role
+		waitsForConsole bool
+	}{
+		{therapist, "therapist-1", "Dana", rooms.RoleTherapist, true},
+		{client, "client-1", "Alex", rooms.RoleClient, false},
+	} {
+		link := n.url + "/join#token=" + n.joinToken(t, tab.sub, tab.name, tab.role, room)
+		if err := step(tab.p, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`video[data-local]`))); err != nil {
+			t.Fatalf("%s: open the join link: %v", tab.name, err)
+		}
+		click(t, tab.p, `[data-action="join"]`)
+		if tab.waitsForConsole {
+			if err := step(tab.p, chromedp.WaitVisible(chromedp.CSS(`[data-console]`))); err != nil {
+				t.Fatalf("the therapist's page shows no console: %v", err)
+			}
+		}
+	}
+	admit(t, therapist, "Alex")
+	waitForEachOther(t, []*page{therapist, client})
+	alexID := probe(client).Self
+	waitFor(t, therapist, fmt.Sprintf("Alex's transport %q in the console", wantTransport), fmt.Sprintf(
+		`document.querySelector('[data-present] [data-action="remove"][data-participant=%q]')?.closest('li').querySelector('[data-transport]').dataset.value === %q`,
+		alexID, wantTransport))
+	saveArtifact(t, therapist, artifact)
+	return therapist, client
+}
+
+// TestBrowserCallOverTCP: on a network that blocks UDP, a call still
+// works: the browsers reach iopd over ICE-TCP on the media TCP port, video
+// plays both ways, and the therapist's console says "TCP".
+func TestBrowserCallOverTCP(t *testing.T) {
+	if !inNetnsWithoutUDP(t) {
+		return
+	}
+	n := testNode(t)
+	if n.sfu.TCPAddr() == nil {
+		t.Fatal("the test node has no media TCP port")
+	}
+	room := "browser-tcp-" + token.RandomID(3)
+	therapist, client := callAcrossNetworks(t, n, room, "tcp", "iop-console-tcp.png")
+	if pairs := selectedPairs(t, client); !strings.Contains(pairs, "/tcp") || strings.Contains(pairs, "/udp") {
+		t.Errorf("the blocked client's candidate pairs: %s, want TCP only", pairs)
+	}
+	text, _ := evaluate[string](therapist, `document.querySelector('[data-present]').innerText`)
+	if !strings.Contains(text, "Network: TCP") {
+		t.Errorf("the console's list of people does not say TCP: %q", text)
+	}
+	checkConsole(t, therapist, client)
+}
+
+// TestBrowserCallThroughTURN: a client whose browser may send UDP only
+// through TURN (the disable_non_proxied_udp policy), with ICE-TCP off, can
+// only come through a TURN relay: iopd hands its browser credentials for
+// the (test's own) TURN server, video plays both ways, and the therapist's
+// console says "relay".
+func TestBrowserCallThroughTURN(t *testing.T) {
+	turnURL := startTURN(t, testTURNSecret)
+	n := testNode(t, withTURN(turnURL), func(c *config) { c.TCPPort = "off" })
+	if n.sfu.TCPAddr() != nil {
+		t.Fatal("ICE-TCP is on")
+	}
+	room := "browser-turn-" + token.RandomID(3)
+	therapist, client := callAcrossNetworks(t, n, room, "relay", "iop-console-relay.png", proxiedUDPOnly(t))
+	if pairs := selectedPairs(t, client); !strings.Contains(pairs, "relay/") {
+		t.Errorf("the blocked client's candidate pairs: %s, want relayed ones", pairs)
+	}
+	_, body := getMetrics(t, n)
+	if !strings.Contains(body, `iop_participants_by_transport{transport="relay"} 1`+"\n") {
+		t.Errorf("/metrics does not count one relayed participant:\n%s", grepLines(body, "by_transport"))
+	}
+	checkConsole(t, therapist, client)
+}
+
+// getMetrics reads /metrics.
+func getMetrics(t *testing.T, n *node) (int, string) {
+	t.Helper()
+	resp, err := http.Get(n.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
