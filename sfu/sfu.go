@@ -79,6 +79,12 @@ type SFU struct {
 	tcpMux  ice.TCPMux // nil without ICE over TCP
 	tcpAddr net.Addr
 
+	// Connectivity probes (probe.go): a stack per transport, the slots
+	// that bound how many run at once, and how many run now.
+	probes     map[Transport]*webrtc.API
+	probeSlots chan struct{}
+	probing    atomic.Int64
+
 	mu    sync.Mutex
 	rooms map[string]*Room
 
@@ -114,10 +120,14 @@ func New(cfg Config) (*SFU, error) {
 		_ = mux.Close()
 		return nil, err
 	}
-	s := &SFU{cfg: cfg, mux: mux, udpAddr: addrs, tcpMux: tcpMux, tcpAddr: tcpAddr, rooms: map[string]*Room{}, shed: shed, arrived: at}
+	s := &SFU{cfg: cfg, mux: mux, udpAddr: addrs, tcpMux: tcpMux, tcpAddr: tcpAddr, rooms: map[string]*Room{}, shed: shed, arrived: at,
+		probeSlots: make(chan struct{}, maxProbes)}
 	counted := countedMux{UDPMux: mux, q: q}
 	if s.pubAPI, err = newAPI(cfg, counted, tcpMux, shed, true); err == nil {
 		s.api, err = newAPI(cfg, counted, tcpMux, shed, false)
+	}
+	if err == nil {
+		s.probes, err = probeAPIs(cfg, counted, tcpMux)
 	}
 	if err != nil {
 		_ = s.closeMuxes()

@@ -39,6 +39,7 @@ func (s *Server) API() http.Handler {
 	mux.HandleFunc("DELETE /v1/me/calendar", s.myCalendar(calendarRevoke))
 	mux.HandleFunc("GET /v1/calendar/{file}", s.calendarFeed)
 	s.scheduleRoutes(mux)
+	s.connectivityRoutes(mux)
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.CodeNotFound, "no such endpoint")
 	})

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/pion/logging"
@@ -249,4 +250,81 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// connectivityOutcome opens a client's join link in tab and waits for the
+// connection check beside the join button to finish; it returns the
+// outcome, the paths' results and the words the page shows.
+func connectivityOutcome(t *testing.T, n *node, tab *page, room string) (outcome, paths, words string) {
+	t.Helper()
+	link := n.url + "/join#token=" + n.joinToken(t, "client-1", "Alex", rooms.RoleClient, room)
+	if err := step(tab, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-connectivity]`))); err != nil {
+		t.Fatalf("open the join link: %v", err)
+	}
+	const done = `(() => { const o = document.querySelector('[data-connectivity]').dataset.outcome; return o !== '' && o !== 'checking'; })()`
+	ctx, cancel := context.WithTimeout(tab.ctx, 30*time.Second) // three paths of up to 8 s each, in parallel
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](done, chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
+		text, _ := evaluate[string](tab, visibleText)
+		t.Fatalf("the connection check never finished (%v); the page shows: %q", err, text)
+	}
+	type result struct{ Outcome, Paths, Words string }
+	r, err := evaluate[result](tab, `(() => { const b = document.querySelector('[data-connectivity]');
+  return { outcome: b.dataset.outcome, paths: b.dataset.paths, words: b.innerText.replace(/\s+/g, ' ').trim() }; })()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Outcome, r.Paths, r.Words
+}
+
+// wantCheck checks one connection check's outcome, paths and words.
+func wantCheck(t *testing.T, outcome, paths, words, wantOutcome, wantPaths, wantWords string) {
+	t.Helper()
+	if outcome != wantOutcome || paths != wantPaths || !strings.Contains(words, wantWords) {
+		t.Errorf("connection check: %s %s %q; want %s %s and the words %q", outcome, paths, words, wantOutcome, wantPaths, wantWords)
+	}
+}
+
+// TestBrowserConnectivityOpen: on a network that blocks nothing, the join
+// page's check finds every path open and says video calls work well.
+func TestBrowserConnectivityOpen(t *testing.T) {
+	n := testNode(t, withTURN(startTURN(t, testTURNSecret)))
+	tab := newTab(t, startBrowser(t))
+	outcome, paths, words := connectivityOutcome(t, n, tab, "check-open")
+	wantCheck(t, outcome, paths, words, "udp", `{"udp":"ok","tcp":"ok","relay":"ok"}`, "Video calls work well on this network")
+	saveScreenshot(t, tab, "iop-check-open.png")
+	checkConsole(t, tab)
+}
+
+// TestBrowserConnectivityWithoutUDP: on a network that blocks UDP, the
+// check finds UDP (and the relay, whose way to iopd is UDP too) blocked and
+// a direct TCP connection open, and says so.
+func TestBrowserConnectivityWithoutUDP(t *testing.T) {
+	if !inNetnsWithoutUDP(t) {
+		return
+	}
+	n := testNode(t, withTURN(startTURN(t, testTURNSecret)))
+	tab := newTab(t, startBrowser(t))
+	outcome, paths, words := connectivityOutcome(t, n, tab, "check-no-udp")
+	wantCheck(t, outcome, paths, words, "tcp", `{"udp":"blocked","tcp":"ok","relay":"blocked"}`, "a direct connection works")
+	checkConsole(t, tab)
+}
+
+// TestBrowserConnectivityRelayOnly: a browser that may send UDP only
+// through TURN (disable_non_proxied_udp), facing an iopd without ICE-TCP,
+// hears that it is connected through a relay where iopd has one, and that
+// its network blocks video calls, with the phone option, where it has none.
+func TestBrowserConnectivityRelayOnly(t *testing.T) {
+	noTCP := func(c *config) { c.TCPPort = "off" }
+	withRelay := testNode(t, withTURN(startTURN(t, testTURNSecret)), noTCP)
+	without := testNode(t, noTCP)
+	browser := startBrowser(t, proxiedUDPOnly(t))
+	tab := newTab(t, browser)
+	outcome, paths, words := connectivityOutcome(t, withRelay, tab, "check-relay")
+	wantCheck(t, outcome, paths, words, "relay", `{"udp":"blocked","tcp":"untested","relay":"ok"}`, "Connected through a relay; video may be slower")
+	saveScreenshot(t, tab, "iop-check-relay.png")
+	outcome, paths, words = connectivityOutcome(t, without, tab, "check-blocked")
+	wantCheck(t, outcome, paths, words, "blocked", `{"udp":"blocked","tcp":"untested","relay":"untested"}`, "Your network blocks video calls. Ask your program for the phone option")
+	saveScreenshot(t, tab, "iop-check-blocked.png")
+	checkConsole(t, tab)
 }

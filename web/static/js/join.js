@@ -12,6 +12,7 @@ import {
   sessionName, timeText, validDate, weekRange, weekString, whenText,
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
+import { checkConnectivity } from './connectivity.js';
 
 /** What each server error code means for the person, and whether trying again can help. */
 const errorMessages = {
@@ -179,6 +180,7 @@ const state = {
   videoBefore: true, // the camera state before audio-only mode
   devices: { videoinput: '', audioinput: '', audiooutput: '' }, // chosen device ids ('' = default)
   stats: null, // the receive statistics loop: {timer, busy, samples, weakShown}
+  checking: false, // the connection check runs
   layerTimer: 0, // a pending choice of the others' video layers
   tileSizes: null, // a ResizeObserver of the others' tiles
   tileSight: null, // an IntersectionObserver of the others' tiles on the stage
@@ -1576,6 +1578,40 @@ function showPrejoin() {
   state.preview = startPreview();
 }
 
+// ---- Connection check ---------------------------------------------------------
+
+/** What the connection check says, in plain words, per outcome (connectivity.js). */
+const connectivityWords = {
+  checking: 'Checking whether video calls work on this network…',
+  udp: 'Ready. Video calls work well on this network.',
+  tcp: 'Ready. Your network blocks part of what video calls use, but a direct connection works. Video may lag a little.',
+  relay: 'Connected through a relay; video may be slower.',
+  blocked: 'Your network blocks video calls. Ask your program for the phone option, or try another network, such as your phone’s mobile data.',
+  error: 'We could not check your connection. You can still try to join.',
+};
+
+/** checkConnection runs the connection check and shows its outcome beside the join button. */
+async function checkConnection() {
+  if (!apiReady() || state.checking) {
+    return;
+  }
+  state.checking = true;
+  const box = $('[data-connectivity]');
+  const again = $('[data-action="check-connection"]');
+  const show = (outcome) => {
+    box.hidden = false;
+    box.dataset.outcome = outcome;
+    $('[data-connectivity-text]').textContent = connectivityWords[outcome];
+  };
+  again.hidden = true;
+  show('checking');
+  const result = await checkConnectivity(state.token);
+  state.checking = false;
+  box.dataset.paths = JSON.stringify(result.paths);
+  show(result.outcome);
+  again.hidden = result.outcome === 'udp';
+}
+
 // ---- Schedule, calendar and my week ------------------------------------------
 
 /** apiReady reports whether the token is worth showing to the API: readable and not expired. */
@@ -1781,6 +1817,7 @@ function onClick(e) {
     end: askEnd,
     'copy-calendar': copyCalendar,
     'rotate-calendar': () => loadCalendar('POST'),
+    'check-connection': checkConnection,
   };
   actions[b.dataset.action]?.();
 }
@@ -1831,6 +1868,7 @@ function main() {
   }
   loadSchedule();
   loadMyWeek($('[data-my-week]'));
+  checkConnection();
 }
 
 main();
