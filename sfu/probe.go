@@ -43,7 +43,7 @@ func probeAPIs(cfg Config, udp ice.UDPMux, tcp ice.TCPMux) (map[Transport]*webrt
 		}
 		se := webrtc.SettingEngine{}
 		quiet := logging.NewDefaultLoggerFactory()
-		quiet.DefaultLogLevel = logging.LogLevelError
+		quiet.DefaultLogLevel = logging.LogLevelDisabled // a check the browser ends early is no error
 		se.LoggerFactory = quiet
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)

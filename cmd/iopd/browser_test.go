@@ -579,6 +579,15 @@ func TestBrowserCall(t *testing.T) {
 	rejoinAs(t, n, sam, "client-4", "Lee", rooms.RoleClient)
 	waitForText(t, sam, "This session is closed to new arrivals")
 
+	// Four pages encoding and decoding on one machine keep it busy, but the
+	// network (loopback) is sound: nobody is told their link is weak.
+	for i, tab := range []*page{therapist, alex} {
+		link, err := evaluate[map[string]any](tab, `({ ...window.__iop.link(), banner: !document.querySelector('[data-weak]').hidden })`)
+		if err != nil || link["banner"] != false || link["weak"] != false || link["samples"].(float64) < 8 {
+			t.Errorf("page %d: the weak-connection banner on a sound link, or too few samples to tell: %v %v", i+1, link, err)
+		}
+	}
+
 	// The therapist ends the session: everyone gets the closing message.
 	click(t, therapist, `[data-action="end"]`)
 	if err := step(therapist, chromedp.Click(chromedp.CSS(`dialog[data-dialog="end"] [data-dialog-confirm]`))); err != nil {

@@ -328,3 +328,53 @@ func TestBrowserConnectivityRelayOnly(t *testing.T) {
 	saveScreenshot(t, tab, "iop-check-blocked.png")
 	checkConsole(t, tab)
 }
+
+// TestBrowserWeakLinkJudgement: the weak-connection banner follows what the
+// browser measures of its network, not how busy the computers are: a sound
+// link with small incoming video, or losing packets while the round trip
+// stays short (an overloaded server or page), is not weak; a long round
+// trip, a tiny upload estimate, or loss with a strained round trip is.
+func TestBrowserWeakLinkJudgement(t *testing.T) {
+	n := testNode(t)
+	tab := newTab(t, startBrowser(t))
+	if err := step(tab, chromedp.Navigate(n.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	const script = `(async () => {
+  const { judge } = await import('/js/linkquality.js');
+  // One sample a second for 9 s; f(i) gives what changes.
+  const run = (f) => judge(Array.from({ length: 10 }, (_, i) => ({
+    t: i * 1000, rtt: 0.02, downLost: 0, downReceived: i * 100, upLost: 0, upSent: i * 100, uplink: 1500000, ...f(i) })));
+  return {
+    sound: run(() => ({})),
+    busy: run((i) => ({ uplink: 300000, rtt: 0.09, downLost: i })),
+    short: judge([{ t: 0, rtt: 2 }, { t: 3000, rtt: 2 }]),
+    rtt: run(() => ({ rtt: 0.8 })),
+    oneSlowRTT: run((i) => ({ rtt: i === 4 ? 0.8 : 0.03 })),
+    busyLoss: run((i) => ({ downLost: i * 15, rtt: 0.045, uplink: 290000 })),
+    downLoss: run((i) => ({ downLost: i * 15, rtt: 0.3 })),
+    busyUpLoss: run((i) => ({ upLost: i * 12, rtt: 0.004, uplink: 551000 })),
+    upLoss: run((i) => ({ upLost: i * 12, rtt: 0.25 })),
+    fewPackets: run((i) => ({ downLost: i, downReceived: i * 5, upSent: i * 5 })),
+    uplink: run(() => ({ uplink: 90000 })),
+  };
+})()`
+	ctx, cancel := context.WithTimeout(tab.ctx, stepTimeout)
+	defer cancel()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]struct {
+		Weak bool   `json:"weak"`
+		Why  string `json:"why"`
+	}](script, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"sound": "", "busy": "", "busyLoss": "", "busyUpLoss": "", "short": "", "oneSlowRTT": "", "fewPackets": "",
+		"rtt": "rtt", "downLoss": "loss", "upLoss": "loss", "uplink": "uplink",
+	} {
+		if g := got[name]; g.Weak != (want != "") || g.Why != want {
+			t.Errorf("%s: weak %t (%q), want weak %t (%q)", name, g.Weak, g.Why, want != "", want)
+		}
+	}
+	checkConsole(t, tab)
+}

@@ -13,6 +13,7 @@ import {
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 import { checkConnectivity } from './connectivity.js';
+import { judge, measure, WEAK_WINDOW } from './linkquality.js';
 
 /** What each server error code means for the person, and whether trying again can help. */
 const errorMessages = {
@@ -120,14 +121,8 @@ const STATS_EVERY = 300;
 /** A remote audioLevel (0..1) at or above this counts as speaking. */
 const SPEAKING_LEVEL = 0.04;
 
-/**
- * The link counts as weak when, over WEAK_WINDOW ms, more than WEAK_LOSS of
- * the video packets were lost or the available incoming bitrate stayed under
- * WEAK_BITRATE bits per second.
- */
-const WEAK_WINDOW = 4000;
-const WEAK_LOSS = 0.1;
-const WEAK_BITRATE = 250000;
+/** How often the link's quality is sampled, in STATS_EVERY ticks (about once a second). */
+const LINK_EVERY = 3;
 
 /**
  * The widths in pixels of the simulcast layers of a 1280-wide camera, smallest
@@ -1435,7 +1430,7 @@ function endReconnect() {
 /** startStats reads the receive statistics every STATS_EVERY ms while in the call. */
 function startStats() {
   stopStats();
-  state.stats = { timer: setInterval(readStats, STATS_EVERY), busy: false, samples: [], weakShown: false };
+  state.stats = { timer: setInterval(readStats, STATS_EVERY), busy: false, tick: 0, samples: [], weakShown: false };
 }
 
 /** stopStats stops reading statistics and clears the speaker highlight. */
@@ -1451,8 +1446,8 @@ function stopStats() {
 
 /**
  * readStats highlights whoever is speaking (the audioLevel of their inbound
- * audio) and watches the video's packet loss and the incoming bitrate for a
- * weak link.
+ * audio) and, about once a second, samples the link's loss, round-trip time
+ * and upload estimate (linkquality.js) to notice a weak link.
  */
 async function readStats() {
   const st = state.stats;
@@ -1461,9 +1456,12 @@ async function readStats() {
     return;
   }
   st.busy = true;
+  const link = st.tick++ % LINK_EVERY === 0;
+  const pub = link ? state.session?.publish?.pc : null;
   let report = null;
+  let up = null;
   try {
-    report = await pc.getStats();
+    [report, up] = await Promise.all([pc.getStats(), pub ? pub.getStats() : null]);
   } catch {
     report = null;
   }
@@ -1478,41 +1476,35 @@ async function readStats() {
     }
   }
   const speaking = new Set();
-  const sample = { t: Date.now(), lost: 0, received: 0, bitrate: Infinity };
   report.forEach((r) => {
     if (r.type === 'inbound-rtp' && r.kind === 'audio') {
       const who = owner.get(r.trackIdentifier);
       if (who && (r.audioLevel || 0) >= SPEAKING_LEVEL) {
         speaking.add(who);
       }
-    } else if (r.type === 'inbound-rtp' && r.kind === 'video') {
-      sample.lost += Math.max(0, r.packetsLost || 0);
-      sample.received += r.packetsReceived || 0;
-    } else if (r.type === 'candidate-pair' && r.nominated && typeof r.availableIncomingBitrate === 'number') {
-      sample.bitrate = Math.min(sample.bitrate, r.availableIncomingBitrate);
     }
   });
   for (const [id, tile] of state.tiles) {
     tile.el.classList.toggle('tile-speaking', speaking.has(id) && tile.p?.audio !== false);
   }
-  watchLink(st, sample);
+  if (link) {
+    watchLink(st, measure(Date.now(), report, up));
+  }
 }
 
 /** watchLink suggests audio-only mode once when the link stayed weak over WEAK_WINDOW. */
 function watchLink(st, sample) {
   st.samples.push(sample);
-  while (sample.t - st.samples[0].t > WEAK_WINDOW) {
+  while (sample.t - st.samples[0].t > WEAK_WINDOW + 2000) {
     st.samples.shift();
   }
-  const first = st.samples[0];
-  if (st.weakShown || state.audioOnly || sample.t - first.t < WEAK_WINDOW - 2 * STATS_EVERY) {
+  if (st.weakShown || state.audioOnly) {
     return;
   }
-  const lost = sample.lost - first.lost;
-  const all = lost + sample.received - first.received;
-  const lossy = all >= 50 && lost / all > WEAK_LOSS;
-  const slow = st.samples.every((x) => x.bitrate < WEAK_BITRATE);
-  if (lossy || slow) {
+  const { weak, why, ...seen } = judge(st.samples);
+  st.why = why;
+  st.seen = seen;
+  if (weak) {
     st.weakShown = true;
     $('[data-weak]').hidden = false;
     announce('Your connection looks weak. Audio only may help.');
@@ -1843,6 +1835,7 @@ function main() {
   window.__iop = {
     peerConnections: () => [state.session?.publish?.pc, state.session?.subscribe?.pc].filter(Boolean),
     dropConnection: () => state.session?.drop(),
+    link: () => (state.stats ? { samples: state.stats.samples.length, weak: state.stats.weakShown, why: state.stats.why || '', seen: state.stats.seen } : null),
   };
   new ResizeObserver(layoutTiles).observe($('[data-stage]'));
   state.tileSizes = new ResizeObserver(scheduleLayers);
