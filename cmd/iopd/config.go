@@ -53,7 +53,7 @@ func options(c *config) []option {
 		{"udp-host", "IOP_UDP_HOST", "address the media UDP port binds to (default: every interface)", &c.UDPHost, ""},
 		{"udp-port", "IOP_UDP_PORT", "media UDP port shared by all peers; 0 picks a free port", &c.UDPPort, "50000"},
 		{"tcp-port", "IOP_TCP_PORT", "media TCP port for ICE over TCP, for browsers whose network blocks UDP; off turns it off (default: the UDP port's number)", &c.TCPPort, ""},
-		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated (default: the host's addresses)", &c.PublicIP, ""},
+		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated; a host name is looked up at start (default: the host's addresses)", &c.PublicIP, ""},
 		{"turn-urls", "IOP_TURN_URLS", "TURN server URLs handed to clients with short-lived credentials, comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp", &c.TURNURLs, ""},
 		{"turn-secret", "IOP_TURN_SECRET", "the TURN server's shared secret (coturn static-auth-secret, use-auth-secret), 16 bytes or more", &c.TURNSecret, ""},
 		{"turn-ttl", "IOP_TURN_TTL", "how long TURN credentials last in a room the schedule does not know (a scheduled session's last until its end plus 30 minutes)", &c.TURNTTL, "3h"},

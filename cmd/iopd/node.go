@@ -89,7 +89,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	if port, on, _ := cfg.tcpPort(); on {
 		scfg.TCPAddr = net.JoinHostPort(cfg.UDPHost, strconv.Itoa(port))
 	}
-	scfg.PublicIPs = splitList(cfg.PublicIP)
+	if scfg.PublicIPs, err = resolvePublicIPs(ctx, splitList(cfg.PublicIP)); err != nil {
+		return nil, err
+	}
 	scfg.IncludeLoopback = cfg.dev() || isLoopbackAddr(cfg.HTTPAddr) || isLoopbackAddr(cfg.UDPHost)
 	if n.sfu, err = sfu.New(scfg); err != nil {
 		return nil, err
