@@ -103,7 +103,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "iopd: telehealth session server (signaling, SFU and web client on one HTTP port and one UDP port)")
+		fmt.Fprintln(fs.Output(), "iopd: telehealth session server (signaling, SFU and web client on one HTTP port and one media port, UDP and TCP)")
 		fmt.Fprintln(fs.Output(), "Every flag can also be set by the environment variable in brackets.")
 		fs.PrintDefaults()
 	}
