@@ -22,6 +22,7 @@ type config struct {
 	TURNURLs      string
 	TURNSecret    string
 	TURNTTL       time.Duration
+	TURNPort      string
 	RedisURL      string
 	JWTSecret     string
 	JWTKeys       string
@@ -56,6 +57,7 @@ func options(c *config) []option {
 		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated; a host name is looked up at start (default: the host's addresses)", &c.PublicIP, ""},
 		{"turn-urls", "IOP_TURN_URLS", "TURN server URLs handed to clients with short-lived credentials, comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp", &c.TURNURLs, ""},
 		{"turn-secret", "IOP_TURN_SECRET", "the TURN server's shared secret (coturn static-auth-secret, use-auth-secret), 16 bytes or more", &c.TURNSecret, ""},
+		{"turn-port", "IOP_TURN_PORT", "run an embedded TURN server on this UDP and TCP port (0 picks a free one) that relays only to this iopd, for an install without coturn (default: none)", &c.TURNPort, ""},
 		{"turn-ttl", "IOP_TURN_TTL", "how long TURN credentials last in a room the schedule does not know (a scheduled session's last until its end plus 30 minutes)", &c.TURNTTL, "3h"},
 		{"redis-url", "IOP_REDIS_URL", "Redis URL, e.g. redis://127.0.0.1:6379/0 (unset: embedded in-process Redis, data lost on exit)", &c.RedisURL, ""},
 		{"jwt-secret", "IOP_JWT_SECRET", "HS256 signing key, at least 32 bytes (unset: dev mode generates one and prints join links)", &c.JWTSecret, ""},
@@ -122,8 +124,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return nil, fmt.Errorf("udp port %d out of range", c.UDPPort)
 	}
-	if (c.TURNURLs == "") != (c.TURNSecret == "") {
-		return nil, fmt.Errorf("set IOP_TURN_URLS and IOP_TURN_SECRET together: clients need both the servers and credentials for them")
+	if c.TURNURLs != "" && c.TURNSecret == "" {
+		return nil, fmt.Errorf("IOP_TURN_URLS needs IOP_TURN_SECRET: clients need credentials for the servers")
+	}
+	if c.TURNSecret != "" && c.TURNURLs == "" && c.TURNPort == "" {
+		return nil, fmt.Errorf("IOP_TURN_SECRET needs IOP_TURN_URLS or IOP_TURN_PORT")
+	}
+	if c.TURNPort != "" {
+		if p, err := strconv.Atoi(c.TURNPort); err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("IOP_TURN_PORT: %q is not a port number", c.TURNPort)
+		}
 	}
 	if _, _, err := c.tcpPort(); err != nil {
 		return nil, err

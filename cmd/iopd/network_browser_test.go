@@ -378,3 +378,23 @@ func TestBrowserWeakLinkJudgement(t *testing.T) {
 	}
 	checkConsole(t, tab)
 }
+
+// TestBrowserCallThroughEmbeddedTURN: an iopd installed alone, with its
+// embedded TURN server (IOP_TURN_PORT) and no ICE-TCP, still reaches a
+// client whose browser may send UDP only through TURN: video plays both ways
+// through iopd's own relay.
+func TestBrowserCallThroughEmbeddedTURN(t *testing.T) {
+	n := testNode(t, func(c *config) {
+		c.TCPPort = "off"
+		c.TURNPort = "0"
+	})
+	if n.turn == nil {
+		t.Fatal("no embedded TURN server")
+	}
+	room := "browser-embedded-turn-" + token.RandomID(3)
+	therapist, client := callAcrossNetworks(t, n, room, "relay", "iop-console-embedded-relay.png", proxiedUDPOnly(t))
+	if pairs := selectedPairs(t, client); !strings.Contains(pairs, "relay/") {
+		t.Errorf("the blocked client's candidate pairs: %s, want relayed ones", pairs)
+	}
+	checkConsole(t, therapist, client)
+}

@@ -46,6 +46,7 @@ type node struct {
 	recorder   *attendance.Recorder
 	schedule   *schedule.Store
 	unwatch    func()
+	turn       *turn.Server // the embedded TURN server, if any
 	http       *http.Server
 	ln         net.Listener
 	url        string
@@ -125,12 +126,6 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
 	sigCfg.Origins = splitList(cfg.Origins)
-	if cfg.TURNURLs != "" {
-		if sigCfg.TURN, err = turn.NewIssuer(splitList(cfg.TURNURLs), cfg.TURNSecret); err != nil {
-			return nil, err
-		}
-		sigCfg.TURNSession = cfg.TURNTTL
-	}
 
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
@@ -146,6 +141,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	n.seats = rooms.NewSeats(n.store, cfg.NodeID, n.url, rooms.DefaultLeaseTTL, log)
 	sigCfg.Seats = n.seats
 	sigCfg.PublicURL = n.url
+	if err := n.startTURN(&sigCfg, scfg.PublicIPs); err != nil {
+		return nil, err
+	}
 	n.sig = signaling.New(sigCfg)
 	n.seats.WhenLost(n.sig.MoveRoom)
 	if err := n.watchBlocks(ctx); err != nil {
@@ -361,6 +359,9 @@ func (n *node) Close(ctx context.Context) error {
 func (n *node) closeParts() {
 	if n.ln != nil {
 		_ = n.ln.Close()
+	}
+	if n.turn != nil {
+		_ = n.turn.Close()
 	}
 	if n.sfu != nil {
 		_ = n.sfu.Close()
