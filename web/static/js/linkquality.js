@@ -9,11 +9,13 @@
 // tiles), and loss of incoming packets on its own. Measured in a 4-person
 // call of four Chromium pages and iopd on one 2-core machine, up to 15% of
 // the incoming and 12% of the outgoing packets were lost (dropped by the
-// overloaded server and the starved pages) while the round trip stayed at
-// 4-45 ms and the upload estimate at 0.3-1.5 Mbps. So loss counts only
-// with a strained round trip: a congested or failing network delays before
-// it drops, and a link that loses what the browser sends drives the
-// browser's own upload estimate down, which counts by itself.
+// overloaded server and the starved pages), and under a heavier load the
+// upload estimate fell to 77 kbps, while the round trip of the ICE checks
+// stayed at 4-55 ms. So loss and a low upload estimate count only with a
+// strained round trip (a congested or failing network queues before it
+// drops), and a long round trip counts by itself. A lossy link that shows
+// no delay at all goes unflagged: telling a busy laptop its network is weak
+// would be the worse mistake, and audio only stays one click away.
 
 /** How long the link must stay weak before it counts, in milliseconds. */
 export const WEAK_WINDOW = 8000;
@@ -21,17 +23,17 @@ export const WEAK_WINDOW = 8000;
 /** A round-trip time to the server above this, in seconds, throughout the window, is weak. */
 export const WEAK_RTT = 0.5;
 
-/** More than this share of packets lost over the window, either way, is weak... */
+/** More than this share of packets lost over the window, either way, is weak (with a strained round trip)... */
 export const WEAK_LOSS = 0.08;
 
 /** ...once at least this many packets were sent or received in that direction. */
 export const WEAK_MIN_PACKETS = 200;
 
-/** An estimated upload below this, in bits per second, throughout the window, is weak. */
+/** An estimated upload below this, in bits per second, throughout the window, is weak (with a strained round trip). */
 export const WEAK_UPLINK = 150000;
 
-/** Loss counts with a round trip above LOSSY_RTT seconds throughout the window. */
-export const LOSSY_RTT = 0.2;
+/** Loss and a low upload estimate count with a round trip above STRAINED_RTT seconds throughout the window. */
+export const STRAINED_RTT = 0.15;
 
 /**
  * measure reads one sample from the statistics of the subscribe
@@ -100,11 +102,11 @@ export function judge(samples) {
   const down = ratio(downLost, downLost + last.downReceived - first.downReceived);
   const up = ratio(last.upLost - first.upLost, last.upSent - first.upSent);
   const seen = { down, up, rtt: last.rtt, uplink: last.uplink };
-  const strained = window.every((s) => typeof s.rtt === 'number' && s.rtt > LOSSY_RTT);
-  if (Math.max(down, up) > WEAK_LOSS && strained) {
+  const strained = window.every((s) => typeof s.rtt === 'number' && s.rtt > STRAINED_RTT);
+  if (strained && Math.max(down, up) > WEAK_LOSS) {
     return { weak: true, why: 'loss', ...seen };
   }
-  if (window.every((s) => typeof s.uplink === 'number' && s.uplink < WEAK_UPLINK)) {
+  if (strained && window.every((s) => typeof s.uplink === 'number' && s.uplink < WEAK_UPLINK)) {
     return { weak: true, why: 'uplink', ...seen };
   }
   return { weak: false, why: '', ...seen };
