@@ -1,5 +1,14 @@
 package main
 
+// Browser tests of real networks: ICE over TCP where UDP is blocked, TURN
+// relays (a test-owned pion/turn server and iopd's embedded one), the join
+// page's connection check, and the weak-connection judgement. Two run
+// themselves again in a network namespace without UDP (they need root,
+// unshare and ip, and skip otherwise). Artifacts: iop-console-tcp.png,
+// iop-console-relay.png, iop-console-embedded-relay.png; with
+// IOP_SCREENSHOT_DIR also iop-check-open.png, iop-check-relay.png and
+// iop-check-blocked.png.
+
 import (
 	"context"
 	"fmt"
