@@ -61,9 +61,10 @@ type node struct {
 // /healthz answers.
 func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err error) {
 	n = &node{cfg: cfg, log: log, stopBeat: make(chan struct{}), beatDone: make(chan struct{})}
+	started := n // "return nil, err" clears n before the deferred cleanup runs
 	defer func() {
 		if err != nil {
-			n.closeParts()
+			started.closeParts()
 		}
 	}()
 

@@ -40,17 +40,11 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if len(cfg.Secret) == 0 || cfg.RelayIP == nil || len(cfg.Peers) == 0 {
 		return nil, errors.New("TURN server: needs a secret, a relay address and iopd's media addresses")
 	}
-	udp, err := net.ListenPacket("udp4", cfg.Addr)
+	udp, tcp, err := listenBoth(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("TURN server: %w", err)
 	}
 	port := udp.LocalAddr().(*net.UDPAddr).Port
-	host, _, _ := net.SplitHostPort(cfg.Addr)
-	tcp, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		_ = udp.Close()
-		return nil, fmt.Errorf("TURN server: %w", err)
-	}
 	allowed := func(_ net.Addr, peer net.IP) bool {
 		for _, ip := range cfg.Peers {
 			if ip.Equal(peer) {
@@ -81,6 +75,30 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("TURN server: %w", err)
 	}
 	return &Server{srv: srv, port: port}, nil
+}
+
+// listenBoth listens on UDP and TCP with the same port number; with port 0
+// it tries free UDP ports until the same TCP port is free too.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for tries := 0; ; tries++ {
+		udp, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		p := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		if port != "0" || tries == 20 {
+			return nil, nil, err
+		}
+	}
 }
 
 // Port returns the UDP and TCP port the server listens on.
