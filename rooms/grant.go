@@ -111,6 +111,9 @@ const (
 	PermSelf Permission = "self"
 	// PermCalendar: a client's own calendar feed address.
 	PermCalendar Permission = "calendar"
+	// PermCheck: the join page's connectivity check, for anyone whose token
+	// may join a session's media.
+	PermCheck Permission = "check"
 	// PermSecret: a route whose secret path is the credential (the
 	// calendar feed); no token.
 	PermSecret Permission = "secret"
@@ -194,6 +197,11 @@ func (g Grant) May(p Permission, t Target) error {
 		}
 		return deny("the audit trail is for the program's staff")
 	case PermSelf:
+		return nil
+	case PermCheck:
+		if g.Role == RoleStaff && g.Room == AnyRoom {
+			return deny("a staff token for any room is for the staff API only")
+		}
 		return nil
 	case PermCalendar:
 		if g.Role == RoleClient {

@@ -26,6 +26,9 @@ type Participant struct {
 	Cohorts []string
 	// Program whose attendance, schedule and access this person is in.
 	Program string
+	// Transport is how the person's media reaches the server (udp, tcp,
+	// relay), once it has connected.
+	Transport string
 }
 
 // EventType names what happened in a room.
@@ -87,6 +90,7 @@ type Event struct {
 	Position    int           // EventWaiting: 1 is next
 	Locked      bool          // the room's lock state after the event
 	Host        string        // the host's participant id, "" while absent
+	Ends        time.Time     // a scheduled session's end; zero for an ad-hoc room
 	// Resume is the secret of EventJoined to the joiner themself: with it,
 	// and only with it, they come back in after a dropped connection.
 	Resume string
@@ -152,6 +156,7 @@ type Room struct {
 	// host is the sub of the session's host: the scheduled therapist, or
 	// the first therapist in an ad-hoc room, until handed over.
 	host string
+	ends time.Time // a scheduled session's end; zero for an ad-hoc room
 }
 
 // drop is an admitted person's dropped connection, kept for the grace
@@ -208,22 +213,32 @@ func (r *Room) OpenAs(kind Kind) {
 	r.opened = true
 }
 
-// Schedule makes the room a scheduled session: its kind, title, client cap
-// (0: the kind's), cohort and host (the first scheduled therapist, "" for
-// none: then the first therapist to arrive) come from the timetable, not
-// from whoever arrives first.
-func (r *Room) Schedule(kind Kind, title string, clientCap int, cohort, host string) {
+// Scheduled is what the timetable says of a room.
+type Scheduled struct {
+	Kind   Kind
+	Title  string
+	Cap    int    // client cap; 0: the kind's
+	Cohort string // "" for everyone
+	// Host is the first scheduled therapist; "": the first to arrive.
+	Host string
+	Ends time.Time // the session's scheduled end
+}
+
+// Schedule makes the room a scheduled session: its kind, title, client cap,
+// cohort, host and end come from the timetable, not from whoever arrives
+// first.
+func (r *Room) Schedule(s Scheduled) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if kind.Valid() {
-		r.kind = kind
+	if s.Kind.Valid() {
+		r.kind = s.Kind
 	}
-	if title != "" {
-		r.title = title
+	if s.Title != "" {
+		r.title = s.Title
 	}
-	r.clientCap, r.cohort, r.opened = clientCap, cohort, true
+	r.clientCap, r.cohort, r.opened, r.ends = s.Cap, s.Cohort, true, s.Ends
 	if r.host == "" {
-		r.host = host
+		r.host = s.Host
 	}
 }
 
@@ -794,6 +809,7 @@ func (r *Room) emitLocked(e Event, to audience) {
 	e.At = r.m.now()
 	e.Locked = r.locked
 	e.Host = r.hostIDLocked()
+	e.Ends = r.ends
 	for _, id := range r.admitted {
 		if m := r.members[id]; to(m) {
 			m.l.RoomEvent(e)

@@ -28,6 +28,7 @@ type Participant struct {
 
 	pub, sub         *webrtc.PeerConnection
 	pubGate, subGate gate
+	tw               *transportWatch
 
 	mu            sync.Mutex
 	closed        bool
@@ -58,6 +59,8 @@ func (p *Participant) openPCs() error {
 	}
 	p.sfu.openPCs.Add(1)
 
+	p.tw.watch(Publish, p.pub)
+	p.tw.watch(Subscribe, p.sub)
 	p.pub.OnICECandidate(p.pubGate.localCandidate)
 	p.sub.OnICECandidate(p.subGate.localCandidate)
 	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.stateChanged(Publish, s) })
@@ -146,6 +149,7 @@ func (p *Participant) AddCandidate(pc PC, c *webrtc.ICECandidateInit) error {
 	if c == nil || c.Candidate == "" {
 		return nil
 	}
+	p.tw.remoteCandidate(*c)
 	switch pc {
 	case Publish:
 		return p.pubGate.addRemote(p.pub, *c)

@@ -46,7 +46,7 @@ func (r *Room) ID() string { return r.id }
 // track already published in the room. The subscribe offer, if any, goes out
 // through sig.
 func (r *Room) Join(id string, sig Signaler) (*Participant, error) {
-	p := &Participant{id: id, room: r, sfu: r.sfu, sig: sig, downs: map[*upTrack]*downTrack{}, mutedKinds: map[string]bool{}, simulcast: map[*webrtc.RTPReceiver]*upTrack{}}
+	p := &Participant{id: id, room: r, sfu: r.sfu, sig: sig, downs: map[*upTrack]*downTrack{}, mutedKinds: map[string]bool{}, simulcast: map[*webrtc.RTPReceiver]*upTrack{}, tw: newTransportWatch(sig)}
 	p.pubGate.init(Publish, sig)
 	p.subGate.init(Subscribe, sig)
 	if err := p.openPCs(); err != nil {

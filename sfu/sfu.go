@@ -27,6 +27,9 @@ type Config struct {
 	// UDPAddr is where the one media port listens, as host:port. An empty or
 	// unspecified host listens on every interface; port 0 picks a free port.
 	UDPAddr string
+	// TCPAddr is where the media TCP port for ICE over TCP listens, as
+	// host:port; empty turns ICE over TCP off. Port 0 picks a free port.
+	TCPAddr string
 	// PublicIPs, when set, replace the host addresses announced in ICE
 	// candidates (NAT, Kubernetes node address).
 	PublicIPs []string
@@ -61,6 +64,9 @@ type Stats struct {
 	// queue in front of the track readers was full (see backlog.go): the
 	// node could not keep up.
 	PacketsShed uint64
+	// ByTransport counts the connected participants by how their media
+	// travels (udp, tcp, relay).
+	ByTransport map[Transport]int
 }
 
 // SFU owns the pion API, the UDP port and the media rooms.
@@ -70,6 +76,14 @@ type SFU struct {
 	api     *webrtc.API // subscribe PeerConnections
 	mux     ice.UDPMux
 	udpAddr []net.Addr
+	tcpMux  ice.TCPMux // nil without ICE over TCP
+	tcpAddr net.Addr
+
+	// Connectivity probes (probe.go): a stack per transport, the slots
+	// that bound how many run at once, and how many run now.
+	probes     map[Transport]*webrtc.API
+	probeSlots chan struct{}
+	probing    atomic.Int64
 
 	mu    sync.Mutex
 	rooms map[string]*Room
@@ -101,18 +115,25 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
+	tcpMux, tcpAddr, err := listenTCP(cfg)
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	s := &SFU{cfg: cfg, mux: mux, udpAddr: addrs, tcpMux: tcpMux, tcpAddr: tcpAddr, rooms: map[string]*Room{}, shed: shed, arrived: at,
+		probeSlots: make(chan struct{}, maxProbes)}
 	counted := countedMux{UDPMux: mux, q: q}
-	pubAPI, err := newAPI(cfg, counted, shed, true)
+	if s.pubAPI, err = newAPI(cfg, counted, tcpMux, shed, true); err == nil {
+		s.api, err = newAPI(cfg, counted, tcpMux, shed, false)
+	}
+	if err == nil {
+		s.probes, err = probeAPIs(cfg, counted, tcpMux)
+	}
 	if err != nil {
-		_ = mux.Close()
+		_ = s.closeMuxes()
 		return nil, err
 	}
-	api, err := newAPI(cfg, counted, shed, false)
-	if err != nil {
-		_ = mux.Close()
-		return nil, err
-	}
-	return &SFU{cfg: cfg, pubAPI: pubAPI, api: api, mux: mux, udpAddr: addrs, rooms: map[string]*Room{}, shed: shed, arrived: at}, nil
+	return s, nil
 }
 
 // listenUDP opens the media port. The socket's receive buffer stays at the
@@ -191,7 +212,7 @@ var (
 
 // newAPI builds the WebRTC stack of one side: publish PeerConnections, which
 // receive, or subscribe PeerConnections, which send.
-func newAPI(cfg Config, mux ice.UDPMux, shed *shedMeter, publish bool) (*webrtc.API, error) {
+func newAPI(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, publish bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register VP8: %w", err)
@@ -239,8 +260,11 @@ func newAPI(cfg Config, mux ice.UDPMux, shed *shedMeter, publish bool) (*webrtc.
 	quiet.DefaultLogLevel = logging.LogLevelError
 	se.LoggerFactory = quiet
 	se.SetICEUDPMux(mux)
+	if tcpMux != nil {
+		se.SetICETCPMux(tcpMux)
+	}
 	se.BufferFactory = newMediaQueue(shed)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes(networkTypes(true, tcpMux != nil))
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	if len(cfg.PublicIPs) > 0 {
@@ -302,6 +326,12 @@ func (s *SFU) Stats() Stats {
 			st.PacketsIn += u.packets.Load()
 		}
 	}
+	st.ByTransport = map[Transport]int{}
+	for _, p := range parts {
+		if t := p.Transport(); t != "" {
+			st.ByTransport[t]++
+		}
+	}
 	st.PeerConnections = s.openPCs.Load()
 	st.UpTracks = s.upTracks.Load()
 	return st
@@ -322,7 +352,18 @@ func (s *SFU) Close() error {
 	for _, p := range parts {
 		p.Close()
 	}
-	return s.mux.Close()
+	return s.closeMuxes()
+}
+
+// closeMuxes releases the media ports.
+func (s *SFU) closeMuxes() error {
+	err := s.mux.Close()
+	if s.tcpMux != nil {
+		if terr := s.tcpMux.Close(); err == nil {
+			err = terr
+		}
+	}
+	return err
 }
 
 // ErrClosed is returned for operations on a participant that has left.

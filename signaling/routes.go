@@ -64,6 +64,8 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/me/calendar", perm: rooms.PermCalendar, handle: s.myCalendar(calendarRotate)},
 		{pattern: "DELETE /v1/me/calendar", perm: rooms.PermCalendar, handle: s.myCalendar(calendarRevoke)},
 		{pattern: "GET /v1/calendar/{file}", perm: rooms.PermSecret, handle: s.calendarFeed},
+		{pattern: "GET /v1/connectivity", perm: rooms.PermCheck, handle: s.connectivity},
+		{pattern: "POST /v1/connectivity", perm: rooms.PermCheck, handle: s.connectivityProbe},
 
 		{pattern: "GET " + p + "/schedule", perm: rooms.PermManageSchedule, handle: s.getProgram},
 		{pattern: "PUT " + p + "/schedule", perm: rooms.PermManageSchedule, handle: s.putProgram, trace: audit.ActionScheduleChange},

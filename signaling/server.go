@@ -24,6 +24,7 @@ import (
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
+	"iop/sfu/turn"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
 )
@@ -60,6 +61,12 @@ type Config struct {
 	Origins []string
 	// ICEServers are handed to clients in joined.
 	ICEServers []protocol.ICEServer
+	// TURN, when set, mints each participant TURN credentials of its own,
+	// handed out with ICEServers; TURNSession and TURNOverrun bound their
+	// life (signaling/ice.go).
+	TURN        *turn.Issuer
+	TURNSession time.Duration
+	TURNOverrun time.Duration
 
 	// JoinTimeout is how long a socket may stay open without joining.
 	JoinTimeout time.Duration

@@ -77,6 +77,8 @@ type session struct {
 	muted      map[string]bool // kinds a therapist muted, for media still starting
 	left       bool            // the session has left: media started late is closed
 	roomKey    string          // the room joined ("program/room"), for other goroutines
+	joined     *rooms.Room     // the room joined, for the media plane's goroutines
+	transport  string          // how the media travels, once known
 	program    string          // the joined person's program, for other goroutines
 	sub        string          // and their id
 	// waitingSent is set once the first waiting message went out; only
@@ -429,8 +431,12 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	s.ticket, s.room = t, t.Room
 	s.joinedRoom = true
 	s.mu.Lock()
-	s.roomKey, s.program, s.sub = t.Room.Ref().String(), g.Program, g.Sub
+	s.roomKey, s.program, s.sub, s.joined = t.Room.Ref().String(), g.Program, g.Sub, t.Room
+	transport := s.transport // media that connected before join returned
 	s.mu.Unlock()
+	if transport != "" {
+		_, _ = t.Room.Update(s.id, func(p *rooms.Participant) { p.Transport = transport })
+	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 	s.srv.record(g, audit.ActionJoin, ref.ID, g.Sub, "", string(g.Role), s.addr)
 	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", ref.ID, "role", string(g.Role))
@@ -709,7 +715,7 @@ func (s *session) admittedEvent(e rooms.Event) {
 		You:          &protocol.Person{ID: s.id, Name: e.Participant.Name, Role: string(e.Participant.Role)},
 		Room:         roomInfo(e),
 		Participants: participants(e.Others),
-		ICEServers:   s.srv.cfg.ICEServers,
+		ICEServers:   s.srv.iceServers(s.id, s.srv.turnExpiry(e.Ends, time.Now())),
 		Resume:       e.Resume,
 	}
 	if e.By.ID == "" {
@@ -764,7 +770,7 @@ func roomInfo(e rooms.Event) *protocol.Room {
 }
 
 func participant(p rooms.Participant) protocol.Participant {
-	return protocol.Participant{ID: p.ID, Name: p.Name, Role: string(p.Role), Audio: p.Audio, Video: p.Video, Hand: p.Hand}
+	return protocol.Participant{ID: p.ID, Name: p.Name, Role: string(p.Role), Audio: p.Audio, Video: p.Video, Hand: p.Hand, Transport: p.Transport}
 }
 
 func participants(ps []rooms.Participant) []protocol.Participant {

@@ -215,7 +215,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	b := joinPeer(t, n, "alex", rooms.RoleClient, "m-1")
 	eventually(t, 20*time.Second, "call up", func() (bool, string) { return receivesFrom(a, 10, b) })
 	_, body := get("/metrics")
-	for _, want := range []string{"iop_participants 2", "iop_rooms 1", "iop_peer_connections 4", "iop_published_tracks 4", "iop_sockets 2"} {
+	for _, want := range []string{"iop_participants 2", "iop_rooms 1", "iop_peer_connections 4", "iop_published_tracks 4", "iop_sockets 2", `iop_participants_by_transport{transport="udp"} 2`} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -19,7 +19,12 @@ type config struct {
 	PublicURL     string
 	UDPHost       string
 	UDPPort       int
+	TCPPort       string
 	PublicIP      string
+	TURNURLs      string
+	TURNSecret    string
+	TURNTTL       time.Duration
+	TURNPort      string
 	RedisURL      string
 	JWTSecret     string
 	JWTKeys       string
@@ -55,7 +60,12 @@ func options(c *config) []option {
 		{"public-url", "IOP_PUBLIC_URL", "this node's public base URL, used in links and redirects (default http:// + the HTTP address)", &c.PublicURL, ""},
 		{"udp-host", "IOP_UDP_HOST", "address the media UDP port binds to (default: every interface)", &c.UDPHost, ""},
 		{"udp-port", "IOP_UDP_PORT", "media UDP port shared by all peers; 0 picks a free port", &c.UDPPort, "50000"},
-		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated (default: the host's addresses)", &c.PublicIP, ""},
+		{"tcp-port", "IOP_TCP_PORT", "media TCP port for ICE over TCP, for browsers whose network blocks UDP; off turns it off (default: the UDP port's number)", &c.TCPPort, ""},
+		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated; a host name is looked up at start (default: the host's addresses)", &c.PublicIP, ""},
+		{"turn-urls", "IOP_TURN_URLS", "TURN server URLs handed to clients with short-lived credentials, comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp", &c.TURNURLs, ""},
+		{"turn-secret", "IOP_TURN_SECRET", "the TURN server's shared secret (coturn static-auth-secret, use-auth-secret), 16 bytes or more", &c.TURNSecret, ""},
+		{"turn-port", "IOP_TURN_PORT", "run an embedded TURN server on this UDP and TCP port (0 picks a free one) that relays only to this iopd, for an install without coturn (default: none)", &c.TURNPort, ""},
+		{"turn-ttl", "IOP_TURN_TTL", "how long TURN credentials last in a room the schedule does not know (a scheduled session's last until its end plus 30 minutes)", &c.TURNTTL, "3h"},
 		{"redis-url", "IOP_REDIS_URL", "Redis URL, e.g. redis://127.0.0.1:6379/0 (unset: embedded in-process Redis, data lost on exit)", &c.RedisURL, ""},
 		{"jwt-secret", "IOP_JWT_SECRET", "HS256 signing key, at least 32 bytes (unset: dev mode generates one and prints join links)", &c.JWTSecret, ""},
 		{"jwt-keys", "IOP_JWT_KEYS", "PEM or JWK set file of EdDSA/ES256 public keys, selected by kid; reloaded on SIGHUP", &c.JWTKeys, ""},
@@ -105,7 +115,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "iopd: telehealth session server (signaling, SFU and web client on one HTTP port and one UDP port)")
+		fmt.Fprintln(fs.Output(), "iopd: telehealth session server (signaling, SFU and web client on one HTTP port and one media port, UDP and TCP)")
 		fmt.Fprintln(fs.Output(), "Every flag can also be set by the environment variable in brackets.")
 		fs.PrintDefaults()
 	}
@@ -123,6 +133,20 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return nil, fmt.Errorf("udp port %d out of range", c.UDPPort)
+	}
+	if c.TURNURLs != "" && c.TURNSecret == "" {
+		return nil, fmt.Errorf("IOP_TURN_URLS needs IOP_TURN_SECRET: clients need credentials for the servers")
+	}
+	if c.TURNSecret != "" && c.TURNURLs == "" && c.TURNPort == "" {
+		return nil, fmt.Errorf("IOP_TURN_SECRET needs IOP_TURN_URLS or IOP_TURN_PORT")
+	}
+	if c.TURNPort != "" {
+		if p, err := strconv.Atoi(c.TURNPort); err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("IOP_TURN_PORT: %q is not a port number", c.TURNPort)
+		}
+	}
+	if _, _, err := c.tcpPort(); err != nil {
+		return nil, err
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		return nil, fmt.Errorf("IOP_JWT_SECRET must be at least 32 bytes")
@@ -143,6 +167,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("IOP_AUDIT_RETENTION: %w", err)
 	}
 	return c, nil
+}
+
+// tcpPort returns the media TCP port, and whether ICE over TCP is on.
+func (c *config) tcpPort() (port int, on bool, err error) {
+	switch c.TCPPort {
+	case "":
+		return c.UDPPort, true, nil
+	case "off":
+		return 0, false, nil
+	}
+	port, err = strconv.Atoi(c.TCPPort)
+	if err != nil || port < 0 || port > 65535 {
+		return 0, false, fmt.Errorf("IOP_TCP_PORT: %q is not a port number or off", c.TCPPort)
+	}
+	return port, true, nil
 }
 
 // splitList splits a comma-separated setting, dropping blanks.

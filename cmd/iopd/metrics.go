@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"iop/sfu"
 )
 
 // metricsHandler serves /metrics: what this node carries now, read from its
@@ -21,6 +23,13 @@ func (n *node) metricsHandler() http.Handler {
 	gauge("peer_connections", "Open PeerConnections.", func() float64 { return float64(n.sfu.Stats().PeerConnections) })
 	gauge("published_tracks", "Tracks being published to this node.", func() float64 { return float64(n.sfu.Stats().UpTracks) })
 	gauge("sockets", "Open signaling websockets (waiting, admitted or not yet joined).", func() float64 { return float64(n.sig.Sessions()) })
+	for _, t := range sfu.Transports {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "iop", Name: "participants_by_transport",
+			Help:        "Participants whose media is connected, by how it travels: udp, tcp (ICE over TCP) or relay (TURN).",
+			ConstLabels: prometheus.Labels{"transport": string(t)},
+		}, func() float64 { return float64(n.sfu.Stats().ByTransport[t]) }))
+	}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: "iop", Name: "rtp_packets_received_total", Help: "RTP packets received from publishers.",
 	}, func() float64 { return float64(n.sfu.Stats().PacketsIn) }))

@@ -22,6 +22,7 @@ import (
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
+	"iop/sfu/turn"
 	"iop/signaling"
 	"iop/signaling/token"
 	"iop/web"
@@ -52,6 +53,7 @@ type node struct {
 	auditLog   *audit.Log
 	schedule   *schedule.Store
 	unwatch    func()
+	turn       *turn.Server // the embedded TURN server, if any
 	http       *http.Server
 	ln         net.Listener
 	url        string
@@ -66,9 +68,10 @@ type node struct {
 // /healthz answers.
 func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err error) {
 	n = &node{cfg: cfg, log: log, stopBeat: make(chan struct{}), beatDone: make(chan struct{})}
+	started := n // "return nil, err" clears n before the deferred cleanup runs
 	defer func() {
 		if err != nil {
-			n.closeParts()
+			started.closeParts()
 		}
 	}()
 
@@ -92,7 +95,12 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 
 	scfg := sfu.DefaultConfig()
 	scfg.UDPAddr = net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort))
-	scfg.PublicIPs = splitList(cfg.PublicIP)
+	if port, on, _ := cfg.tcpPort(); on {
+		scfg.TCPAddr = net.JoinHostPort(cfg.UDPHost, strconv.Itoa(port))
+	}
+	if scfg.PublicIPs, err = resolvePublicIPs(ctx, splitList(cfg.PublicIP)); err != nil {
+		return nil, err
+	}
 	scfg.IncludeLoopback = cfg.dev() || isLoopbackAddr(cfg.HTTPAddr) || isLoopbackAddr(cfg.UDPHost)
 	if n.sfu, err = sfu.New(scfg); err != nil {
 		return nil, err
@@ -152,6 +160,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	n.seats = rooms.NewSeats(n.store, cfg.NodeID, n.url, rooms.DefaultLeaseTTL, log)
 	sigCfg.Seats = n.seats
 	sigCfg.PublicURL = n.url
+	if err := n.startTURN(&sigCfg, scfg.PublicIPs); err != nil {
+		return nil, err
+	}
 	n.sig = signaling.New(sigCfg)
 	n.seats.WhenLost(n.sig.MoveRoom)
 	if err := n.watchBlocks(ctx); err != nil {
@@ -167,7 +178,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	n.mu.Lock()
 	n.ready = true
 	n.mu.Unlock()
-	log.Info("iopd ready", "url", n.url, "media_udp", fmt.Sprint(n.sfu.LocalAddrs()), "node", cfg.NodeID)
+	log.Info("iopd ready", "url", n.url, "media_udp", fmt.Sprint(n.sfu.LocalAddrs()), "media_tcp", fmt.Sprint(n.sfu.TCPAddr()), "node", cfg.NodeID)
 	return n, nil
 }
 
@@ -384,6 +395,9 @@ func (n *node) closeParts() {
 	}
 	if n.ln != nil {
 		_ = n.ln.Close()
+	}
+	if n.turn != nil {
+		_ = n.turn.Close()
 	}
 	if n.sfu != nil {
 		_ = n.sfu.Close()

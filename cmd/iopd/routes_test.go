@@ -30,6 +30,8 @@ var routeRules = map[string][]rooms.Role{
 	"GET /v1/me/calendar":                                          {rooms.RoleClient},
 	"POST /v1/me/calendar":                                         {rooms.RoleClient},
 	"DELETE /v1/me/calendar":                                       {rooms.RoleClient},
+	"GET /v1/connectivity":                                         {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily}, // a join token that may join media (staff: for one room)
+	"POST /v1/connectivity":                                        {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily},
 	"GET /v1/calendar/{file}":                                      {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient, rooms.RoleFamily}, // the secret address is the credential
 	"GET /v1/programs/{program}/schedule":                          {rooms.RoleStaff},
 	"PUT /v1/programs/{program}/schedule":                          {rooms.RoleStaff},

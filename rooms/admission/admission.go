@@ -196,7 +196,7 @@ func (a *Admission) open(ref rooms.Ref, g rooms.Grant, occ *schedule.Occurrence)
 		if len(occ.Therapists) > 0 {
 			host = occ.Therapists[0]
 		}
-		r.Schedule(occ.Kind, occ.Title, occ.Cap, occ.Cohort, host)
+		r.Schedule(rooms.Scheduled{Kind: occ.Kind, Title: occ.Title, Cap: occ.Cap, Cohort: occ.Cohort, Host: host, Ends: occ.End})
 	case g.Role == rooms.RoleTherapist:
 		kind := g.Kind
 		if kind == "" {

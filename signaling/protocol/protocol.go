@@ -153,6 +153,9 @@ type Participant struct {
 	Audio bool   `json:"audio"`
 	Video bool   `json:"video"`
 	Hand  bool   `json:"hand"`
+	// Transport is how the participant's media reaches the server: "udp",
+	// "tcp" or "relay"; absent until it has connected.
+	Transport string `json:"transport,omitempty"`
 }
 
 // Person is a participant's identity as shown in the joined message's "you"

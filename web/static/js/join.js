@@ -12,6 +12,8 @@ import {
   sessionName, timeText, validDate, weekRange, weekString, whenText,
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
+import { checkConnectivity } from './connectivity.js';
+import { judge, measure, WEAK_WINDOW } from './linkquality.js';
 
 /** What each server error code means for the person, and whether trying again can help. */
 const errorMessages = {
@@ -119,14 +121,8 @@ const STATS_EVERY = 300;
 /** A remote audioLevel (0..1) at or above this counts as speaking. */
 const SPEAKING_LEVEL = 0.04;
 
-/**
- * The link counts as weak when, over WEAK_WINDOW ms, more than WEAK_LOSS of
- * the video packets were lost or the available incoming bitrate stayed under
- * WEAK_BITRATE bits per second.
- */
-const WEAK_WINDOW = 4000;
-const WEAK_LOSS = 0.1;
-const WEAK_BITRATE = 250000;
+/** How often the link's quality is sampled, in STATS_EVERY ticks (about once a second). */
+const LINK_EVERY = 3;
 
 /**
  * The widths in pixels of the simulcast layers of a 1280-wide camera, smallest
@@ -181,6 +177,7 @@ const state = {
   videoBefore: true, // the camera state before audio-only mode
   devices: { videoinput: '', audioinput: '', audiooutput: '' }, // chosen device ids ('' = default)
   stats: null, // the receive statistics loop: {timer, busy, samples, weakShown}
+  checking: false, // the connection check runs
   layerTimer: 0, // a pending choice of the others' video layers
   tileSizes: null, // a ResizeObserver of the others' tiles
   tileSight: null, // an IntersectionObserver of the others' tiles on the stage
@@ -947,6 +944,16 @@ function minutesText(id) {
   return min < 1 ? 'here under a minute' : `here ${min} min`;
 }
 
+/**
+ * How a participant's media reaches the server, as the console names it:
+ * what the therapist may tell someone whose video is slow.
+ */
+const transportNames = {
+  udp: ['Network: UDP', 'Direct connection (UDP): the best path.'],
+  tcp: ['Network: TCP', 'Direct connection over TCP: their network blocks UDP; video may lag a little.'],
+  relay: ['Network: relay', 'Connected through a relay (TURN): their network blocks direct connections; video may be slower.'],
+};
+
 /** renderPresent lists everyone else in the session with their state and the therapist's controls. */
 function renderPresent() {
   const people = isTherapist() ? [...state.tiles.values()].map((t) => t.p).filter((p) => p && p.id !== state.you.id) : [];
@@ -964,6 +971,11 @@ function renderPresent() {
     }
     flags.push(minutesText(p.id));
     $('[data-state]', li).textContent = flags.filter(Boolean).join(' · ');
+    const [transport, explain] = transportNames[p.transport] || ['', ''];
+    const tr = $('[data-transport]', li);
+    tr.textContent = transport;
+    tr.title = explain;
+    tr.dataset.value = p.transport || '';
     const buttons = {
       'mute-audio': [`Mute ${p.name}’s microphone`, !p.audio],
       'mute-video': [`Stop ${p.name}’s video`, !p.video],
@@ -1460,7 +1472,7 @@ function endReconnect() {
 /** startStats reads the receive statistics every STATS_EVERY ms while in the call. */
 function startStats() {
   stopStats();
-  state.stats = { timer: setInterval(readStats, STATS_EVERY), busy: false, samples: [], weakShown: false };
+  state.stats = { timer: setInterval(readStats, STATS_EVERY), busy: false, tick: 0, samples: [], weakShown: false };
 }
 
 /** stopStats stops reading statistics and clears the speaker highlight. */
@@ -1476,8 +1488,8 @@ function stopStats() {
 
 /**
  * readStats highlights whoever is speaking (the audioLevel of their inbound
- * audio) and watches the video's packet loss and the incoming bitrate for a
- * weak link.
+ * audio) and, about once a second, samples the link's loss, round-trip time
+ * and upload estimate (linkquality.js) to notice a weak link.
  */
 async function readStats() {
   const st = state.stats;
@@ -1486,9 +1498,12 @@ async function readStats() {
     return;
   }
   st.busy = true;
+  const link = st.tick++ % LINK_EVERY === 0;
+  const pub = link ? state.session?.publish?.pc : null;
   let report = null;
+  let up = null;
   try {
-    report = await pc.getStats();
+    [report, up] = await Promise.all([pc.getStats(), pub ? pub.getStats() : null]);
   } catch {
     report = null;
   }
@@ -1503,41 +1518,35 @@ async function readStats() {
     }
   }
   const speaking = new Set();
-  const sample = { t: Date.now(), lost: 0, received: 0, bitrate: Infinity };
   report.forEach((r) => {
     if (r.type === 'inbound-rtp' && r.kind === 'audio') {
       const who = owner.get(r.trackIdentifier);
       if (who && (r.audioLevel || 0) >= SPEAKING_LEVEL) {
         speaking.add(who);
       }
-    } else if (r.type === 'inbound-rtp' && r.kind === 'video') {
-      sample.lost += Math.max(0, r.packetsLost || 0);
-      sample.received += r.packetsReceived || 0;
-    } else if (r.type === 'candidate-pair' && r.nominated && typeof r.availableIncomingBitrate === 'number') {
-      sample.bitrate = Math.min(sample.bitrate, r.availableIncomingBitrate);
     }
   });
   for (const [id, tile] of state.tiles) {
     tile.el.classList.toggle('tile-speaking', speaking.has(id) && tile.p?.audio !== false);
   }
-  watchLink(st, sample);
+  if (link) {
+    watchLink(st, measure(Date.now(), report, up));
+  }
 }
 
 /** watchLink suggests audio-only mode once when the link stayed weak over WEAK_WINDOW. */
 function watchLink(st, sample) {
   st.samples.push(sample);
-  while (sample.t - st.samples[0].t > WEAK_WINDOW) {
+  while (sample.t - st.samples[0].t > WEAK_WINDOW + 2000) {
     st.samples.shift();
   }
-  const first = st.samples[0];
-  if (st.weakShown || state.audioOnly || sample.t - first.t < WEAK_WINDOW - 2 * STATS_EVERY) {
+  if (st.weakShown || state.audioOnly) {
     return;
   }
-  const lost = sample.lost - first.lost;
-  const all = lost + sample.received - first.received;
-  const lossy = all >= 50 && lost / all > WEAK_LOSS;
-  const slow = st.samples.every((x) => x.bitrate < WEAK_BITRATE);
-  if (lossy || slow) {
+  const { weak, why, ...seen } = judge(st.samples);
+  st.why = why;
+  st.seen = seen;
+  if (weak) {
     st.weakShown = true;
     $('[data-weak]').hidden = false;
     announce('Your connection looks weak. Audio only may help.');
@@ -1601,6 +1610,40 @@ function showPrejoin() {
   $('[data-action="join"]').disabled = false;
   show('prejoin');
   state.preview = startPreview();
+}
+
+// ---- Connection check ---------------------------------------------------------
+
+/** What the connection check says, in plain words, per outcome (connectivity.js). */
+const connectivityWords = {
+  checking: 'Checking whether video calls work on this network…',
+  udp: 'Ready. Video calls work well on this network.',
+  tcp: 'Ready. Your network blocks part of what video calls use, but a direct connection works. Video may lag a little.',
+  relay: 'Connected through a relay; video may be slower.',
+  blocked: 'Your network blocks video calls. Ask your program for the phone option, or try another network, such as your phone’s mobile data.',
+  error: 'We could not check your connection. You can still try to join.',
+};
+
+/** checkConnection runs the connection check and shows its outcome beside the join button. */
+async function checkConnection() {
+  if (!apiReady() || state.checking) {
+    return;
+  }
+  state.checking = true;
+  const box = $('[data-connectivity]');
+  const again = $('[data-action="check-connection"]');
+  const show = (outcome) => {
+    box.hidden = false;
+    box.dataset.outcome = outcome;
+    $('[data-connectivity-text]').textContent = connectivityWords[outcome];
+  };
+  again.hidden = true;
+  show('checking');
+  const result = await checkConnectivity(state.token);
+  state.checking = false;
+  box.dataset.paths = JSON.stringify(result.paths);
+  show(result.outcome);
+  again.hidden = result.outcome === 'udp';
 }
 
 // ---- Schedule, calendar and my week ------------------------------------------
@@ -1809,6 +1852,7 @@ function onClick(e) {
     end: askEnd,
     'copy-calendar': copyCalendar,
     'rotate-calendar': () => loadCalendar('POST'),
+    'check-connection': checkConnection,
   };
   actions[b.dataset.action]?.();
 }
@@ -1834,6 +1878,7 @@ function main() {
   window.__iop = {
     peerConnections: () => [state.session?.publish?.pc, state.session?.subscribe?.pc].filter(Boolean),
     dropConnection: () => state.session?.drop(),
+    link: () => (state.stats ? { samples: state.stats.samples.length, weak: state.stats.weakShown, why: state.stats.why || '', seen: state.stats.seen } : null),
   };
   new ResizeObserver(layoutTiles).observe($('[data-stage]'));
   state.tileSizes = new ResizeObserver(scheduleLayers);
@@ -1859,6 +1904,7 @@ function main() {
   }
   loadSchedule();
   loadMyWeek($('[data-my-week]'));
+  checkConnection();
 }
 
 main();
