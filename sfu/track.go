@@ -44,11 +44,6 @@ type layer struct {
 	ssrc   uint32              // the publisher's SSRC, for keyframe requests
 	cache  *packetCache        // recent video packets, for NACKs
 
-	// keyframe request throttle
-	kfMu      sync.Mutex
-	kfLast    time.Time
-	kfPending bool
-
 	// rate is the layer's bitrate (bits per second) as received, measured
 	// by its reader over windows of about half a second.
 	rate atomic.Uint64
@@ -90,11 +85,17 @@ type upTrack struct {
 
 	packets atomic.Uint64
 	muted   atomic.Bool // a therapist muted it: packets are not forwarded
+
+	// keyframe requests, one state for all layers (keyframe.go)
+	kfMu sync.Mutex
+	kf   keyframer
 }
 
 func newUpTrack(p *Participant, id string, kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, simulcast bool) *upTrack {
 	u := &upTrack{pub: p, id: id, kind: kind, codec: codec, simulcast: simulcast}
 	u.downs.Store(&[]*downTrack{})
+	u.kf.pacer.interval = p.sfu.cfg.KeyframeInterval
+	u.kf.pacer.max = p.sfu.cfg.KeyframeRetryMax
 	return u
 }
 
@@ -182,9 +183,13 @@ func (m *rateMeter) add(n int, now time.Time) (uint64, bool) {
 }
 
 // forward writes one packet of layer l to every subscriber forwarding that
-// layer. It holds no lock while writing and allocates nothing.
+// layer. It holds no lock while writing and allocates nothing; the first
+// packet of a keyframe (a few a minute) takes the keyframe-request lock.
 func (u *upTrack) forward(pkt *rtp.Packet, l *layer) {
 	u.packets.Add(1)
+	if l.cache != nil && vp8KeyframeStart(pkt.Payload) {
+		u.keyframeSeen(l.index)
+	}
 	if u.muted.Load() {
 		for _, d := range *u.downs.Load() {
 			d.skip(l)
@@ -230,11 +235,13 @@ func (u *upTrack) detach(d *downTrack) {
 	u.downs.Store(&next)
 }
 
-// close marks the track ended so no new subscriber attaches.
+// close marks the track ended so no new subscriber attaches, and stops its
+// keyframe requests.
 func (u *upTrack) close() {
 	u.mu.Lock()
 	u.closed = true
 	u.mu.Unlock()
+	u.stopKeyframes()
 }
 
 // nearest returns the layer closest to want (the next lower one first)
@@ -259,42 +266,12 @@ func (u *upTrack) nearest(want int) int {
 	return -1
 }
 
-// requestKeyframe asks for a keyframe on every layer (a publisher just
-// started, or was unmuted).
-func (u *upTrack) requestKeyframe() {
-	for i := range u.layers {
-		if l := u.layers[i].Load(); l != nil {
-			l.requestKeyframe()
-		}
+// requestAllKeyframes asks for a keyframe on every layer (a track was
+// unmuted).
+func (u *upTrack) requestAllKeyframes() {
+	if u.kind == webrtc.RTPCodecTypeVideo {
+		u.requestKeyframe(1<<maxLayers - 1)
 	}
-}
-
-// requestKeyframe sends a PLI for this layer to the publisher, at most one
-// per KeyframeInterval; a request inside the interval is deferred to its end
-// so that a late subscriber never waits for the next natural keyframe.
-func (l *layer) requestKeyframe() {
-	if l.up.kind != webrtc.RTPCodecTypeVideo {
-		return
-	}
-	interval := l.up.pub.sfu.cfg.KeyframeInterval
-	l.kfMu.Lock()
-	since := time.Since(l.kfLast)
-	if since < interval {
-		if !l.kfPending {
-			l.kfPending = true
-			time.AfterFunc(interval-since, func() {
-				l.kfMu.Lock()
-				l.kfPending = false
-				l.kfMu.Unlock()
-				l.requestKeyframe()
-			})
-		}
-		l.kfMu.Unlock()
-		return
-	}
-	l.kfLast = time.Now()
-	l.kfMu.Unlock()
-	l.up.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: l.ssrc}})
 }
 
 // binding is what pion hands a down-track once its subscribe PC negotiated it.
@@ -317,7 +294,13 @@ type downTrack struct {
 	want    atomic.Int32 // the layer the subscriber asked for
 	fits    atomic.Int32 // the highest layer the subscriber's bandwidth carries
 	target  atomic.Int32 // the existing layer nearest min(want, fits)
-	current atomic.Int32 // the layer being forwarded; -1 before the first
+	current atomic.Int32 // the layer being forwarded; -1 before the first keyframe
+
+	// waitFrom is when the down-track started waiting for a keyframe of
+	// its target (Unix nanoseconds), 0 when it is not waiting; waitLogged
+	// says that this wait has been logged (keyframe.go).
+	waitFrom   atomic.Int64
+	waitLogged atomic.Bool
 
 	// Rewrite state. Without simulcast only the one reader touches it;
 	// with simulcast mu serializes the layer readers around it (never
@@ -351,7 +334,9 @@ func newDownTrack(u *upTrack) *downTrack {
 	d.current.Store(-1)
 	if !u.simulcast {
 		d.want.Store(0)
-		d.current.Store(0)
+	}
+	if u.kind != webrtc.RTPCodecTypeVideo {
+		d.current.Store(0) // audio needs no keyframe
 	}
 	d.retarget()
 	return d
@@ -373,17 +358,17 @@ func (d *downTrack) setFits(layer int) {
 }
 
 // retarget aims at the existing layer nearest the wanted one (within what
-// the bandwidth carries) and asks for a keyframe there if that means a
-// switch.
+// the bandwidth carries); if that means a switch, the track asks for a
+// keyframe there until one arrives.
 func (d *downTrack) retarget() {
 	t := d.up.nearest(int(min(d.want.Load(), d.fits.Load())))
 	if t < 0 {
 		return
 	}
-	if old := d.target.Swap(int32(t)); (old != int32(t) || d.current.Load() != int32(t)) && d.bound.Load() != nil {
-		if l := d.up.layers[t].Load(); l != nil {
-			l.requestKeyframe()
-		}
+	d.target.Store(int32(t))
+	if _, ok := d.waiting(); ok {
+		d.waitingSince(time.Now())
+		d.up.kick()
 	}
 }
 
@@ -392,8 +377,9 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, d.up.codec.MimeType) {
 			d.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), write: ctx.WriteStream()})
-			if l := d.up.layers[max(0, d.target.Load())].Load(); l != nil {
-				l.requestKeyframe()
+			if _, ok := d.waiting(); ok {
+				d.waitingSince(time.Now())
+				d.up.kick()
 			}
 			return c, nil
 		}
@@ -404,6 +390,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 // Unbind stops writing to the subscriber.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.bound.Store(nil)
+	d.waitOver()
 	return nil
 }
 
@@ -420,8 +407,8 @@ func (d *downTrack) StreamID() string { return d.up.pub.id }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 
 // write rewrites one packet of layer l for this subscriber and sends it, if
-// l is the layer it forwards, or the one it is switching to and the packet
-// starts a keyframe.
+// l is the layer it forwards, or the one it is starting on or switching to
+// and the packet starts a keyframe that the subscriber can receive.
 func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 	idx := int32(l.index)
 	if d.up.simulcast && idx != d.target.Load() {
@@ -431,7 +418,7 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 	if b == nil {
 		return
 	}
-	if d.current.Load() != idx && (d.target.Load() != idx || !vp8KeyframeStart(pkt.Payload)) {
+	if d.current.Load() != idx && !d.canStart(pkt, idx) {
 		return
 	}
 	if len(pkt.Payload) == 0 {
@@ -443,12 +430,17 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 		d.mu.Lock()
 		if d.current.Load() != idx {
 			// Decided again under the lock: the layer may have changed.
-			if d.target.Load() != idx || !vp8KeyframeStart(pkt.Payload) {
+			if !d.canStart(pkt, idx) {
 				d.mu.Unlock()
 				return
 			}
 			d.switchTo(pkt, idx)
 		}
+	} else if d.current.Load() != idx {
+		// The first keyframe of a single-layer video: only its reader
+		// writes here.
+		d.current.Store(idx)
+		d.waitOver()
 	}
 	if !d.started {
 		d.started = true
@@ -471,6 +463,14 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 		d.mu.Unlock()
 	}
 	_, _ = b.write.WriteRTP(h, pkt.Payload)
+}
+
+// canStart reports whether a packet of layer idx, which the down-track does
+// not forward, may start it there: idx is the target, the packet starts a
+// keyframe, and the subscriber's PeerConnection is up to receive it (a
+// keyframe written before is lost, and with it the picture).
+func (d *downTrack) canStart(pkt *rtp.Packet, idx int32) bool {
+	return d.target.Load() == idx && vp8KeyframeStart(pkt.Payload) && d.subReady()
 }
 
 // checkTarget runs for a packet of layer l, which is not the target, and
@@ -500,6 +500,7 @@ func (d *downTrack) checkTarget(l *layer) {
 // stopped, advanced by the time that passed.
 func (d *downTrack) switchTo(pkt *rtp.Packet, idx int32) {
 	d.current.Store(idx)
+	d.waitOver()
 	if !d.started {
 		return
 	}
@@ -524,7 +525,8 @@ func (d *downTrack) skip(l *layer) {
 }
 
 // readRTCP answers the subscriber's feedback until the sender stops:
-// keyframe requests go to the publisher, NACKs are served from the cache.
+// keyframe requests go to the publisher (for the layer the subscriber is
+// to get, not the one it gets now), NACKs are served from the cache.
 func (d *downTrack) readRTCP() {
 	for {
 		pkts, _, err := d.sender.ReadRTCP()
@@ -534,8 +536,8 @@ func (d *downTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if l := d.up.layers[max(0, d.current.Load())].Load(); l != nil {
-					l.requestKeyframe()
+				if t := d.target.Load(); t >= 0 && d.up.kind == webrtc.RTPCodecTypeVideo {
+					d.up.requestKeyframe(1 << t)
 				}
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
