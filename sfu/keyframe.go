@@ -32,10 +32,6 @@ import (
 // RTCP readers, signaling) never write RTCP themselves. The forwarding path
 // only notes a keyframe's first packet (keyframeSeen), which is rare.
 
-// keyframeWaitLog is how long a down-track may wait for a keyframe before
-// the wait is logged.
-const keyframeWaitLog = 3 * time.Second
-
 // keyframer is one published video track's keyframe-request state,
 // guarded by upTrack.kfMu.
 type keyframer struct {
@@ -186,7 +182,7 @@ func (u *upTrack) waitingLayers(now time.Time) uint8 {
 			continue // nothing it could receive yet
 		}
 		mask |= 1 << t
-		if waited := now.Sub(since); waited > keyframeWaitLog && !d.waitLogged.Swap(true) {
+		if waited := now.Sub(since); waited > u.pub.sfu.cfg.KeyframeWaitLog && !d.waitLogged.Swap(true) {
 			from := "none"
 			if c := d.current.Load(); c >= 0 {
 				from = layerName(int(c))

@@ -1,6 +1,9 @@
 package sfu
 
 import (
+	"bytes"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -278,7 +281,9 @@ func TestKeyframePacer(t *testing.T) {
 func TestKeyframeRequestsRepeatUntilAnswered(t *testing.T) {
 	u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow, layerMedium, layerHigh)
 	s := u.pub.sfu
-	s.cfg.KeyframeInterval, s.cfg.KeyframeRetryMax = 10*time.Millisecond, 80*time.Millisecond
+	s.cfg.KeyframeInterval, s.cfg.KeyframeRetryMax, s.cfg.KeyframeWaitLog = 10*time.Millisecond, 80*time.Millisecond, 50*time.Millisecond
+	var logged syncBuffer
+	s.cfg.Logger = slog.New(slog.NewJSONHandler(&logged, nil))
 	u.kf.pacer.interval, u.kf.pacer.max = s.cfg.KeyframeInterval, s.cfg.KeyframeRetryMax
 	t.Cleanup(u.close)
 	w := &captureAll{}
@@ -288,6 +293,10 @@ func TestKeyframeRequestsRepeatUntilAnswered(t *testing.T) {
 	d.retarget() // bound: it now waits, as after pion's Bind
 
 	waitFor(t, "repeated keyframe requests", func() bool { return s.keyframeRequests.Load() >= 4 })
+	waitFor(t, "the long wait logged", func() bool { return strings.Contains(logged.String(), "waits for a keyframe") })
+	if line := logged.String(); strings.Count(line, "\n") != 1 || strings.Contains(line, u.pub.id) || !strings.Contains(line, `"to_layer":"medium"`) {
+		t.Errorf("logged %q: want one line, the layer and no participant", line)
+	}
 	var waits KeyframeWaits
 	waits.add(u, time.Now())
 	if waits.Waiting != 1 || waits.Longest <= 0 {
@@ -313,4 +322,22 @@ func TestKeyframeRequestsRepeatUntilAnswered(t *testing.T) {
 	if waits.Waiting != 0 {
 		t.Errorf("waits %+v after the keyframe, want none", waits)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

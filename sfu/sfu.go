@@ -43,6 +43,9 @@ type Config struct {
 	// that has not come: the first retry follows 2 KeyframeInterval after
 	// the request, each next one twice as long as the last, up to this.
 	KeyframeRetryMax time.Duration
+	// KeyframeWaitLog is how long a subscriber's video may wait for a
+	// keyframe (to start, or to switch layer) before the wait is logged.
+	KeyframeWaitLog time.Duration
 	// MaxTracksPerParticipant bounds what one publisher may send.
 	MaxTracksPerParticipant int
 	// Logger receives what the media plane has to say (never names); nil
@@ -56,6 +59,7 @@ func DefaultConfig() Config {
 		UDPAddr:                 ":50000",
 		KeyframeInterval:        500 * time.Millisecond,
 		KeyframeRetryMax:        4 * time.Second,
+		KeyframeWaitLog:         3 * time.Second,
 		MaxTracksPerParticipant: 4,
 	}
 }
@@ -120,6 +124,9 @@ func New(cfg Config) (*SFU, error) {
 	}
 	if cfg.KeyframeRetryMax <= 0 {
 		cfg.KeyframeRetryMax = def.KeyframeRetryMax
+	}
+	if cfg.KeyframeWaitLog <= 0 {
+		cfg.KeyframeWaitLog = def.KeyframeWaitLog
 	}
 	if cfg.MaxTracksPerParticipant <= 0 {
 		cfg.MaxTracksPerParticipant = def.MaxTracksPerParticipant

@@ -87,6 +87,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	scfg.UDPAddr = net.JoinHostPort(cfg.UDPHost, strconv.Itoa(cfg.UDPPort))
 	scfg.PublicIPs = splitList(cfg.PublicIP)
 	scfg.IncludeLoopback = cfg.dev() || isLoopbackAddr(cfg.HTTPAddr) || isLoopbackAddr(cfg.UDPHost)
+	scfg.Logger = log
 	if n.sfu, err = sfu.New(scfg); err != nil {
 		return nil, err
 	}
