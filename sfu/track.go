@@ -44,17 +44,17 @@ type layer struct {
 	ssrc   uint32              // the publisher's SSRC, for keyframe requests
 	cache  *packetCache        // recent video packets, for NACKs
 
-	// rate is the layer's bitrate (bits per second) as received, measured
-	// by its reader over windows of about half a second.
+	// rate is the layer's bitrate (bits per second) as received, padding
+	// aside, measured by its reader over windows of about half a second.
 	rate atomic.Uint64
-	// lastAt is when its last packet was read (Unix nanoseconds), or when
+	// lastAt is when its last media packet was read (Unix nanoseconds), or when
 	// it was added; since is when it last started sending after a pause
 	// of over layerIdle.
 	lastAt, since atomic.Int64
 }
 
-// layerIdle is how long a layer may send nothing before subscribers are
-// moved off it: a browser stops sending its upper layers when its CPU or
+// layerIdle is how long a layer may send no media (padding aside) before
+// subscribers are moved off it: a browser stops sending its upper layers when its CPU or
 // uplink cannot carry them, and a subscriber waiting for a keyframe of a
 // layer that no longer comes would see no picture at all.
 const layerIdle = time.Second
@@ -131,15 +131,21 @@ func (l *layer) run() (last bool) {
 		if err != nil {
 			return l.up.running.Add(-1) == 0
 		}
-		now := time.Now()
-		if at := now.UnixNano(); at-l.lastAt.Swap(at) > int64(layerIdle) {
-			l.since.Store(at)
-		}
-		if rate, ok := meter.add(n, now); ok {
-			l.rate.Store(rate)
-		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
+		}
+		if len(pkt.Payload) > 0 {
+			// Media: padding-only packets (Chrome's bandwidth probes,
+			// sent on a layer it has stopped encoding when no RTX is
+			// negotiated) say nothing of whether the layer is sent, and
+			// are not forwarded.
+			now := time.Now()
+			if ns := now.UnixNano(); ns-l.lastAt.Swap(ns) > int64(layerIdle) {
+				l.since.Store(ns)
+			}
+			if rate, ok := meter.add(n, now); ok {
+				l.rate.Store(rate)
+			}
 		}
 		if at.stale(arrived, pkt.SequenceNumber) {
 			// Late media is useless: shed it before it costs a send
