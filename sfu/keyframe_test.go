@@ -302,11 +302,6 @@ func TestKeyframeRequestsRepeatUntilAnswered(t *testing.T) {
 	if waits.Waiting != 1 || waits.Longest <= 0 {
 		t.Errorf("waits %+v, want one down-track waiting for some time", waits)
 	}
-	// A keyframe of another layer does not start it; one of medium does.
-	u.forward(&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: vp8(true, layerLow)}, ls[layerLow])
-	if len(w.from) != 0 {
-		t.Fatalf("forwarded %v before a keyframe of the medium layer", w.from)
-	}
 	u.forward(&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: vp8(true, layerMedium)}, ls[layerMedium])
 	if string(w.from) != string([]byte{layerMedium}) {
 		t.Fatalf("forwarded %v, want the medium keyframe", w.from)
@@ -340,4 +335,41 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestStartsLowRatherThanBlack: a subscriber's video that shows nothing
+// yet waits for a keyframe of its target layer, but not for ever: once it
+// has waited twice the keyframe interval, a keyframe of a lower layer
+// starts it (a smaller picture rather than a black tile), and the target's
+// next keyframe moves it up.
+func TestStartsLowRatherThanBlack(t *testing.T) {
+	u, ls := testTrack(nil, webrtc.RTPCodecTypeVideo, true, layerLow, layerMedium, layerHigh)
+	t.Cleanup(u.close)
+	w := &captureAll{}
+	d := newDownTrack(u) // a grid tile: medium
+	u.attach(d)
+	d.bound.Store(&binding{ssrc: 9, pt: 96, write: w})
+	d.retarget()
+	key := func(l int) {
+		u.forward(&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: vp8(true, byte(l))}, ls[l])
+	}
+	delta := func(l int) {
+		u.forward(&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: vp8(false, byte(l))}, ls[l])
+	}
+
+	key(layerLow)
+	if len(w.from) != 0 {
+		t.Fatalf("started on %v at once, want to wait for the medium layer", w.from)
+	}
+	d.waitFrom.Store(time.Now().Add(-2*u.pub.sfu.cfg.KeyframeInterval - time.Millisecond).UnixNano())
+	key(layerHigh) // above the target: never
+	key(layerLow)
+	delta(layerLow)
+	delta(layerMedium)
+	key(layerMedium)
+	delta(layerLow)
+	delta(layerMedium)
+	if want := []byte{layerLow, layerLow, layerMedium, layerMedium}; string(w.from) != string(want) {
+		t.Errorf("forwarded layers %v, want %v", w.from, want)
+	}
 }

@@ -472,11 +472,26 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 }
 
 // canStart reports whether a packet of layer idx, which the down-track does
-// not forward, may start it there: idx is the target, the packet starts a
-// keyframe, and the subscriber's PeerConnection is up to receive it (a
-// keyframe written before is lost, and with it the picture).
+// not forward, may start it there: the packet starts a keyframe, the
+// subscriber's PeerConnection is up to receive it (a keyframe written
+// before is lost, and with it the picture), and idx is the target or, for
+// a video that shows nothing yet and has waited 2 KeyframeInterval for its
+// target, a lower layer: a smaller picture now, the target's at its next
+// keyframe, rather than a black tile while the publisher does not key the
+// target (a layer it has paused keys only when it resumes).
 func (d *downTrack) canStart(pkt *rtp.Packet, idx int32) bool {
-	return d.target.Load() == idx && vp8KeyframeStart(pkt.Payload) && d.subReady()
+	t := d.target.Load()
+	if idx > t || idx < t && d.current.Load() >= 0 {
+		return false
+	}
+	if !vp8KeyframeStart(pkt.Payload) || !d.subReady() {
+		return false
+	}
+	if idx == t {
+		return true
+	}
+	from := d.waitFrom.Load()
+	return from != 0 && time.Now().UnixNano()-from > int64(2*d.up.pub.sfu.cfg.KeyframeInterval)
 }
 
 // checkTarget runs for a packet of layer l, which is not the target, and
