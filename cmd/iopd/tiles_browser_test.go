@@ -14,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"iop/rooms"
-	"iop/signaling/client"
 	"iop/signaling/token"
 )
 
@@ -46,11 +45,14 @@ type tileTimes struct {
 // attached: what the issue asks of every tile in every round.
 const tileDeadline = 5 * time.Second
 
-// TestBrowserTilesPlay loops the scenario of the black tile: a therapist
-// who publishes nothing and admits everyone as they arrive (a headless
-// pion participant), and two Chromium clients who join at the same
-// moment. In every round each client's page must show the other's video:
-// a frame presented within 5 s of the tile getting its video track. The
+// TestBrowserTilesPlay loops the scenario of the black tile: a therapist's
+// page with camera and microphone off, who admits everyone as they arrive,
+// and two clients' pages that join at the same moment, all in headless
+// Chromium. The therapist's page asks for the layers its tiles need, as
+// everyone's does: another subscriber's layer change just before a new
+// subscriber's answer was what left a tile black. In every round each
+// client's page must show the other's video: a frame presented within 5 s
+// of the tile getting its video track. The
 // test runs IOP_TILE_ROUNDS rounds (3 by default; 20 or more to measure)
 // and logs the distribution of the time to first frame:
 //
@@ -66,7 +68,7 @@ func TestBrowserTilesPlay(t *testing.T) {
 	}
 	browser := startBrowser(t)
 	n := testNode(t)
-	tabs := []*page{newTab(t, browser), newTab(t, browser)}
+	tabs := []*page{newTab(t, browser), newTab(t, browser), newTab(t, browser)} // therapist, two clients
 	for i, tab := range tabs {
 		ctx, cancel := context.WithTimeout(tab.ctx, stepTimeout)
 		_, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: tileRecorder})
@@ -88,26 +90,35 @@ func TestBrowserTilesPlay(t *testing.T) {
 	t.Logf("time to first frame of %d tiles in %d rounds: %s", len(ttff), rounds, distribution(ttff))
 }
 
-// tilesRound runs one round in a room of its own and returns the time to
-// first frame of each client's tile of the other.
-func tilesRound(t *testing.T, n *node, tabs []*page, round int) []time.Duration {
+// tilesRound runs one round in a room of its own: all[0] is the
+// therapist's tab, the others the clients'. It returns the time to first
+// frame of each client's tile of the other.
+func tilesRound(t *testing.T, n *node, all []*page, round int) []time.Duration {
 	t.Helper()
 	room := fmt.Sprintf("tiles-%s-%d", token.RandomID(3), round)
-	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
-	defer cancel()
-	therapist, err := client.Join(ctx, n.url, n.joinToken(t, "therapist-1", "Dana", rooms.RoleTherapist, room), client.Options{NoMedia: true, AutoAdmit: true})
-	if err != nil {
-		t.Fatalf("round %d: the therapist joins: %v", round, err)
-	}
-	defer therapist.Close()
-	for i, tab := range tabs {
-		link := n.url + "/join#token=" + n.joinToken(t, fmt.Sprintf("client-%d", i+1), fmt.Sprintf("Client %d", i+1), rooms.RoleClient, room)
+	therapist, tabs := all[0], all[1:]
+	open := func(tab *page, sub, name string, role rooms.Role) {
+		link := n.url + "/join#token=" + n.joinToken(t, sub, name, role, room)
 		if err := step(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`video[data-local]`))); err != nil {
-			t.Fatalf("round %d, page %d: open the join link: %v", round, i+1, err)
+			t.Fatalf("round %d: %s opens the join link: %v", round, name, err)
 		}
 	}
-	for _, tab := range tabs { // both join at once; the therapist admits each
+	open(therapist, "therapist-1", "Dana", rooms.RoleTherapist)
+	click(t, therapist, `.controls-prejoin [data-action="toggle-audio"]`)
+	click(t, therapist, `.controls-prejoin [data-action="toggle-video"]`)
+	click(t, therapist, `[data-action="join"]`)
+	if err := step(therapist, chromedp.WaitVisible(chromedp.CSS(`[data-console]`))); err != nil {
+		t.Fatalf("round %d: the therapist's page shows no console: %v", round, err)
+	}
+	names := []string{"Client 1", "Client 2"}
+	for i, tab := range tabs {
+		open(tab, fmt.Sprintf("client-%d", i+1), names[i], rooms.RoleClient)
+	}
+	for _, tab := range tabs { // both join at once
 		click(t, tab, `[data-action="join"]`)
+	}
+	for _, name := range names { // the therapist admits each as they arrive
+		admit(t, therapist, name)
 	}
 	start := time.Now()
 	var ids []string
