@@ -47,16 +47,16 @@ type layer struct {
 	// rate is the layer's bitrate (bits per second) as received, padding
 	// aside, measured by its reader over windows of about half a second.
 	rate atomic.Uint64
-	// lastAt is when its last media packet was read (Unix nanoseconds), or when
-	// it was added; since is when it last started sending after a pause
-	// of over layerIdle.
+	// lastAt is when its last media packet was read (Unix nanoseconds), or
+	// when it was added; since is when it last started sending after a
+	// pause of over layerIdle.
 	lastAt, since atomic.Int64
 }
 
 // layerIdle is how long a layer may send no media (padding aside) before
-// subscribers are moved off it: a browser stops sending its upper layers when its CPU or
-// uplink cannot carry them, and a subscriber waiting for a keyframe of a
-// layer that no longer comes would see no picture at all.
+// subscribers are moved off it: a browser stops sending its upper layers
+// when its CPU or uplink cannot carry them, and a subscriber waiting for a
+// keyframe of a layer that no longer comes would see no picture at all.
 const layerIdle = time.Second
 
 // live says whether the layer sent a packet within layerIdle of now.
