@@ -110,7 +110,11 @@ func (u *upTrack) armLocked(d time.Duration, force bool) {
 }
 
 // keyframeSeen notes the first packet of a keyframe of layer index: it
-// answers what was asked of that layer and restarts the interval.
+// answers what was asked of that layer and restarts the interval. A new
+// layer counts as one: a browser starts every stream with a keyframe, and
+// the first packets may not have reached the track's reader (they can
+// arrive before this side of DTLS is done), so a request at once would
+// fall into Chrome's ignored window.
 func (u *upTrack) keyframeSeen(index int) {
 	now := time.Now()
 	u.kfMu.Lock()

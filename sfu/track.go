@@ -110,6 +110,9 @@ func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (
 	if !u.layers[index].CompareAndSwap(nil, l) {
 		return nil, false
 	}
+	if u.kind == webrtc.RTPCodecTypeVideo {
+		u.keyframeSeen(index)
+	}
 	u.running.Add(1)
 	for _, d := range *u.downs.Load() {
 		d.retarget()
