@@ -781,3 +781,34 @@ func TestProcReaders(t *testing.T) {
 		t.Errorf("machine CPU busy %g of %g", busy, total)
 	}
 }
+
+// TestWholeKeyframe: a publisher's tile shows its first frame once every
+// packet of a keyframe has arrived, a retransmission included; a keyframe
+// with a packet missing shows nothing.
+func TestWholeKeyframe(t *testing.T) {
+	rx := newReceiver(&windows{})
+	var cache *rxStream
+	var key streamKey
+	t0 := time.Now()
+	send := func(seq uint32, flags byte, at int) {
+		p := make([]byte, 40)
+		putStamp(p, stamp{flags: stampVideo | flags, pub: 7, seq: seq, sent: t0.UnixNano()})
+		raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: p}).Marshal()
+		rx.packet(raw, t0.Add(time.Duration(at)*time.Millisecond), &cache, &key)
+	}
+	send(10, stampKey|stampFirst, 1)
+	send(12, stampKey, 2) // 11 lost
+	send(13, stampKey|stampLast, 3)
+	send(14, stampFirst|stampLast, 4) // a delta frame
+	if rx.shows(7) {
+		t.Fatal("a keyframe with a packet missing shows a frame")
+	}
+	send(11, stampKey, 50) // the retransmission
+	if d, ok := rx.firstFrame("", 7); ok || !rx.shows(7) {
+		t.Fatalf("after the retransmission: shows %v (first frame %v, %v without an offer)", rx.shows(7), d, ok)
+	}
+	rx.answered("v=0\r\na=msid:pub-7 video-1\r\n", t0)
+	if d, ok := rx.firstFrame("pub-7", 7); !ok || d != 50*time.Millisecond {
+		t.Errorf("first frame %v after the answer (%v), want 50ms", d, ok)
+	}
+}

@@ -446,22 +446,23 @@ type receiver struct {
 	streams map[streamKey]*rxStream
 
 	// joinStart is when the signaling socket opened; firstKey when the
-	// last packet of the first remote keyframe arrived (Unix nanoseconds,
-	// 0 until then): the first frame a decoder could show.
+	// first whole remote keyframe had arrived (Unix nanoseconds, 0 until
+	// then): the first frame a decoder could show.
 	joinStart time.Time
 	firstKey  atomic.Int64
 
 	// offered is when the answer to the first subscribe offer with each
 	// publisher's tracks (by participant id) was sent: when a browser
-	// shows that publisher's tile. firstKeyOf is when the last packet of
-	// the first keyframe of each publisher (by index) arrived. Both are
+	// shows that publisher's tile. firstKeyOf is when the first whole
+	// keyframe of each publisher (by index) had arrived. All three are
 	// guarded by mu.
 	offered    map[string]time.Time
 	firstKeyOf map[uint32]time.Time
+	keys       map[uint32]*keyframeAssembly // keyframes being received, until the first whole one
 }
 
 func newReceiver(win *windows) *receiver {
-	return &receiver{win: win, streams: map[streamKey]*rxStream{}, offered: map[string]time.Time{}, firstKeyOf: map[uint32]time.Time{}}
+	return &receiver{win: win, streams: map[streamKey]*rxStream{}, offered: map[string]time.Time{}, firstKeyOf: map[uint32]time.Time{}, keys: map[uint32]*keyframeAssembly{}}
 }
 
 // answered notes the publishers (MediaStream ids: participant ids) whose
@@ -507,27 +508,67 @@ func (r *receiver) stream(k streamKey) *rxStream {
 	return s
 }
 
-// packet accounts one raw RTP packet. cache holds the stream of the last
-// packet, so that a reader of one track finds its stream without the map.
-func (r *receiver) packet(raw []byte, now time.Time, cache **rxStream, cacheKey *streamKey) {
+// packet accounts one raw RTP packet and returns its stamp. cache holds
+// the stream of the last packet, so that a reader of one track finds its
+// stream without the map.
+func (r *receiver) packet(raw []byte, now time.Time, cache **rxStream, cacheKey *streamKey) (stamp, bool) {
 	st, ok := readStamp(raw)
 	if !ok {
-		return
+		return st, false
 	}
 	k := streamKey{pub: st.pub, video: st.flags&stampVideo != 0, layer: st.layer}
 	if *cache == nil || *cacheKey != k {
 		*cache, *cacheKey = r.stream(k), k
 	}
 	(*cache).record(st, len(raw), now, r.win.of(st.sent))
-	if k.video && st.flags&(stampKey|stampLast) == stampKey|stampLast {
-		// The end of a keyframe: a few per publisher and minute.
-		r.firstKey.CompareAndSwap(0, now.UnixNano())
-		r.mu.Lock()
-		if _, ok := r.firstKeyOf[st.pub]; !ok {
-			r.firstKeyOf[st.pub] = now
-		}
-		r.mu.Unlock()
+	if k.video && st.flags&stampKey != 0 {
+		r.keyPacket(st, now) // a few keyframes per publisher and minute
 	}
+	return st, true
+}
+
+// keyframeAssembly collects the packets of the keyframe a publisher sends
+// now, to tell when a whole one has arrived (retransmissions included).
+type keyframeAssembly struct {
+	layer       byte
+	first, last uint32
+	haveLast    bool
+	got         map[uint32]bool
+}
+
+// keyPacket notes a packet of a keyframe; the first whole keyframe from a
+// publisher is the first frame its tile can show.
+func (r *receiver) keyPacket(st stamp, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, shown := r.firstKeyOf[st.pub]; shown {
+		return
+	}
+	a := r.keys[st.pub]
+	if st.flags&stampFirst != 0 && (a == nil || st.seq > a.first || st.layer != a.layer) {
+		a = &keyframeAssembly{layer: st.layer, first: st.seq, got: map[uint32]bool{}}
+		r.keys[st.pub] = a
+	}
+	if a == nil || st.layer != a.layer || st.seq < a.first {
+		return // the middle of a keyframe whose start was lost
+	}
+	a.got[st.seq] = true
+	if st.flags&stampLast != 0 {
+		a.last, a.haveLast = st.seq, true
+	}
+	if a.haveLast && uint32(len(a.got)) == a.last-a.first+1 {
+		r.firstKeyOf[st.pub] = now
+		delete(r.keys, st.pub)
+		r.firstKey.CompareAndSwap(0, now.UnixNano())
+	}
+}
+
+// shows reports whether a whole keyframe from publisher pub has arrived.
+func (r *receiver) shows(pub uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.firstKeyOf[pub]
+	return ok
 }
 
 // received returns how many packets arrived from each publisher, kind and

@@ -339,12 +339,28 @@ func (p *rtcPeer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
 		var cache *rxStream
 		var key streamKey
+		// As a browser does, a video that receives packets but has no
+		// whole keyframe to start from asks for one, once a second.
+		shown := t.Kind() != webrtc.RTPCodecTypeVideo
+		var asked time.Time
 		for {
 			n, _, err := t.Read(buf)
 			if err != nil {
 				return
 			}
-			p.rx.packet(buf[:n], time.Now(), &cache, &key)
+			now := time.Now()
+			st, ok := p.rx.packet(buf[:n], now, &cache, &key)
+			if shown || !ok || now.Sub(asked) < time.Second {
+				continue
+			}
+			if shown = p.rx.shows(st.pub); !shown {
+				if asked.IsZero() {
+					asked = now // the first packets: the keyframe may still be on its way
+					continue
+				}
+				asked = now
+				_ = p.sub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+			}
 		}
 	}()
 }
