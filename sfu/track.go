@@ -196,7 +196,8 @@ func (m *rateMeter) add(n int, now time.Time) (uint64, bool) {
 // packet of a keyframe (a few a minute) takes the keyframe-request lock.
 func (u *upTrack) forward(pkt *rtp.Packet, l *layer) {
 	u.packets.Add(1)
-	if l.cache != nil && vp8KeyframeStart(pkt.Payload) {
+	if l.cache != nil && len(pkt.Payload) > 0 && pkt.Payload[0]&0x10 != 0 && vp8KeyframeStart(pkt.Payload) {
+		// The S bit (checked inline) marks a frame's first packet.
 		u.keyframeSeen(l.index)
 	}
 	if u.muted.Load() {
