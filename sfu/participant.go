@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -42,6 +43,10 @@ type Participant struct {
 	mutedKinds    map[string]bool                  // kinds not forwarded, for tracks still to come
 	simulcast     map[*webrtc.RTPReceiver]*upTrack // layers arrive one by one
 	est           estimate                         // this subscriber's bandwidth, shared among its videos (bwe.go)
+
+	// subReady is set once the subscribe PeerConnection has connected:
+	// what is written to it before is lost (keyframe.go).
+	subReady atomic.Bool
 }
 
 // ID returns the participant id; it is the MediaStream id of its tracks.
@@ -169,7 +174,7 @@ func (p *Participant) SetForwarding(kind string, on bool) {
 			continue
 		}
 		if was := u.muted.Swap(!on); was && on {
-			u.requestKeyframe()
+			u.requestAllKeyframes()
 		}
 	}
 	p.mu.Lock()
@@ -268,7 +273,6 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 			p.sfu.packetsDone.Add(u.packets.Load())
 		}
 	}()
-	l.requestKeyframe()
 }
 
 // SetLayer records which simulcast layer ("low", "medium", "high") this
@@ -346,11 +350,17 @@ func (p *Participant) unsubscribe(u *upTrack) {
 	p.negotiateLocked()
 }
 
-// subConnected sends the offer that waited for the subscribe PC to connect.
+// subConnected sends the offer that waited for the subscribe PC to connect,
+// and has every video it receives start on a keyframe now that one can
+// arrive.
 func (p *Participant) subConnected() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.subUp = true
+	p.subReady.Store(true)
+	for u := range p.downs {
+		u.kick()
+	}
 	if p.renegotiate {
 		p.negotiateLocked()
 	}

@@ -8,6 +8,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,11 +37,23 @@ type Config struct {
 	// IncludeLoopback announces loopback candidates too (tests, a browser on
 	// the same machine).
 	IncludeLoopback bool
-	// KeyframeInterval is the shortest time between two keyframe requests to
-	// the same publisher track.
+	// KeyframeInterval is the shortest time from the last keyframe seen on
+	// any layer of a published track to a keyframe request (PLI) for it:
+	// Chrome ignores requests within about 0.3-0.5 s of its last keyframe.
+	// It is also the shortest time between two requests.
 	KeyframeInterval time.Duration
+	// KeyframeRetryMax bounds the wait before asking again for a keyframe
+	// that has not come: the first retry follows 2 KeyframeInterval after
+	// the request, each next one twice as long as the last, up to this.
+	KeyframeRetryMax time.Duration
+	// KeyframeWaitLog is how long a subscriber's video may wait for a
+	// keyframe (to start, or to switch layer) before the wait is logged.
+	KeyframeWaitLog time.Duration
 	// MaxTracksPerParticipant bounds what one publisher may send.
 	MaxTracksPerParticipant int
+	// Logger receives what the media plane has to say (never names); nil
+	// discards it.
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the configuration iopd starts from.
@@ -48,6 +61,8 @@ func DefaultConfig() Config {
 	return Config{
 		UDPAddr:                 ":50000",
 		KeyframeInterval:        500 * time.Millisecond,
+		KeyframeRetryMax:        4 * time.Second,
+		KeyframeWaitLog:         3 * time.Second,
 		MaxTracksPerParticipant: 4,
 	}
 }
@@ -67,6 +82,12 @@ type Stats struct {
 	// ByTransport counts the connected participants by how their media
 	// travels (udp, tcp, relay).
 	ByTransport map[Transport]int
+	// KeyframeRequests counts the keyframe requests sent to publishers
+	// since start (one per track and request, whatever its layers).
+	KeyframeRequests uint64
+	// KeyframeWaits are the subscribers' video tracks waiting for a
+	// keyframe now.
+	KeyframeWaits KeyframeWaits
 }
 
 // SFU owns the pion API, the UDP port and the media rooms.
@@ -97,6 +118,16 @@ type SFU struct {
 	shed *shedMeter
 	// arrived times incoming RTP packets for the readers' staleness check.
 	arrived *arrivals
+	// keyframeRequests counts the PLIs sent (keyframe.go).
+	keyframeRequests atomic.Uint64
+}
+
+// logger returns the configured logger, or one that discards.
+func (s *SFU) logger() *slog.Logger {
+	if s.cfg.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.cfg.Logger
 }
 
 // New opens the media UDP port and prepares the WebRTC stack.
@@ -104,6 +135,12 @@ func New(cfg Config) (*SFU, error) {
 	def := DefaultConfig()
 	if cfg.KeyframeInterval <= 0 {
 		cfg.KeyframeInterval = def.KeyframeInterval
+	}
+	if cfg.KeyframeRetryMax <= 0 {
+		cfg.KeyframeRetryMax = def.KeyframeRetryMax
+	}
+	if cfg.KeyframeWaitLog <= 0 {
+		cfg.KeyframeWaitLog = def.KeyframeWaitLog
 	}
 	if cfg.MaxTracksPerParticipant <= 0 {
 		cfg.MaxTracksPerParticipant = def.MaxTracksPerParticipant
@@ -321,9 +358,11 @@ func (s *SFU) Stats() Stats {
 		r.mu.Unlock()
 	}
 	s.mu.Unlock()
+	now := time.Now()
 	for _, p := range parts {
 		for _, u := range p.upTracks() {
 			st.PacketsIn += u.packets.Load()
+			st.KeyframeWaits.add(u, now)
 		}
 	}
 	st.ByTransport = map[Transport]int{}
@@ -332,6 +371,7 @@ func (s *SFU) Stats() Stats {
 			st.ByTransport[t]++
 		}
 	}
+	st.KeyframeRequests = s.keyframeRequests.Load()
 	st.PeerConnections = s.openPCs.Load()
 	st.UpTracks = s.upTracks.Load()
 	return st

@@ -48,6 +48,9 @@ type peer struct {
 	// seen, when set, is told of every packet received on track id
 	// (stream id + "/" + track id).
 	seen func(track string, pkt *rtp.Packet)
+	// beforeAnswer, when set, runs before each subscribe answer is sent
+	// to the server: a test holds the answer back with it.
+	beforeAnswer func()
 }
 
 // clientAPI is a browser-like pion client; a bare one has no interceptors
@@ -209,6 +212,9 @@ func (p *peer) SendDescription(pc PC, d webrtc.SessionDescription) {
 		if err == nil {
 			err = p.sub.SetLocalDescription(ans)
 		}
+		if err == nil && p.beforeAnswer != nil {
+			p.beforeAnswer()
+		}
 		if err == nil {
 			err = p.part.HandleAnswer(ans.SDP)
 		}
@@ -349,6 +355,7 @@ func TestRetransmitFromCache(t *testing.T) {
 	raw := make([]byte, 1500)
 	down := (*video.downs.Load())[0]
 	real := down.bound.Load()
+	startOnKeyframe(video, ls[0], 999)
 	for i := 0; i < 50; i++ {
 		pkt.SequenceNumber = uint16(1000 + i)
 		pkt.Payload[0] = byte(i)
@@ -366,7 +373,7 @@ func TestRetransmitFromCache(t *testing.T) {
 	waitFor(t, "packets arrive", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(got) == 49
+		return len(got) == 50 // the keyframe and 49 of the 50 after it
 	})
 	mu.Lock()
 	var lost uint16
@@ -497,7 +504,17 @@ func fanOut(n int, w webrtc.TrackLocalWriter) (*upTrack, *layer) {
 		d.bound.Store(&binding{ssrc: uint32(i + 1), pt: 96, write: w})
 		u.attach(d)
 	}
+	startOnKeyframe(u, ls[0], 0)
 	return u, ls[0]
+}
+
+// startOnKeyframe forwards a keyframe's first packet numbered seq on layer
+// l of u, so that its down-tracks forward what follows.
+func startOnKeyframe(u *upTrack, l *layer, seq uint16) {
+	pkt := testPacket()
+	pkt.SequenceNumber = seq
+	pkt.Payload = vp8(true, 0)
+	u.forward(pkt, l)
 }
 
 func testPacket() *rtp.Packet {
@@ -552,6 +569,7 @@ func BenchmarkForward(b *testing.B) {
 				}
 				return len(*video.downs.Load()) == n
 			})
+			startOnKeyframe(video, ls[0], 0)
 			pkt := testPacket()
 			b.ReportAllocs()
 			var before, after runtime.MemStats

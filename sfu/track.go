@@ -44,24 +44,19 @@ type layer struct {
 	ssrc   uint32              // the publisher's SSRC, for keyframe requests
 	cache  *packetCache        // recent video packets, for NACKs
 
-	// keyframe request throttle
-	kfMu      sync.Mutex
-	kfLast    time.Time
-	kfPending bool
-
-	// rate is the layer's bitrate (bits per second) as received, measured
-	// by its reader over windows of about half a second.
+	// rate is the layer's bitrate (bits per second) as received, padding
+	// aside, measured by its reader over windows of about half a second.
 	rate atomic.Uint64
-	// lastAt is when its last packet was read (Unix nanoseconds), or when
-	// it was added; since is when it last started sending after a pause
-	// of over layerIdle.
+	// lastAt is when its last media packet was read (Unix nanoseconds), or
+	// when it was added; since is when it last started sending after a
+	// pause of over layerIdle.
 	lastAt, since atomic.Int64
 }
 
-// layerIdle is how long a layer may send nothing before subscribers are
-// moved off it: a browser stops sending its upper layers when its CPU or
-// uplink cannot carry them, and a subscriber waiting for a keyframe of a
-// layer that no longer comes would see no picture at all.
+// layerIdle is how long a layer may send no media (padding aside) before
+// subscribers are moved off it: a browser stops sending its upper layers
+// when its CPU or uplink cannot carry them, and a subscriber waiting for a
+// keyframe of a layer that no longer comes would see no picture at all.
 const layerIdle = time.Second
 
 // live says whether the layer sent a packet within layerIdle of now.
@@ -90,11 +85,17 @@ type upTrack struct {
 
 	packets atomic.Uint64
 	muted   atomic.Bool // a therapist muted it: packets are not forwarded
+
+	// keyframe requests, one state for all layers (keyframe.go)
+	kfMu sync.Mutex
+	kf   keyframer
 }
 
 func newUpTrack(p *Participant, id string, kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, simulcast bool) *upTrack {
 	u := &upTrack{pub: p, id: id, kind: kind, codec: codec, simulcast: simulcast}
 	u.downs.Store(&[]*downTrack{})
+	u.kf.pacer.interval = p.sfu.cfg.KeyframeInterval
+	u.kf.pacer.max = p.sfu.cfg.KeyframeRetryMax
 	return u
 }
 
@@ -108,6 +109,9 @@ func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (
 	}
 	if !u.layers[index].CompareAndSwap(nil, l) {
 		return nil, false
+	}
+	if u.kind == webrtc.RTPCodecTypeVideo {
+		u.keyframeSeen(index)
 	}
 	u.running.Add(1)
 	for _, d := range *u.downs.Load() {
@@ -130,15 +134,21 @@ func (l *layer) run() (last bool) {
 		if err != nil {
 			return l.up.running.Add(-1) == 0
 		}
-		now := time.Now()
-		if at := now.UnixNano(); at-l.lastAt.Swap(at) > int64(layerIdle) {
-			l.since.Store(at)
-		}
-		if rate, ok := meter.add(n, now); ok {
-			l.rate.Store(rate)
-		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
+		}
+		if len(pkt.Payload) > 0 {
+			// Media: padding-only packets (Chrome's bandwidth probes,
+			// sent on a layer it has stopped encoding when no RTX is
+			// negotiated) say nothing of whether the layer is sent, and
+			// are not forwarded.
+			now := time.Now()
+			if ns := now.UnixNano(); ns-l.lastAt.Swap(ns) > int64(layerIdle) {
+				l.since.Store(ns)
+			}
+			if rate, ok := meter.add(n, now); ok {
+				l.rate.Store(rate)
+			}
 		}
 		if at.stale(arrived, pkt.SequenceNumber) {
 			// Late media is useless: shed it before it costs a send
@@ -182,9 +192,14 @@ func (m *rateMeter) add(n int, now time.Time) (uint64, bool) {
 }
 
 // forward writes one packet of layer l to every subscriber forwarding that
-// layer. It holds no lock while writing and allocates nothing.
+// layer. It holds no lock while writing and allocates nothing; the first
+// packet of a keyframe (a few a minute) takes the keyframe-request lock.
 func (u *upTrack) forward(pkt *rtp.Packet, l *layer) {
 	u.packets.Add(1)
+	if l.cache != nil && len(pkt.Payload) > 0 && pkt.Payload[0]&0x10 != 0 && vp8KeyframeStart(pkt.Payload) {
+		// The S bit (checked inline) marks a frame's first packet.
+		u.keyframeSeen(l.index)
+	}
 	if u.muted.Load() {
 		for _, d := range *u.downs.Load() {
 			d.skip(l)
@@ -230,11 +245,13 @@ func (u *upTrack) detach(d *downTrack) {
 	u.downs.Store(&next)
 }
 
-// close marks the track ended so no new subscriber attaches.
+// close marks the track ended so no new subscriber attaches, and stops its
+// keyframe requests.
 func (u *upTrack) close() {
 	u.mu.Lock()
 	u.closed = true
 	u.mu.Unlock()
+	u.stopKeyframes()
 }
 
 // nearest returns the layer closest to want (the next lower one first)
@@ -259,42 +276,12 @@ func (u *upTrack) nearest(want int) int {
 	return -1
 }
 
-// requestKeyframe asks for a keyframe on every layer (a publisher just
-// started, or was unmuted).
-func (u *upTrack) requestKeyframe() {
-	for i := range u.layers {
-		if l := u.layers[i].Load(); l != nil {
-			l.requestKeyframe()
-		}
+// requestAllKeyframes asks for a keyframe on every layer (a track was
+// unmuted).
+func (u *upTrack) requestAllKeyframes() {
+	if u.kind == webrtc.RTPCodecTypeVideo {
+		u.requestKeyframe(1<<maxLayers - 1)
 	}
-}
-
-// requestKeyframe sends a PLI for this layer to the publisher, at most one
-// per KeyframeInterval; a request inside the interval is deferred to its end
-// so that a late subscriber never waits for the next natural keyframe.
-func (l *layer) requestKeyframe() {
-	if l.up.kind != webrtc.RTPCodecTypeVideo {
-		return
-	}
-	interval := l.up.pub.sfu.cfg.KeyframeInterval
-	l.kfMu.Lock()
-	since := time.Since(l.kfLast)
-	if since < interval {
-		if !l.kfPending {
-			l.kfPending = true
-			time.AfterFunc(interval-since, func() {
-				l.kfMu.Lock()
-				l.kfPending = false
-				l.kfMu.Unlock()
-				l.requestKeyframe()
-			})
-		}
-		l.kfMu.Unlock()
-		return
-	}
-	l.kfLast = time.Now()
-	l.kfMu.Unlock()
-	l.up.pub.writeRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: l.ssrc}})
 }
 
 // binding is what pion hands a down-track once its subscribe PC negotiated it.
@@ -317,7 +304,13 @@ type downTrack struct {
 	want    atomic.Int32 // the layer the subscriber asked for
 	fits    atomic.Int32 // the highest layer the subscriber's bandwidth carries
 	target  atomic.Int32 // the existing layer nearest min(want, fits)
-	current atomic.Int32 // the layer being forwarded; -1 before the first
+	current atomic.Int32 // the layer being forwarded; -1 before the first keyframe
+
+	// waitFrom is when the down-track started waiting for a keyframe of
+	// its target (Unix nanoseconds), 0 when it is not waiting; waitLogged
+	// says that this wait has been logged (keyframe.go).
+	waitFrom   atomic.Int64
+	waitLogged atomic.Bool
 
 	// Rewrite state. Without simulcast only the one reader touches it;
 	// with simulcast mu serializes the layer readers around it (never
@@ -351,7 +344,9 @@ func newDownTrack(u *upTrack) *downTrack {
 	d.current.Store(-1)
 	if !u.simulcast {
 		d.want.Store(0)
-		d.current.Store(0)
+	}
+	if u.kind != webrtc.RTPCodecTypeVideo {
+		d.current.Store(0) // audio needs no keyframe
 	}
 	d.retarget()
 	return d
@@ -373,17 +368,17 @@ func (d *downTrack) setFits(layer int) {
 }
 
 // retarget aims at the existing layer nearest the wanted one (within what
-// the bandwidth carries) and asks for a keyframe there if that means a
-// switch.
+// the bandwidth carries); if that means a switch, the track asks for a
+// keyframe there until one arrives.
 func (d *downTrack) retarget() {
 	t := d.up.nearest(int(min(d.want.Load(), d.fits.Load())))
 	if t < 0 {
 		return
 	}
-	if old := d.target.Swap(int32(t)); (old != int32(t) || d.current.Load() != int32(t)) && d.bound.Load() != nil {
-		if l := d.up.layers[t].Load(); l != nil {
-			l.requestKeyframe()
-		}
+	d.target.Store(int32(t))
+	if _, ok := d.waiting(); ok {
+		d.waitingSince(time.Now())
+		d.up.kick()
 	}
 }
 
@@ -392,8 +387,9 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, d.up.codec.MimeType) {
 			d.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), write: ctx.WriteStream()})
-			if l := d.up.layers[max(0, d.target.Load())].Load(); l != nil {
-				l.requestKeyframe()
+			if _, ok := d.waiting(); ok {
+				d.waitingSince(time.Now())
+				d.up.kick()
 			}
 			return c, nil
 		}
@@ -404,6 +400,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 // Unbind stops writing to the subscriber.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	d.bound.Store(nil)
+	d.waitOver()
 	return nil
 }
 
@@ -420,8 +417,8 @@ func (d *downTrack) StreamID() string { return d.up.pub.id }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 
 // write rewrites one packet of layer l for this subscriber and sends it, if
-// l is the layer it forwards, or the one it is switching to and the packet
-// starts a keyframe.
+// l is the layer it forwards, or the one it is starting on or switching to
+// and the packet starts a keyframe that the subscriber can receive.
 func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 	idx := int32(l.index)
 	if d.up.simulcast && idx != d.target.Load() {
@@ -431,7 +428,7 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 	if b == nil {
 		return
 	}
-	if d.current.Load() != idx && (d.target.Load() != idx || !vp8KeyframeStart(pkt.Payload)) {
+	if d.current.Load() != idx && !d.canStart(pkt, idx) {
 		return
 	}
 	if len(pkt.Payload) == 0 {
@@ -443,12 +440,17 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 		d.mu.Lock()
 		if d.current.Load() != idx {
 			// Decided again under the lock: the layer may have changed.
-			if d.target.Load() != idx || !vp8KeyframeStart(pkt.Payload) {
+			if !d.canStart(pkt, idx) {
 				d.mu.Unlock()
 				return
 			}
 			d.switchTo(pkt, idx)
 		}
+	} else if d.current.Load() != idx {
+		// The first keyframe of a single-layer video: only its reader
+		// writes here.
+		d.current.Store(idx)
+		d.waitOver()
 	}
 	if !d.started {
 		d.started = true
@@ -471,6 +473,29 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 		d.mu.Unlock()
 	}
 	_, _ = b.write.WriteRTP(h, pkt.Payload)
+}
+
+// canStart reports whether a packet of layer idx, which the down-track does
+// not forward, may start it there: the packet starts a keyframe, the
+// subscriber's PeerConnection is up to receive it (a keyframe written
+// before is lost, and with it the picture), and idx is the target or, for
+// a video that shows nothing yet and has waited 2 KeyframeInterval for its
+// target, a lower layer: a smaller picture now, the target's at its next
+// keyframe, rather than a black tile while the publisher does not key the
+// target (a layer it has paused keys only when it resumes).
+func (d *downTrack) canStart(pkt *rtp.Packet, idx int32) bool {
+	t := d.target.Load()
+	if idx > t || idx < t && d.current.Load() >= 0 {
+		return false
+	}
+	if !vp8KeyframeStart(pkt.Payload) || !d.subReady() {
+		return false
+	}
+	if idx == t {
+		return true
+	}
+	from := d.waitFrom.Load()
+	return from != 0 && time.Now().UnixNano()-from > int64(2*d.up.pub.sfu.cfg.KeyframeInterval)
 }
 
 // checkTarget runs for a packet of layer l, which is not the target, and
@@ -500,6 +525,7 @@ func (d *downTrack) checkTarget(l *layer) {
 // stopped, advanced by the time that passed.
 func (d *downTrack) switchTo(pkt *rtp.Packet, idx int32) {
 	d.current.Store(idx)
+	d.waitOver()
 	if !d.started {
 		return
 	}
@@ -524,7 +550,8 @@ func (d *downTrack) skip(l *layer) {
 }
 
 // readRTCP answers the subscriber's feedback until the sender stops:
-// keyframe requests go to the publisher, NACKs are served from the cache.
+// keyframe requests go to the publisher (for the layer the subscriber is
+// to get, not the one it gets now), NACKs are served from the cache.
 func (d *downTrack) readRTCP() {
 	for {
 		pkts, _, err := d.sender.ReadRTCP()
@@ -534,8 +561,8 @@ func (d *downTrack) readRTCP() {
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if l := d.up.layers[max(0, d.current.Load())].Load(); l != nil {
-					l.requestKeyframe()
+				if t := d.target.Load(); t >= 0 && d.up.kind == webrtc.RTPCodecTypeVideo {
+					d.up.requestKeyframe(1 << t)
 				}
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {

@@ -37,5 +37,13 @@ func (n *node) metricsHandler() http.Handler {
 		Namespace: "iop", Name: "rtp_packets_shed_total",
 		Help: "Incoming media packets dropped because this node could not forward them in time (overload).",
 	}, func() float64 { return float64(n.sfu.Stats().PacketsShed) }))
+	gauge("video_waiting_keyframe", "Subscribers' video tracks that wait for a keyframe to start or to switch layer (a tile still black, or still on the old layer).",
+		func() float64 { return float64(n.sfu.Stats().KeyframeWaits.Waiting) })
+	gauge("video_keyframe_wait_longest_seconds", "How long the longest of those has waited.",
+		func() float64 { return n.sfu.Stats().KeyframeWaits.Longest.Seconds() })
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "iop", Name: "keyframe_requests_total",
+		Help: "Keyframe requests (PLI) sent to publishers, one per track and request.",
+	}, func() float64 { return float64(n.sfu.Stats().KeyframeRequests) }))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

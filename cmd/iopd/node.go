@@ -102,6 +102,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		return nil, err
 	}
 	scfg.IncludeLoopback = cfg.dev() || isLoopbackAddr(cfg.HTTPAddr) || isLoopbackAddr(cfg.UDPHost)
+	scfg.Logger = log
 	if n.sfu, err = sfu.New(scfg); err != nil {
 		return nil, err
 	}

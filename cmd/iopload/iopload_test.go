@@ -69,7 +69,7 @@ func testConfig(t *testing.T, perRoom int) *config {
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	return &config{
 		Spawn: true, IOPD: iopdBin, RedisURL: os.Getenv("IOP_TEST_REDIS_URL"),
-		Rooms: 1, PerRoom: perRoom, BitrateKbps: 300, Layers: 1, FPS: 30, KeyframeInterval: time.Second,
+		Rooms: 1, PerRoom: perRoom, BitrateKbps: 300, Layers: 1, FPS: 30, Publisher: publisherChrome,
 		JoinRate: 20, Duration: 2 * time.Second, Warmup: 300 * time.Millisecond, Slice: time.Second,
 		FlowTimeout: 20 * time.Second, Settle: 10 * time.Second,
 		ChurnStay: time.Second,
@@ -108,6 +108,17 @@ func checkServerClean(t *testing.T, rep *Report, participants int) {
 	}
 	if rep.raceReports > 0 {
 		t.Errorf("iopd reported %d data races", rep.raceReports)
+	}
+}
+
+// checkFirstFrames fails unless each of n participants showed a frame of
+// every other one's video: the publishers keyframe only when asked, as
+// Chrome does.
+func checkFirstFrames(t *testing.T, rep *Report, n int) {
+	t.Helper()
+	f := rep.FirstFrame
+	if f == nil || f.Streams != n*(n-1) || f.Shown != f.Streams {
+		t.Errorf("time to first frame: %+v, want all %d videos shown", f, n*(n-1))
 	}
 }
 
@@ -153,6 +164,7 @@ func TestSmokeFanout(t *testing.T) {
 	if rep.Joins.Measured != 3 {
 		t.Errorf("join time measured for %d participants, want 3 (all but the first)", rep.Joins.Measured)
 	}
+	checkFirstFrames(t, rep, 4)
 	checkServerClean(t, rep, 4)
 
 	var text, js bytes.Buffer
@@ -160,7 +172,7 @@ func TestSmokeFanout(t *testing.T) {
 	if err := rep.writeJSON(&js); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"CPU us per forwarded packet", "latency p50/p99/p99.9", "goroutines"} {
+	for _, want := range []string{"CPU us per forwarded packet", "latency p50/p99/p99.9", "goroutines", "time to first frame"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
@@ -197,6 +209,7 @@ func TestSmokeJoinStorm(t *testing.T) {
 	if rep.Relay != nil {
 		t.Errorf("-no-relay ran the relay")
 	}
+	checkFirstFrames(t, rep, 6)
 	checkServerClean(t, rep, 6)
 }
 
@@ -240,6 +253,7 @@ func TestSmokeSimulcast(t *testing.T) {
 					}
 				}
 			}
+			checkFirstFrames(t, rep, 3)
 			checkServerClean(t, rep, 3)
 			var text bytes.Buffer
 			rep.writeText(&text)
@@ -472,7 +486,8 @@ func TestSourceShape(t *testing.T) {
 					t.Errorf("layer %d sent without simulcast", l)
 				}
 			}
-			// A keyframe request keys only the layer it names.
+			// The eager publisher keys only the layer a request names.
+			src.tr.Publisher = publisherEager
 			src.sendFrame(keyEvery) // frame 900: a periodic keyframe
 			before := sink.keyframes
 			src.requestKeyframe(layers - 1)
@@ -484,6 +499,28 @@ func TestSourceShape(t *testing.T) {
 				}
 				if sink.keyframes[l] != want {
 					t.Errorf("after a keyframe request for layer %d: layer %d has %d keyframes, want %d", layers-1, l, sink.keyframes[l], want)
+				}
+			}
+			// Chrome ignores a request within 500 ms of its last keyframe
+			// and keys every layer for one after that.
+			src.tr.Publisher = publisherChrome
+			now := time.Now()
+			src.clock = func() time.Time { return now }
+			src.sendFrame(keyEvery) // frame 902: a keyframe (the request above)
+			before = sink.keyframes
+			now = now.Add(400 * time.Millisecond)
+			src.requestKeyframe(0)
+			src.sendFrame(keyEvery)
+			if sink.keyframes != before || src.ignored.Load() != 1 {
+				t.Errorf("Chrome keyed layers %v -> %v for a request 400 ms after a keyframe (%d ignored)", before, sink.keyframes, src.ignored.Load())
+			}
+			now = now.Add(200 * time.Millisecond)
+			src.requestKeyframe(0)
+			src.sendFrame(keyEvery)
+			for l := range layers {
+				if sink.keyframes[l] != before[l]+1 {
+					t.Errorf("Chrome keyed layers %v -> %v for a request 600 ms after a keyframe, want every layer", before, sink.keyframes)
+					break
 				}
 			}
 			total := sink.audioPackets
@@ -634,6 +671,8 @@ func TestCLIFlags(t *testing.T) {
 		{[]string{"-spawn", "-ramp", "-rooms", "3", "-max-rooms", "2"}, "-max-rooms 2"},
 		{[]string{"-spawn", "-per-room", "1"}, "-per-room"},
 		{[]string{"-spawn", "-join-rate", "0"}, "-join-rate"},
+		{[]string{"-spawn", "-publisher", "firefox"}, "-publisher"},
+		{[]string{"-spawn", "-keyframe-interval", "50ms"}, "-keyframe-interval"},
 		{[]string{"-url", "http://10.1.2.3:8080", "-secret", strings.Repeat("s", 32)}, "loopback only"},
 		{[]string{"-url", "http://127.0.0.1:1", "-secret", "short"}, "-secret"},
 		{[]string{"-url", "http://127.0.0.1:1", "-iopd", "x", "-secret", strings.Repeat("s", 32)}, "-iopd and -redis-url are for -spawn"},
@@ -689,7 +728,10 @@ func TestRampMiss(t *testing.T) {
 		"latency p99":  func(r *Report) { r.IOPD.Latency.P99 = 20 },
 		"streams":      func(r *Report) { r.IOPD.StreamsReceiving = 419 },
 		"joins failed": func(r *Report) { r.Joins.Failed = 1 },
-		"nothing":      func(r *Report) { r.IOPD = nil },
+		"videos showed": func(r *Report) {
+			r.FirstFrame = &FirstFrames{Streams: 210, Shown: 209}
+		},
+		"nothing": func(r *Report) { r.IOPD = nil },
 	} {
 		r := good()
 		spoil(r)
@@ -737,5 +779,36 @@ func TestProcReaders(t *testing.T) {
 	}
 	if busy, total := machineCPU(); total <= 0 || busy > total {
 		t.Errorf("machine CPU busy %g of %g", busy, total)
+	}
+}
+
+// TestWholeKeyframe: a publisher's tile shows its first frame once every
+// packet of a keyframe has arrived, a retransmission included; a keyframe
+// with a packet missing shows nothing.
+func TestWholeKeyframe(t *testing.T) {
+	rx := newReceiver(&windows{})
+	var cache *rxStream
+	var key streamKey
+	t0 := time.Now()
+	send := func(seq uint32, flags byte, at int) {
+		p := make([]byte, 40)
+		putStamp(p, stamp{flags: stampVideo | flags, pub: 7, seq: seq, sent: t0.UnixNano()})
+		raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: p}).Marshal()
+		rx.packet(raw, t0.Add(time.Duration(at)*time.Millisecond), &cache, &key)
+	}
+	send(10, stampKey|stampFirst, 1)
+	send(12, stampKey, 2) // 11 lost
+	send(13, stampKey|stampLast, 3)
+	send(14, stampFirst|stampLast, 4) // a delta frame
+	if rx.shows(7) {
+		t.Fatal("a keyframe with a packet missing shows a frame")
+	}
+	send(11, stampKey, 50) // the retransmission
+	if d, ok := rx.firstFrame("", 7); ok || !rx.shows(7) {
+		t.Fatalf("after the retransmission: shows %v (first frame %v, %v without an offer)", rx.shows(7), d, ok)
+	}
+	rx.answered("v=0\r\na=msid:pub-7 video-1\r\n", t0)
+	if d, ok := rx.firstFrame("pub-7", 7); !ok || d != 50*time.Millisecond {
+		t.Errorf("first frame %v after the answer (%v), want 50ms", d, ok)
 	}
 }

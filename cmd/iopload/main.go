@@ -1,6 +1,6 @@
 // Command iopload is iopd's load generator and benchmark. It drives a real
 // iopd over the real protocol with synthetic pion participants (VP8 frames of
-// realistic sizes at 30 fps with periodic keyframes, Opus every 20 ms, each
+// realistic sizes at 30 fps, keyframes when asked as Chrome gives them, Opus every 20 ms, each
 // packet stamped with its send time and a sequence number), then drives a
 // bare UDP relay with the same traffic, and reports both side by side: CPU
 // per forwarded packet and its ratio to the relay's, throughput, loss,
@@ -69,6 +69,7 @@ type config struct {
 	RembKbps         int
 	FPS              int
 	KeyframeInterval time.Duration
+	Publisher        string
 	JoinRate         float64
 	Duration         time.Duration
 	Warmup           time.Duration
@@ -176,7 +177,8 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 	fs.StringVar(&c.Quality, "quality", "", "with -layers 3: the layer every subscriber asks of every publisher (low, medium, high; default: the server's choice, medium for a grid tile)")
 	fs.IntVar(&c.RembKbps, "remb-kbps", 0, "every subscriber reports this downlink bandwidth (REMB), as on a weak home connection; with -layers 3 subscribers are then expected to get -quality, or else the low layer")
 	fs.IntVar(&c.FPS, "fps", 30, "video frames per second")
-	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 3*time.Second, "a keyframe this often (and when the server asks)")
+	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 0, "a periodic keyframe this often, 0 for none (Chrome's VP8 keys every 3,000 frames); keyframes also come when the server asks")
+	fs.StringVar(&c.Publisher, "publisher", publisherChrome, "how publishers answer the server's keyframe requests: chrome (ignore one within 500 ms of the last keyframe, else key every layer) or eager (key the layer named, every time)")
 	fs.Float64Var(&c.JoinRate, "join-rate", 5, "joins per second")
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time of each forwarder (W4: how long the churn lasts)")
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "steady time before measuring, once media flows everywhere")
@@ -242,8 +244,10 @@ func (c *config) validate() error {
 		return errors.New("-quality needs -layers 3 and is low, medium or high")
 	case c.RembKbps < 0 || c.RembKbps > 1_000_000:
 		return fmt.Errorf("-remb-kbps %d: want 0 (off) to 1000000", c.RembKbps)
-	case c.KeyframeInterval < 100*time.Millisecond:
-		return errors.New("-keyframe-interval: at least 100ms")
+	case c.KeyframeInterval != 0 && c.KeyframeInterval < 100*time.Millisecond:
+		return errors.New("-keyframe-interval: 0 (none) or at least 100ms")
+	case c.Publisher != "" && c.Publisher != publisherChrome && c.Publisher != publisherEager:
+		return fmt.Errorf("-publisher %q: want chrome or eager", c.Publisher)
 	case c.ChurnStay < 100*time.Millisecond || c.ChurnCrash < 0 || c.ChurnCrash > 1:
 		return errors.New("-churn-stay at least 100ms, -churn-crash between 0 and 1")
 	case c.Ramp && (c.MaxRooms < c.Rooms || c.MaxRooms > 100 || c.Workload == "W4"):
@@ -257,6 +261,9 @@ func (c *config) validate() error {
 func (c *config) traffic() traffic {
 	t := defaultTraffic()
 	t.VideoKbps, t.Layers, t.FPS, t.KeyframeInterval = c.BitrateKbps, c.Layers, c.FPS, c.KeyframeInterval
+	if c.Publisher != "" {
+		t.Publisher = c.Publisher
+	}
 	return t
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,14 +86,32 @@ type traffic struct {
 	VideoKbps        int           // mean video payload bitrate (of the top layer with simulcast)
 	Layers           int           // simulcast layers: 1, or 3 (rids q, h, f)
 	FPS              int           // video frames per second
-	KeyframeInterval time.Duration // a keyframe this often (and on request)
+	KeyframeInterval time.Duration // a keyframe this often (0: none), and on request
 	KeyframeScale    float64       // keyframe size over the mean delta frame size
 	MaxPayload       int           // largest RTP payload; frames are split evenly
 	AudioPayload     int           // Opus payload bytes per 20 ms
+	Publisher        string        // how keyframe requests are answered: publisherChrome ("" too) or publisherEager
 }
 
+// How a synthetic publisher answers keyframe requests (PLI, FIR).
+const (
+	// publisherChrome answers as Chrome does: a request within
+	// chromePLIWindow of its last keyframe is ignored, whatever layer it
+	// names; any other keys every simulcast layer at the next frame.
+	publisherChrome = "chrome"
+	// publisherEager keys the layer a request names at the next frame,
+	// every time.
+	publisherEager = "eager"
+)
+
+// chromePLIWindow is how long after its last keyframe Chrome ignores a
+// keyframe request: measured 0.3-0.5 s (requests 1 s or more after the
+// last keyframe were all answered); the model takes the upper end. The
+// sfu package's tests use the same model.
+const chromePLIWindow = 500 * time.Millisecond
+
 func defaultTraffic() traffic {
-	return traffic{VideoKbps: 1500, Layers: 1, FPS: 30, KeyframeInterval: 3 * time.Second, KeyframeScale: 6, MaxPayload: 1160, AudioPayload: 80}
+	return traffic{VideoKbps: 1500, Layers: 1, FPS: 30, KeyframeInterval: 3 * time.Second, KeyframeScale: 6, MaxPayload: 1160, AudioPayload: 80, Publisher: publisherChrome}
 }
 
 // maxLayers is the most simulcast layers a publisher sends.
@@ -119,7 +138,7 @@ type packetSink interface {
 
 // source generates one publisher's synthetic VP8 and Opus packets in real
 // time: frames of random size around the mean at FPS, a bigger keyframe
-// every KeyframeInterval, Opus every 20 ms. The sizes come from a generator
+// every KeyframeInterval (if set) and when asked, Opus every 20 ms. The sizes come from a generator
 // seeded with the publisher index, so that the relay baseline carries
 // traffic of the same shape as the server (keyframes on request aside: the
 // relay sends no PLI).
@@ -129,6 +148,13 @@ type source struct {
 	sink    packetSink
 	wantKey [maxLayers]atomic.Bool
 	paused  atomic.Bool // sends nothing while set
+	clock   func() time.Time
+
+	// lastKey is when the last keyframe was sent (Unix nanoseconds);
+	// plis counts the keyframe requests received, ignored those the
+	// Chrome model ignored.
+	lastKey       atomic.Int64
+	plis, ignored atomic.Int64
 
 	rng              *rand.Rand
 	videoSeq         [maxLayers]uint32
@@ -148,6 +174,7 @@ func newSource(pub uint32, tr traffic, sink packetSink) *source {
 	tr.Layers = min(max(tr.Layers, 1), maxLayers)
 	s := &source{
 		pub: pub, tr: tr, sink: sink,
+		clock:    time.Now,
 		rng:      rand.New(rand.NewPCG(uint64(pub)+1, 0x10ad)),
 		audioRTP: uint16(pub * 104729),
 		buf:      make([]byte, 1500),
@@ -158,20 +185,44 @@ func newSource(pub uint32, tr traffic, sink packetSink) *source {
 	return s
 }
 
-// requestKeyframe makes the next frame of a layer a keyframe (a PLI for it
-// arrived), as a simulcast encoder keys one stream.
+// requestKeyframe answers a keyframe request (PLI) for a layer: as Chrome
+// does, or else by keying that layer at the next frame.
 func (s *source) requestKeyframe(layer int) {
-	if layer >= 0 && layer < maxLayers {
-		s.wantKey[layer].Store(true)
+	if layer < 0 || layer >= maxLayers {
+		return
 	}
+	s.plis.Add(1)
+	if s.tr.Publisher == publisherEager {
+		s.wantKey[layer].Store(true)
+		return
+	}
+	if last := s.lastKey.Load(); last != 0 && s.clock().UnixNano()-last < int64(chromePLIWindow) {
+		s.ignored.Add(1)
+		return
+	}
+	for l := range s.wantKey {
+		s.wantKey[l].Store(true)
+	}
+}
+
+// keyEvery is the number of frames from one periodic keyframe to the next,
+// 0 for none.
+func (s *source) keyEvery() int {
+	if s.tr.KeyframeInterval <= 0 {
+		return 0
+	}
+	frameEvery := time.Second / time.Duration(max(1, s.tr.FPS))
+	return max(1, int(s.tr.KeyframeInterval/frameEvery))
 }
 
 // run sends until stop closes. The first frame is a keyframe; the phase of
 // each publisher is random, so that keyframes do not all coincide.
 func (s *source) run(stop <-chan struct{}) {
 	frameEvery := time.Second / time.Duration(max(1, s.tr.FPS))
-	keyEvery := max(1, int(s.tr.KeyframeInterval/frameEvery))
-	s.frames = s.rng.IntN(keyEvery) // a keyframe comes at frames%keyEvery == 0
+	keyEvery := s.keyEvery()
+	if keyEvery > 0 {
+		s.frames = s.rng.IntN(keyEvery) // a keyframe comes at frames%keyEvery == 0
+	}
 	for l := range s.wantKey {
 		s.wantKey[l].Store(true)
 	}
@@ -205,7 +256,10 @@ func (s *source) run(stop <-chan struct{}) {
 func (s *source) frameSize(l int, key bool, keyEvery int) int {
 	mean := s.tr.layerKbps(l) * 1000 / 8 / float64(max(1, s.tr.FPS))
 	// Keep the mean bitrate: one keyframe of scale k among keyEvery frames.
-	delta := mean * float64(keyEvery) / (float64(keyEvery-1) + s.tr.KeyframeScale)
+	delta := mean
+	if keyEvery > 0 {
+		delta = mean * float64(keyEvery) / (float64(keyEvery-1) + s.tr.KeyframeScale)
+	}
 	size := delta
 	if key {
 		size = delta * s.tr.KeyframeScale
@@ -215,13 +269,17 @@ func (s *source) frameSize(l int, key bool, keyEvery int) int {
 }
 
 // sendFrame sends one captured frame: one encoding of it per layer, all
-// with the same RTP timestamp, as a simulcast encoder does.
+// with the same RTP timestamp, as a simulcast encoder does. keyEvery is
+// the number of frames between periodic keyframes, 0 for none.
 func (s *source) sendFrame(keyEvery int) {
-	periodic := s.frames%keyEvery == 0
+	periodic := keyEvery > 0 && s.frames%keyEvery == 0
 	s.frames++
 	s.videoTS += 90000 / uint32(max(1, s.tr.FPS))
 	for l := range s.tr.Layers {
 		key := s.wantKey[l].Swap(false) || periodic
+		if key {
+			s.lastKey.Store(s.clock().UnixNano())
+		}
 		s.sendEncoding(l, key, s.frameSize(l, key, keyEvery))
 	}
 }
@@ -388,14 +446,54 @@ type receiver struct {
 	streams map[streamKey]*rxStream
 
 	// joinStart is when the signaling socket opened; firstKey when the
-	// last packet of the first remote keyframe arrived (Unix nanoseconds,
-	// 0 until then): the first frame a decoder could show.
+	// first whole remote keyframe had arrived (Unix nanoseconds, 0 until
+	// then): the first frame a decoder could show.
 	joinStart time.Time
 	firstKey  atomic.Int64
+
+	// offered is when the answer to the first subscribe offer with each
+	// publisher's tracks (by participant id) was sent: when a browser
+	// shows that publisher's tile. firstKeyOf is when the first whole
+	// keyframe of each publisher (by index) had arrived. All three are
+	// guarded by mu.
+	offered    map[string]time.Time
+	firstKeyOf map[uint32]time.Time
+	keys       map[uint32]*keyframeAssembly // keyframes being received, until the first whole one
 }
 
 func newReceiver(win *windows) *receiver {
-	return &receiver{win: win, streams: map[streamKey]*rxStream{}}
+	return &receiver{win: win, streams: map[streamKey]*rxStream{}, offered: map[string]time.Time{}, firstKeyOf: map[uint32]time.Time{}, keys: map[uint32]*keyframeAssembly{}}
+}
+
+// answered notes the publishers (MediaStream ids: participant ids) whose
+// tracks a subscribe offer carried, answered at now.
+func (r *receiver) answered(sdp string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, line := range strings.Split(sdp, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "a=msid:")
+		if !ok {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, " ")
+		if _, seen := r.offered[id]; !seen && id != "" && id != "-" {
+			r.offered[id] = now
+		}
+	}
+}
+
+// firstFrame returns the time from the answer that offered publisher id's
+// tracks to the end of the first keyframe from it (index pub), if both
+// happened.
+func (r *receiver) firstFrame(id string, pub uint32) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	off, ok := r.offered[id]
+	key, shown := r.firstKeyOf[pub]
+	if !ok || !shown {
+		return 0, false
+	}
+	return max(0, key.Sub(off)), true
 }
 
 // stream returns the stats of one publisher's track, creating them.
@@ -410,21 +508,67 @@ func (r *receiver) stream(k streamKey) *rxStream {
 	return s
 }
 
-// packet accounts one raw RTP packet. cache holds the stream of the last
-// packet, so that a reader of one track finds its stream without the map.
-func (r *receiver) packet(raw []byte, now time.Time, cache **rxStream, cacheKey *streamKey) {
+// packet accounts one raw RTP packet and returns its stamp. cache holds
+// the stream of the last packet, so that a reader of one track finds its
+// stream without the map.
+func (r *receiver) packet(raw []byte, now time.Time, cache **rxStream, cacheKey *streamKey) (stamp, bool) {
 	st, ok := readStamp(raw)
 	if !ok {
-		return
+		return st, false
 	}
 	k := streamKey{pub: st.pub, video: st.flags&stampVideo != 0, layer: st.layer}
 	if *cache == nil || *cacheKey != k {
 		*cache, *cacheKey = r.stream(k), k
 	}
 	(*cache).record(st, len(raw), now, r.win.of(st.sent))
-	if k.video && st.flags&(stampKey|stampLast) == stampKey|stampLast && r.firstKey.Load() == 0 {
+	if k.video && st.flags&stampKey != 0 {
+		r.keyPacket(st, now) // a few keyframes per publisher and minute
+	}
+	return st, true
+}
+
+// keyframeAssembly collects the packets of the keyframe a publisher sends
+// now, to tell when a whole one has arrived (retransmissions included).
+type keyframeAssembly struct {
+	layer       byte
+	first, last uint32
+	haveLast    bool
+	got         map[uint32]bool
+}
+
+// keyPacket notes a packet of a keyframe; the first whole keyframe from a
+// publisher is the first frame its tile can show.
+func (r *receiver) keyPacket(st stamp, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, shown := r.firstKeyOf[st.pub]; shown {
+		return
+	}
+	a := r.keys[st.pub]
+	if st.flags&stampFirst != 0 && (a == nil || st.seq > a.first || st.layer != a.layer) {
+		a = &keyframeAssembly{layer: st.layer, first: st.seq, got: map[uint32]bool{}}
+		r.keys[st.pub] = a
+	}
+	if a == nil || st.layer != a.layer || st.seq < a.first {
+		return // the middle of a keyframe whose start was lost
+	}
+	a.got[st.seq] = true
+	if st.flags&stampLast != 0 {
+		a.last, a.haveLast = st.seq, true
+	}
+	if a.haveLast && uint32(len(a.got)) == a.last-a.first+1 {
+		r.firstKeyOf[st.pub] = now
+		delete(r.keys, st.pub)
 		r.firstKey.CompareAndSwap(0, now.UnixNano())
 	}
+}
+
+// shows reports whether a whole keyframe from publisher pub has arrived.
+func (r *receiver) shows(pub uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.firstKeyOf[pub]
+	return ok
 }
 
 // received returns how many packets arrived from each publisher, kind and

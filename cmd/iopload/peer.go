@@ -144,6 +144,16 @@ func (p *rtcPeer) start(api *webrtc.API, tr traffic) error {
 		return err
 	}
 	p.pubPend.PC, p.subPend.PC = p.pub, p.sub
+	// A browser's encoder starts once its transport is up: its first
+	// frame, a keyframe, is not lost to a PeerConnection still connecting
+	// (the Chrome model counts it as the last keyframe).
+	connected := make(chan struct{})
+	var once sync.Once
+	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
 	p.sub.OnTrack(p.onTrack)
@@ -171,6 +181,11 @@ func (p *rtcPeer) start(api *webrtc.API, tr traffic) error {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		select {
+		case <-connected:
+		case <-p.stop:
+			return
+		}
 		p.src.run(p.stop)
 	}()
 	return nil
@@ -283,9 +298,9 @@ func (s *rtcSink) writeRTP(video bool, layer int, hdr *rtp.Header, payload []byt
 
 var errNotNegotiated = errors.New("simulcast layers not negotiated yet")
 
-// readSenderRTCP turns the server's keyframe requests for one layer into
-// keyframes of that layer (layer -1: audio) and lets pion's NACK responder
-// see the NACKs. rid names the layer's encoding with simulcast.
+// readSenderRTCP hands the server's keyframe requests for one layer to the
+// source (layer -1: audio), which answers them as its publisher model
+// does, and lets pion's NACK responder see the NACKs. rid names the layer's encoding with simulcast.
 func (p *rtcPeer) readSenderRTCP(s *webrtc.RTPSender, rid string, layer int) {
 	defer p.wg.Done()
 	for {
@@ -324,12 +339,28 @@ func (p *rtcPeer) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
 		var cache *rxStream
 		var key streamKey
+		// As a browser does, a video that receives packets but has no
+		// whole keyframe to start from asks for one, once a second.
+		shown := t.Kind() != webrtc.RTPCodecTypeVideo
+		var asked time.Time
 		for {
 			n, _, err := t.Read(buf)
 			if err != nil {
 				return
 			}
-			p.rx.packet(buf[:n], time.Now(), &cache, &key)
+			now := time.Now()
+			st, ok := p.rx.packet(buf[:n], now, &cache, &key)
+			if shown || !ok || now.Sub(asked) < time.Second {
+				continue
+			}
+			if shown = p.rx.shows(st.pub); !shown {
+				if asked.IsZero() {
+					asked = now // the first packets: the keyframe may still be on its way
+					continue
+				}
+				asked = now
+				_ = p.sub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+			}
 		}
 	}()
 }
@@ -430,6 +461,7 @@ func (p *rtcPeer) answer(sdp string) {
 		return
 	}
 	_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeAnswer, PC: protocol.PCSubscribe, SDP: ans.SDP})
+	p.rx.answered(sdp, time.Now())
 }
 
 // problem returns what went wrong with the session, or "".

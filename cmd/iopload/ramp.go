@@ -74,6 +74,8 @@ func rampMiss(r *Report) string {
 		return fmt.Sprintf("%d joins failed", r.Joins.Failed)
 	case p.StreamsReceiving < p.Streams:
 		return fmt.Sprintf("only %d of %d streams delivered", p.StreamsReceiving, p.Streams)
+	case r.FirstFrame != nil && r.FirstFrame.Shown < r.FirstFrame.Streams:
+		return fmt.Sprintf("only %d of %d videos showed a frame", r.FirstFrame.Shown, r.FirstFrame.Streams)
 	case p.LossPercent >= rampMaxLossPercent:
 		return fmt.Sprintf("loss %.2f%% (target under %.1f%%)", p.LossPercent, rampMaxLossPercent)
 	case p.Latency.P99 >= rampMaxP99ms:

@@ -18,6 +18,8 @@ type Report struct {
 	Machine  Machine      `json:"machine"`
 	Config   ReportConfig `json:"config"`
 	Joins    Joins        `json:"joins"`
+	// FirstFrame is the time to first frame of every video stream.
+	FirstFrame *FirstFrames `json:"first_frame,omitempty"`
 	// IOPD is the forwarding measured through iopd; Relay through the bare
 	// UDP relay with the same participants and traffic, in the same run.
 	IOPD  *PathReport `json:"iopd,omitempty"`
@@ -50,6 +52,7 @@ type ReportConfig struct {
 	RembKbps         int     `json:"remb_kbps,omitempty"`
 	FPS              int     `json:"fps"`
 	KeyframeInterval string  `json:"keyframe_interval"`
+	Publisher        string  `json:"publisher"`
 	JoinRate         float64 `json:"join_rate"`
 	Duration         string  `json:"duration"`
 }
@@ -120,6 +123,34 @@ func (j *Joins) add(err error) {
 	}
 }
 
+// FirstFrames is the time to first frame of each (subscriber, publisher)
+// video stream through iopd: from the answer to the subscribe offer that
+// carried the publisher's tracks (when a browser shows the tile) to the
+// last packet of the first keyframe from that publisher (the first frame
+// a decoder can show). A stream without a keyframe shows nothing.
+type FirstFrames struct {
+	Streams int      `json:"streams"`
+	Shown   int      `json:"shown"`
+	Missing []string `json:"missing,omitempty"`
+	P50ms   float64  `json:"p50_ms"`
+	P95ms   float64  `json:"p95_ms"`
+	MaxMs   float64  `json:"max_ms"`
+	// PLIs and IgnoredPLIs are the keyframe requests the publishers
+	// received and, with the Chrome model, ignored.
+	PLIs        int64 `json:"plis"`
+	IgnoredPLIs int64 `json:"ignored_plis"`
+}
+
+func (f *FirstFrames) setTimes(d []time.Duration) {
+	f.Shown = len(d)
+	if len(d) == 0 {
+		return
+	}
+	sortDurations(d)
+	at := func(q float64) float64 { return ms(d[int(q*float64(len(d)-1)+0.5)]) }
+	f.P50ms, f.P95ms, f.MaxMs = at(0.5), at(0.95), ms(d[len(d)-1])
+}
+
 func (j *Joins) setTimes(d []time.Duration) {
 	j.Measured = len(d)
 	if len(d) == 0 {
@@ -185,7 +216,7 @@ func newReport(c *config) *Report {
 		Machine:  machine(),
 		Config: ReportConfig{
 			Rooms: c.Rooms, PerRoom: c.PerRoom, VideoKbps: c.BitrateKbps, Layers: c.Layers, Quality: c.Quality, RembKbps: c.RembKbps, FPS: c.FPS,
-			KeyframeInterval: c.KeyframeInterval.String(), JoinRate: c.JoinRate, Duration: c.Duration.String(),
+			KeyframeInterval: c.KeyframeInterval.String(), Publisher: c.traffic().Publisher, JoinRate: c.JoinRate, Duration: c.Duration.String(),
 		},
 	}
 }
@@ -257,8 +288,12 @@ func (r *Report) writeText(w io.Writer) {
 	if c.RembKbps > 0 {
 		video += fmt.Sprintf(", subscribers report %d kbps of bandwidth", c.RembKbps)
 	}
-	fmt.Fprintf(w, "iopload %s: %d room(s) x %d participants, %s at %d fps (keyframe every %s) + Opus 20 ms, joins at %g/s, %s\n",
-		r.Workload, c.Rooms, c.PerRoom, video, c.FPS, c.KeyframeInterval, c.JoinRate, c.Duration)
+	keys := "keyframes on request"
+	if c.KeyframeInterval != "0s" {
+		keys = "keyframe every " + c.KeyframeInterval + " and on request"
+	}
+	fmt.Fprintf(w, "iopload %s: %d room(s) x %d participants, %s at %d fps (%s, %s publisher) + Opus 20 ms, joins at %g/s, %s\n",
+		r.Workload, c.Rooms, c.PerRoom, video, c.FPS, keys, c.Publisher, c.JoinRate, c.Duration)
 	fmt.Fprintf(w, "machine: %d x %s, Linux %s, %s\n", r.Machine.CPUs, r.Machine.CPUModel, r.Machine.Kernel, r.Machine.GoVersion)
 	fmt.Fprintf(w, "command: %s\n\n", r.Command)
 	if r.IOPD != nil {
@@ -302,6 +337,16 @@ func (r *Report) writeText(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, e := range j.Errors {
 		fmt.Fprintf(w, "  join error: %s\n", e)
+	}
+	if f := r.FirstFrame; f != nil {
+		fmt.Fprintf(w, "time to first frame (subscribe answer to first whole keyframe, per video stream): %d of %d streams showed a frame", f.Shown, f.Streams)
+		if f.Shown > 0 {
+			fmt.Fprintf(w, "; p50 %.0f ms, p95 %.0f ms, max %.0f ms", f.P50ms, f.P95ms, f.MaxMs)
+		}
+		fmt.Fprintf(w, "\npublishers got %d keyframe requests, ignored %d (%s model)\n", f.PLIs, f.IgnoredPLIs, c.Publisher)
+		for _, m := range f.Missing {
+			fmt.Fprintf(w, "  no frame: %s\n", m)
+		}
 	}
 	if ch := r.Churn; ch != nil {
 		fmt.Fprintf(w, "churn: %.0f s, %d leaves + %d drops, %d stays without remote video, iopd CPU %.2f s/s\n", ch.Seconds, ch.Leaves, ch.Drops, ch.NoVideo, ch.CPUSecondsPerSecond)

@@ -221,6 +221,33 @@ func (r *runner) waitFlow(ctx context.Context, what string, slots []slot, presen
 	}
 }
 
+// firstFrames measures the time to first frame of every video stream
+// among the participants who joined, per room.
+func firstFrames(slots []slot, peers []*rtcPeer, rxs []*receiver) *FirstFrames {
+	f := &FirstFrames{}
+	var times []time.Duration
+	for i, s := range slots {
+		if peers[i] == nil {
+			continue
+		}
+		f.PLIs += peers[i].src.plis.Load()
+		f.IgnoredPLIs += peers[i].src.ignored.Load()
+		for j, o := range slots {
+			if j == i || peers[j] == nil || o.room != s.room {
+				continue
+			}
+			f.Streams++
+			if d, ok := rxs[i].firstFrame(peers[j].id, o.idx); ok {
+				times = append(times, d)
+			} else if len(f.Missing) < 5 {
+				f.Missing = append(f.Missing, fmt.Sprintf("%d shows no frame of %d", s.idx, o.idx))
+			}
+		}
+	}
+	f.setTimes(times)
+	return f
+}
+
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) {
 	if d <= 0 {
@@ -301,6 +328,7 @@ func (r *runner) fanout(ctx context.Context, rep *Report) error {
 		}
 	}
 	rep.Joins.setTimes(jt)
+	rep.FirstFrame = firstFrames(slots, peers, iopd.rxs)
 	for _, p := range peers {
 		if p != nil {
 			if pr := p.problem(); pr != "" {
