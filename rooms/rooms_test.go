@@ -384,7 +384,7 @@ func TestPolicies(t *testing.T) {
 func TestHostComesBack(t *testing.T) {
 	_, r, _ := newRoom(t)
 	_, _ = join(t, r, "dana", RoleTherapist)
-	co, _ := join(t, r, "kim", RoleTherapist)
+	_, _ = join(t, r, "kim", RoleTherapist)
 	r.Leave("dana", ReasonDropped)
 	if r.Host() != "sub-dana" {
 		t.Fatalf("host %q after the host dropped, want still sub-dana", r.Host())
@@ -394,7 +394,7 @@ func TestHostComesBack(t *testing.T) {
 	}
 	_, r, _ = newRoom(t)
 	_, _ = join(t, r, "dana", RoleTherapist)
-	co, _ = join(t, r, "kim", RoleTherapist)
+	co, _ := join(t, r, "kim", RoleTherapist)
 	r.Leave("dana", ReasonDropped)
 	b := &inbox{}
 	if _, err := r.Join(Participant{ID: "dana2", Sub: "sub-dana", Name: "dana", Role: RoleTherapist}, b, JoinOptions{}); err != nil {
