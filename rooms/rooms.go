@@ -257,16 +257,6 @@ func (r *Room) Host() string {
 	return r.host
 }
 
-// SeatCap returns how many people of role the room seats: its kind's cap,
-// or, before a therapist has settled the kind, the largest cap any kind
-// gives that role (a family member may arrive before the therapist opens a
-// family session).
-func (r *Room) SeatCap(role Role) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.seatCapLocked(role)
-}
-
 // seatCapLocked is the kind's cap for role; 0 (no seat yet) before the kind
 // is settled.
 func (r *Room) seatCapLocked(role Role) int {
