@@ -273,10 +273,6 @@ func (s *session) readFrame() ([]byte, error) {
 
 // handle dispatches one message and reports whether the participant leaves.
 func (s *session) handle(data []byte) (leave bool) {
-	if len(data) == 0 {
-		s.reject("", errorf(protocol.CodeBadMessage, "not a JSON object"))
-		return false
-	}
 	var m protocol.ClientMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		var te *json.UnmarshalTypeError
