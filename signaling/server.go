@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -54,6 +54,10 @@ type Config struct {
 	Minter    *token.Minter
 	PublicURL string
 	Logger    *slog.Logger
+
+	// TrustedProxies are the reverse proxies (Caddy, an ingress) whose
+	// X-Forwarded-For names the client's address (IOP_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 
 	// Origins lists the allowed websocket Origin values (scheme://host[:port]);
 	// empty allows only the server's own origin. Requests without an Origin
@@ -159,7 +163,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered with an HTTP error
 	}
-	sess := newSession(s, conn, clientAddr(r))
+	sess := newSession(s, conn, s.clientAddr(r))
 	s.mu.Lock()
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
@@ -312,14 +316,4 @@ func errorf(code, msg string) error { return &protocolError{code: code, msg: msg
 // refuse is errorf with a format.
 func refuse(code, format string, args ...any) error {
 	return &protocolError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// clientAddr is the request's peer IP address, for the audit trail only
-// (never logged with a name).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return ""
-	}
-	return host
 }

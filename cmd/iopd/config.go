@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"iop/rooms/audit"
+	"iop/signaling"
 )
 
 // config is iopd's configuration: every field has a flag and an IOP_*
@@ -34,6 +35,7 @@ type config struct {
 	JWTLeeway     time.Duration
 	JWTMaxTTL     time.Duration
 	Origins       string
+	Proxies       string
 	Timezone      string
 	NodeID        string
 	RoomCaps      string
@@ -75,6 +77,7 @@ func options(c *config) []option {
 		{"jwt-leeway", "IOP_JWT_LEEWAY", "clock leeway for exp, nbf and iat", &c.JWTLeeway, "10s"},
 		{"jwt-max-ttl", "IOP_JWT_MAX_TTL", "how far ahead a token's exp may lie (family invitations: up to 168h)", &c.JWTMaxTTL, "24h"},
 		{"origins", "IOP_ORIGINS", "allowed websocket origins, comma-separated (default: same origin)", &c.Origins, ""},
+		{"trusted-proxies", "IOP_TRUSTED_PROXIES", "reverse proxies whose X-Forwarded-For gives the client's address (audit trail): IPs and CIDR prefixes, comma-separated", &c.Proxies, ""},
 		{"timezone", "IOP_TIMEZONE", "time zone of rooms outside any schedule", &c.Timezone, "UTC"},
 		{"node-id", "IOP_NODE_ID", "this node's id in the node registry (default: random)", &c.NodeID, ""},
 		{"data-dir", "IOP_DATA_DIR", "directory for the attendance spool used while Redis is unreachable; keep it on a disk that survives restarts (default: a temporary directory)", &c.DataDir, ""},
@@ -147,6 +150,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if _, _, err := c.tcpPort(); err != nil {
 		return nil, err
+	}
+	if _, err := signaling.ParseProxies(c.Proxies); err != nil {
+		return nil, fmt.Errorf("IOP_TRUSTED_PROXIES: %w", err)
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		return nil, fmt.Errorf("IOP_JWT_SECRET must be at least 32 bytes")

@@ -146,6 +146,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
 	sigCfg.Origins = splitList(cfg.Origins)
+	sigCfg.TrustedProxies, _ = signaling.ParseProxies(cfg.Proxies) // checked by parseConfig
 
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
