@@ -250,6 +250,14 @@ func (r *Room) Settled() bool {
 	return r.opened
 }
 
+// Live reports whether the session is under way: a therapist is admitted
+// and nobody has ended it.
+func (r *Room) Live() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.ended && !r.closed && r.therapistPresentLocked()
+}
+
 // Host returns the sub of the session's host ("" before one is known).
 func (r *Room) Host() string {
 	r.mu.Lock()

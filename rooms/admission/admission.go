@@ -135,9 +135,9 @@ func (a *Admission) Admit(ctx context.Context, req Request) (*Ticket, error) {
 	if err := a.barred(ctx, g, ref); err != nil {
 		return nil, err
 	}
-	occ, err := a.scheduled(ctx, g, ref)
-	if err != nil {
-		return nil, err
+	occ, late := a.scheduled(ctx, g, ref)
+	if late != nil && !isTooLate(late) {
+		return nil, late
 	}
 	t := &Ticket{}
 	if a.cfg.Seats != nil {
@@ -146,9 +146,21 @@ func (a *Admission) Admit(ctx context.Context, req Request) (*Ticket, error) {
 			return nil, err
 		}
 		if release == nil {
-			return nil, &Redirect{URL: owner}
+			return nil, &Redirect{URL: owner} // the owner decides a late return too
 		}
 		t.claim = release
+	}
+	if late != nil {
+		// The join window has closed, but a group that overruns does not
+		// refuse its own people: while a therapist is still in the room,
+		// whoever the schedule would have let in during the window comes
+		// back in.
+		if r := a.cfg.Rooms.Get(ref); r == nil || !r.Live() {
+			if t.claim != nil {
+				t.claim()
+			}
+			return nil, late
+		}
 	}
 	open := func() *rooms.Room { return a.open(ref, g, occ) }
 	room := open()
@@ -248,7 +260,8 @@ func (a *Admission) barred(ctx context.Context, g rooms.Grant, ref rooms.Ref) er
 
 // scheduled checks a join against the program's timetable: a scheduled
 // session's window, track, booking and enrollment. It returns nil for an
-// ad-hoc room (one the schedule does not know).
+// ad-hoc room (one the schedule does not know), and the occurrence with the
+// refusal when only the window has closed (too late, but maybe still live).
 func (a *Admission) scheduled(ctx context.Context, g rooms.Grant, ref rooms.Ref) (*schedule.Occurrence, error) {
 	sch := a.cfg.Schedule
 	if sch == nil {
@@ -258,10 +271,19 @@ func (a *Admission) scheduled(ctx context.Context, g rooms.Grant, ref rooms.Ref)
 	switch {
 	case errors.Is(err, schedule.ErrNotScheduled), errors.Is(err, schedule.ErrNotFound):
 		return nil, nil
+	case isTooLate(err):
+		return &occ, err
 	case err != nil:
 		return nil, err
 	}
 	return &occ, nil
+}
+
+// isTooLate reports whether err refuses only because the join window has
+// closed (not a cancellation, not the person).
+func isTooLate(err error) bool {
+	var je *schedule.JoinError
+	return errors.As(err, &je) && je.Code == schedule.CodeTooLate
 }
 
 // enrolledCohorts are the cohorts a client is enrolled in, from the

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"iop/rooms"
+	"iop/rooms/schedule"
 	"iop/rooms/store"
 )
 
@@ -199,5 +201,58 @@ func TestAdmitInvitation(t *testing.T) {
 	back, _, err := f.admit(t, inv, "", box.resume())
 	if err != nil || !back.Admitted {
 		t.Errorf("after a drop with the secret: %v, want admitted at once", err)
+	}
+}
+
+// TestAdmitLateReturn: a group that overruns does not refuse its own
+// people: after the join window has closed, a client who dropped comes
+// back while the therapist is still in the room, and is refused once the
+// session has emptied.
+func TestAdmitLateReturn(t *testing.T) {
+	f := newFixture(t)
+	file, err := schedule.LoadYAML(bytes.NewReader(schedule.Example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.Program.ID = "late" + randomID()
+	sch := schedule.NewStore(f.st.Redis)
+	if err := sch.Seed(context.Background(), file); err != nil {
+		t.Fatal(err)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	now := time.Date(2026, 3, 9, 9, 30, 0, 0, ny) // relapse prevention, 9:00 to 10:00, joinable until 10:15
+	f.a = New(Config{Rooms: f.rooms, Seats: f.seats, Store: f.st, Schedule: sch, Now: func() time.Time { return now }})
+	p := file.Program.ID
+	room := p + "-day-relapse-prevention-20260309"
+	ther, _, err := f.admit(t, grant(p, "demo-therapist", rooms.RoleTherapist, room), "", "")
+	if err != nil {
+		t.Fatalf("the therapist in the window: %v", err)
+	}
+	client, _, err := f.admit(t, grant(p, "demo-client-1", rooms.RoleClient, room), "", "")
+	if err != nil {
+		t.Fatalf("the client in the window: %v", err)
+	}
+	client.Leave(rooms.ReasonDropped)
+
+	now = time.Date(2026, 3, 9, 10, 40, 0, 0, ny) // the group runs late
+	if _, _, err := f.admit(t, grant(p, "demo-client-1", rooms.RoleClient, room), "", ""); err != nil {
+		t.Errorf("back while the therapist is still in the room: %v, want let in", err)
+	}
+	if _, _, err := f.admit(t, grant(p, "someone-else", rooms.RoleClient, room), "", ""); err == nil || isTooLate(err) {
+		t.Errorf("a client the schedule never let in, during the overrun: %v, want refused for who they are", err)
+	}
+	for _, r := range f.rooms.Get(rooms.Ref{Program: p, ID: room}).Participants() {
+		if r.Role == rooms.RoleClient {
+			f.rooms.Get(rooms.Ref{Program: p, ID: room}).Leave(r.ID, rooms.ReasonLeft)
+		}
+	}
+	ther.Leave(rooms.ReasonLeft)
+	_, _, err = f.admit(t, grant(p, "demo-client-1", rooms.RoleClient, room), "", "")
+	var je *schedule.JoinError
+	if !errors.As(err, &je) || je.Code != schedule.CodeTooLate {
+		t.Errorf("after the therapist left: %v, want too_late", err)
+	}
+	if je != nil && je.Next != nil && !je.Next.End.After(now) {
+		t.Errorf("the refusal offers %s, which has ended", je.Next.ID)
 	}
 }

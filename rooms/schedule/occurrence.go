@@ -338,10 +338,14 @@ func (s *Schedule) Upcoming(sub string, role rooms.Role, now time.Time, n int) [
 	return out
 }
 
-// Next returns sub's next session still joinable at now, or nil.
+// Next returns sub's next session still joinable at now that has not
+// ended (a refusal never offers a session that is over, even within its
+// join grace), or nil.
 func (s *Schedule) Next(sub string, role rooms.Role, now time.Time) *Slot {
-	if up := s.Upcoming(sub, role, now, 1); len(up) > 0 {
-		return &up[0]
+	for _, sl := range s.Upcoming(sub, role, now, 3) {
+		if sl.End.After(now) {
+			return &sl
+		}
 	}
 	return nil
 }

@@ -292,3 +292,14 @@ func TestUpcoming(t *testing.T) {
 		t.Errorf("a therapist's window opens 30 minutes early: %+v", th)
 	}
 }
+
+// TestNextSkipsEnded: the next session a refusal offers is never one that
+// is over, even while its join grace lasts.
+func TestNextSkipsEnded(t *testing.T) {
+	s := example(t)
+	now := local(t, "2026-03-09 10:10") // relapse prevention ended 10:00, joinable until 10:15
+	next := s.Next("demo-client-1", "client", now)
+	if next == nil || next.ID == "example-day-relapse-prevention-20260309" || !next.End.After(now) {
+		t.Errorf("next at 10:10: %+v, want a session that has not ended", next)
+	}
+}
