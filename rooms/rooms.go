@@ -64,6 +64,16 @@ const (
 	EventEnded EventType = "ended"
 )
 
+// RoomChange is what an EventRoomUpdated changed.
+type RoomChange string
+
+// The changes of EventRoomUpdated.
+const (
+	ChangeLock      RoomChange = "lock"       // locked or unlocked (Locked)
+	ChangeHost      RoomChange = "host"       // handed over (Participant, By), or the host came back (no By)
+	ChangeAutoAdmit RoomChange = "auto_admit" // automatic admission on or off (AutoAdmit)
+)
+
 // Leave reasons.
 const (
 	ReasonLeft    = "left"
@@ -89,8 +99,11 @@ type Event struct {
 	Waiting     []Participant // EventWaitingList
 	Position    int           // EventWaiting: 1 is next
 	Locked      bool          // the room's lock state after the event
-	Host        string        // the host's participant id, "" while absent
-	Ends        time.Time     // a scheduled session's end; zero for an ad-hoc room
+	AutoAdmit   bool          // whether the room lets people in without waiting
+	// Change says what EventRoomUpdated changed.
+	Change RoomChange
+	Host   string    // the host's participant id, "" while absent
+	Ends   time.Time // a scheduled session's end; zero for an ad-hoc room
 	// Resume is the secret of EventJoined to the joiner themself: with it,
 	// and only with it, they come back in after a dropped connection.
 	Resume string
@@ -352,12 +365,23 @@ func (r *Room) enrolledLocked(p Participant) bool {
 	return false
 }
 
-// SetAutoAdmit makes clients and family skip the waiting room while a
-// therapist is present (a scheduled session's setting).
-func (r *Room) SetAutoAdmit(on bool) {
+// SetAutoAdmit lets clients and family in without waiting while a
+// therapist is present (by is the host or a co-therapist): those waiting now
+// are admitted at once, later arrivals on arrival, each still under the
+// room's cap and cohort. Everyone admitted is told (room_updated).
+func (r *Room) SetAutoAdmit(by string, on bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, nil, ActAdmit)
+	if err != nil {
+		return err
+	}
 	r.autoAdmit = on
+	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Change: ChangeAutoAdmit}, allAdmitted)
+	if on {
+		r.admitWaitingLocked(actor.p)
+	}
+	return nil
 }
 
 // Join enters p into the room: therapists and staff are admitted at once;
@@ -467,7 +491,7 @@ func (r *Room) admitLocked(m *member, by Participant) error {
 	if m.p.Role == RoleTherapist && m.p.Sub == r.host && r.hostIDLocked() == m.p.ID && len(others) > 0 {
 		// The host is back (or arrived after the others): everyone learns
 		// their participant id as the room's host.
-		r.emitLocked(Event{Type: EventRoomUpdated, Participant: m.p}, admittedExcept(m))
+		r.emitLocked(Event{Type: EventRoomUpdated, Participant: m.p, Change: ChangeHost}, admittedExcept(m))
 	}
 	if wasWaiting {
 		r.waitingChangedLocked()
@@ -662,7 +686,7 @@ func (r *Room) SetLocked(by string, locked bool) error {
 		return err
 	}
 	r.locked = locked
-	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Locked: locked}, allAdmitted)
+	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Change: ChangeLock}, allAdmitted)
 	return nil
 }
 
@@ -697,7 +721,7 @@ func (r *Room) HandOver(by, id string) error {
 		return ErrNotHost
 	}
 	r.host = m.p.Sub
-	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Participant: m.p}, allAdmitted)
+	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Participant: m.p, Change: ChangeHost}, allAdmitted)
 	return nil
 }
 
@@ -805,7 +829,7 @@ func admittedExcept(x *member) audience { return func(m *member) bool { return m
 func (r *Room) emitLocked(e Event, to audience) {
 	e.Program, e.Room, e.RoomKind, e.Title = r.ref.Program, r.ref.ID, r.kind, r.title
 	e.At = r.m.now()
-	e.Locked = r.locked
+	e.Locked, e.AutoAdmit = r.locked, r.autoAdmit
 	e.Host = r.hostIDLocked()
 	e.Ends = r.ends
 	for _, id := range r.admitted {

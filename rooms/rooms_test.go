@@ -407,3 +407,55 @@ func TestHostComesBack(t *testing.T) {
 		t.Errorf("a co-therapist ending once the host is back: %v", err)
 	}
 }
+
+// TestAutoAdmit: the host lets people in without one-by-one admission:
+// those waiting come in at once, later arrivals on arrival, within the cap;
+// a client cannot turn it on, and turning it off makes people wait again.
+func TestAutoAdmit(t *testing.T) {
+	m := NewManager(nil)
+	r := m.Open(Ref{Program: "p1", ID: "auto"}, KindGroup, "", false)
+	r.OpenAs(KindIndividual)
+	st := &seats{}
+	ther := &inbox{}
+	if _, err := r.Join(Participant{ID: "t", Sub: "sub-t", Role: RoleTherapist}, ther, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a := &inbox{}
+	if admitted, _ := r.Join(Participant{ID: "a", Sub: "sub-a", Role: RoleClient}, a, JoinOptions{Seat: st.take}); admitted {
+		t.Fatal("admitted before auto-admission is on")
+	}
+	if err := r.SetAutoAdmit("a", true); !errors.Is(err, ErrNotAdmitted) {
+		t.Errorf("a waiting client turning auto-admission on: %v", err)
+	}
+	if err := r.SetAutoAdmit("t", true); err != nil {
+		t.Fatal(err)
+	}
+	if a.last().Type != EventJoined {
+		t.Errorf("the waiting client's last event %+v, want joined", a.last())
+	}
+	told := false
+	for _, e := range ther.events {
+		told = told || (e.Type == EventRoomUpdated && e.AutoAdmit && e.Change == ChangeAutoAdmit)
+	}
+	if !told {
+		t.Errorf("the therapist was told %v, want room_updated with auto-admission on", ther.types())
+	}
+	if err := r.SetAutoAdmit("a", false); !errors.Is(err, ErrForbidden) {
+		t.Errorf("an admitted client turning auto-admission off: %v", err)
+	}
+	if _, err := r.Join(Participant{ID: "b", Sub: "sub-b", Role: RoleClient}, &inbox{}, JoinOptions{Seat: st.take}); !errors.Is(err, ErrRoomFull) {
+		t.Errorf("a second client into an auto-admitting individual session: %v, want ErrRoomFull", err)
+	}
+	r.Leave("a", ReasonLeft)
+	eventuallyTrue(t, func() bool { st.mu.Lock(); defer st.mu.Unlock(); return st.taken == 0 }, "the seat is free")
+	if admitted, err := r.Join(Participant{ID: "c", Sub: "sub-c", Role: RoleClient}, &inbox{}, JoinOptions{Seat: st.take}); err != nil || !admitted {
+		t.Errorf("a client arriving while auto-admission is on: admitted=%v %v", admitted, err)
+	}
+	r.Leave("c", ReasonLeft)
+	if err := r.SetAutoAdmit("t", false); err != nil {
+		t.Fatal(err)
+	}
+	if admitted, _ := r.Join(Participant{ID: "d", Sub: "sub-d", Role: RoleClient}, &inbox{}, JoinOptions{}); admitted {
+		t.Error("admitted on arrival after auto-admission was turned off")
+	}
+}

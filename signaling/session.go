@@ -353,6 +353,7 @@ var actions = map[string]action{
 	protocol.TypeLock:      {rooms.ActLock, moderate},
 	protocol.TypeEnd:       {rooms.ActEnd, moderate},
 	protocol.TypeHost:      {rooms.ActHandOver, moderate},
+	protocol.TypeAutoAdmit: {rooms.ActAdmit, moderate},
 }
 
 // ActionNeeds returns what each client message type needs of the grant
@@ -607,7 +608,7 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 	if !s.isAdmitted() {
 		return errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
 	}
-	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd
+	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd && m.Type != protocol.TypeAutoAdmit
 	if needsTarget && m.Participant == "" {
 		return errorf(protocol.CodeBadMessage, m.Type+" needs participant")
 	}
@@ -649,6 +650,11 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 		return s.room.End(s.id)
 	case protocol.TypeHost:
 		return s.room.HandOver(s.id, m.Participant)
+	case protocol.TypeAutoAdmit:
+		if m.AutoAdmit == nil {
+			return errorf(protocol.CodeBadMessage, "auto_admit needs auto_admit true or false")
+		}
+		return s.room.SetAutoAdmit(s.id, *m.AutoAdmit)
 	}
 	return nil
 }
@@ -762,7 +768,7 @@ func (s *session) ending(reason string) {
 // roomInfo describes the room as the event saw it (RoomEvent runs under the
 // room's lock, so it must not call back into the room).
 func roomInfo(e rooms.Event) *protocol.Room {
-	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host}
+	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit}
 }
 
 func participant(p rooms.Participant) protocol.Participant {

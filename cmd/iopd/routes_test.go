@@ -141,6 +141,7 @@ var actionRules = map[string][]rooms.Role{
 	protocol.TypeLock:      {rooms.RoleTherapist},
 	protocol.TypeEnd:       {rooms.RoleTherapist},
 	protocol.TypeHost:      {rooms.RoleTherapist},
+	protocol.TypeAutoAdmit: {rooms.RoleTherapist},
 	protocol.TypeLeave:     allRoles,
 	protocol.TypePing:      allRoles,
 }

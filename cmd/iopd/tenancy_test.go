@@ -15,6 +15,7 @@ import (
 
 	"iop/rooms"
 	"iop/rooms/attendance"
+	"iop/rooms/audit"
 	"iop/signaling/client"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
@@ -479,4 +480,43 @@ func TestTenancyRoomsAndTokens(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
+
+// TestAutoAdmitThroughServer: the host turns automatic admission on over
+// the websocket; the waiting client comes in without a click, the next on
+// arrival, everyone sees room.auto_admit, and the trail records who did it.
+func TestAutoAdmitThroughServer(t *testing.T) {
+	n := testNode(t)
+	example, _ := tenants()
+	room := uniqueRoom("auto")
+	host := rawJoin(t, n, programToken(t, n, example, "t-host", "Dana", rooms.RoleTherapist, room))
+	code, first := joinCode(t, n, programToken(t, n, example, "c-1", "Alex", rooms.RoleClient, room))
+	if code != protocol.TypeWaiting {
+		t.Fatal(code)
+	}
+	if got := host.ask(t, protocol.ClientMessage{Type: protocol.TypeAutoAdmit}); got != protocol.CodeBadMessage {
+		t.Errorf("auto_admit without a value: %q, want bad_message", got)
+	}
+	if got := host.ask(t, protocol.ClientMessage{Type: protocol.TypeAutoAdmit, AutoAdmit: ptr(true)}); got != "" {
+		t.Fatal(got)
+	}
+	if m := waitType(t, first, protocol.TypeJoined); !m.Room.AutoAdmit {
+		t.Errorf("joined says auto_admit %v", m.Room.AutoAdmit)
+	}
+	if code, _ := joinCode(t, n, programToken(t, n, example, "c-2", "Sam", rooms.RoleClient, room)); code != protocol.TypeJoined {
+		t.Errorf("a client arriving with automatic admission on: %s, want joined", code)
+	}
+	staff := programToken(t, n, example, "st-1", "Riley", rooms.RoleStaff, token.AnyRoom)
+	eventually(t, 10*time.Second, "the trail records it", func() (bool, string) {
+		var page struct {
+			Entries []audit.Entry `json:"entries"`
+		}
+		faultGet(t, n.url, "/v1/audit/programs/"+example, staff, &page)
+		for _, e := range page.Entries {
+			if e.Action == audit.ActionAutoAdmit && e.Actor == "t-host" {
+				return true, ""
+			}
+		}
+		return false, strings.Join(actions(page.Entries), ", ")
+	})
 }

@@ -45,6 +45,8 @@ const (
 	ActionRemove           = "remove"            // Actor removed Subject from the session
 	ActionLock             = "lock"              // Actor locked the room
 	ActionUnlock           = "unlock"            // Actor unlocked the room
+	ActionAutoAdmit        = "auto_admit"        // Actor let people in without waiting
+	ActionAutoAdmitOff     = "auto_admit_off"    // Actor made people wait for admission again
 	ActionEnd              = "end"               // Actor ended the session
 	ActionHost             = "host"              // Actor handed the host role to Subject
 	ActionInvite           = "invite"            // Actor invited a family member (Subject, when known)
@@ -65,6 +67,7 @@ const (
 var actions = map[string]bool{
 	ActionJoin: true, ActionRefuse: true, ActionAdmit: true, ActionDeny: true, ActionMute: true,
 	ActionRemove: true, ActionLock: true, ActionUnlock: true, ActionEnd: true, ActionHost: true,
+	ActionAutoAdmit: true, ActionAutoAdmitOff: true,
 	ActionInvite: true, ActionBlock: true, ActionUnblock: true, ActionAttendanceRead: true,
 	ActionAttendanceExport: true, ActionAuditRead: true, ActionScheduleChange: true,
 	ActionEnrollmentChange: true, ActionBookingChange: true,

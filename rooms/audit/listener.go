@@ -139,14 +139,19 @@ func (r *Recorder) RoomEvent(e rooms.Event) {
 		action = ActionRemove
 	case e.Type == rooms.EventMuted:
 		action = ActionMute
-	case e.Type == rooms.EventRoomUpdated && e.Participant.ID != "" && e.By.ID == "":
+	case e.Type == rooms.EventRoomUpdated && e.By.ID == "":
 		return // the host's connection came back: nobody decided anything
-	case e.Type == rooms.EventRoomUpdated && e.Participant.ID != "":
+	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeHost:
 		action = ActionHost
-	case e.Type == rooms.EventRoomUpdated && e.Locked:
+	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeLock && e.Locked:
 		action, subject = ActionLock, ""
-	case e.Type == rooms.EventRoomUpdated:
+	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeLock:
 		action, subject = ActionUnlock, ""
+	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeAutoAdmit:
+		action, subject = ActionAutoAdmit, ""
+		if !e.AutoAdmit {
+			action = ActionAutoAdmitOff
+		}
 	case e.Type == rooms.EventEnded:
 		action, subject = ActionEnd, ""
 	default:

@@ -31,6 +31,7 @@ const (
 	TypeLock      = "lock"
 	TypeEnd       = "end"
 	TypeHost      = "host" // hand the host role to another therapist
+	TypeAutoAdmit = "auto_admit"
 	TypeLeave     = "leave"
 	TypePing      = "ping"
 )
@@ -39,7 +40,7 @@ const (
 // docs/protocol.md.
 var ClientTypes = []string{
 	TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMedia, TypeHand, TypeLayer,
-	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeLeave, TypePing,
+	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeAutoAdmit, TypeLeave, TypePing,
 }
 
 // Message types sent by the server (offer, answer and candidate are shared).
@@ -131,6 +132,8 @@ type ClientMessage struct {
 	Reason      string `json:"reason,omitempty"`
 	// lock
 	Locked *bool `json:"locked,omitempty"`
+	// auto_admit
+	AutoAdmit *bool `json:"auto_admit,omitempty"`
 	// ping
 	T json.RawMessage `json:"t,omitempty"`
 }
@@ -143,6 +146,9 @@ type Room struct {
 	Locked bool   `json:"locked"`
 	// Host is the participant id of the session's host while admitted.
 	Host string `json:"host,omitempty"`
+	// AutoAdmit: clients and family come in without waiting while a
+	// therapist is present.
+	AutoAdmit bool `json:"auto_admit"`
 }
 
 // Participant describes an admitted participant to the others.
