@@ -235,6 +235,9 @@ type Scheduled struct {
 	// Host is the first scheduled therapist; "": the first to arrive.
 	Host string
 	Ends time.Time // the session's scheduled end
+	// AutoAdmit: the schedule lets its people in on arrival while a
+	// therapist is there (a therapist may still turn it off).
+	AutoAdmit bool
 }
 
 // Schedule makes the room a scheduled session: its kind, title, client cap,
@@ -248,6 +251,9 @@ func (r *Room) Schedule(s Scheduled) {
 	}
 	if s.Title != "" {
 		r.title = s.Title
+	}
+	if !r.opened {
+		r.autoAdmit = s.AutoAdmit // once, when the room opens: a therapist's choice stands after
 	}
 	r.clientCap, r.cohort, r.opened, r.ends = s.Cap, s.Cohort, true, s.Ends
 	if r.host == "" {

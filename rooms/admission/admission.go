@@ -208,7 +208,7 @@ func (a *Admission) open(ref rooms.Ref, g rooms.Grant, occ *schedule.Occurrence)
 		if len(occ.Therapists) > 0 {
 			host = occ.Therapists[0]
 		}
-		r.Schedule(rooms.Scheduled{Kind: occ.Kind, Title: occ.Title, Cap: occ.Cap, Cohort: occ.Cohort, Host: host, Ends: occ.End})
+		r.Schedule(rooms.Scheduled{Kind: occ.Kind, Title: occ.Title, Cap: occ.Cap, Cohort: occ.Cohort, Host: host, Ends: occ.End, AutoAdmit: occ.AutoAdmit})
 	case g.Role == rooms.RoleTherapist:
 		kind := g.Kind
 		if kind == "" {

@@ -256,3 +256,41 @@ func TestAdmitLateReturn(t *testing.T) {
 		t.Errorf("the refusal offers %s, which has ended", je.Next.ID)
 	}
 }
+
+// TestAdmitScheduledAutoAdmit: a track the program set to auto_admit lets
+// its clients in on arrival once a therapist is there; before that, they
+// wait.
+func TestAdmitScheduledAutoAdmit(t *testing.T) {
+	f := newFixture(t)
+	file, err := schedule.LoadYAML(bytes.NewReader(schedule.Example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.Program.ID = "auto" + randomID()
+	for i := range file.Program.Tracks {
+		if file.Program.Tracks[i].ID == "day" {
+			file.Program.Tracks[i].AutoAdmit = true
+		}
+	}
+	sch := schedule.NewStore(f.st.Redis)
+	if err := sch.Seed(context.Background(), file); err != nil {
+		t.Fatal(err)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	at := time.Date(2026, 3, 9, 9, 5, 0, 0, ny)
+	f.a = New(Config{Rooms: f.rooms, Seats: f.seats, Store: f.st, Schedule: sch, Now: func() time.Time { return at }})
+	p := file.Program.ID
+	room := p + "-day-relapse-prevention-20260309"
+	early, _, err := f.admit(t, grant(p, "demo-client-1", rooms.RoleClient, room), "", "")
+	if err != nil || early.Admitted {
+		t.Fatalf("before the therapist: admitted=%v %v, want waiting", early != nil && early.Admitted, err)
+	}
+	early.Leave(rooms.ReasonLeft)
+	if _, _, err := f.admit(t, grant(p, "demo-therapist", rooms.RoleTherapist, room), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	late, _, err := f.admit(t, grant(p, "demo-client-1", rooms.RoleClient, room), "", "")
+	if err != nil || !late.Admitted {
+		t.Errorf("with the therapist there: admitted=%v %v, want admitted on arrival", late != nil && late.Admitted, err)
+	}
+}

@@ -282,6 +282,9 @@ type Track struct {
 	Name string `json:"name" yaml:"name"`
 	// Sessions meet every week on their weekdays.
 	Sessions []RecurringSession `json:"sessions" yaml:"sessions"`
+	// AutoAdmit lets the track's clients into each of its sessions on
+	// arrival while a therapist is there, without one-by-one admission.
+	AutoAdmit bool `json:"auto_admit,omitempty" yaml:"auto_admit,omitempty"`
 }
 
 // RecurringSession is a session that meets every week on the same weekdays
@@ -309,6 +312,9 @@ type RecurringSession struct {
 	Cohort string `json:"cohort,omitempty" yaml:"cohort,omitempty"`
 	// Therapists are the subs of the therapists who run it.
 	Therapists []string `json:"therapists,omitempty" yaml:"therapists,omitempty"`
+	// AutoAdmit lets its clients in on arrival while a therapist is there
+	// (its track's AutoAdmit does the same for every session of the track).
+	AutoAdmit bool `json:"auto_admit,omitempty" yaml:"auto_admit,omitempty"`
 }
 
 // meetsOn reports whether s meets on weekday w.

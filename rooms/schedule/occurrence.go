@@ -40,6 +40,8 @@ type Occurrence struct {
 	End   time.Time `json:"end"`
 	// Therapists run it: the assigned ones, or the booking's therapist.
 	Therapists []string `json:"therapists,omitempty"`
+	// AutoAdmit: its clients come in on arrival while a therapist is there.
+	AutoAdmit bool `json:"auto_admit,omitempty"`
 	// Client is the client a booking is for.
 	Client string `json:"client,omitempty"`
 	// Booked marks a booking (individual or family session).
@@ -173,7 +175,14 @@ func (s *Schedule) recurring(rs *RecurringSession, track string, d Date) Occurre
 		Start:      start.UTC(),
 		End:        start.Add(rs.Length.D()).UTC(),
 		Therapists: rs.Therapists,
+		AutoAdmit:  rs.AutoAdmit || s.trackAutoAdmits(track),
 	}
+}
+
+// trackAutoAdmits reports whether the track with id admits on arrival.
+func (s *Schedule) trackAutoAdmits(id string) bool {
+	i := slices.IndexFunc(s.Program.Tracks, func(t Track) bool { return t.ID == id })
+	return i >= 0 && s.Program.Tracks[i].AutoAdmit
 }
 
 // booked returns the occurrence of booking b.
