@@ -170,6 +170,16 @@ type Room struct {
 	// the first therapist in an ad-hoc room, until handed over.
 	host string
 	ends time.Time // a scheduled session's end; zero for an ad-hoc room
+	// leftAt is the last evidence of the connection LeaveAt takes out,
+	// for its EventLeft (zero: now).
+	leftAt time.Time
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // drop is an admitted person's dropped connection, kept for the grace
@@ -184,8 +194,9 @@ type member struct {
 	l        Listener
 	admitted bool
 	seat     SeatFunc
-	release  func() // the seat, once taken
-	resume   string // this connection's resume secret
+	release  func()    // the seat, once taken
+	resume   string    // this connection's resume secret
+	since    time.Time // when admitted
 }
 
 // ID returns the room id within its program.
@@ -487,6 +498,7 @@ func (r *Room) admitLocked(m *member, by Participant) error {
 		others = append(others, r.members[id].p)
 	}
 	m.admitted = true
+	m.since = r.m.now()
 	r.admitted = append(r.admitted, m.p.ID)
 	self := Event{Type: EventJoined, Participant: m.p, By: by, Others: others, Resume: m.resume}
 	if m.p.Role == RoleTherapist {
@@ -770,11 +782,19 @@ func (r *Room) Has(id string) bool {
 
 // Leave takes a participant out for reason (left, dropped) and tells the
 // others. Leaving twice, or after removal, is harmless.
-func (r *Room) Leave(id, reason string) {
+func (r *Room) Leave(id, reason string) { r.LeaveAt(id, reason, time.Time{}) }
+
+// LeaveAt is Leave for a connection whose person was last heard from at
+// (zero: now): a dropped connection's time in the room ends at its last
+// evidence, not when the server noticed the drop. at is kept between the
+// person's admission and now.
+func (r *Room) LeaveAt(id, reason string, at time.Time) {
 	r.mu.Lock()
 	m := r.members[id]
 	if m != nil {
+		r.leftAt = at
 		r.dropLocked(m, reason)
+		r.leftAt = time.Time{}
 	}
 	empty := len(r.members) == 0
 	r.mu.Unlock()
@@ -803,7 +823,11 @@ func (r *Room) dropLocked(m *member, reason string) {
 			break
 		}
 	}
-	r.emitLocked(Event{Type: EventLeft, Participant: m.p, Reason: reason}, allAdmitted)
+	e := Event{Type: EventLeft, Participant: m.p, Reason: reason}
+	if now := r.m.now(); !r.leftAt.IsZero() && r.leftAt.Before(now) {
+		e.At = maxTime(r.leftAt, m.since)
+	}
+	r.emitLocked(e, allAdmitted)
 }
 
 // Participants returns the admitted participants in join order.
@@ -834,7 +858,9 @@ func admittedExcept(x *member) audience { return func(m *member) bool { return m
 // every event once.
 func (r *Room) emitLocked(e Event, to audience) {
 	e.Program, e.Room, e.RoomKind, e.Title = r.ref.Program, r.ref.ID, r.kind, r.title
-	e.At = r.m.now()
+	if e.At.IsZero() {
+		e.At = r.m.now()
+	}
 	e.Locked, e.AutoAdmit = r.locked, r.autoAdmit
 	e.Host = r.hostIDLocked()
 	e.Ends = r.ends

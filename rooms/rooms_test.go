@@ -459,3 +459,45 @@ func TestAutoAdmit(t *testing.T) {
 		t.Error("admitted on arrival after auto-admission was turned off")
 	}
 }
+
+// TestLeaveAt: a dropped connection's time ends at its last evidence (the
+// listeners' EventLeft carries it), never before the person was admitted
+// nor after now.
+func TestLeaveAt(t *testing.T) {
+	var got []Event
+	m := NewManager(nil, listenerFunc(func(e Event) { got = append(got, e) }))
+	c := &clock{t: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)}
+	m.now = c.now
+	r := m.Open(Ref{Program: "p", ID: "r"}, KindGroup, "", false)
+	for _, id := range []string{"t", "a", "b", "c"} {
+		role := RoleClient
+		if id == "t" {
+			role = RoleTherapist
+		}
+		if _, err := r.Join(Participant{ID: id, Sub: "sub-" + id, Role: role}, &inbox{}, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admitted := c.t
+	_ = r.Admit("t", "*")
+	c.t = c.t.Add(time.Minute)
+	r.LeaveAt("a", ReasonDropped, admitted.Add(20*time.Second))
+	r.LeaveAt("b", ReasonDropped, admitted.Add(-time.Hour)) // evidence from before the admission
+	r.LeaveAt("c", ReasonDropped, c.t.Add(time.Hour))       // a clock ahead
+	want := map[string]time.Time{"a": admitted.Add(20 * time.Second), "b": admitted, "c": c.t}
+	for _, e := range got {
+		if e.Type == EventLeft {
+			if w := want[e.Participant.ID]; !e.At.Equal(w) {
+				t.Errorf("%s left at %v, want %v", e.Participant.ID, e.At, w)
+			}
+			delete(want, e.Participant.ID)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("no EventLeft for %v", want)
+	}
+}
+
+type listenerFunc func(Event)
+
+func (f listenerFunc) RoomEvent(e Event) { f(e) }

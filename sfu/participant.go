@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -222,6 +223,24 @@ func (p *Participant) isClosed() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.closed
+}
+
+// LastMedia returns when a media packet (padding aside) last arrived from
+// p on any track, or the zero time if none has: the last evidence that the
+// person was there, for attendance.
+func (p *Participant) LastMedia() time.Time {
+	var last int64
+	for _, u := range p.upTracks() {
+		for i := range u.layers {
+			if l := u.layers[i].Load(); l != nil {
+				last = max(last, l.lastAt.Load())
+			}
+		}
+	}
+	if last == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, last)
 }
 
 // upTracks returns the tracks p publishes.

@@ -1002,3 +1002,26 @@ func TestBandwidthProbes(t *testing.T) {
 	step(47, 1000, layerHigh, "estimate at its cap again: probe high")
 	step(57, 1100, layerMedium, "hold over and high does not fit: back to medium")
 }
+
+// TestLastMedia: the time of a publisher's last media packet follows its
+// packets and stays put when they stop (a frozen client), for attendance's
+// last evidence of presence.
+func TestLastMedia(t *testing.T) {
+	s := newTestSFU(t)
+	r := s.Room("r")
+	a := joinPeer(t, r, "a", true)
+	b := joinPeer(t, r, "b", false)
+	waitFor(t, "b receives a", func() bool { return b.packets("a", "video") > 10 })
+	if last := a.part.LastMedia(); time.Since(last) > 2*time.Second {
+		t.Fatalf("last media %v ago while a publishes", time.Since(last))
+	}
+	close(a.mute) // a stops sending, as a frozen browser does
+	stopped := time.Now()
+	time.Sleep(1500 * time.Millisecond)
+	if last := a.part.LastMedia(); last.After(stopped.Add(500 * time.Millisecond)) { // what was in flight
+		t.Errorf("last media %v after a stopped sending", last.Sub(stopped))
+	}
+	if !b.part.LastMedia().IsZero() {
+		t.Errorf("a subscriber that publishes nothing has media at %v", b.part.LastMedia())
+	}
+}

@@ -55,6 +55,7 @@ type session struct {
 
 	limiter *rate.Limiter
 	buf     bytes.Buffer
+	heard   atomic.Int64 // Unix nanoseconds of the last frame or pong from the client
 
 	// Set by join on the reader goroutine before the session enters the
 	// room; read-only afterwards.
@@ -200,6 +201,7 @@ func (s *session) closeWith(code int, text string) {
 func (s *session) readLoop() string {
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
 	s.conn.SetPongHandler(func(string) error {
+		s.heard.Store(time.Now().UnixNano())
 		if s.joinedRoom && !s.closing.Load() {
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 		}
@@ -227,6 +229,7 @@ func (s *session) readLoop() string {
 			}
 			return rooms.ReasonDropped
 		}
+		s.heard.Store(time.Now().UnixNano())
 		if s.joinedRoom && !s.closing.Load() {
 			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
 		}
@@ -456,11 +459,22 @@ func (s *session) leave(reason string) {
 		reason = s.endReason
 	}
 	s.mu.Unlock()
+	var last time.Time
 	if media != nil {
+		last = media.LastMedia()
 		media.Close()
 	}
 	if s.ticket != nil {
-		s.ticket.Leave(reason)
+		// A dropped connection's time ends at the last sign of the person:
+		// a media packet, a message or a pong.
+		if reason == rooms.ReasonDropped {
+			if heard := time.Unix(0, s.heard.Load()); heard.After(last) {
+				last = heard
+			}
+		} else {
+			last = time.Time{}
+		}
+		s.ticket.LeaveAt(reason, last)
 		s.srv.cfg.Logger.Info("left", "participant", s.id, "room", s.room.ID(), "reason", reason)
 	}
 }

@@ -93,9 +93,13 @@ type Ticket struct {
 
 // Leave takes the person out of the room for reason and gives up the
 // node's claim on the room with its last person; later calls do nothing.
-func (t *Ticket) Leave(reason string) {
+func (t *Ticket) Leave(reason string) { t.LeaveAt(reason, time.Time{}) }
+
+// LeaveAt is Leave for a connection last heard from at (a dropped one):
+// its time in the room ends there (rooms.Room.LeaveAt).
+func (t *Ticket) LeaveAt(reason string, at time.Time) {
 	t.left.Do(func() {
-		t.Room.Leave(t.Participant.ID, reason)
+		t.Room.LeaveAt(t.Participant.ID, reason, at)
 		if t.claim != nil {
 			t.claim()
 		}
