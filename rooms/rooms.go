@@ -62,6 +62,12 @@ const (
 	EventRoomUpdated EventType = "room_updated"
 	// EventEnded: a therapist ended the session; everyone, waiting or not.
 	EventEnded EventType = "ended"
+	// EventChat: a chat message (Text, MessageID) from Participant; to
+	// everyone admitted, or (Private) to the therapists and the sender.
+	// Never stored: listeners other than the members ignore it.
+	EventChat EventType = "chat"
+	// EventChatRemoved: a therapist removed MessageID; everyone admitted.
+	EventChatRemoved EventType = "chat_removed"
 )
 
 // RoomChange is what an EventRoomUpdated changed.
@@ -72,6 +78,7 @@ const (
 	ChangeLock      RoomChange = "lock"       // locked or unlocked (Locked)
 	ChangeHost      RoomChange = "host"       // handed over (Participant, By), or the host came back (no By)
 	ChangeAutoAdmit RoomChange = "auto_admit" // automatic admission on or off (AutoAdmit)
+	ChangeChat      RoomChange = "chat"       // chat on or off for clients and family (Chat)
 )
 
 // Leave reasons.
@@ -102,6 +109,12 @@ type Event struct {
 	AutoAdmit   bool          // whether the room lets people in without waiting
 	// Change says what EventRoomUpdated changed.
 	Change RoomChange
+	// Chat is whether clients and family may chat (EventRoomUpdated).
+	Chat bool
+	// Text, MessageID and Private are a chat message's (EventChat).
+	Text      string
+	MessageID string
+	Private   bool
 	Host   string    // the host's participant id, "" while absent
 	Ends   time.Time // a scheduled session's end; zero for an ad-hoc room
 	// Resume is the secret of EventJoined to the joiner themself: with it,
@@ -128,6 +141,7 @@ var (
 	ErrRoomFull    = errors.New("the room is full")
 	ErrNotEnrolled = errors.New("this group is for members of a cohort you are not enrolled in")
 	ErrNotHost     = errors.New("the host role goes only to a therapist in the session")
+	ErrChatOff     = errors.New("chat is turned off in this session")
 )
 
 // SeatFunc takes a seat for a client or family member in a room that seats
@@ -162,6 +176,8 @@ type Room struct {
 	ended     bool
 	closed    bool
 	autoAdmit bool
+	chatOff   bool // clients and family may not chat
+	chatSeq   uint64
 	cohort    string
 	dropped   map[string]drop // sub -> an admitted client's dropped connection
 	opened    bool            // a therapist (or the schedule) settled the kind
@@ -861,7 +877,7 @@ func (r *Room) emitLocked(e Event, to audience) {
 	if e.At.IsZero() {
 		e.At = r.m.now()
 	}
-	e.Locked, e.AutoAdmit = r.locked, r.autoAdmit
+	e.Locked, e.AutoAdmit, e.Chat = r.locked, r.autoAdmit, !r.chatOff
 	e.Host = r.hostIDLocked()
 	e.Ends = r.ends
 	for _, id := range r.admitted {
@@ -873,6 +889,9 @@ func (r *Room) emitLocked(e Event, to audience) {
 		if m := r.members[id]; to(m) {
 			m.l.RoomEvent(e)
 		}
+	}
+	if e.Type == EventChat {
+		return // chat goes to the members only: never to attendance, audit or any store
 	}
 	if e.Others == nil || e.Type != EventJoined {
 		for _, l := range r.m.listeners {
@@ -975,6 +994,57 @@ func (m *Manager) closeIfEmpty(r *Room) {
 	}
 	r.closed = true
 	delete(m.rooms, r.ref)
+}
+
+// Chat relays a chat message of the admitted participant by: to everyone
+// admitted, or (private) to the session's therapists and by. Clients and
+// family may not while chat is off. Nothing of it is kept: the room only
+// numbers messages so that a therapist can remove one for everyone.
+func (r *Room) Chat(by, text string, private bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[by]
+	if m == nil || !m.admitted {
+		return ErrNotAdmitted
+	}
+	if r.chatOff && !m.p.Role.Staff() {
+		return ErrChatOff
+	}
+	r.chatSeq++
+	e := Event{Type: EventChat, Participant: m.p, Text: text, Private: private, MessageID: fmt.Sprintf("m%d", r.chatSeq)}
+	to := allAdmitted
+	if private {
+		to = func(x *member) bool { return x == m || (x.admitted && x.p.Role == RoleTherapist) }
+	}
+	r.emitLocked(e, to)
+	return nil
+}
+
+// RemoveChat takes a chat message off everyone's screen (a therapist:
+// the host or a co-therapist).
+func (r *Room) RemoveChat(by, messageID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, nil, ActMute)
+	if err != nil {
+		return err
+	}
+	r.emitLocked(Event{Type: EventChatRemoved, By: actor.p, MessageID: messageID}, allAdmitted)
+	return nil
+}
+
+// SetChat turns chat on or off for clients and family (a therapist);
+// everyone admitted is told.
+func (r *Room) SetChat(by string, on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	actor, err := r.actorLocked(by, nil, ActMute)
+	if err != nil {
+		return err
+	}
+	r.chatOff = !on
+	r.emitLocked(Event{Type: EventRoomUpdated, By: actor.p, Change: ChangeChat}, allAdmitted)
+	return nil
 }
 
 // Hosts reports whether sub is the session's host or a therapist admitted

@@ -296,6 +296,8 @@ func errorCode(err error) string {
 		return protocol.CodeTooLate
 	case errors.Is(err, rooms.ErrNotEnrolled):
 		return protocol.CodeNotEnrolled
+	case errors.Is(err, rooms.ErrChatOff):
+		return protocol.CodeChatOff
 	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):
 		return protocol.CodeBadMessage
 	}

@@ -54,6 +54,7 @@ type session struct {
 	closing    atomic.Bool // a close frame is queued
 
 	limiter *rate.Limiter
+	chats   *rate.Limiter // chat messages: a few a minute, the socket stays open when over
 	buf     bytes.Buffer
 	heard   atomic.Int64 // Unix nanoseconds of the last frame or pong from the client
 
@@ -97,6 +98,7 @@ func newSession(s *Server, conn *websocket.Conn, addr string) *session {
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.RateBurst),
+		chats:      rate.NewLimiter(rate.Every(chatEvery), chatBurst),
 		muted:      map[string]bool{},
 	}
 }
@@ -357,6 +359,11 @@ var actions = map[string]action{
 	protocol.TypeEnd:       {rooms.ActEnd, moderate},
 	protocol.TypeHost:      {rooms.ActHandOver, moderate},
 	protocol.TypeAutoAdmit: {rooms.ActAdmit, moderate},
+	protocol.TypeChat: {"", func(s *session, m *protocol.ClientMessage) (bool, error) {
+		return false, s.chat(m)
+	}},
+	protocol.TypeChatRemove:  {rooms.ActMute, moderate},
+	protocol.TypeChatEnabled: {rooms.ActMute, moderate},
 }
 
 // ActionNeeds returns what each client message type needs of the grant
@@ -622,6 +629,18 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 	if !s.isAdmitted() {
 		return errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
 	}
+	switch m.Type {
+	case protocol.TypeChatRemove:
+		if m.MessageID == "" || len(m.MessageID) > 32 {
+			return errorf(protocol.CodeBadMessage, "chat_remove needs message_id")
+		}
+		return s.room.RemoveChat(s.id, m.MessageID)
+	case protocol.TypeChatEnabled:
+		if m.ChatEnabled == nil {
+			return errorf(protocol.CodeBadMessage, "chat_enabled needs chat_enabled true or false")
+		}
+		return s.room.SetChat(s.id, *m.ChatEnabled)
+	}
 	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd && m.Type != protocol.TypeAutoAdmit
 	if needsTarget && m.Participant == "" {
 		return errorf(protocol.CodeBadMessage, m.Type+" needs participant")
@@ -716,6 +735,13 @@ func (s *session) RoomEvent(e rooms.Event) {
 		s.closeWith(websocket.CloseNormalClosure, "removed")
 	case e.Type == rooms.EventRoomUpdated:
 		s.send(protocol.ServerMessage{Type: protocol.TypeRoomUpdated, Room: roomInfo(e)})
+	case e.Type == rooms.EventChat:
+		s.send(protocol.ServerMessage{
+			Type: protocol.TypeChat, MessageID: e.MessageID, Text: e.Text, Private: e.Private, At: e.At.UTC(),
+			From: &protocol.Person{ID: e.Participant.ID, Name: e.Participant.Name, Role: string(e.Participant.Role)},
+		})
+	case e.Type == rooms.EventChatRemoved:
+		s.send(protocol.ServerMessage{Type: protocol.TypeChatRemoved, MessageID: e.MessageID})
 	case e.Type == rooms.EventEnded:
 		s.ending(rooms.ReasonEnded)
 		s.send(protocol.ServerMessage{Type: protocol.TypeEnded})
@@ -782,7 +808,7 @@ func (s *session) ending(reason string) {
 // roomInfo describes the room as the event saw it (RoomEvent runs under the
 // room's lock, so it must not call back into the room).
 func roomInfo(e rooms.Event) *protocol.Room {
-	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit}
+	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit, Chat: e.Chat}
 }
 
 func participant(p rooms.Participant) protocol.Participant {

@@ -127,23 +127,26 @@ func callWith(t *testing.T, n *node, method, path, bearer string) int {
 // actionRules says which roles may send each message after join; the
 // others get forbidden. Every client message type must be here.
 var actionRules = map[string][]rooms.Role{
-	protocol.TypeJoin:      allRoles, // answered "already joined"
-	protocol.TypeOffer:     allRoles,
-	protocol.TypeAnswer:    allRoles,
-	protocol.TypeCandidate: allRoles,
-	protocol.TypeMedia:     allRoles,
-	protocol.TypeHand:      allRoles,
-	protocol.TypeLayer:     allRoles,
-	protocol.TypeAdmit:     {rooms.RoleTherapist},
-	protocol.TypeDeny:      {rooms.RoleTherapist},
-	protocol.TypeMute:      {rooms.RoleTherapist},
-	protocol.TypeRemove:    {rooms.RoleTherapist},
-	protocol.TypeLock:      {rooms.RoleTherapist},
-	protocol.TypeEnd:       {rooms.RoleTherapist},
-	protocol.TypeHost:      {rooms.RoleTherapist},
-	protocol.TypeAutoAdmit: {rooms.RoleTherapist},
-	protocol.TypeLeave:     allRoles,
-	protocol.TypePing:      allRoles,
+	protocol.TypeJoin:        allRoles, // answered "already joined"
+	protocol.TypeOffer:       allRoles,
+	protocol.TypeAnswer:      allRoles,
+	protocol.TypeCandidate:   allRoles,
+	protocol.TypeMedia:       allRoles,
+	protocol.TypeHand:        allRoles,
+	protocol.TypeLayer:       allRoles,
+	protocol.TypeAdmit:       {rooms.RoleTherapist},
+	protocol.TypeDeny:        {rooms.RoleTherapist},
+	protocol.TypeMute:        {rooms.RoleTherapist},
+	protocol.TypeRemove:      {rooms.RoleTherapist},
+	protocol.TypeLock:        {rooms.RoleTherapist},
+	protocol.TypeEnd:         {rooms.RoleTherapist},
+	protocol.TypeHost:        {rooms.RoleTherapist},
+	protocol.TypeAutoAdmit:   {rooms.RoleTherapist},
+	protocol.TypeChat:        allRoles,
+	protocol.TypeChatRemove:  {rooms.RoleTherapist},
+	protocol.TypeChatEnabled: {rooms.RoleTherapist},
+	protocol.TypeLeave:       allRoles,
+	protocol.TypePing:        allRoles,
 }
 
 // TestActionTable walks the websocket's action table: every message type

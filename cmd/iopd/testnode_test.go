@@ -67,12 +67,15 @@ func (l *logSink) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
-// checkPrivate fails the test if a token (a JWT starts "eyJ") or SDP (with
-// its addresses) reached the log.
+// chatCanary is in the chat messages of tests: chat is never logged.
+const chatCanary = "chat-canary-7f3a"
+
+// checkPrivate fails the test if a token (a JWT starts "eyJ"), SDP (with
+// its addresses) or a chat message reached the log.
 func (l *logSink) checkPrivate(t testing.TB) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, secret := range []string{"eyJ", "v=0", "a=candidate", "ice-pwd"} {
+	for _, secret := range []string{"eyJ", "v=0", "a=candidate", "ice-pwd", chatCanary} {
 		if i := bytes.Index(l.buf.Bytes(), []byte(secret)); i >= 0 {
 			line := l.buf.Bytes()[max(0, i-200):min(l.buf.Len(), i+100)]
 			t.Errorf("the server logged %q: ...%s...", secret, line)

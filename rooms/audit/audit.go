@@ -47,6 +47,9 @@ const (
 	ActionUnlock           = "unlock"            // Actor unlocked the room
 	ActionAutoAdmit        = "auto_admit"        // Actor let people in without waiting
 	ActionAutoAdmitOff     = "auto_admit_off"    // Actor made people wait for admission again
+	ActionChatOn           = "chat_on"           // Actor let clients and family chat
+	ActionChatOff          = "chat_off"          // Actor turned chat off for clients and family
+	ActionChatRemove       = "chat_remove"       // Actor removed a chat message (Detail: its id; never its text)
 	ActionEnd              = "end"               // Actor ended the session
 	ActionHost             = "host"              // Actor handed the host role to Subject
 	ActionInvite           = "invite"            // Actor invited a family member (Subject, when known)
@@ -67,7 +70,7 @@ const (
 var actions = map[string]bool{
 	ActionJoin: true, ActionRefuse: true, ActionAdmit: true, ActionDeny: true, ActionMute: true,
 	ActionRemove: true, ActionLock: true, ActionUnlock: true, ActionEnd: true, ActionHost: true,
-	ActionAutoAdmit: true, ActionAutoAdmitOff: true,
+	ActionAutoAdmit: true, ActionAutoAdmitOff: true, ActionChatOn: true, ActionChatOff: true, ActionChatRemove: true,
 	ActionInvite: true, ActionBlock: true, ActionUnblock: true, ActionAttendanceRead: true,
 	ActionAttendanceExport: true, ActionAuditRead: true, ActionScheduleChange: true,
 	ActionEnrollmentChange: true, ActionBookingChange: true,

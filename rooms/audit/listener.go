@@ -147,6 +147,12 @@ func (r *Recorder) RoomEvent(e rooms.Event) {
 		action, subject = ActionLock, ""
 	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeLock:
 		action, subject = ActionUnlock, ""
+	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeChat && e.Chat:
+		action, subject = ActionChatOn, ""
+	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeChat:
+		action, subject = ActionChatOff, ""
+	case e.Type == rooms.EventChatRemoved:
+		action, subject = ActionChatRemove, ""
 	case e.Type == rooms.EventRoomUpdated && e.Change == rooms.ChangeAutoAdmit:
 		action, subject = ActionAutoAdmit, ""
 		if !e.AutoAdmit {
@@ -162,6 +168,6 @@ func (r *Recorder) RoomEvent(e rooms.Event) {
 	}
 	r.Record(Entry{
 		At: e.At.UTC(), Program: e.Program, Actor: e.By.Sub, Role: string(e.By.Role),
-		Action: action, Room: e.Room, Subject: subject, Detail: e.Kind,
+		Action: action, Room: e.Room, Subject: subject, Detail: e.Kind + e.MessageID,
 	})
 }

@@ -32,15 +32,21 @@ const (
 	TypeEnd       = "end"
 	TypeHost      = "host" // hand the host role to another therapist
 	TypeAutoAdmit = "auto_admit"
-	TypeLeave     = "leave"
-	TypePing      = "ping"
+	// Chat: a message to the room (or, private, to its therapists); a
+	// therapist's removal of one; chat on or off for clients and family.
+	TypeChat        = "chat"
+	TypeChatRemove  = "chat_remove"
+	TypeChatEnabled = "chat_enabled"
+	TypeLeave       = "leave"
+	TypePing        = "ping"
 )
 
 // ClientTypes are every message type a client may send, in the order of
 // docs/protocol.md.
 var ClientTypes = []string{
 	TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMedia, TypeHand, TypeLayer,
-	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeAutoAdmit, TypeLeave, TypePing,
+	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeAutoAdmit,
+	TypeChat, TypeChatRemove, TypeChatEnabled, TypeLeave, TypePing,
 }
 
 // Message types sent by the server (offer, answer and candidate are shared).
@@ -56,6 +62,7 @@ const (
 	TypeEnded              = "ended"
 	TypeRedirect           = "redirect"
 	TypeRoomUpdated        = "room_updated" // the room's lock state changed
+	TypeChatRemoved        = "chat_removed" // a therapist removed a chat message
 	TypeError              = "error"
 	TypePong               = "pong"
 )
@@ -85,6 +92,8 @@ const (
 	CodeTooLate      = "too_late"
 	CodeNotFound     = "not_found"
 	CodeRateLimited  = "rate_limited"
+	CodeSlowDown     = "slow_down" // too many chat messages: the socket stays open
+	CodeChatOff      = "chat_off"  // a therapist turned chat off
 	CodeInternal     = "internal"
 )
 
@@ -134,6 +143,13 @@ type ClientMessage struct {
 	Locked *bool `json:"locked,omitempty"`
 	// auto_admit
 	AutoAdmit *bool `json:"auto_admit,omitempty"`
+	// chat: the text, and whether it goes to the therapists only
+	Text    string `json:"text,omitempty"`
+	Private bool   `json:"private,omitempty"`
+	// chat_remove
+	MessageID string `json:"message_id,omitempty"`
+	// chat_enabled
+	ChatEnabled *bool `json:"chat_enabled,omitempty"`
 	// ping
 	T json.RawMessage `json:"t,omitempty"`
 }
@@ -149,6 +165,8 @@ type Room struct {
 	// AutoAdmit: clients and family come in without waiting while a
 	// therapist is present.
 	AutoAdmit bool `json:"auto_admit"`
+	// Chat: clients and family may chat.
+	Chat bool `json:"chat"`
 }
 
 // Participant describes an admitted participant to the others.
@@ -222,6 +240,12 @@ type ServerMessage struct {
 	By   string `json:"by,omitempty"`
 	// redirect
 	URL string `json:"url,omitempty"`
+	// chat, chat_removed
+	MessageID string    `json:"message_id,omitempty"`
+	From      *Person   `json:"from,omitempty"`
+	Text      string    `json:"text,omitempty"`
+	Private   bool      `json:"private,omitempty"`
+	At        time.Time `json:"at,omitzero"`
 	// error
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
