@@ -115,8 +115,8 @@ type Event struct {
 	Text      string
 	MessageID string
 	Private   bool
-	Host   string    // the host's participant id, "" while absent
-	Ends   time.Time // a scheduled session's end; zero for an ad-hoc room
+	Host      string    // the host's participant id, "" while absent
+	Ends      time.Time // a scheduled session's end; zero for an ad-hoc room
 	// Resume is the secret of EventJoined to the joiner themself: with it,
 	// and only with it, they come back in after a dropped connection.
 	Resume string
