@@ -12,6 +12,7 @@ import {
   sessionName, timeText, validDate, weekRange, weekString, whenText,
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
+import { Chat } from './chat.js';
 import { checkConnectivity } from './connectivity.js';
 import { judge, measure, WEAK_WINDOW } from './linkquality.js';
 
@@ -1018,6 +1019,9 @@ function renderLock() {
   $('[data-lock-state]').textContent = state.locked
     ? 'Locked: nobody new can join. People already waiting can still be let in.'
     : 'Open: people with a link for this session can join.';
+  const auto = $('[data-action="auto-admit"]');
+  auto.setAttribute('aria-pressed', String(!!state.autoAdmit));
+  auto.textContent = state.autoAdmit ? 'People come in without waiting (turn off)' : 'Let people in automatically';
 }
 
 /** trackHand keeps the order of raised hands and tells the therapist about a new one. */
@@ -1123,6 +1127,8 @@ function connectSession() {
     removed: onRemoved,
     ended: () => { state.ending = endedMessage; },
     room_updated: onRoomUpdated,
+    chat: (d) => chat.add(d),
+    chat_removed: (d) => chat.remove(d.message_id),
     redirect: onRedirect,
     error: onError,
     closed: onClosed,
@@ -1140,6 +1146,8 @@ function onJoined(msg) {
   state.joined = true;
   state.resume = msg.resume || '';
   state.host = msg.room.host || '';
+  state.autoAdmit = !!msg.room.auto_admit;
+  chat.start({ therapist: msg.you.role === 'therapist', enabled: msg.room.chat, keep: back });
   state.you = msg.you;
   state.locked = !!msg.room.locked;
   setRoomName(msg.room.title || msg.room.id);
@@ -1261,6 +1269,14 @@ function onRoomUpdated({ room }) {
   }
   const wasLocked = state.locked;
   const host = room.host || '';
+  chat.setEnabled(room.chat !== false);
+  if (state.autoAdmit !== !!room.auto_admit) {
+    state.autoAdmit = !!room.auto_admit;
+    renderLock();
+    if (isTherapist()) {
+      announce(state.autoAdmit ? 'People now come in without waiting.' : 'People wait to be admitted again.');
+    }
+  }
   state.locked = !!room.locked;
   setRoomName(room.title || room.id);
   renderLock();
@@ -1351,6 +1367,7 @@ function onClosed({ reason }) {
   state.you = null;
   state.hand = false;
   state.locked = false;
+  chat.stop();
   state.waiting = [];
   state.hands = [];
   state.seen.clear();
@@ -1849,6 +1866,7 @@ function onClick(e) {
     remove: () => askRemove(id),
     'make-host': () => state.session?.host(id),
     lock: () => state.session?.lock(!state.locked),
+    'auto-admit': () => state.session?.autoAdmit(!state.autoAdmit),
     end: askEnd,
     'copy-calendar': copyCalendar,
     'rotate-calendar': () => loadCalendar('POST'),
@@ -1865,7 +1883,16 @@ function onDialogCancel(e) {
   }
 }
 
+/** chat is the session's chat panel; it keeps nothing beyond the session. */
+let chat;
+
 function main() {
+  chat = new Chat($('[data-chat]'), $('[data-chat-toggle]'), {
+    send: (text, priv) => state.session?.chat(text, priv),
+    remove: (id) => state.session?.removeChat(id),
+    enable: (on) => state.session?.enableChat(on),
+    announce,
+  });
   document.addEventListener('click', onClick);
   document.addEventListener('click', onDialogCancel);
   document.addEventListener('change', (e) => {

@@ -60,6 +60,7 @@ export const LAYER_ID = 'layer';
 const forwarded = new Set([
   'waiting', 'waiting_list', 'participant_joined', 'participant_updated',
   'participant_left', 'muted', 'removed', 'ended', 'redirect', 'room_updated', 'error',
+  'chat', 'chat_removed',
 ]);
 
 /**
@@ -282,6 +283,26 @@ export class Session extends EventTarget {
   /** lock stops (true) or allows (false) new clients and family joining; therapists only. */
   lock(locked) {
     this.send({ type: 'lock', locked });
+  }
+
+  /** autoAdmit (a therapist) lets people in without one-by-one admission, or not. */
+  autoAdmit(on) {
+    this.send({ type: 'auto_admit', auto_admit: on });
+  }
+
+  /** chat sends a message to the room, or privately to its therapists. */
+  chat(text, priv = false) {
+    this.send({ type: 'chat', text, private: priv });
+  }
+
+  /** removeChat (a therapist) takes a message off everyone's screen. */
+  removeChat(id) {
+    this.send({ type: 'chat_remove', message_id: id });
+  }
+
+  /** enableChat (a therapist) turns chat on or off for clients and family. */
+  enableChat(on) {
+    this.send({ type: 'chat_enabled', chat_enabled: on });
   }
 
   /** host (the host, or a therapist while the host is away) makes another therapist the host. */
