@@ -290,10 +290,13 @@ type ChainHead struct {
 	KeyedFrom int64  `json:"keyed_from,omitempty"` // the first keyed event
 }
 
-// String is the head as exports and the audit trail write it:
-// "chain PROGRAM seq N hash H key K" (key "none" for an unkeyed chain,
-// hash "none" for an empty one).
-func (h ChainHead) String() string {
+// String is the head as exports write it: "chain PROGRAM " and Point.
+func (h ChainHead) String() string { return "chain " + h.Program + " " + h.Point() }
+
+// Point is the head as the audit trail records it (the entry names the
+// program): "seq N hash H key K", key "none" for an unkeyed chain and
+// "K from N" for one keyed from event N on, hash "none" for an empty one.
+func (h ChainHead) Point() string {
 	hash, key := h.Hash, h.Key
 	if hash == "" {
 		hash = "none"
@@ -303,7 +306,7 @@ func (h ChainHead) String() string {
 	} else if h.KeyedFrom > 1 {
 		key += " from " + strconv.FormatInt(h.KeyedFrom, 10)
 	}
-	return fmt.Sprintf("chain %s seq %d hash %s key %s", h.Program, h.Seq, hash, key)
+	return fmt.Sprintf("seq %d hash %s key %s", h.Seq, hash, key)
 }
 
 // Head returns a program's chain head.
