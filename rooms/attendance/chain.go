@@ -108,9 +108,6 @@ func (s *Store) walk(ctx context.Context, program, after string, f func(redis.XM
 	return chain.Walk(ctx, s.rdb, "attendance stream", keysFor(program).events, after, f)
 }
 
-// errStop ends a walk early.
-var errStop = errors.New("stop")
-
 // replay walks a program's chain in stream order, checking each link as
 // Verify reports it and deriving the segments and rollups the events
 // describe as Rebuild writes them: both read the same events the same way.

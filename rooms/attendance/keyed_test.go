@@ -33,10 +33,6 @@ func forge(t *testing.T, st *Store, program string, k int, key []byte, edit func
 	st.rdb.HSet(context.Background(), keysFor(program).head, "hash", msgs[len(msgs)-1].Values["hash"])
 }
 
-// anHourEarlier moves an event's time back an hour: an hour more for a
-// leave's segment.
-func anHourEarlier(body string) string { return strings.Replace(body, "T22:", "T21:", 1) }
-
 // TestKeyedChainFindsRecomputedEdits (issue 14, finding 8): with a key, an
 // event edited and its hashes recomputed to the head no longer verifies;
 // without one the same forgery verifies, and only a head recorded elsewhere
