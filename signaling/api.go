@@ -151,14 +151,15 @@ func (s *Server) attendanceProgram(c *call) (any, error) {
 	if !csv {
 		return s.cfg.Attendance.ProgramWeek(c.ctx, c.program, week)
 	}
-	rows, err := s.cfg.Attendance.WeekRows(c.ctx, c.program, week)
+	x, err := s.cfg.Attendance.WeekExport(c.ctx, c.program, week)
 	if err != nil {
 		return nil, err
 	}
 	return download{
 		contentType: "text/csv; charset=utf-8",
 		filename:    "attendance-" + c.program + "-" + raw + ".csv",
-		write:       func(w io.Writer) error { return attendance.WriteCSV(w, rows) },
+		write:       x.WriteCSV,
+		trace:       x.Head.Point(),
 	}, nil
 }
 

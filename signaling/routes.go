@@ -44,6 +44,7 @@ type download struct {
 	contentType string
 	filename    string // Content-Disposition attachment name; "" inline
 	write       func(io.Writer) error
+	trace       string // added to the audit entry's detail (an export's chain head)
 }
 
 // routes is the one table of the HTTP API (docs/api.md). Every route names
@@ -145,17 +146,27 @@ func (s *Server) serve(rt route) http.HandlerFunc {
 				return
 			}
 		}
-		if rt.trace != "" && rt.traceFirst {
-			action := rt.trace
-			if action == audit.ActionAttendanceRead && strings.HasSuffix(r.URL.Path, ".csv") {
-				action = audit.ActionAttendanceExport
-			}
-			if err := s.recordNow(ctx, c.grant, action, r.PathValue("sub"), r.Method+" "+r.URL.Path, c.addr); err != nil {
+		// An export's entry names the chain head its rows were read at, so
+		// it is written after the handler ran but still before anything
+		// reaches the client.
+		export := rt.trace == audit.ActionAttendanceRead && strings.HasSuffix(r.URL.Path, ".csv")
+		if rt.trace != "" && rt.traceFirst && !export {
+			if err := s.recordNow(ctx, c.grant, rt.trace, r.PathValue("sub"), r.Method+" "+r.URL.Path, c.addr); err != nil {
 				s.apiFailed(w, err)
 				return
 			}
 		}
 		out, err := rt.handle(c)
+		if export {
+			detail := r.Method + " " + r.URL.Path
+			if d, ok := out.(download); ok && d.trace != "" {
+				detail += " " + d.trace
+			}
+			if err := s.recordNow(ctx, c.grant, audit.ActionAttendanceExport, r.PathValue("sub"), detail, c.addr); err != nil {
+				s.apiFailed(w, err)
+				return
+			}
+		}
 		if err != nil {
 			if code := errorCode(err); code == protocol.CodeInternal {
 				s.apiFailed(w, err)

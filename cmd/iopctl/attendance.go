@@ -35,6 +35,28 @@ func runAttendance(args []string, getenv func(string) string, stdout io.Writer) 
 	return fmt.Errorf("attendance %s: unknown (want report, export, verify or rebuild)", args[0])
 }
 
+// attendanceKeyFlag adds -key-file to an attendance command and returns
+// getenv with the file's key as IOP_ATTENDANCE_KEY when it is given: the
+// store is then keyed as iopd's is.
+func attendanceKeyFlag(cmd *command, getenv func(string) string) func() (func(string) string, error) {
+	file := cmd.String("key-file", "", "read the attendance chain key from this file instead of $IOP_ATTENDANCE_KEY (hex: and hex digits, or raw bytes)")
+	return func() (func(string) string, error) {
+		if *file == "" {
+			return getenv, nil
+		}
+		b, err := os.ReadFile(*file)
+		if err != nil {
+			return nil, fmt.Errorf("attendance key file: %w", err)
+		}
+		return func(name string) string {
+			if name == "IOP_ATTENDANCE_KEY" {
+				return string(b)
+			}
+			return getenv(name)
+		}, nil
+	}
+}
+
 // attendanceWeek opens the stores and reads -week in the program's zone.
 func attendanceWeek(ctx context.Context, redisURL, program, weekFlag string, getenv func(string) string) (*stores, attendance.Week, error) {
 	s, err := openStores(ctx, redisURL, getenv)
@@ -55,12 +77,16 @@ func attendanceWeek(ctx context.Context, redisURL, program, weekFlag string, get
 // attendanceReport prints a program's week, one line per person, or one
 // person's week with their sessions.
 func attendanceReport(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("attendance report", "PROGRAM [-week 2026-W49] [-sub SUB] [-redis URL]", stdout)
+	cmd := newCommand("attendance report", "PROGRAM [-week 2026-W49] [-sub SUB] [-key-file FILE] [-redis URL]", stdout)
 	redisURL := redisFlag(cmd, getenv)
+	keyed := attendanceKeyFlag(cmd, getenv)
 	weekFlag := cmd.String("week", "", "ISO week yyyy-Www (default: this week in the program's zone)")
 	sub := cmd.String("sub", "", "one person's week, with their sessions")
 	pos, err := cmd.parseArgs(args, "PROGRAM")
 	if err != nil {
+		return err
+	}
+	if getenv, err = keyed(); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -148,12 +174,16 @@ func person(sub, name string) string {
 
 // attendanceExport writes a program's week as the billing CSV.
 func attendanceExport(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("attendance export", "PROGRAM [-week 2026-W49] [-o FILE.csv] [-redis URL]", stdout)
+	cmd := newCommand("attendance export", "PROGRAM [-week 2026-W49] [-o FILE.csv] [-key-file FILE] [-redis URL]", stdout)
 	redisURL := redisFlag(cmd, getenv)
+	keyed := attendanceKeyFlag(cmd, getenv)
 	weekFlag := cmd.String("week", "", "ISO week yyyy-Www (default: this week in the program's zone)")
 	out := cmd.String("o", "", "write the CSV to this file (mode 0600) instead of stdout")
 	pos, err := cmd.parseArgs(args, "PROGRAM")
 	if err != nil {
+		return err
+	}
+	if getenv, err = keyed(); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -162,12 +192,12 @@ func attendanceExport(args []string, getenv func(string) string, stdout io.Write
 		return err
 	}
 	defer s.Close()
-	rows, err := s.att.WeekRows(ctx, pos[0], w)
+	x, err := s.att.WeekExport(ctx, pos[0], w)
 	if err != nil {
 		return err
 	}
 	if *out == "" {
-		return attendance.WriteCSV(stdout, rows)
+		return x.WriteCSV(stdout)
 	}
 	// The rows show who is in a substance-use program (42 CFR Part 2):
 	// readable by the operator only.
@@ -175,41 +205,63 @@ func attendanceExport(args []string, getenv func(string) string, stdout io.Write
 	if err != nil {
 		return err
 	}
-	if err := attendance.WriteCSV(f, rows); err != nil {
+	if err := x.WriteCSV(f); err != nil {
 		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "wrote %d rows of %s %s to %s\n", len(rows), pos[0], w, *out)
+	_, err = fmt.Fprintf(stdout, "wrote %d rows of %s %s to %s, read at %s\n", len(x.Rows), pos[0], w, *out, x.Head)
 	return err
 }
 
-// attendanceVerify walks a program's hash chain; a broken chain is an
-// error (exit status 1) naming the first altered or missing event.
+// attendanceVerify walks a program's hash chain and compares its rollups
+// with its events; a broken chain or a rollup that differs is an error
+// (exit status 1) naming the first altered or missing event, or the rollup.
 func attendanceVerify(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("attendance verify", "PROGRAM [-redis URL]", stdout)
+	cmd := newCommand("attendance verify", "PROGRAM [-key-file FILE] [-redis URL]", stdout)
 	redisURL := redisFlag(cmd, getenv)
+	keyed := attendanceKeyFlag(cmd, getenv)
 	pos, err := cmd.parseArgs(args, "PROGRAM")
 	if err != nil {
 		return err
 	}
+	if getenv, err = keyed(); err != nil {
+		return err
+	}
+	program := pos[0]
 	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
-		v, err := s.att.Verify(ctx, pos[0])
+		v, err := s.att.Verify(ctx, program)
 		if err != nil {
 			return err
 		}
-		if !v.OK {
-			f := v.First
-			if f == nil {
-				return fmt.Errorf("attendance of %s: chain broken", pos[0])
-			}
+		if f := v.First; f != nil {
 			fmt.Fprintf(stdout, "FAILED %s: %d events walked; first problem at seq %d (event %s, stream entry %s): %s\n",
-				pos[0], v.Events, f.Seq, f.EventID, f.StreamID, f.Problem)
-			return fmt.Errorf("attendance of %s: the chain is broken at seq %d: %s", pos[0], f.Seq, f.Problem)
+				program, v.Events, f.Seq, orNone(f.EventID), orNone(f.StreamID), f.Problem)
+			if v.WrongKey {
+				fmt.Fprintln(stdout, "note: the chain's head says it was keyed with another attendance key than the one given")
+			}
+			return fmt.Errorf("attendance of %s: the chain is broken at seq %d: %s", program, f.Seq, f.Problem)
 		}
-		_, err = fmt.Fprintf(stdout, "OK %s: %d events, head seq %d, hash %s\n", pos[0], v.Events, v.Seq, orNone(v.Head))
+		if r := v.Rollup; r != nil {
+			fmt.Fprintf(stdout, "FAILED %s: the chain holds (%d events, head seq %d), but a stored rollup is not what its events give: %s\n",
+				program, v.Events, v.Seq, r)
+			fmt.Fprintf(stdout, "iopctl attendance rebuild %s recomputes the rollups from the events\n", program)
+			return fmt.Errorf("attendance of %s: rollup %s differs from the events", program, r.Key)
+		}
+		if !v.OK {
+			return fmt.Errorf("attendance of %s: does not verify", program)
+		}
+		mode := "unkeyed (SHA-256: an edit whose hashes were recomputed is found only against a head recorded elsewhere)"
+		switch {
+		case v.Key != "" && v.KeyedFrom > 1:
+			mode = fmt.Sprintf("keyed (HMAC-SHA256, key %s) from seq %d; SHA-256 before", v.Key, v.KeyedFrom)
+		case v.Key != "":
+			mode = fmt.Sprintf("keyed (HMAC-SHA256, key %s)", v.Key)
+		}
+		_, err = fmt.Fprintf(stdout, "OK %s: %d events, head seq %d, hash %s, %s; %d rollups match the events\n",
+			program, v.Events, v.Seq, orNone(v.Head), mode, v.Rollups)
 		return err
 	})
 }
@@ -224,10 +276,15 @@ func orNone(s string) string {
 // attendanceRebuild recomputes a program's rollups from its event stream
 // and prints each person's week that changed.
 func attendanceRebuild(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("attendance rebuild", "PROGRAM [-redis URL]", stdout)
+	cmd := newCommand("attendance rebuild", "PROGRAM [-force] [-key-file FILE] [-redis URL]", stdout)
 	redisURL := redisFlag(cmd, getenv)
+	keyed := attendanceKeyFlag(cmd, getenv)
+	force := cmd.Bool("force", false, "rebuild even from a chain that does not verify (an edited or removed event is then carried into the rollups)")
 	pos, err := cmd.parseArgs(args, "PROGRAM")
 	if err != nil {
+		return err
+	}
+	if getenv, err = keyed(); err != nil {
 		return err
 	}
 	program := pos[0]
@@ -244,15 +301,35 @@ func attendanceRebuild(args []string, getenv func(string) string, stdout io.Writ
 		if err != nil {
 			return err
 		}
-		res, err := s.att.Rebuild(ctx, program)
+		rebuild := s.att.Rebuild
+		if *force {
+			rebuild = s.att.RebuildForce
+		}
+		res, err := rebuild(ctx, program)
+		if errors.Is(err, attendance.ErrBroken) || errors.Is(err, attendance.ErrKeyRequired) || errors.Is(err, attendance.ErrWrongKey) {
+			fmt.Fprintf(stdout, "REFUSED %s: %v\nthe rollups were not changed; iopctl attendance verify %s names the problem; -force rebuilds anyway\n", program, err, program)
+			return err
+		}
 		if err != nil {
 			return err
+		}
+		switch {
+		case res.Unverified:
+			fmt.Fprintf(stdout, "WARNING %s: -force: the chain is keyed with another key than the one given (or none), so it was not checked\n", program)
+		case res.Broken != nil:
+			f := res.Broken
+			fmt.Fprintf(stdout, "WARNING %s: -force: the chain is broken at seq %d (event %s, stream entry %s): %s; the rollups now follow the stream as it is\n",
+				program, f.Seq, orNone(f.EventID), orNone(f.StreamID), f.Problem)
 		}
 		after, err := weekTotals(ctx, s.att, program, weeks)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rebuilt %s: %d events replayed into %d segments (rollup generation %d)\n", program, res.Events, res.Segments, res.Generation)
+		checked := "; the chain verified"
+		if res.Unverified || res.Broken != nil {
+			checked = ""
+		}
+		fmt.Fprintf(stdout, "rebuilt %s: %d events replayed into %d segments (rollup generation %d)%s\n", program, res.Events, res.Segments, res.Generation, checked)
 		changed := diffTotals(before, after)
 		if len(changed) == 0 {
 			_, err = fmt.Fprintln(stdout, "no week's totals changed")

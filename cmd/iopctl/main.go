@@ -74,16 +74,18 @@ Against the deployment's Redis (-redis URL or IOP_REDIS_URL):
   iopctl enroll track PROGRAM SUB TRACK -effective DATE [-reason TEXT]
   iopctl enroll end PROGRAM SUB -date DATE -reason discharge|completion|step_down
   iopctl attendance report PROGRAM [-week 2026-W49] [-sub SUB]
-  iopctl attendance export PROGRAM [-week 2026-W49] [-o FILE.csv]
-  iopctl attendance verify PROGRAM                exit status 1 if the event chain was altered
-  iopctl attendance rebuild PROGRAM               recompute the rollups from the events
+  iopctl attendance export PROGRAM [-week 2026-W49] [-o FILE.csv]   ends with the chain head
+  iopctl attendance verify PROGRAM                exit status 1 if the event chain or a rollup was altered
+  iopctl attendance rebuild PROGRAM [-force]      recompute the rollups from the events (refuses a broken chain)
   iopctl audit show PROGRAM [-after ID] [-n 100]   a page of the program's audit trail
   iopctl audit verify PROGRAM                     exit status 1 if the audit chain was altered
   iopctl audit export PROGRAM [-o FILE.jsonl]     the whole trail as JSON lines
   iopctl audit trim PROGRAM                       remove entries older than IOP_AUDIT_RETENTION (six years)
 
 The audit commands read the audit key from IOP_AUDIT_KEY or -key-file FILE ("hex:"
-and hex digits, or raw bytes; at least 32 bytes), the same key as iopd.
+and hex digits, or raw bytes; at least 32 bytes), the same key as iopd. The
+attendance commands read the attendance chain key the same way from
+IOP_ATTENDANCE_KEY or -key-file FILE.
 
 Run "iopctl COMMAND -h" for the flags of a command.
 `

@@ -16,6 +16,7 @@ import (
 
 	"iop/rooms"
 	"iop/rooms/attendance"
+	"iop/rooms/chain"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 )
@@ -77,12 +78,16 @@ func openStores(ctx context.Context, redisURL string, getenv func(string) string
 		}
 		zone = loc
 	}
+	key, err := chain.ParseKey(getenv("IOP_ATTENDANCE_KEY"))
+	if err != nil {
+		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
+	}
 	st, err := store.Open(ctx, redisURL)
 	if err != nil {
 		return nil, err
 	}
 	sched := schedule.NewStore(st.Redis)
-	att := attendance.New(st.Redis, attendance.Options{Zone: zone, Schedule: schedule.ForAttendance(sched), Roster: schedule.ForAttendance(sched)})
+	att := attendance.New(st.Redis, attendance.Options{Zone: zone, Schedule: schedule.ForAttendance(sched), Roster: schedule.ForAttendance(sched), Key: key})
 	return &stores{st: st, sched: sched, att: att}, nil
 }
 

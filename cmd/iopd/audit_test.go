@@ -51,7 +51,12 @@ func TestAuditTrail(t *testing.T) {
 		t.Fatalf("the removed client rejoining: %s", code)
 	}
 	staff := programToken(t, n, program, "st-billing", "Riley", rooms.RoleStaff, token.AnyRoom)
-	getCSV(t, n, "/v1/attendance/programs/"+program+"/weeks/"+attendance.WeekOf(time.Now(), time.UTC).String()+".csv", staff)
+	csv := getCSV(t, n, "/v1/attendance/programs/"+program+"/weeks/"+attendance.WeekOf(time.Now(), time.UTC).String()+".csv", staff)
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	head, ok := strings.CutPrefix(strings.TrimRight(lines[len(lines)-1], ","), attendance.CSVHeadPrefix+"chain "+program+" ")
+	if !ok || !strings.HasPrefix(head, "seq ") {
+		t.Errorf("the export's last line %q does not give the chain head", lines[len(lines)-1])
+	}
 
 	want := []struct{ action, actor, subject, code string }{
 		{audit.ActionJoin, "t-host", "t-host", ""},
@@ -83,6 +88,9 @@ func TestAuditTrail(t *testing.T) {
 			found = true
 			if e.Program != program || e.At.IsZero() || e.Hash == "" {
 				t.Errorf("entry %+v: want the program, a time and a hash", e)
+			}
+			if e.Action == audit.ActionAttendanceExport && !strings.HasSuffix(e.Detail, ".csv "+head) {
+				t.Errorf("the export's entry %q does not record the head the CSV gives (%s)", e.Detail, head)
 			}
 			if (e.Action == audit.ActionJoin || e.Action == audit.ActionAttendanceExport) && e.Addr != "127.0.0.1" {
 				t.Errorf("%s by %s from %q, want the client's address", e.Action, e.Actor, e.Addr)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"iop/rooms/audit"
+	"iop/rooms/chain"
 	"iop/signaling"
 )
 
@@ -44,6 +45,11 @@ type config struct {
 	// The audit trail (package audit; the lead wires it into the server).
 	AuditKey       string // audit.ParseKey: "hex:..." or raw bytes, at least 32 bytes
 	AuditRetention string // audit.ParseRetention: days (2192d) or a duration, at least six years
+
+	// AttendanceKey keys the attendance chain (chain.ParseKey, the same
+	// format as AuditKey; a key of its own, so that either can be set or
+	// rotated without touching the other's chain).
+	AttendanceKey string
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so
@@ -82,6 +88,7 @@ func options(c *config) []option {
 		{"node-id", "IOP_NODE_ID", "this node's id in the node registry (default: random)", &c.NodeID, ""},
 		{"data-dir", "IOP_DATA_DIR", "directory for the attendance spool used while Redis is unreachable; keep it on a disk that survives restarts (default: a temporary directory)", &c.DataDir, ""},
 		{"audit-key", "IOP_AUDIT_KEY", "HMAC key of the audit trail's hash chain: hex: and hex digits, or raw bytes; at least 32 bytes (unset: plain SHA-256)", &c.AuditKey, ""},
+		{"attendance-key", "IOP_ATTENDANCE_KEY", "HMAC key of the attendance event chain, as IOP_AUDIT_KEY: hex: and hex digits, or raw bytes; at least 32 bytes. Set on every node and for iopctl attendance; a chain keeps its key once keyed (unset: plain SHA-256)", &c.AttendanceKey, ""},
 		{"audit-retention", "IOP_AUDIT_RETENTION", "how long audit entries are kept: days (2192d) or a duration; at least six years", &c.AuditRetention, "2192d"},
 		{"room-caps", "IOP_ROOM_CAPS", "client caps per room kind, e.g. group=12,support=20 (default group, complementary, support 15; individual 1; family 1 client + 6 family)", &c.RoomCaps, ""},
 	}
@@ -168,6 +175,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if _, err := audit.ParseKey(c.AuditKey); err != nil {
 		return nil, fmt.Errorf("IOP_AUDIT_KEY: %w", err)
+	}
+	if _, err := chain.ParseKey(c.AttendanceKey); err != nil {
+		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
 	}
 	if _, err := audit.ParseRetention(c.AuditRetention); err != nil {
 		return nil, fmt.Errorf("IOP_AUDIT_RETENTION: %w", err)

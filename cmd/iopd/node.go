@@ -19,6 +19,7 @@ import (
 	"iop/rooms"
 	"iop/rooms/attendance"
 	"iop/rooms/audit"
+	"iop/rooms/chain"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
@@ -284,8 +285,14 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("IOP_DATA_DIR: %w", err)
 	}
+	key, err := chain.ParseKey(cfg.AttendanceKey)
+	if err != nil {
+		return fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
+	}
 	n.schedule = schedule.NewStore(n.store.Redis)
-	n.attendance = attendance.New(n.store.Redis, attendance.Options{Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule)})
+	n.attendance = attendance.New(n.store.Redis, attendance.Options{
+		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule), Key: key,
+	})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:  cfg.NodeID,
 		Spool: filepath.Join(dir, "attendance.spool"),

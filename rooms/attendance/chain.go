@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -34,14 +36,51 @@ type Finding struct {
 	Problem  string `json:"problem"`
 }
 
-// Verification is the result of walking a program's chain.
+// Verification is the result of walking a program's chain and comparing
+// its rollups with its events.
 type Verification struct {
-	Program string   `json:"program"`
-	Events  int64    `json:"events"` // entries walked
-	Seq     int64    `json:"seq"`    // the head's sequence number
-	Head    string   `json:"head"`   // the head's hash: record it elsewhere to anchor the chain
-	OK      bool     `json:"ok"`
-	First   *Finding `json:"first,omitempty"` // the first problem, when not OK
+	Program string `json:"program"`
+	Events  int64  `json:"events"` // entries walked
+	Seq     int64  `json:"seq"`    // the head's sequence number
+	Head    string `json:"head"`   // the head's hash: record it elsewhere to anchor the chain
+	// Key is the id of the key that wrote the chain's keyed part (from
+	// KeyedFrom on); "" for a chain that was never keyed.
+	Key       string `json:"key,omitempty"`
+	KeyedFrom int64  `json:"keyed_from,omitempty"`
+	// WrongKey: the chain's head says another key wrote it, so its keyed
+	// part looks altered under this Store's key.
+	WrongKey bool           `json:"wrong_key,omitempty"`
+	OK       bool           `json:"ok"`               // the chain holds and every rollup matches its events
+	First    *Finding       `json:"first,omitempty"`  // the chain's first problem
+	Rollups  int            `json:"rollups"`          // stored rollup keys compared (when the chain holds)
+	Rollup   *RollupFinding `json:"rollup,omitempty"` // the first stored rollup that differs from the events
+}
+
+// RollupFinding names the first stored rollup (or segment, or index) that
+// is not what the events give: edited, stale (a zone changed since) or
+// left over. Rebuild puts it right.
+type RollupFinding struct {
+	// Key is the rollup's key within the program's live generation:
+	// d:SUB:DATE (a day), w:SUB:WEEK (a week), seg (segments), or an index
+	// (room:, wseg:, people:, pseg:).
+	Key    string `json:"key"`
+	Field  string `json:"field,omitempty"` // the hash field or set member that differs
+	Stored string `json:"stored"`          // as stored ("" when missing)
+	Events string `json:"events"`          // as the events give it ("" when they give none)
+}
+
+func (f *RollupFinding) String() string {
+	show := func(s string) string {
+		if s == "" {
+			return "(none)"
+		}
+		return s
+	}
+	field := ""
+	if f.Field != "" {
+		field = " " + f.Field
+	}
+	return fmt.Sprintf("%s%s: stored %s, the events give %s", f.Key, field, show(f.Stored), show(f.Events))
 }
 
 // entry is one stream entry of the chain.
@@ -69,53 +108,162 @@ func (s *Store) walk(ctx context.Context, program, after string, f func(redis.XM
 	return chain.Walk(ctx, s.rdb, "attendance stream", keysFor(program).events, after, f)
 }
 
-// errStop ends a walk early.
-var errStop = errors.New("stop")
+// replay walks a program's chain in stream order, checking each link as
+// Verify reports it and deriving the segments and rollups the events
+// describe as Rebuild writes them: both read the same events the same way.
+type replay struct {
+	loc       *time.Location
+	key       []byte // the Store's key: events from keyedFrom on are HMACs under it
+	keyedFrom int64  // the first keyed event's seq, learnt from the stream; 0 while none
+	c         *chain.Checker[entry]
+	m         *model
+	segs      map[string]*Segment
+	after     string // the last stream id walked ("-" before the first)
+	seq       int64  // the last event's seq
+	events    int64  // entries walked
+	first     *Finding
+}
+
+func (s *Store) newReplay(loc *time.Location) *replay {
+	return &replay{
+		loc: loc, key: s.opts.Key, c: chain.NewChecker[entry](1, ""), m: newModel(),
+		segs: map[string]*Segment{}, after: "-",
+	}
+}
+
+// next checks one stream entry's link (until the first break) and applies
+// its event to the model. It returns false when the event cannot be
+// decoded, so cannot be replayed.
+func (r *replay) next(x redis.XMessage) bool {
+	en, ok := decodeEntry(x)
+	r.events++
+	r.after = x.ID
+	var e Event
+	ok = ok && json.Unmarshal([]byte(en.body), &e) == nil && e.ID == en.id
+	if r.first == nil {
+		l := chain.Link{Prev: en.prev, Hash: en.hash, Seq: e.Seq, Intact: ok && r.intact(e.Seq, en)}
+		if at, seq, problem := r.c.Next(en, l); problem != "" {
+			r.fail(at, seq, problem)
+		}
+	}
+	if !ok {
+		return false
+	}
+	res := step(r.segs[e.Segment], &e, r.loc)
+	if res.seg != nil {
+		r.segs[e.Segment] = res.seg
+	}
+	r.m.apply(opsFor(res, &e, r.loc))
+	r.seq = e.Seq
+	return true
+}
+
+// intact reports whether an entry's hash matches its bytes. A chain
+// written without a key is plain SHA-256 throughout; from the first event a
+// keyed node appended on, every event must be an HMAC under the key (a
+// node refuses to append to a keyed chain without it). Only the key holder
+// can write an HMAC, so the stream itself says where keying began.
+func (r *replay) intact(seq int64, en entry) bool {
+	if r.keyedFrom == 0 {
+		if chain.Hash(nil, en.prev, []byte(en.body)) == en.hash {
+			return true
+		}
+		if len(r.key) == 0 || chain.Hash(r.key, en.prev, []byte(en.body)) != en.hash {
+			return false
+		}
+		r.keyedFrom = seq
+		return true
+	}
+	return chain.Hash(r.key, en.prev, []byte(en.body)) == en.hash
+}
+
+func (r *replay) fail(at entry, seq int64, problem string) {
+	r.first = &Finding{StreamID: at.streamID, EventID: at.id, Seq: seq, Problem: problem}
+}
+
+// end checks the walked chain against the head (read after the walk's
+// last event was written): the same last hash, and keying recorded from
+// the event the stream says it began at.
+func (r *replay) end(h head) {
+	if r.first != nil {
+		return
+	}
+	if at, seq, problem := r.c.End(h.seq, h.hash); problem != "" {
+		r.fail(at, seq, problem)
+		return
+	}
+	if h.keyedFrom != r.keyedFrom || (h.key != "") != (r.keyedFrom > 0) {
+		at, seq, _ := r.c.Last()
+		r.fail(at, seq, ProblemAltered)
+	}
+}
 
 // Verify walks a program's chain and reports the first event that was
-// altered or whose predecessors were removed. Each stored event carries its
-// sequence number, its predecessor's hash and its own hash (sha256 of the
-// predecessor's hash and the event's bytes), so an edit in place, a removed
-// entry and a removed tail are all found. A rewrite of the whole chain from
-// some point on is found only against a head recorded elsewhere (Head).
+// altered or whose predecessors were removed, then recomputes the rollups
+// from the verified events and compares them with the stored ones.
+//
+// Each stored event carries its sequence number, its predecessor's hash
+// and its own hash (SHA-256 of the predecessor's hash and the event's
+// bytes, or from the first event a keyed node appended on, their
+// HMAC-SHA256 under Options.Key), so an edit in place, a removed entry and
+// a removed tail are all found; in the keyed part so is an edit whose
+// hashes were recomputed, which needs the key. An unkeyed chain rewritten
+// from some point on, hashes and all, is found only against a head recorded
+// elsewhere (every export records it: ChainHead). A keyed chain cannot be
+// verified without its key (ErrKeyRequired).
 func (s *Store) Verify(ctx context.Context, program string) (Verification, error) {
 	k := keysFor(program)
 	h, err := readHead(ctx, s.rdb, k)
 	if err != nil {
 		return Verification{}, fmt.Errorf("read chain head: %w", err)
 	}
-	v := Verification{Program: program, Seq: h.seq, Head: h.hash}
-	c := chain.NewChecker[entry](1, "")
-	fail := func(x entry, seq int64, problem string) error {
-		v.First = &Finding{StreamID: x.streamID, EventID: x.id, Seq: seq, Problem: problem}
-		return errStop
+	v := Verification{Program: program, Key: h.key, KeyedFrom: h.keyedFrom, WrongKey: h.key != "" && h.key != s.keyID}
+	if h.key != "" && s.keyID == "" {
+		return v, fmt.Errorf("verify the attendance of %s: %w", program, ErrKeyRequired)
 	}
-	err = s.walk(ctx, program, "-", func(m redis.XMessage) (bool, error) {
-		x, ok := decodeEntry(m)
-		v.Events++
-		l := chain.Link{Prev: x.prev, Hash: x.hash}
-		if ok {
-			var e Event
-			l.Intact = json.Unmarshal([]byte(x.body), &e) == nil && e.ID == x.id && chainHash(x.prev, []byte(x.body)) == x.hash
-			l.Seq = e.Seq
-		}
-		if at, seq, problem := c.Next(x, l); problem != "" {
-			return false, fail(at, seq, problem)
-		}
-		return l.Seq < h.seq, nil // later entries were appended after the head was read
-	})
-	if errors.Is(err, errStop) {
-		return v, nil
-	}
+	loc, err := s.Zone(ctx, program)
 	if err != nil {
 		return v, err
 	}
-	if at, seq, problem := c.End(h.seq, h.hash); problem != "" {
-		_ = fail(at, seq, problem)
-		return v, nil
+	r := s.newReplay(loc)
+	for try := 0; ; try++ {
+		v.Seq, v.Head = h.seq, h.hash
+		if r.seq < h.seq {
+			err = s.walk(ctx, program, r.after, func(x redis.XMessage) (bool, error) {
+				r.next(x)
+				return r.first == nil && r.seq < h.seq, nil // later entries were appended after the head was read
+			})
+			if err != nil {
+				return v, err
+			}
+		}
+		r.end(h)
+		v.Events = r.events
+		if r.first != nil {
+			v.First = r.first
+			return v, nil
+		}
+		// The chain holds up to h: compare the rollups it describes with
+		// the stored ones, unless an append or a rebuild got in between.
+		stored, err := readGen(ctx, s.rdb, k.gen(h.gen))
+		if err != nil {
+			return v, err
+		}
+		h2, err := readHead(ctx, s.rdb, k)
+		if err != nil {
+			return v, fmt.Errorf("read chain head: %w", err)
+		}
+		if h2 == h {
+			v.Rollups = len(stored.hashes) + len(stored.sets) + len(stored.other)
+			v.Rollup = r.m.diff(stored)
+			v.OK = v.Rollup == nil
+			return v, nil
+		}
+		if try >= 20 {
+			return v, fmt.Errorf("verify the attendance of %s: the rollups kept changing while being read (run it again when fewer sessions are live)", program)
+		}
+		h = h2
 	}
-	v.OK = true
-	return v, nil
 }
 
 // RebuildResult says what Rebuild did.
@@ -123,6 +271,12 @@ type RebuildResult struct {
 	Events     int64 `json:"events"`     // events replayed
 	Segments   int   `json:"segments"`   // segments derived
 	Generation int64 `json:"generation"` // the rollup generation now live
+	// Broken is the chain's first break when RebuildForce rebuilt a chain
+	// that does not verify; nil when it verified.
+	Broken *Finding `json:"broken,omitempty"`
+	// Unverified: RebuildForce rebuilt a keyed chain without its key (or
+	// with another), so its links were not checked.
+	Unverified bool `json:"unverified,omitempty"`
 }
 
 // errBehind means the stream grew while rebuilding.
@@ -130,45 +284,75 @@ var errBehind = errors.New("behind")
 
 // Rebuild recomputes a program's segments, indexes and rollups from its
 // event stream into a fresh generation of keys, then swaps it in atomically
-// and deletes the old one. Appends may continue meanwhile: Rebuild catches
-// up with events that arrive before the swap. The open-segment list and
-// its heartbeat times are kept as they are.
+// and deletes the old one. It checks the chain as it replays it, as Verify
+// does, and refuses to carry a broken chain (an edited event, a removed
+// one) into the rollups: ErrBroken, or ErrKeyRequired / ErrWrongKey for a
+// keyed chain it cannot check; nothing is changed then. RebuildForce
+// rebuilds anyway. Appends may continue meanwhile: Rebuild catches up with
+// events that arrive before the swap. The open-segment list and its
+// heartbeat times are kept as they are.
 func (s *Store) Rebuild(ctx context.Context, program string) (RebuildResult, error) {
+	return s.rebuild(ctx, program, false)
+}
+
+// RebuildForce is Rebuild from whatever the stream holds, even when the
+// chain does not verify; RebuildResult says what was wrong.
+func (s *Store) RebuildForce(ctx context.Context, program string) (RebuildResult, error) {
+	return s.rebuild(ctx, program, true)
+}
+
+func (s *Store) rebuild(ctx context.Context, program string, force bool) (res RebuildResult, err error) {
 	k := keysFor(program)
 	loc, err := s.Zone(ctx, program)
 	if err != nil {
 		return RebuildResult{}, err
+	}
+	h, err := readHead(ctx, s.rdb, k)
+	if err != nil {
+		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
+	}
+	if h.key != "" && h.key != s.keyID {
+		if !force {
+			kerr := ErrWrongKey
+			if s.keyID == "" {
+				kerr = ErrKeyRequired
+			}
+			return RebuildResult{}, fmt.Errorf("rebuild the attendance of %s: %w", program, kerr)
+		}
+		res.Unverified = true
 	}
 	gen, err := s.rdb.Incr(ctx, k.nextGen).Result()
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
 	}
 	gp := k.gen(gen)
-	m := newModel()
-	segs := map[string]*Segment{}
-	res := RebuildResult{Generation: gen}
-	after := "-"
-	var seq int64
+	res.Generation = gen
+	swapped := false
+	defer func() {
+		if !swapped { // refused or failed: drop the half-built generation
+			_ = s.deleteGen(ctx, k, gen)
+		}
+	}()
+	r := s.newReplay(loc)
+	refuse := func() error {
+		f := r.first
+		return fmt.Errorf("rebuild the attendance of %s: %w: seq %d (event %s, stream entry %s) %s; nothing was changed (run iopctl attendance verify)",
+			program, ErrBroken, f.Seq, f.EventID, f.StreamID, f.Problem)
+	}
 	for try := 0; try < 100; try++ {
-		err := s.walk(ctx, program, after, func(x redis.XMessage) (bool, error) {
-			en, ok := decodeEntry(x)
-			var e Event
-			if !ok || json.Unmarshal([]byte(en.body), &e) != nil {
+		err := s.walk(ctx, program, r.after, func(x redis.XMessage) (bool, error) {
+			if !r.next(x) && force {
 				return false, fmt.Errorf("rebuild: unreadable event at %s (run verify)", x.ID)
 			}
-			r := step(segs[e.Segment], &e, loc)
-			if r.seg != nil {
-				segs[e.Segment] = r.seg
-			}
-			m.apply(opsFor(r, &e, loc))
-			after, seq = x.ID, e.Seq
-			res.Events++
-			return true, nil
+			return r.first == nil || force, nil
 		})
 		if err != nil {
 			return res, err
 		}
-		if err := m.flush(ctx, s.rdb, gp); err != nil {
+		if r.first != nil && !force {
+			return res, refuse()
+		}
+		if err := r.m.flush(ctx, s.rdb, gp); err != nil {
 			return res, fmt.Errorf("rebuild: write rollups: %w", err)
 		}
 		var old int64
@@ -177,8 +361,14 @@ func (s *Store) Rebuild(ctx context.Context, program string) (RebuildResult, err
 			if err != nil {
 				return err
 			}
-			if h.seq != seq {
+			if h.seq != r.seq {
 				return errBehind
+			}
+			if !res.Unverified {
+				r.end(h)
+				if r.first != nil && !force {
+					return errBroken
+				}
 			}
 			old = h.gen
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -192,10 +382,17 @@ func (s *Store) Rebuild(ctx context.Context, program string) (RebuildResult, err
 		if errors.Is(err, errBehind) || errors.Is(err, redis.TxFailedErr) {
 			continue
 		}
+		if errors.Is(err, errBroken) {
+			return res, refuse()
+		}
 		if err != nil {
 			return res, fmt.Errorf("rebuild: swap: %w", err)
 		}
-		res.Segments = len(segs)
+		swapped = true
+		res.Events, res.Segments = r.events, len(r.segs)
+		if !res.Unverified {
+			res.Broken = r.first
+		}
 		if err := s.deleteGen(ctx, k, old); err != nil {
 			return res, err
 		}
@@ -203,6 +400,9 @@ func (s *Store) Rebuild(ctx context.Context, program string) (RebuildResult, err
 	}
 	return res, fmt.Errorf("rebuild %s: the stream kept growing", program)
 }
+
+// errBroken ends a rebuild's swap: the chain does not verify.
+var errBroken = errors.New("broken")
 
 // deleteGen removes a rollup generation's keys.
 func (s *Store) deleteGen(ctx context.Context, k keys, gen int64) error {
@@ -296,6 +496,151 @@ func (m *model) flush(ctx context.Context, c redis.Cmdable, gp string) error {
 	m.dirty = map[string]bool{}
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return err
+	}
+	return nil
+}
+
+// stored is a generation's keys as read back: hashes, sets, and keys of
+// any other type (which the events never give).
+type stored struct {
+	hashes map[string]map[string]string
+	sets   map[string]map[string]bool
+	other  map[string]string // key -> its type
+}
+
+// readGen reads every key of the generation with prefix gp, by key
+// relative to gp.
+func readGen(ctx context.Context, c redis.Cmdable, gp string) (*stored, error) {
+	out := &stored{hashes: map[string]map[string]string{}, sets: map[string]map[string]bool{}, other: map[string]string{}}
+	var keys []string
+	it := c.Scan(ctx, 0, escapeGlob(gp)+"*", 500).Iterator()
+	for it.Next(ctx) {
+		keys = append(keys, it.Val())
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list rollups: %w", err)
+	}
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 500)]
+		keys = keys[len(batch):]
+		types := make([]*redis.StatusCmd, len(batch))
+		p := c.Pipeline()
+		for i, key := range batch {
+			types[i] = p.Type(ctx, key)
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("read rollups: %w", err)
+		}
+		hs := map[string]*redis.MapStringStringCmd{}
+		ss := map[string]*redis.StringSliceCmd{}
+		for i, key := range batch {
+			switch t := types[i].Val(); t {
+			case "hash":
+				hs[key] = p.HGetAll(ctx, key)
+			case "set":
+				ss[key] = p.SMembers(ctx, key)
+			case "none": // removed since the scan
+			default:
+				out.other[key[len(gp):]] = t
+			}
+		}
+		if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read rollups: %w", err)
+		}
+		for key, cmd := range hs {
+			if len(cmd.Val()) > 0 {
+				out.hashes[key[len(gp):]] = cmd.Val()
+			}
+		}
+		for key, cmd := range ss {
+			if len(cmd.Val()) > 0 {
+				set := map[string]bool{}
+				for _, v := range cmd.Val() {
+					set[v] = true
+				}
+				out.sets[key[len(gp):]] = set
+			}
+		}
+	}
+	return out, nil
+}
+
+// diff returns the first key, in key order, whose stored value is not the
+// one the model derived from the events; nil when every key matches.
+func (m *model) diff(st *stored) *RollupFinding {
+	all := map[string]bool{}
+	for _, src := range []map[string]map[string]string{m.hashes, st.hashes} {
+		for k := range src {
+			all[k] = true
+		}
+	}
+	for _, src := range []map[string]map[string]bool{m.sets, st.sets} {
+		for k := range src {
+			all[k] = true
+		}
+	}
+	for k := range st.other {
+		all[k] = true
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if t, ok := st.other[k]; ok {
+			return &RollupFinding{Key: k, Stored: "a " + t}
+		}
+		if f := diffHash(k, st.hashes[k], m.hashes[k]); f != nil {
+			return f
+		}
+		if f := diffSet(k, st.sets[k], m.sets[k]); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func diffHash(key string, got, want map[string]string) *RollupFinding {
+	fields := make([]string, 0, len(got)+len(want))
+	for f := range got {
+		fields = append(fields, f)
+	}
+	for f := range want {
+		if _, ok := got[f]; !ok {
+			fields = append(fields, f)
+		}
+	}
+	slices.Sort(fields)
+	for _, f := range fields {
+		if got[f] != want[f] {
+			return &RollupFinding{Key: key, Field: f, Stored: got[f], Events: want[f]}
+		}
+	}
+	return nil
+}
+
+func diffSet(key string, got, want map[string]bool) *RollupFinding {
+	members := make([]string, 0, len(got)+len(want))
+	for v := range got {
+		members = append(members, v)
+	}
+	for v := range want {
+		if !got[v] {
+			members = append(members, v)
+		}
+	}
+	slices.Sort(members)
+	for _, v := range members {
+		if got[v] != want[v] {
+			f := &RollupFinding{Key: key, Field: v}
+			if got[v] {
+				f.Stored = "member"
+			} else {
+				f.Events = "member"
+			}
+			return f
+		}
 	}
 	return nil
 }

@@ -42,7 +42,10 @@
 //
 //   - events: an append-only stream. Each entry holds the event (canonical
 //     JSON, with its sequence number), the previous entry's hash and its own
-//     hash, sha256(prev hash, "\n", event bytes). Store.Append reads the
+//     hash, sha256(prev hash, "\n", event bytes), or with Options.Key
+//     (IOP_ATTENDANCE_KEY) its HMAC-SHA256 from the first event a keyed
+//     node appended on; the head records the key id and that event, and a
+//     node with another key refuses to append. Store.Append reads the
 //     head, checks the event id against the dedupe hash, computes the new
 //     state and writes stream, head, dedupe, segment and rollups in one
 //     WATCH/MULTI transaction (retried on conflict), so nodes appending at
@@ -59,7 +62,12 @@
 //     event, which revives the segment from where it was closed (the node
 //     vouches the person stayed connected).
 //   - Store.Verify walks the chain and names the first event that was
-//     altered or whose predecessors (or successors) were removed.
+//     altered or whose predecessors (or successors) were removed, then
+//     replays the verified events and names the first stored rollup that
+//     differs. Store.Rebuild checks the chain the same way as it replays
+//     it and refuses a broken one (ErrBroken) unless RebuildForce.
+//   - every billing export ends with the chain head (ChainHead) its rows
+//     were read at, and the export's audit entry records it.
 //
 // # Recording
 //

@@ -482,7 +482,11 @@ func (r *Recorder) deliver(e Event) {
 
 func (r *Recorder) wentDown(err error) {
 	if !r.down {
-		r.opts.Log.Warn("attendance: Redis unreachable, spooling events", "spool", r.opts.Spool, "err", err)
+		if errors.Is(err, ErrWrongKey) {
+			r.opts.Log.Error("attendance: the chain was keyed with another IOP_ATTENDANCE_KEY than this node's; spooling events until the keys match", "spool", r.opts.Spool, "err", err)
+		} else {
+			r.opts.Log.Warn("attendance: Redis unreachable, spooling events", "spool", r.opts.Spool, "err", err)
+		}
 	}
 	r.down = true
 }

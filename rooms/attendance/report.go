@@ -734,11 +734,56 @@ func (s *Store) WeekRows(ctx context.Context, program string, w Week) ([]Row, er
 	return rows, nil
 }
 
-// ExportWeek writes a program's ISO week as the billing CSV.
+// ExportWeek writes a program's ISO week as the billing CSV, its chain
+// head on the last line.
 func (s *Store) ExportWeek(ctx context.Context, w io.Writer, program string, week Week) error {
-	rows, err := s.WeekRows(ctx, program, week)
+	x, err := s.WeekExport(ctx, program, week)
 	if err != nil {
 		return err
 	}
-	return WriteCSV(w, rows)
+	return x.WriteCSV(w)
+}
+
+// Export is a billing export: its rows and the chain head they were read
+// at.
+type Export struct {
+	Rows []Row
+	Head ChainHead
+}
+
+// WeekExport returns the billing rows of a program's ISO week (WeekRows)
+// and the program's chain head read after them: every event the rows count
+// is in the chain up to that head.
+func (s *Store) WeekExport(ctx context.Context, program string, w Week) (*Export, error) {
+	rows, err := s.WeekRows(ctx, program, w)
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.Head(ctx, program)
+	if err != nil {
+		return nil, err
+	}
+	return &Export{Rows: rows, Head: h}, nil
+}
+
+// CSVHeadPrefix starts the billing CSV's last line: a comment that gives
+// the chain head the rows were read at (ChainHead.String), in its first
+// cell, the other cells empty so that every line has the header's columns.
+// CSV readers that know comments skip it (pandas comment="#", Go's
+// csv.Reader Comment '#'); a spreadsheet shows it as the last row.
+const CSVHeadPrefix = "# iop attendance "
+
+// WriteCSV writes the export's rows under CSVHeader (WriteCSV), then the
+// chain head line (CSVHeadPrefix).
+func (x *Export) WriteCSV(w io.Writer) error {
+	cw := spreadsheet.NewWriter(w)
+	if err := WriteCSV(w, x.Rows); err != nil {
+		return err
+	}
+	rec := make([]string, strings.Count(CSVHeader, ",")+1)
+	rec[0] = CSVHeadPrefix + x.Head.String()
+	if err := cw.Write(rec); err != nil {
+		return err
+	}
+	return cw.Flush()
 }

@@ -40,7 +40,9 @@ func TestCSVFormulaNeutralised(t *testing.T) {
 	if err := st.ExportWeek(ctx, &buf, program, Week{2026, 44}); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := csv.NewReader(&buf).ReadAll()
+	r := csv.NewReader(&buf)
+	r.Comment = '#' // the chain head line
+	recs, err := r.ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,5 +72,43 @@ func TestCSVFormulaNeutralised(t *testing.T) {
 		if r[10] != "3600" || r[5] != "2026-10-27" {
 			t.Errorf("row %d: seconds %q and date %q, want 3600 and 2026-10-27 unquoted", i+1, r[10], r[5])
 		}
+	}
+}
+
+// TestCSVChainHead (issue 14, finding 8): the billing CSV ends with the
+// chain head its rows were read at, as a comment line with the header's
+// columns: a plain CSV reader reads it as a last row, one that knows
+// comments skips it.
+func TestCSVChainHead(t *testing.T) {
+	ctx := context.Background()
+	ny := newYork(t)
+	st, program, _ := newStore(t, Options{Key: testKey})
+	appendAll(t, st, scenario(program, ny))
+	var buf bytes.Buffer
+	if err := st.ExportWeek(ctx, &buf, program, Week{2026, 44}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := st.Head(ctx, program)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := recs[len(recs)-1]
+	want := CSVHeadPrefix + "chain " + program + " seq " + fmt.Sprint(h.Seq) + " hash " + h.Hash + " key " + h.Key
+	if last[0] != want || len(last) != len(recs[0]) || h.Seq == 0 || h.Key == "" {
+		t.Errorf("last line %q, want %q and %d columns", last, want, len(recs[0]))
+	}
+	commented := csv.NewReader(bytes.NewReader(buf.Bytes()))
+	commented.Comment = '#'
+	rows, err := commented.ReadAll()
+	if err != nil || len(rows) != len(recs)-1 {
+		t.Errorf("a reader that skips comments: %d records, %v; want %d", len(rows), err, len(recs)-1)
+	}
+	v, err := st.Verify(ctx, program)
+	if err != nil || v.Head != h.Hash || v.Seq != h.Seq {
+		t.Errorf("the exported head is not the one verify checks: %+v, %v", v, err)
 	}
 }

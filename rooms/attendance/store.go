@@ -31,6 +31,14 @@ type Options struct {
 	Roster Roster
 	// Now is the clock for "so far" and statuses (default time.Now).
 	Now func() time.Time
+	// Key, when set, makes each program's chain HMAC-SHA256 under it
+	// (IOP_ATTENDANCE_KEY) from the next event on: someone who can write
+	// to Redis but has not the key cannot recompute the chain after an
+	// edit. A chain begun without a key keeps its unkeyed events as they
+	// are; the head records where keying began and the key's id. Every
+	// node, and iopctl, must then use the same key: another key, or none,
+	// fails Append (ErrWrongKey) rather than fork the chain.
+	Key []byte
 }
 
 // Store keeps attendance in Redis: per program, an append-only, hash-chained
@@ -39,6 +47,7 @@ type Options struct {
 type Store struct {
 	rdb   *redis.Client
 	opts  Options
+	keyID string   // chain.KeyID of opts.Key; "" without one
 	zones sync.Map // zone name -> *time.Location
 }
 
@@ -51,8 +60,29 @@ func New(rdb *redis.Client, opts Options) *Store {
 		opts.Now = time.Now
 	}
 	opts.Rules = opts.Rules.withDefaults()
-	return &Store{rdb: rdb, opts: opts}
+	return &Store{rdb: rdb, opts: opts, keyID: chain.KeyID(opts.Key, keyLabel)}
 }
+
+// keyLabel names attendance chains in key ids (chain.KeyID), so the same
+// key has another id in the audit trail.
+const keyLabel = "iop attendance key id"
+
+// Keyed reports whether the Store appends HMAC-SHA256 links under a key.
+func (s *Store) Keyed() bool { return s.keyID != "" }
+
+// Errors of a keyed chain.
+var (
+	// ErrWrongKey: the program's chain was keyed with another key (or
+	// with a key, and this Store has none): appending would break it. The
+	// recorder keeps the event in its spool until the key is put right.
+	ErrWrongKey = errors.New("attendance: the chain was written with another key")
+	// ErrKeyRequired: the chain is keyed and this Store has no key to
+	// verify it.
+	ErrKeyRequired = errors.New("attendance: the chain is keyed (HMAC): set IOP_ATTENDANCE_KEY to verify it")
+	// ErrBroken: Rebuild refused a chain that does not verify, which would
+	// carry an edit into the rollups.
+	ErrBroken = errors.New("attendance: the chain does not verify")
+)
 
 // Rules returns the rules the store applies.
 func (s *Store) Rules() Rules { return s.opts.Rules }
@@ -65,7 +95,7 @@ const programsKey = "iop:att:programs"
 type keys struct {
 	prefix  string
 	events  string // stream of events
-	head    string // hash: hash, seq of the chain's last event; gen of the live rollups
+	head    string // hash: hash, seq of the chain's last event; gen of the live rollups; key id, keyed_from
 	ids     string // hash: event id -> seq (dedupe)
 	open    string // hash: open segment id -> last-seen unix seconds
 	zone    string // string: IANA zone name
@@ -152,14 +182,21 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 		}
 		res := step(prev, &e, loc)
 		e.Seq = h.seq + 1
+		keyedFrom, err := s.keying(h, e.Seq)
+		if err != nil {
+			return err
+		}
 		body, err := json.Marshal(e)
 		if err != nil {
 			return err
 		}
-		hash := chainHash(h.hash, body)
+		hash := chain.Hash(s.opts.Key, h.hash, body)
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.XAdd(ctx, &redis.XAddArgs{Stream: k.events, Values: []any{"id", e.ID, "prev", h.hash, "hash", hash, "event", string(body)}})
 			p.HSet(ctx, k.head, "hash", hash, "seq", e.Seq, "gen", h.gen)
+			if keyedFrom > 0 {
+				p.HSet(ctx, k.head, "key", s.keyID, "keyed_from", keyedFrom)
+			}
 			p.HSet(ctx, k.ids, e.ID, e.Seq)
 			p.SAdd(ctx, programsKey, e.Program)
 			for _, o := range opsFor(res, &e, loc) {
@@ -185,6 +222,8 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 			return rec, nil
 		case errors.Is(err, errSkip):
 			return Receipt{}, errSkip
+		case errors.Is(err, ErrWrongKey):
+			return Receipt{}, fmt.Errorf("append attendance event %s to %s: %w", e.ID, e.Program, err)
 		case !errors.Is(err, redis.TxFailedErr) || try >= 100:
 			return Receipt{}, fmt.Errorf("append attendance event %s: %w", e.ID, err)
 		}
@@ -196,33 +235,87 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 	}
 }
 
-// chainHash links an event to its predecessor: sha256 of the previous
-// event's hash (hex, "" for the first) and the event's stored bytes.
+// keying says whether the event seq, appended to the chain whose head is
+// h, is keyed: 0 when it is not, else the seq keying began at (seq itself
+// for the first keyed event). The chain's key never changes once set.
+func (s *Store) keying(h head, seq int64) (keyedFrom int64, err error) {
+	switch {
+	case h.key == "" && s.keyID == "":
+		return 0, nil
+	case h.key == "":
+		return seq, nil // a keyed node's first event in this chain
+	case h.key != s.keyID:
+		return 0, ErrWrongKey
+	}
+	return h.keyedFrom, nil
+}
+
+// chainHash links an unkeyed event to its predecessor: sha256 of the
+// previous event's hash (hex, "" for the first) and the event's stored
+// bytes.
 func chainHash(prev string, body []byte) string { return chain.Hash(nil, prev, body) }
 
 // head is the state of a program's chain.
 type head struct {
-	hash string
-	seq  int64
-	gen  int64
+	hash      string
+	seq       int64
+	gen       int64
+	key       string // the key id of the chain's keyed part; "" if never keyed
+	keyedFrom int64  // the first keyed event's seq; 0 if never keyed
 }
 
 func readHead(ctx context.Context, c redis.Cmdable, k keys) (head, error) {
-	v, err := c.HMGet(ctx, k.head, "hash", "seq", "gen").Result()
+	v, err := c.HMGet(ctx, k.head, "hash", "seq", "gen", "key", "keyed_from").Result()
 	if err != nil {
 		return head{}, err
 	}
-	var h head
-	if x, ok := v[0].(string); ok {
-		h.hash = x
-	}
-	if x, ok := v[1].(string); ok {
-		h.seq, _ = strconv.ParseInt(x, 10, 64)
-	}
-	if x, ok := v[2].(string); ok {
-		h.gen, _ = strconv.ParseInt(x, 10, 64)
-	}
+	str := func(i int) string { x, _ := v[i].(string); return x }
+	h := head{hash: str(0), key: str(3)}
+	h.seq, _ = strconv.ParseInt(str(1), 10, 64)
+	h.gen, _ = strconv.ParseInt(str(2), 10, 64)
+	h.keyedFrom, _ = strconv.ParseInt(str(4), 10, 64)
 	return h, nil
+}
+
+// ChainHead is where a program's chain ends: its last event's sequence
+// number and hash, and the id of the key that wrote it. Exports carry it
+// and the audit trail records it, so that the chain can later be shown to
+// still hold what was billed: a chain rewritten since no longer reaches
+// this hash at this seq.
+type ChainHead struct {
+	Program   string `json:"program"`
+	Seq       int64  `json:"seq"`
+	Hash      string `json:"hash"`                 // "" for an empty chain
+	Key       string `json:"key,omitempty"`        // chain.KeyID of the key; "" for an unkeyed chain
+	KeyedFrom int64  `json:"keyed_from,omitempty"` // the first keyed event
+}
+
+// String is the head as exports write it: "chain PROGRAM " and Point.
+func (h ChainHead) String() string { return "chain " + h.Program + " " + h.Point() }
+
+// Point is the head as the audit trail records it (the entry names the
+// program): "seq N hash H key K", key "none" for an unkeyed chain and
+// "K from N" for one keyed from event N on, hash "none" for an empty one.
+func (h ChainHead) Point() string {
+	hash, key := h.Hash, h.Key
+	if hash == "" {
+		hash = "none"
+	}
+	if key == "" {
+		key = "none"
+	} else if h.KeyedFrom > 1 {
+		key += " from " + strconv.FormatInt(h.KeyedFrom, 10)
+	}
+	return fmt.Sprintf("seq %d hash %s key %s", h.Seq, hash, key)
+}
+
+// Head returns a program's chain head.
+func (s *Store) Head(ctx context.Context, program string) (ChainHead, error) {
+	h, err := readHead(ctx, s.rdb, keysFor(program))
+	if err != nil {
+		return ChainHead{}, fmt.Errorf("read attendance chain head: %w", err)
+	}
+	return ChainHead{Program: program, Seq: h.seq, Hash: h.hash, Key: h.key, KeyedFrom: h.keyedFrom}, nil
 }
 
 func readLastSeen(ctx context.Context, c redis.Cmdable, k keys, seg string) (int64, bool, error) {

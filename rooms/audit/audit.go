@@ -15,9 +15,6 @@ package audit
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,11 +195,7 @@ func New(rdb redis.Cmdable, opts Options) *Log {
 		opts.Now = time.Now
 	}
 	l := &Log{rdb: rdb, opts: opts}
-	if len(opts.Key) > 0 {
-		m := hmac.New(sha256.New, opts.Key)
-		m.Write([]byte("iop audit key id"))
-		l.keyID = hex.EncodeToString(m.Sum(nil))[:16]
-	}
+	l.keyID = chain.KeyID(opts.Key, "iop audit key id")
 	return l
 }
 

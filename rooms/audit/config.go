@@ -1,34 +1,25 @@
 package audit
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"iop/rooms/chain"
 )
 
 // MinKeyLen is the shortest audit key ParseKey accepts, in bytes.
-const MinKeyLen = 32
+const MinKeyLen = chain.MinKeyLen
 
-// ParseKey reads an audit key as IOP_AUDIT_KEY (or a key file) holds it:
-// "hex:" followed by hex digits, or else the raw bytes of the value (one
-// trailing newline of a file is dropped). Either way the key must have at
-// least MinKeyLen bytes. "" means no key: an unkeyed (SHA-256) chain.
+// ParseKey reads an audit key as IOP_AUDIT_KEY (or a key file) holds it
+// (chain.ParseKey): "hex:" followed by hex digits, or else the raw bytes of
+// the value; at least MinKeyLen bytes. "" means no key: an unkeyed
+// (SHA-256) chain.
 func ParseKey(s string) ([]byte, error) {
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "\n"), "\r")
-	if s == "" {
-		return nil, nil
-	}
-	key := []byte(s)
-	if h, ok := strings.CutPrefix(s, "hex:"); ok {
-		var err error
-		if key, err = hex.DecodeString(strings.TrimSpace(h)); err != nil {
-			return nil, fmt.Errorf("audit key: after hex: want hex digits: %w", err)
-		}
-	}
-	if len(key) < MinKeyLen {
-		return nil, fmt.Errorf("audit key: %d bytes, want at least %d bytes (e.g. hex: and 64 hex digits from openssl rand -hex 32)", len(key), MinKeyLen)
+	key, err := chain.ParseKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("audit key: %w", err)
 	}
 	return key, nil
 }

@@ -73,3 +73,15 @@ func TestChecker(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyID: a key id names the key and its chain kind, never the key.
+func TestKeyID(t *testing.T) {
+	k1, k2 := []byte("0123456789abcdef0123456789abcdef"), []byte("0123456789abcdef0123456789abcdeF")
+	if KeyID(nil, "x") != "" {
+		t.Error("no key has an id")
+	}
+	a := KeyID(k1, "iop audit key id")
+	if len(a) != 16 || a == KeyID(k2, "iop audit key id") || a == KeyID(k1, "iop attendance key id") {
+		t.Errorf("key ids do not tell keys and chain kinds apart: %s", a)
+	}
+}
