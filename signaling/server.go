@@ -289,7 +289,7 @@ func errorCode(err error) string {
 	case errors.Is(err, rooms.ErrNotAdmitted):
 		return protocol.CodeNotAdmitted
 	case errors.Is(err, rooms.ErrEnded):
-		return protocol.CodeTooLate
+		return protocol.CodeEnded
 	case errors.Is(err, rooms.ErrNotEnrolled):
 		return protocol.CodeNotEnrolled
 	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):

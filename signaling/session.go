@@ -700,6 +700,9 @@ func (s *session) RoomEvent(e rooms.Event) {
 		s.closeWith(websocket.CloseNormalClosure, "removed")
 	case e.Type == rooms.EventRoomUpdated:
 		s.send(protocol.ServerMessage{Type: protocol.TypeRoomUpdated, Room: roomInfo(e)})
+	case e.Type == rooms.EventTurnedAway:
+		p := participant(e.Participant)
+		s.send(protocol.ServerMessage{Type: protocol.TypeTurnedAway, Participant: &p, Reason: e.Reason})
 	case e.Type == rooms.EventEnded:
 		s.ending(rooms.ReasonEnded)
 		s.send(protocol.ServerMessage{Type: protocol.TypeEnded})

@@ -55,6 +55,7 @@ const (
 	TypeEnded              = "ended"
 	TypeRedirect           = "redirect"
 	TypeRoomUpdated        = "room_updated" // the room's lock state changed
+	TypeTurnedAway         = "turned_away"  // therapists: someone was refused because the room is locked or full
 	TypeError              = "error"
 	TypePong               = "pong"
 )
@@ -82,6 +83,7 @@ const (
 	CodeWrongTrack   = "wrong_track"
 	CodeTooEarly     = "too_early"
 	CodeTooLate      = "too_late"
+	CodeEnded        = "ended"
 	CodeNotFound     = "not_found"
 	CodeRateLimited  = "rate_limited"
 	CodeInternal     = "internal"
