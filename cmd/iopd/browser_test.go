@@ -1002,7 +1002,7 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	hours := fmt.Sprintf("%s of %s h", durationText(int64(client["seconds"].(float64))), strconv.FormatFloat(client["target_hours"].(float64), 'f', -1, 64))
 	days := fmt.Sprintf("%d of %d days", int(client["days"].(float64)), int(client["target_days"].(float64)))
-	status := map[string]string{"on_track": "On track", "at_risk": "At risk", "below": "Below target"}[client["status"].(string)]
+	status := map[string]string{"on_track": "Can still meet target", "at_risk": "At risk", "below": "Below target"}[client["status"].(string)] // a few seconds never meet 9 h
 	for _, want := range []string{"alex", hours, days, status} {
 		if !strings.Contains(rowText, want) {
 			t.Errorf("the client's row says %q, not %q (API: %v)", rowText, want, client)

@@ -544,6 +544,7 @@ function toggleHand() {
 function renderHandButton() {
   const b = $('[data-action="hand"]');
   b.textContent = state.hand ? 'Lower hand' : 'Raise hand';
+  b.setAttribute('aria-pressed', String(state.hand));
   b.classList.toggle('btn-on', state.hand);
 }
 
@@ -577,6 +578,9 @@ const TILE_ASPECT = 4 / 3;
 /** The smallest tile width in CSS pixels; below it the stage scrolls. */
 const MIN_TILE_WIDTH = 160;
 
+/** Below this stage width in CSS pixels a one-to-one call shows your own view small, in a corner. */
+const PIP_BELOW = 640;
+
 /**
  * layoutTiles sizes the tiles so that all of them fit on the stage, as large
  * as they can be: it tries every column count, and sets the tile width and
@@ -585,10 +589,14 @@ const MIN_TILE_WIDTH = 160;
 function layoutTiles() {
   const stage = $('[data-stage]');
   const grid = $('[data-tiles]');
-  const n = grid.children.length;
   const gap = parseFloat(getComputedStyle(grid).columnGap) || 0;
   const width = stage.clientWidth;
   const height = stage.clientHeight;
+  // One to one on a narrow screen (a phone): the other person fills the
+  // stage and your own view is a small picture in its corner.
+  const pip = grid.children.length === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
+  grid.classList.toggle('tiles-pip', pip);
+  const n = pip ? 1 : grid.children.length;
   if (n === 0 || width === 0 || height === 0) {
     return;
   }
@@ -900,8 +908,10 @@ function fromTemplate(id) {
 /** renderConsole shows or hides the console and fills it in. */
 function renderConsole() {
   const on = isTherapist();
-  $('[data-console]').hidden = !on;
-  document.body.toggleAttribute('data-console', on);
+  // The aside, by its tag: the body carries data-has-console for the layout,
+  // and a selector that could match the body once hid the whole page.
+  $('aside[data-console]').hidden = !on;
+  document.body.toggleAttribute('data-has-console', on);
   // A therapist has the floor already, and ends the session rather than leaving it.
   $('[data-action="hand"]').hidden = on;
   $('[data-view="call"] [data-action="end"]').hidden = !leads();
@@ -1816,7 +1826,7 @@ async function loadMyWeek(container) {
   goals.append(hoursGoal(rep), daysGoal(rep));
   const words = document.createElement('p');
   words.className = `week-words ${statusClass(rep.status)}`;
-  words.textContent = clientStatusText[rep.status] || '';
+  words.textContent = clientStatusText(rep);
   words.hidden = !words.textContent;
   $('[data-my-week-body]', container).replaceChildren(range, goals, words);
   container.hidden = false;

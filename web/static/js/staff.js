@@ -9,7 +9,7 @@ import {
   APIError, addWeeks, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired,
   apiFetch, getJSON, readFragment, seg, sessionName, validDate, weekRange, weekString,
 } from './api.js';
-import { daysGoal, flagText, hoursGoal, statusClass, statusNames } from './attendance.js';
+import { daysGoal, flagText, hoursGoal, statusClass, statusName, statusNames } from './attendance.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -187,7 +187,7 @@ function renderRows(clients) {
     $('[data-hours]', tr).append(hoursGoal(c, { showLabel: false }));
     $('[data-days]', tr).append(daysGoal(c, { showLabel: false }));
     const badge = $('[data-status-badge]', tr);
-    badge.textContent = statusNames[c.status] || '—';
+    badge.textContent = statusName(c) || '—';
     badge.classList.add(statusClass(c.status));
     $('[data-absences]', tr).append(absencesCell(c));
     return tr;
@@ -250,7 +250,7 @@ function openDetail(sub) {
   $('[data-detail-name]', dialog).textContent = displayName(c);
   $('[data-detail-week]', dialog).textContent = `${weekRange(state.week)} (${weekString(state.week)})`;
   const status = $('[data-detail-status]', dialog);
-  status.textContent = c.status ? `Status: ${statusNames[c.status]}${c.live ? ' · in a session now' : ''}` : '';
+  status.textContent = c.status ? `Status: ${statusName(c)}${c.live ? ' · in a session now' : ''}` : '';
   status.className = `detail-status ${statusClass(c.status)}`;
   $('[data-detail-goals]', dialog).replaceChildren(hoursGoal(c), daysGoal(c));
 
