@@ -725,8 +725,9 @@ func TestBrowserJoinErrors(t *testing.T) {
 		want     string
 	}{
 		{"no token", "", false, "This link is missing its access code"},
-		{"expired token", "#token=" + expired, true, "This join link does not work"},
-		{"garbage token", "#token=not.a-valid.jwt", true, "This join link does not work"},
+		// Refused by the link check, before the device check (ux_browser_test.go).
+		{"expired token", "#token=" + expired, false, "This join link has expired"},
+		{"garbage token", "#token=not.a-valid.jwt", false, "This join link does not work"},
 		{"another room", "#token=" + n.joinToken(t, "client-1", "Alex", rooms.RoleClient, "browser-errors") + "&room=elsewhere", true, "This link cannot be used for this session"},
 	}
 	for _, c := range cases {

@@ -9,7 +9,7 @@
 import { LAYER_ID, Session } from './protocol.js';
 import {
   capitalize, currentWeek, dayText, decodeClaims, expired, getJSON, minutesWords, seg,
-  sessionName, timeText, validDate, weekRange, weekString, whenText,
+  sessionName, tabStore, timeText, validDate, weekRange, weekString, whenText,
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 import { checkConnectivity } from './connectivity.js';
@@ -60,7 +60,50 @@ const errorMessages = {
     title: 'This session is not meeting',
     text: 'It was cancelled, or falls on a holiday. Your therapist or program can tell you more.',
   },
+  ended: {
+    title: 'This session has ended',
+    text: 'Your therapist has ended this session. Thank you for being here. Your program can tell you when your next session is.',
+    retry: true,
+    retryLabel: 'Check again',
+  },
 };
+
+/**
+ * What the link check (GET /v1/link) says about a link that cannot be used,
+ * shown before the camera turns on. Each refusal has its own words.
+ */
+const linkMessages = {
+  invalid: {
+    title: 'This join link does not work',
+    text: 'Part of it may be missing or changed. Open the link exactly as your program sent it, for example by clicking it in the email or text message. If it still does not work, ask your program for a new link.',
+  },
+  expired: {
+    title: 'This join link has expired',
+    text: 'Join links work for a limited time. Please ask your therapist or program for a new link.',
+  },
+  not_yet_valid: {
+    title: 'This link is not active yet',
+    text: 'It starts working closer to your session. Please open it again later.',
+    retry: true,
+    retryLabel: 'Check again',
+  },
+  used: {
+    title: 'This invitation has already been used',
+    text: 'Each invitation works once. Please ask the therapist for a new one.',
+  },
+  removed: errorMessages.removed,
+  blocked: {
+    title: 'Your access is paused',
+    text: 'Your program has paused access to sessions for now. Please contact them; they will help you.',
+  },
+  ended: errorMessages.ended,
+};
+
+/** How long after leaving a call a reload of the page goes straight back in, in milliseconds (the server keeps the seat 60 s). */
+const RESUME_FOR = 55000;
+
+/** The link of this tab, kept across reloads (sessionStorage). */
+const kept = tabStore('join');
 
 /** The message for an error code nobody expects a person to understand. */
 const genericError = {
@@ -163,6 +206,8 @@ const state = {
   you: null,
   locked: false,
   waiting: [], // therapists: who waits, [{id, name, role}]
+  denied: new Set(), // therapists: the waiting people this page turned away, until the list says they are gone
+  unloading: false, // the page is being reloaded or closed: keep the place for a reload
   hands: [], // participant ids with a raised hand, in the order they were raised
   seen: new Map(), // participant id -> when this page first saw them in the session (ms)
   minutesTimer: 0,
@@ -191,14 +236,47 @@ const state = {
  */
 function readToken() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get('token') || '';
+  let token = (params.get('token') || '').trim();
   state.room = params.get('room') || '';
   state.autoJoin = params.get('join') === '1';
   state.hops = Math.max(0, parseInt(params.get('hops') || '0', 10) || 0);
   if (location.hash) {
     history.replaceState(null, '', location.pathname + location.search);
   }
-  return token.trim();
+  if (token) {
+    kept.set({ token, room: state.room });
+    return token;
+  }
+  // A reload: the link kept for this tab, and back where the person was
+  // (the call or the waiting room) while the server still keeps their place.
+  const k = kept.get();
+  token = typeof k.token === 'string' ? k.token : '';
+  state.room = typeof k.room === 'string' ? k.room : '';
+  if (token && k.where && Date.now() - (Number(k.at) || 0) < RESUME_FOR) {
+    state.resume = typeof k.resume === 'string' ? k.resume : '';
+    state.autoJoin = true;
+  }
+  return token;
+}
+
+/** keepPlace remembers for a reload where the person is now: 'call', 'waiting' or '' (nowhere to go back to). */
+function keepPlace(where) {
+  kept.set({ token: state.token, room: state.room, where, resume: where === 'call' ? state.resume : '', at: Date.now() });
+}
+
+/**
+ * checkLink asks the server whether the link works (GET /v1/link) and
+ * returns the message to show instead of the device check, or null. A
+ * failed check lets the join itself say what is wrong.
+ */
+async function checkLink() {
+  const q = state.room ? `?room=${encodeURIComponent(state.room)}` : '';
+  try {
+    const { status } = await getJSON(state.token, `/v1/link${q}`);
+    return linkMessages[status] || null;
+  } catch {
+    return null;
+  }
 }
 
 /** describeInvite says who the token lets you join as, in words. */
@@ -1133,6 +1211,7 @@ function connectSession() {
     removed: onRemoved,
     ended: () => { state.ending = endedMessage; },
     room_updated: onRoomUpdated,
+    turned_away: onTurnedAway,
     redirect: onRedirect,
     error: onError,
     closed: onClosed,
@@ -1149,6 +1228,7 @@ function onJoined(msg) {
   endReconnect();
   state.joined = true;
   state.resume = msg.resume || '';
+  keepPlace('call');
   state.host = msg.room.host || '';
   state.you = msg.you;
   state.locked = !!msg.room.locked;
@@ -1188,6 +1268,7 @@ function onWaiting(msg) {
   endReconnect(); // the seat was not kept: the therapist admits you again
   const first = !state.waited;
   state.waited = true;
+  keepPlace('waiting');
   show('waiting');
   const pos = $('[data-position]');
   const before = pos.textContent;
@@ -1201,12 +1282,41 @@ function onWaiting(msg) {
   }
 }
 
-/** onWaitingList keeps the therapist's waiting list and says who arrived. */
+/** Why the console says someone was turned away at the door. */
+const turnedAwayWords = {
+  locked: 'the room is locked',
+  room_full: 'the session is full',
+};
+
+/** onTurnedAway tells a therapist that someone could not come in, and why. */
+function onTurnedAway({ participant, reason }) {
+  if (!isTherapist() || !participant) {
+    return;
+  }
+  const text = `${participant.name || 'Someone'} tried to join, but ${turnedAwayWords[reason] || 'could not come in'}.`;
+  const line = $('[data-turned-away]');
+  line.textContent = reason === 'locked' ? `${text} Unlock the room to let them in.` : text;
+  line.hidden = false;
+  announce(text);
+}
+
+/** onWaitingList keeps the therapist's waiting list and says who arrived and who was turned away. */
 function onWaitingList({ waiting = [] }) {
   const before = new Set(state.waiting.map((p) => p.id));
+  const now = new Set(waiting.map((p) => p.id));
   const arrived = waiting.filter((p) => !before.has(p.id));
+  const gone = state.waiting.filter((p) => !now.has(p.id));
   state.waiting = waiting;
   renderWaitingList();
+  const denied = gone.filter((p) => state.denied.has(p.id));
+  for (const p of gone) {
+    state.denied.delete(p.id);
+  }
+  if (isTherapist() && denied.length > 0 && arrived.length === 0) {
+    announce(denied.length === 1 ? `${denied[0].name} was not let in.` : `${denied.length} people were not let in.`);
+  } else if (isTherapist() && gone.length > 0 && arrived.length === 0 && gone.some((p) => $('[data-status]').textContent.startsWith(`${p.name} is waiting`))) {
+    announce(waiting.length ? `${waiting.length} waiting to join.` : 'Nobody is waiting now.');
+  }
   if (isTherapist() && arrived.length === 1) {
     announce(`${arrived[0].name} is waiting to join.`);
   } else if (isTherapist() && arrived.length > 1) {
@@ -1356,6 +1466,10 @@ function onClosed({ reason }) {
   }
   endReconnect();
   stopStats();
+  if (!state.unloading) {
+    keepPlace(''); // left, ended, removed or refused: a reload starts at the device check
+    state.resume = '';
+  }
   state.session = null;
   state.joined = false;
   state.you = null;
@@ -1606,10 +1720,15 @@ function renderAudioOnly() {
 }
 
 /** rejoin goes back to the device check. */
-function rejoin() {
+async function rejoin() {
   state.audio = true;
   state.video = true;
   state.audioOnly = false;
+  const problem = await checkLink();
+  if (problem) {
+    showMessage(problem);
+    return;
+  }
   showPrejoin();
   loadMyWeek($('[data-my-week]'));
 }
@@ -1853,7 +1972,10 @@ function onClick(e) {
     'audio-only': toggleAudioOnly,
     'dismiss-weak': hideWeak,
     admit: () => state.session?.admit(id),
-    deny: () => state.session?.deny(id),
+    deny: () => {
+      state.denied.add(id);
+      state.session?.deny(id);
+    },
     'mute-audio': () => mute(b, 'audio'),
     'mute-video': () => mute(b, 'video'),
     remove: () => askRemove(id),
@@ -1875,7 +1997,7 @@ function onDialogCancel(e) {
   }
 }
 
-function main() {
+async function main() {
   document.addEventListener('click', onClick);
   document.addEventListener('click', onDialogCancel);
   document.addEventListener('change', (e) => {
@@ -1900,6 +2022,16 @@ function main() {
       location.reload();
     }
   });
+  // A reload keeps the place: in the call, the resume secret brings the
+  // person back without the waiting room.
+  window.addEventListener('pagehide', () => {
+    state.unloading = true;
+    if (state.joined) {
+      keepPlace('call');
+    } else if (state.waited && state.session) {
+      keepPlace('waiting');
+    }
+  });
   state.token = readToken();
   if (!state.token) {
     show('no-token');
@@ -1907,6 +2039,13 @@ function main() {
   }
   state.claims = decodeClaims(state.token);
   $('[data-who]').textContent = describeInvite(state.claims);
+  // Refused before the camera turns on: the link check says why in its own words.
+  const problem = state.autoJoin && state.resume ? null : await checkLink();
+  if (problem) {
+    setRoomName('');
+    showMessage(problem);
+    return;
+  }
   showPrejoin();
   if (state.autoJoin) {
     state.autoJoin = false;

@@ -6,8 +6,7 @@
 // Authorization header, the CSV included (fetched, then saved from a Blob).
 
 import {
-  APIError, addWeeks, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired,
-  apiFetch, getJSON, readFragment, seg, sessionName, validDate, weekRange, weekString,
+  APIError, addWeeks, apiFetch, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired, getJSON, readFragment, seg, sessionName, tabStore, validDate, weekRange, weekString,
 } from './api.js';
 import { daysGoal, flagText, hoursGoal, statusClass, statusName, statusNames } from './attendance.js';
 
@@ -373,7 +372,14 @@ function main() {
       location.reload();
     }
   });
-  const params = readFragment();
+  // The link is kept for this tab, so that a reload stays on the dashboard.
+  const kept = tabStore('staff');
+  let params = readFragment();
+  if (params.get('token')) {
+    kept.set({ fragment: params.toString() });
+  } else {
+    params = new URLSearchParams(kept.get().fragment || '');
+  }
   state.token = (params.get('token') || '').trim();
   if (!state.token) {
     show('no-token');
