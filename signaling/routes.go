@@ -254,6 +254,8 @@ func (s *Server) bearer(w http.ResponseWriter, r *http.Request) *token.Claims {
 }
 
 // errNoBearer is the refusal of a request without Authorization: Bearer.
+//
+//lint:ignore ST1005 it starts with the header's name
 var errNoBearer = errors.New("Authorization: Bearer token missing")
 
 // verifyBearer verifies the request's token. The scheme is

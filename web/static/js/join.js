@@ -656,8 +656,8 @@ const TILE_ASPECT = 4 / 3;
 /** The smallest tile width in CSS pixels; below it the stage scrolls. */
 const MIN_TILE_WIDTH = 160;
 
-/** Below this stage width in CSS pixels a one-to-one call shows your own view small, in a corner. */
-const PIP_BELOW = 640;
+/** Below this stage width in CSS pixels (phones held upright) a one-to-one call shows your own view small, in a corner. */
+const PIP_BELOW = 420;
 
 /**
  * layoutTiles sizes the tiles so that all of them fit on the stage, as large
