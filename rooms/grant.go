@@ -114,6 +114,11 @@ const (
 	// PermCheck: the join page's connectivity check, for anyone whose token
 	// may join a session's media.
 	PermCheck Permission = "check"
+	// PermLink: the join page asks whether its own link still works
+	// before it turns the camera on; any bearer of a token of the program
+	// may ask about that token, and a token that does not verify is
+	// answered only "invalid".
+	PermLink Permission = "link"
 	// PermSecret: a route whose secret path is the credential (the
 	// calendar feed); no token.
 	PermSecret Permission = "secret"
@@ -197,6 +202,8 @@ func (g Grant) May(p Permission, t Target) error {
 		}
 		return deny("the audit trail is for the program's staff")
 	case PermSelf:
+		return nil
+	case PermLink:
 		return nil
 	case PermCheck:
 		if g.Role == RoleStaff && g.Room == AnyRoom {

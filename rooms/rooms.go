@@ -68,6 +68,10 @@ const (
 	EventChat EventType = "chat"
 	// EventChatRemoved: a therapist removed MessageID; everyone admitted.
 	EventChatRemoved EventType = "chat_removed"
+	// EventTurnedAway: someone was refused at the door because the room
+	// is locked or full (Reason: ReasonLocked, ReasonFull); the admitted
+	// therapists, so that nobody is left outside unknown.
+	EventTurnedAway EventType = "turned_away"
 )
 
 // RoomChange is what an EventRoomUpdated changed.
@@ -88,6 +92,9 @@ const (
 	ReasonRemoved = "removed"
 	ReasonDenied  = "denied"
 	ReasonEnded   = "ended"
+	// ReasonLocked and ReasonFull say why someone was turned away.
+	ReasonLocked = "locked"
+	ReasonFull   = "room_full"
 )
 
 // Event is something that happened in a room, as members and listeners see it.
@@ -373,6 +380,12 @@ func (r *Room) releaseLocked(m *member, reason string) {
 	}
 }
 
+// turnedAwayLocked tells the admitted therapists that p was refused at the
+// door for reason (the room is locked or full).
+func (r *Room) turnedAwayLocked(p Participant, reason string) {
+	r.emitLocked(Event{Type: EventTurnedAway, Participant: p, Reason: reason}, therapists)
+}
+
 // Abandon closes the room if nobody is in it: a join that was refused after
 // the room was opened for it leaves nothing behind.
 func (r *Room) Abandon() { r.m.closeIfEmpty(r) }
@@ -435,17 +448,24 @@ func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, 
 	switch {
 	case r.closed:
 		return false, ErrClosed
-	case r.ended:
+	case r.ended, !p.Role.Staff() && r.m.endedRecently(r.ref):
 		return false, ErrEnded
 	case r.members[p.ID] != nil:
 		return false, fmt.Errorf("join %s: %w", r.ref, ErrDuplicate)
 	case r.locked && !p.Role.Staff():
+		r.turnedAwayLocked(p, ReasonLocked)
 		return false, ErrLocked
 	case !r.enrolledLocked(p):
 		return false, ErrNotEnrolled
 	}
+	if p.Role == RoleTherapist {
+		r.m.forgetEnded(r.ref) // a therapist opens the room again: a new session
+	}
 	m := &member{p: p, l: l, seat: opt.Seat, resume: newSecret()}
 	if err := r.seatLocked(m); err != nil {
+		if errors.Is(err, ErrRoomFull) {
+			r.turnedAwayLocked(p, ReasonFull)
+		}
 		return false, err
 	}
 	r.members[p.ID] = m
@@ -910,6 +930,59 @@ type Manager struct {
 	mu     sync.Mutex
 	rooms  map[Ref]*Room
 	pinned map[Ref]bool
+
+	// endedMu guards ended, the rooms whose session a therapist ended and
+	// when; it is taken after m.mu and r.mu, never before.
+	endedMu sync.Mutex
+	ended   map[Ref]time.Time
+}
+
+// EndedFor is how long after a session ended (and its room emptied) a
+// client or family member who opens its link is told it ended, unless a
+// therapist opens the room again first.
+const EndedFor = time.Hour
+
+// markEnded remembers that ref's session ended now.
+func (m *Manager) markEnded(ref Ref) {
+	m.endedMu.Lock()
+	defer m.endedMu.Unlock()
+	now := m.now()
+	for k, at := range m.ended {
+		if now.Sub(at) > EndedFor {
+			delete(m.ended, k)
+		}
+	}
+	m.ended[ref] = now
+}
+
+// endedRecently reports whether ref's session ended within EndedFor and no
+// therapist has opened the room since.
+func (m *Manager) endedRecently(ref Ref) bool {
+	m.endedMu.Lock()
+	defer m.endedMu.Unlock()
+	at, ok := m.ended[ref]
+	return ok && m.now().Sub(at) <= EndedFor
+}
+
+// Ended reports whether ref's session ended: it is ending now, or it ended
+// within EndedFor and no therapist has opened the room since.
+func (m *Manager) Ended(ref Ref) bool {
+	if r := m.Get(ref); r != nil {
+		r.mu.Lock()
+		ended := r.ended
+		r.mu.Unlock()
+		if ended {
+			return true
+		}
+	}
+	return m.endedRecently(ref)
+}
+
+// forgetEnded forgets that ref's session ended: a therapist opened it again.
+func (m *Manager) forgetEnded(ref Ref) {
+	m.endedMu.Lock()
+	defer m.endedMu.Unlock()
+	delete(m.ended, ref)
 }
 
 // NewManager returns a manager whose room events also go to listeners
@@ -918,7 +991,7 @@ func NewManager(policies Policies, listeners ...Listener) *Manager {
 	if policies == nil {
 		policies = DefaultPolicies()
 	}
-	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, rooms: map[Ref]*Room{}, pinned: map[Ref]bool{}}
+	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, rooms: map[Ref]*Room{}, pinned: map[Ref]bool{}, ended: map[Ref]time.Time{}}
 }
 
 // DefaultGrace is how long someone whose connection dropped keeps their seat
@@ -987,7 +1060,12 @@ func (m *Manager) closeIfEmpty(r *Room) {
 	if len(r.members) != 0 {
 		return
 	}
-	// An ended session reopens fresh next time; a pinned room stays open.
+	// An ended session reopens fresh next time a therapist opens it; until
+	// then, for EndedFor, clients and family are told it ended rather than
+	// left waiting for nobody. A pinned room stays open.
+	if r.ended {
+		m.markEnded(r.ref)
+	}
 	r.ended, r.locked, r.host = false, false, ""
 	if m.pinned[r.ref] {
 		return

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -34,6 +35,9 @@ type call struct {
 	grant   rooms.Grant
 	program string // the program acted on: the path's, else the grant's
 	addr    string
+	// refused is why the bearer's token did not verify, on a route that
+	// answers that itself (rooms.PermLink); the grant is then empty.
+	refused error
 }
 
 // created is a handler result answered with 201 Created.
@@ -65,6 +69,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /v1/me/calendar", perm: rooms.PermCalendar, handle: s.myCalendar(calendarRotate)},
 		{pattern: "DELETE /v1/me/calendar", perm: rooms.PermCalendar, handle: s.myCalendar(calendarRevoke)},
 		{pattern: "GET /v1/calendar/{file}", perm: rooms.PermSecret, handle: s.calendarFeed},
+		{pattern: "GET /v1/link", perm: rooms.PermLink, handle: s.checkLink},
 		{pattern: "GET /v1/connectivity", perm: rooms.PermCheck, handle: s.connectivity},
 		{pattern: "POST /v1/connectivity", perm: rooms.PermCheck, handle: s.connectivityProbe},
 
@@ -130,7 +135,14 @@ func (s *Server) serve(rt route) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
 		c := &call{ctx: ctx, r: r, addr: s.clientAddr(r)}
-		if rt.perm != rooms.PermSecret {
+		if rt.perm == rooms.PermLink {
+			claims, err := s.verifyBearer(r)
+			if err != nil {
+				c.refused = err
+			} else {
+				c.grant, c.program = claims.Grant(), claims.Program
+			}
+		} else if rt.perm != rooms.PermSecret {
 			claims := s.bearer(w, r)
 			if claims == nil {
 				return
@@ -243,17 +255,26 @@ func (s *Server) apiFailed(w http.ResponseWriter, err error) {
 }
 
 // bearer verifies the request's token, answering 401 itself when it fails.
-// The scheme is case-insensitive (RFC 7235).
 func (s *Server) bearer(w http.ResponseWriter, r *http.Request) *token.Claims {
-	scheme, raw, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		writeError(w, protocol.CodeUnauthorized, "Authorization: Bearer token missing")
-		return nil
-	}
-	c, err := s.cfg.Verifier.Verify(strings.TrimSpace(raw))
+	c, err := s.verifyBearer(r)
 	if err != nil {
 		writeError(w, protocol.CodeUnauthorized, err.Error())
 		return nil
 	}
 	return c
+}
+
+// errNoBearer is the refusal of a request without Authorization: Bearer.
+//
+//lint:ignore ST1005 it starts with the header's name
+var errNoBearer = errors.New("Authorization: Bearer token missing")
+
+// verifyBearer verifies the request's token. The scheme is
+// case-insensitive (RFC 7235).
+func (s *Server) verifyBearer(r *http.Request) (*token.Claims, error) {
+	scheme, raw, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, errNoBearer
+	}
+	return s.cfg.Verifier.Verify(strings.TrimSpace(raw))
 }

@@ -293,7 +293,7 @@ func errorCode(err error) string {
 	case errors.Is(err, rooms.ErrNotAdmitted):
 		return protocol.CodeNotAdmitted
 	case errors.Is(err, rooms.ErrEnded):
-		return protocol.CodeTooLate
+		return protocol.CodeEnded
 	case errors.Is(err, rooms.ErrNotEnrolled):
 		return protocol.CodeNotEnrolled
 	case errors.Is(err, rooms.ErrChatOff):

@@ -226,7 +226,10 @@ func (s *session) readLoop() string {
 			case errors.As(err, &ne) && ne.Timeout() && !s.joinedRoom && !s.closing.Load():
 				s.fail(protocol.CodeJoinTimeout, "no join within 5 seconds", "", websocket.ClosePolicyViolation)
 				return rooms.ReasonDropped
-			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+			// 1001 (going away) is what a browser sends when the page
+			// reloads or navigates: a drop, so that a reload within the
+			// grace period comes back in with its resume secret.
+			case websocket.IsCloseError(err, websocket.CloseNormalClosure):
 				return rooms.ReasonLeft
 			}
 			return rooms.ReasonDropped
@@ -742,6 +745,9 @@ func (s *session) RoomEvent(e rooms.Event) {
 		})
 	case e.Type == rooms.EventChatRemoved:
 		s.send(protocol.ServerMessage{Type: protocol.TypeChatRemoved, MessageID: e.MessageID})
+	case e.Type == rooms.EventTurnedAway:
+		p := participant(e.Participant)
+		s.send(protocol.ServerMessage{Type: protocol.TypeTurnedAway, Participant: &p, Reason: e.Reason})
 	case e.Type == rooms.EventEnded:
 		s.ending(rooms.ReasonEnded)
 		s.send(protocol.ServerMessage{Type: protocol.TypeEnded})

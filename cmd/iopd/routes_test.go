@@ -30,6 +30,7 @@ var routeRules = map[string][]rooms.Role{
 	"GET /v1/me/calendar":                                          {rooms.RoleClient},
 	"POST /v1/me/calendar":                                         {rooms.RoleClient},
 	"DELETE /v1/me/calendar":                                       {rooms.RoleClient},
+	"GET /v1/link":                                                 allRoles,                                                  // about the bearer's own link; without a token: "invalid"
 	"GET /v1/connectivity":                                         {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily}, // a join token that may join media (staff: for one room)
 	"POST /v1/connectivity":                                        {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily},
 	"GET /v1/calendar/{file}":                                      {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient, rooms.RoleFamily}, // the secret address is the credential
@@ -105,7 +106,8 @@ func TestRouteTable(t *testing.T) {
 				}
 			}
 		}
-		if rt.Perm != rooms.PermSecret {
+		// The link check answers a stranger too, with "invalid" only.
+		if rt.Perm != rooms.PermSecret && rt.Perm != rooms.PermLink {
 			if status := callWith(t, n, method, strings.ReplaceAll(path, "{program}", program), ""); status != http.StatusUnauthorized {
 				t.Errorf("%s %s without a token: %d, want 401", method, path, status)
 			}

@@ -67,6 +67,15 @@ func (s *Store) ConsumeJTI(ctx context.Context, program, jti string, until time.
 	return first, nil
 }
 
+// JTIUsed reports whether a single-use token's jti was consumed already.
+func (s *Store) JTIUsed(ctx context.Context, program, jti string) (bool, error) {
+	n, err := s.Redis.Exists(ctx, jtiKey(program, jti)).Result()
+	if err != nil {
+		return false, fmt.Errorf("check jti: %w", err)
+	}
+	return n > 0, nil
+}
+
 // ReturnJTI undoes ConsumeJTI for a join that was refused after it: the
 // invitation was not used.
 func (s *Store) ReturnJTI(ctx context.Context, program, jti string) error {

@@ -63,6 +63,7 @@ const (
 	TypeRedirect           = "redirect"
 	TypeRoomUpdated        = "room_updated" // the room's lock state changed
 	TypeChatRemoved        = "chat_removed" // a therapist removed a chat message
+	TypeTurnedAway         = "turned_away"  // therapists: someone was refused because the room is locked or full
 	TypeError              = "error"
 	TypePong               = "pong"
 )
@@ -90,6 +91,7 @@ const (
 	CodeWrongTrack   = "wrong_track"
 	CodeTooEarly     = "too_early"
 	CodeTooLate      = "too_late"
+	CodeEnded        = "ended"
 	CodeNotFound     = "not_found"
 	CodeRateLimited  = "rate_limited"
 	CodeSlowDown     = "slow_down" // too many chat messages: the socket stays open

@@ -289,7 +289,7 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	var c Claims
 	t, err := v.parser.ParseWithClaims(raw, &c, v.keyFunc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrUnauthorized, reason(err))
+		return nil, fmt.Errorf("%w: %w", ErrUnauthorized, refusal{reason(err), err})
 	}
 	if err := numericTimes(v.parser, t.Raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
@@ -326,6 +326,26 @@ func numericTimes(p *jwt.Parser, raw string) error {
 		}
 	}
 	return nil
+}
+
+// refusal is a verification failure in words that never include the
+// token, keeping the library's error for Expired and NotYetValid.
+type refusal struct {
+	words string
+	err   error
+}
+
+func (r refusal) Error() string { return r.words }
+func (r refusal) Unwrap() error { return r.err }
+
+// Expired reports whether Verify refused a token only because it expired:
+// the signature was good, so the holder had a real link once.
+func Expired(err error) bool { return errors.Is(err, jwt.ErrTokenExpired) }
+
+// NotYetValid reports whether Verify refused a token because its nbf (or
+// iat) lies in the future.
+func NotYetValid(err error) bool {
+	return errors.Is(err, jwt.ErrTokenNotValidYet) || errors.Is(err, jwt.ErrTokenUsedBeforeIssued)
 }
 
 // reason turns a jwt error into words that never include the token.

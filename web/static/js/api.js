@@ -15,6 +15,32 @@ export function readFragment() {
 }
 
 /**
+ * tabStore keeps a page's link for this browser tab only (sessionStorage):
+ * a reload finds it again, another tab or a closed browser does not. get
+ * returns {} when nothing is kept or storage is off.
+ */
+export function tabStore(name) {
+  const key = `iop.${name}`;
+  return {
+    get() {
+      try {
+        const v = JSON.parse(sessionStorage.getItem(key) || 'null');
+        return v && typeof v === 'object' ? v : {};
+      } catch {
+        return {};
+      }
+    },
+    set(v) {
+      try {
+        sessionStorage.setItem(key, JSON.stringify(v));
+      } catch {
+        // storage is off: a reload asks for the link again
+      }
+    },
+  };
+}
+
+/**
  * decodeClaims returns the JWT payload without verifying it (the server
  * verifies), or null when it cannot be read.
  */

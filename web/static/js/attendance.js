@@ -6,19 +6,61 @@
 
 import { durationText, hoursText } from './api.js';
 
-/** Staff words for a week's status. */
+/**
+ * Staff words for a week's status. "on_track" means the targets can still
+ * be met this week, not that anything was achieved: a week whose targets
+ * are met is named by statusName.
+ */
 export const statusNames = {
-  on_track: 'On track',
+  on_track: 'Can still meet target',
   at_risk: 'At risk',
   below: 'Below target',
 };
 
-/** What a client reads about their own week: kind, and never blaming. */
-export const clientStatusText = {
-  on_track: 'You are on track this week. Well done.',
-  at_risk: 'This week is behind your goal so far. Every session you join still counts.',
-  below: 'This week ended below your goal. Your team is there to help you plan the next one.',
-};
+/** targetsMet reports whether a week reached both its targets. */
+export function targetsMet(week) {
+  const hours = Number(week.target_hours) || 0;
+  const days = Number(week.target_days) || 0;
+  return hours > 0 && (Number(week.seconds) || 0) >= hours * 3600 && (Number(week.days) || 0) >= days;
+}
+
+/** statusName is the staff word for one week: "Target met" once it is. */
+export function statusName(week) {
+  if (targetsMet(week)) {
+    return 'Target met';
+  }
+  return statusNames[week.status] || '';
+}
+
+/**
+ * clientStatusText is what a client reads about their own week: what they
+ * attended against what was scheduled so far and the goal, in plain words,
+ * kind and never blaming. Praise is for a goal reached, never for a start.
+ */
+export function clientStatusText(week) {
+  if (!statusNames[week.status]) {
+    return '';
+  }
+  if (targetsMet(week)) {
+    return 'You reached your goal this week. Well done.';
+  }
+  if (week.status === 'below') {
+    return 'This week ended below your goal. Your team is there to help you plan the next one.';
+  }
+  const attended = Number(week.sessions_attended) || 0;
+  const missed = Number(week.absences) || 0;
+  const s = (k) => (k === 1 ? '1 session' : `${k} sessions`);
+  let text = '';
+  if (missed > 0) {
+    text = `So far this week you joined ${attended} of the ${s(attended + missed)} scheduled. `;
+  } else if (attended > 0) {
+    text = `So far this week you joined ${s(attended)}. `;
+  }
+  if (week.status === 'at_risk') {
+    return `${text}This week is behind your goal. Every session you join still counts.`;
+  }
+  return `${text}There is still time to reach your goal; the bars above show what is left.`;
+}
 
 /** statusClass is the class that colours a status (always next to its words). */
 export const statusClass = (status) => `is-${statusNames[status] ? status : 'none'}`;

@@ -9,7 +9,7 @@
 import { LAYER_ID, Session } from './protocol.js';
 import {
   capitalize, currentWeek, dayText, decodeClaims, expired, getJSON, minutesWords, seg,
-  sessionName, timeText, validDate, weekRange, weekString, whenText,
+  sessionName, tabStore, timeText, validDate, weekRange, weekString, whenText,
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 import { Chat } from './chat.js';
@@ -61,7 +61,50 @@ const errorMessages = {
     title: 'This session is not meeting',
     text: 'It was cancelled, or falls on a holiday. Your therapist or program can tell you more.',
   },
+  ended: {
+    title: 'This session has ended',
+    text: 'Your therapist has ended this session. Thank you for being here. Your program can tell you when your next session is.',
+    retry: true,
+    retryLabel: 'Check again',
+  },
 };
+
+/**
+ * What the link check (GET /v1/link) says about a link that cannot be used,
+ * shown before the camera turns on. Each refusal has its own words.
+ */
+const linkMessages = {
+  invalid: {
+    title: 'This join link does not work',
+    text: 'Part of it may be missing or changed. Open the link exactly as your program sent it, for example by clicking it in the email or text message. If it still does not work, ask your program for a new link.',
+  },
+  expired: {
+    title: 'This join link has expired',
+    text: 'Join links work for a limited time. Please ask your therapist or program for a new link.',
+  },
+  not_yet_valid: {
+    title: 'This link is not active yet',
+    text: 'It starts working closer to your session. Please open it again later.',
+    retry: true,
+    retryLabel: 'Check again',
+  },
+  used: {
+    title: 'This invitation has already been used',
+    text: 'Each invitation works once. Please ask the therapist for a new one.',
+  },
+  removed: errorMessages.removed,
+  blocked: {
+    title: 'Your access is paused',
+    text: 'Your program has paused access to sessions for now. Please contact them; they will help you.',
+  },
+  ended: errorMessages.ended,
+};
+
+/** How long after leaving a call a reload of the page goes straight back in, in milliseconds (the server keeps the seat 60 s). */
+const RESUME_FOR = 55000;
+
+/** The link of this tab, kept across reloads (sessionStorage). */
+const kept = tabStore('join');
 
 /** The message for an error code nobody expects a person to understand. */
 const genericError = {
@@ -164,6 +207,8 @@ const state = {
   you: null,
   locked: false,
   waiting: [], // therapists: who waits, [{id, name, role}]
+  denied: new Set(), // therapists: the waiting people this page turned away, until the list says they are gone
+  unloading: false, // the page is being reloaded or closed: keep the place for a reload
   hands: [], // participant ids with a raised hand, in the order they were raised
   seen: new Map(), // participant id -> when this page first saw them in the session (ms)
   minutesTimer: 0,
@@ -192,14 +237,47 @@ const state = {
  */
 function readToken() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get('token') || '';
+  let token = (params.get('token') || '').trim();
   state.room = params.get('room') || '';
   state.autoJoin = params.get('join') === '1';
   state.hops = Math.max(0, parseInt(params.get('hops') || '0', 10) || 0);
   if (location.hash) {
     history.replaceState(null, '', location.pathname + location.search);
   }
-  return token.trim();
+  if (token) {
+    kept.set({ token, room: state.room });
+    return token;
+  }
+  // A reload: the link kept for this tab, and back where the person was
+  // (the call or the waiting room) while the server still keeps their place.
+  const k = kept.get();
+  token = typeof k.token === 'string' ? k.token : '';
+  state.room = typeof k.room === 'string' ? k.room : '';
+  if (token && k.where && Date.now() - (Number(k.at) || 0) < RESUME_FOR) {
+    state.resume = typeof k.resume === 'string' ? k.resume : '';
+    state.autoJoin = true;
+  }
+  return token;
+}
+
+/** keepPlace remembers for a reload where the person is now: 'call', 'waiting' or '' (nowhere to go back to). */
+function keepPlace(where) {
+  kept.set({ token: state.token, room: state.room, where, resume: where === 'call' ? state.resume : '', at: Date.now() });
+}
+
+/**
+ * checkLink asks the server whether the link works (GET /v1/link) and
+ * returns the message to show instead of the device check, or null. A
+ * failed check lets the join itself say what is wrong.
+ */
+async function checkLink() {
+  const q = state.room ? `?room=${encodeURIComponent(state.room)}` : '';
+  try {
+    const { status } = await getJSON(state.token, `/v1/link${q}`);
+    return linkMessages[status] || null;
+  } catch {
+    return null;
+  }
 }
 
 /** describeInvite says who the token lets you join as, in words. */
@@ -545,6 +623,7 @@ function toggleHand() {
 function renderHandButton() {
   const b = $('[data-action="hand"]');
   b.textContent = state.hand ? 'Lower hand' : 'Raise hand';
+  b.setAttribute('aria-pressed', String(state.hand));
   b.classList.toggle('btn-on', state.hand);
 }
 
@@ -578,6 +657,9 @@ const TILE_ASPECT = 4 / 3;
 /** The smallest tile width in CSS pixels; below it the stage scrolls. */
 const MIN_TILE_WIDTH = 160;
 
+/** Below this stage width in CSS pixels (phones held upright) a one-to-one call shows your own view small, in a corner. */
+const PIP_BELOW = 420;
+
 /**
  * layoutTiles sizes the tiles so that all of them fit on the stage, as large
  * as they can be: it tries every column count, and sets the tile width and
@@ -586,10 +668,14 @@ const MIN_TILE_WIDTH = 160;
 function layoutTiles() {
   const stage = $('[data-stage]');
   const grid = $('[data-tiles]');
-  const n = grid.children.length;
   const gap = parseFloat(getComputedStyle(grid).columnGap) || 0;
   const width = stage.clientWidth;
   const height = stage.clientHeight;
+  // One to one on a narrow screen (a phone): the other person fills the
+  // stage and your own view is a small picture in its corner.
+  const pip = grid.children.length === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
+  grid.classList.toggle('tiles-pip', pip);
+  const n = pip ? 1 : grid.children.length;
   if (n === 0 || width === 0 || height === 0) {
     return;
   }
@@ -901,8 +987,10 @@ function fromTemplate(id) {
 /** renderConsole shows or hides the console and fills it in. */
 function renderConsole() {
   const on = isTherapist();
-  $('[data-console]').hidden = !on;
-  document.body.toggleAttribute('data-console', on);
+  // The aside, by its tag: the body carries data-has-console for the layout,
+  // and a selector that could match the body once hid the whole page.
+  $('aside[data-console]').hidden = !on;
+  document.body.toggleAttribute('data-has-console', on);
   // A therapist has the floor already, and ends the session rather than leaving it.
   $('[data-action="hand"]').hidden = on;
   $('[data-view="call"] [data-action="end"]').hidden = !leads();
@@ -1129,6 +1217,7 @@ function connectSession() {
     room_updated: onRoomUpdated,
     chat: (d) => chat.add(d),
     chat_removed: (d) => chat.remove(d.message_id),
+    turned_away: onTurnedAway,
     redirect: onRedirect,
     error: onError,
     closed: onClosed,
@@ -1145,6 +1234,7 @@ function onJoined(msg) {
   endReconnect();
   state.joined = true;
   state.resume = msg.resume || '';
+  keepPlace('call');
   state.host = msg.room.host || '';
   state.autoAdmit = !!msg.room.auto_admit;
   chat.start({ therapist: msg.you.role === 'therapist', enabled: msg.room.chat, keep: back });
@@ -1186,6 +1276,7 @@ function onWaiting(msg) {
   endReconnect(); // the seat was not kept: the therapist admits you again
   const first = !state.waited;
   state.waited = true;
+  keepPlace('waiting');
   show('waiting');
   const pos = $('[data-position]');
   const before = pos.textContent;
@@ -1199,12 +1290,41 @@ function onWaiting(msg) {
   }
 }
 
-/** onWaitingList keeps the therapist's waiting list and says who arrived. */
+/** Why the console says someone was turned away at the door. */
+const turnedAwayWords = {
+  locked: 'the room is locked',
+  room_full: 'the session is full',
+};
+
+/** onTurnedAway tells a therapist that someone could not come in, and why. */
+function onTurnedAway({ participant, reason }) {
+  if (!isTherapist() || !participant) {
+    return;
+  }
+  const text = `${participant.name || 'Someone'} tried to join, but ${turnedAwayWords[reason] || 'could not come in'}.`;
+  const line = $('[data-turned-away]');
+  line.textContent = reason === 'locked' ? `${text} Unlock the room to let them in.` : text;
+  line.hidden = false;
+  announce(text);
+}
+
+/** onWaitingList keeps the therapist's waiting list and says who arrived and who was turned away. */
 function onWaitingList({ waiting = [] }) {
   const before = new Set(state.waiting.map((p) => p.id));
+  const now = new Set(waiting.map((p) => p.id));
   const arrived = waiting.filter((p) => !before.has(p.id));
+  const gone = state.waiting.filter((p) => !now.has(p.id));
   state.waiting = waiting;
   renderWaitingList();
+  const denied = gone.filter((p) => state.denied.has(p.id));
+  for (const p of gone) {
+    state.denied.delete(p.id);
+  }
+  if (isTherapist() && denied.length > 0 && arrived.length === 0) {
+    announce(denied.length === 1 ? `${denied[0].name} was not let in.` : `${denied.length} people were not let in.`);
+  } else if (isTherapist() && gone.length > 0 && arrived.length === 0 && gone.some((p) => $('[data-status]').textContent.startsWith(`${p.name} is waiting`))) {
+    announce(waiting.length ? `${waiting.length} waiting to join.` : 'Nobody is waiting now.');
+  }
   if (isTherapist() && arrived.length === 1) {
     announce(`${arrived[0].name} is waiting to join.`);
   } else if (isTherapist() && arrived.length > 1) {
@@ -1362,6 +1482,10 @@ function onClosed({ reason }) {
   }
   endReconnect();
   stopStats();
+  if (!state.unloading) {
+    keepPlace(''); // left, ended, removed or refused: a reload starts at the device check
+    state.resume = '';
+  }
   state.session = null;
   state.joined = false;
   state.you = null;
@@ -1613,10 +1737,15 @@ function renderAudioOnly() {
 }
 
 /** rejoin goes back to the device check. */
-function rejoin() {
+async function rejoin() {
   state.audio = true;
   state.video = true;
   state.audioOnly = false;
+  const problem = await checkLink();
+  if (problem) {
+    showMessage(problem);
+    return;
+  }
   showPrejoin();
   loadMyWeek($('[data-my-week]'));
 }
@@ -1833,7 +1962,7 @@ async function loadMyWeek(container) {
   goals.append(hoursGoal(rep), daysGoal(rep));
   const words = document.createElement('p');
   words.className = `week-words ${statusClass(rep.status)}`;
-  words.textContent = clientStatusText[rep.status] || '';
+  words.textContent = clientStatusText(rep);
   words.hidden = !words.textContent;
   $('[data-my-week-body]', container).replaceChildren(range, goals, words);
   container.hidden = false;
@@ -1860,7 +1989,10 @@ function onClick(e) {
     'audio-only': toggleAudioOnly,
     'dismiss-weak': hideWeak,
     admit: () => state.session?.admit(id),
-    deny: () => state.session?.deny(id),
+    deny: () => {
+      state.denied.add(id);
+      state.session?.deny(id);
+    },
     'mute-audio': () => mute(b, 'audio'),
     'mute-video': () => mute(b, 'video'),
     remove: () => askRemove(id),
@@ -1886,7 +2018,7 @@ function onDialogCancel(e) {
 /** chat is the session's chat panel; it keeps nothing beyond the session. */
 let chat;
 
-function main() {
+async function main() {
   chat = new Chat($('[data-chat]'), $('[data-chat-toggle]'), {
     send: (text, priv) => state.session?.chat(text, priv),
     remove: (id) => state.session?.removeChat(id),
@@ -1917,6 +2049,16 @@ function main() {
       location.reload();
     }
   });
+  // A reload keeps the place: in the call, the resume secret brings the
+  // person back without the waiting room.
+  window.addEventListener('pagehide', () => {
+    state.unloading = true;
+    if (state.joined) {
+      keepPlace('call');
+    } else if (state.waited && state.session) {
+      keepPlace('waiting');
+    }
+  });
   state.token = readToken();
   if (!state.token) {
     show('no-token');
@@ -1924,6 +2066,13 @@ function main() {
   }
   state.claims = decodeClaims(state.token);
   $('[data-who]').textContent = describeInvite(state.claims);
+  // Refused before the camera turns on: the link check says why in its own words.
+  const problem = state.autoJoin && state.resume ? null : await checkLink();
+  if (problem) {
+    setRoomName('');
+    showMessage(problem);
+    return;
+  }
   showPrejoin();
   if (state.autoJoin) {
     state.autoJoin = false;

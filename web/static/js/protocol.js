@@ -22,6 +22,9 @@
 //                       stream carries all of that participant's tracks
 //   muted               {kind, by}: a therapist muted you
 //   room_updated        {room: {id, kind, title, locked}}: the lock state changed
+//   turned_away         {participant: {id, name, role}, reason}, to therapists:
+//                       someone was refused because the room is locked ("locked")
+//                       or full ("room_full")
 //   removed             {reason}
 //   ended               {}: the therapist ended the session
 //   redirect            {url}: the room lives on another node
@@ -59,7 +62,7 @@ export const LAYER_ID = 'layer';
 /** Server messages that are passed on to listeners as events of their type. */
 const forwarded = new Set([
   'waiting', 'waiting_list', 'participant_joined', 'participant_updated',
-  'participant_left', 'muted', 'removed', 'ended', 'redirect', 'room_updated', 'error',
+  'participant_left', 'muted', 'removed', 'ended', 'redirect', 'room_updated', 'turned_away', 'error',
   'chat', 'chat_removed',
 ]);
 

@@ -6,10 +6,9 @@
 // Authorization header, the CSV included (fetched, then saved from a Blob).
 
 import {
-  APIError, addWeeks, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired,
-  apiFetch, getJSON, readFragment, seg, sessionName, validDate, weekRange, weekString,
+  APIError, addWeeks, apiFetch, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired, getJSON, readFragment, seg, sessionName, tabStore, validDate, weekRange, weekString,
 } from './api.js';
-import { daysGoal, flagText, hoursGoal, statusClass, statusNames } from './attendance.js';
+import { daysGoal, flagText, hoursGoal, statusClass, statusName, statusNames } from './attendance.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -187,7 +186,7 @@ function renderRows(clients) {
     $('[data-hours]', tr).append(hoursGoal(c, { showLabel: false }));
     $('[data-days]', tr).append(daysGoal(c, { showLabel: false }));
     const badge = $('[data-status-badge]', tr);
-    badge.textContent = statusNames[c.status] || '—';
+    badge.textContent = statusName(c) || '—';
     badge.classList.add(statusClass(c.status));
     $('[data-absences]', tr).append(absencesCell(c));
     return tr;
@@ -250,7 +249,7 @@ function openDetail(sub) {
   $('[data-detail-name]', dialog).textContent = displayName(c);
   $('[data-detail-week]', dialog).textContent = `${weekRange(state.week)} (${weekString(state.week)})`;
   const status = $('[data-detail-status]', dialog);
-  status.textContent = c.status ? `Status: ${statusNames[c.status]}${c.live ? ' · in a session now' : ''}` : '';
+  status.textContent = c.status ? `Status: ${statusName(c)}${c.live ? ' · in a session now' : ''}` : '';
   status.className = `detail-status ${statusClass(c.status)}`;
   $('[data-detail-goals]', dialog).replaceChildren(hoursGoal(c), daysGoal(c));
 
@@ -373,7 +372,14 @@ function main() {
       location.reload();
     }
   });
-  const params = readFragment();
+  // The link is kept for this tab, so that a reload stays on the dashboard.
+  const kept = tabStore('staff');
+  let params = readFragment();
+  if (params.get('token')) {
+    kept.set({ fragment: params.toString() });
+  } else {
+    params = new URLSearchParams(kept.get().fragment || '');
+  }
   state.token = (params.get('token') || '').trim();
   if (!state.token) {
     show('no-token');
