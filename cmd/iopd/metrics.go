@@ -45,5 +45,12 @@ func (n *node) metricsHandler() http.Handler {
 		Namespace: "iop", Name: "keyframe_requests_total",
 		Help: "Keyframe requests (PLI) sent to publishers, one per track and request.",
 	}, func() float64 { return float64(n.sfu.Stats().KeyframeRequests) }))
+	gauge("attendance_redis_down", "1 while the attendance recorder cannot reach Redis (events go to the spool); back to 0 at its next successful write or heartbeat.", func() float64 {
+		if n.recorder.Stats().Down {
+			return 1
+		}
+		return 0
+	})
+	gauge("attendance_spooled_events", "Attendance events waiting in the spool for Redis.", func() float64 { return float64(n.recorder.Stats().Spooled) })
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
