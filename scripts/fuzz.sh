@@ -31,6 +31,8 @@ targets="
 ./rooms/schedule FuzzParseDate
 ./rooms/schedule FuzzParseClock
 ./rooms/schedule FuzzParseWeekday
+./cmd/iopd FuzzSignal
+./cmd/iopd FuzzRESTBodies
 "
 echo "$targets" | while read -r pkg target; do
 	[ -n "$pkg" ] || continue

@@ -128,7 +128,7 @@ func (s *Server) serve(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		c := &call{ctx: ctx, r: r, addr: clientAddr(r)}
+		c := &call{ctx: ctx, r: r, addr: s.clientAddr(r)}
 		if rt.perm != rooms.PermSecret {
 			claims := s.bearer(w, r)
 			if claims == nil {

@@ -273,6 +273,7 @@ func startIopdAt(t *testing.T, bin, redisURL, port string, env ...string) *iopdP
 		"IOP_JWT_SECRET="+testSecret,
 		"IOP_REDIS_URL="+redisURL,
 		"IOP_DATA_DIR="+t.TempDir(),
+		"IOP_JOIN_RATE=100000", "IOP_JOIN_BURST=100000", "IOP_UNJOINED_PER_ADDR=100000",
 	)
 	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
