@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"iop/rooms"
 	"iop/rooms/admission"
@@ -56,7 +57,8 @@ type Config struct {
 	Logger    *slog.Logger
 
 	// TrustedProxies are the reverse proxies (Caddy, an ingress) whose
-	// X-Forwarded-For names the client's address (IOP_TRUSTED_PROXIES).
+	// X-Forwarded-For names the client's address (IOP_TRUSTED_PROXIES):
+	// the per-address limits and the audit trail use it.
 	TrustedProxies []netip.Prefix
 
 	// Origins lists the allowed websocket Origin values (scheme://host[:port]);
@@ -84,6 +86,18 @@ type Config struct {
 	// RatePerSecond and RateBurst bound the messages one socket may send.
 	RatePerSecond float64
 	RateBurst     int
+
+	// SocketsPerPerson caps one person's sockets on this node (waiting or
+	// admitted, any room): a join beyond it closes their oldest socket
+	// with replaced.
+	SocketsPerPerson int
+	// UnjoinedPerAddr caps the sockets one address holds open before
+	// they have joined; more are refused with too_many_connections.
+	UnjoinedPerAddr int
+	// JoinRate and JoinBurst bound the join attempts from one address
+	// (per second, token bucket); more get too_many_joins.
+	JoinRate  float64
+	JoinBurst int
 }
 
 // DefaultConfig returns the timeouts and limits of PROTOCOL.md.
@@ -95,6 +109,11 @@ func DefaultConfig() Config {
 		WriteTimeout:  10 * time.Second,
 		RatePerSecond: 50,
 		RateBurst:     200,
+
+		SocketsPerPerson: 4,
+		UnjoinedPerAddr:  20,
+		JoinRate:         2,
+		JoinBurst:        20,
 	}
 }
 
@@ -108,6 +127,27 @@ type Server struct {
 	sessions map[*session]struct{}
 	draining bool
 	wg       sync.WaitGroup
+
+	// The per-person and per-address limits, under mu.
+	unjoined  map[string]int           // address -> sockets not joined yet
+	people    map[string][]*session    // "program/sub" -> sockets, oldest first
+	joinRates map[string]*rate.Limiter // address -> join attempts
+	limits    LimitStats
+}
+
+// LimitStats counts what the per-person and per-address limits refused,
+// for /metrics.
+type LimitStats struct {
+	Replaced        uint64 // sockets closed by a newer one of the same person
+	RefusedUnjoined uint64 // sockets refused: too many not joined from one address
+	RefusedJoinRate uint64 // joins refused: too many per second from one address
+}
+
+// Limits returns the counts of the limits' refusals so far.
+func (s *Server) Limits() LimitStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limits
 }
 
 // New returns a server; zero durations and limits in cfg take their defaults.
@@ -131,10 +171,23 @@ func New(cfg Config) *Server {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = def.RateBurst
 	}
+	if cfg.SocketsPerPerson <= 0 {
+		cfg.SocketsPerPerson = def.SocketsPerPerson
+	}
+	if cfg.UnjoinedPerAddr <= 0 {
+		cfg.UnjoinedPerAddr = def.UnjoinedPerAddr
+	}
+	if cfg.JoinRate <= 0 {
+		cfg.JoinRate = def.JoinRate
+	}
+	if cfg.JoinBurst <= 0 {
+		cfg.JoinBurst = def.JoinBurst
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, sessions: map[*session]struct{}{}}
+	s := &Server{cfg: cfg, sessions: map[*session]struct{}{}, unjoined: map[string]int{},
+		people: map[string][]*session{}, joinRates: map[string]*rate.Limiter{}}
 	s.admission = admission.New(admission.Config{
 		Rooms: cfg.Rooms, Seats: cfg.Seats, Store: cfg.Store, Schedule: cfg.Schedule, Leeway: cfg.Leeway,
 	})
@@ -159,18 +212,126 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	// The address's place is taken before the upgrade, so that a client
+	// whose handshake has completed is already counted.
+	addr := s.clientAddr(r)
+	s.mu.Lock()
+	over := s.unjoined[addr] >= s.cfg.UnjoinedPerAddr
+	if over {
+		s.limits.RefusedUnjoined++
+	} else {
+		s.unjoined[addr]++
+	}
+	s.mu.Unlock()
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		if !over {
+			s.mu.Lock()
+			s.uncount(&session{addr: addr, unjoinedCounted: true})
+			s.mu.Unlock()
+		}
 		return // the upgrader has answered with an HTTP error
 	}
-	sess := newSession(s, conn, s.clientAddr(r))
+	sess := newSession(s, conn, addr)
+	sess.unjoinedCounted = !over
 	s.mu.Lock()
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
+	if over {
+		// Told in the protocol rather than by an HTTP status, which a
+		// browser's WebSocket does not show.
+		sess.fail(protocol.CodeTooManyConnections, "too many connections from your address that have not joined", "", websocket.ClosePolicyViolation)
+	}
 	sess.run()
 	s.mu.Lock()
 	delete(s.sessions, sess)
+	s.uncount(sess)
 	s.mu.Unlock()
+}
+
+// uncount drops sess from the unjoined count of its address; under mu.
+func (s *Server) uncount(sess *session) {
+	if !sess.unjoinedCounted {
+		return
+	}
+	sess.unjoinedCounted = false
+	if s.unjoined[sess.addr]--; s.unjoined[sess.addr] <= 0 {
+		delete(s.unjoined, sess.addr)
+	}
+}
+
+// release drops sess from the unjoined count of its address.
+func (s *Server) release(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uncount(sess)
+}
+
+// allowJoin takes one join attempt from addr's bucket.
+func (s *Server) allowJoin(addr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.joinRates[addr]
+	if l == nil {
+		if len(s.joinRates) >= 4096 {
+			// Forget addresses whose bucket has refilled: they are
+			// indistinguishable from new ones.
+			for a, old := range s.joinRates {
+				if old.Tokens() >= float64(s.cfg.JoinBurst) {
+					delete(s.joinRates, a)
+				}
+			}
+		}
+		l = rate.NewLimiter(rate.Limit(s.cfg.JoinRate), s.cfg.JoinBurst)
+		s.joinRates[addr] = l
+	}
+	if l.Allow() {
+		return true
+	}
+	s.limits.RefusedJoinRate++
+	return false
+}
+
+// joined moves sess from its address's unjoined count to its person's
+// sockets, and closes that person's oldest sockets beyond the cap.
+func (s *Server) joined(sess *session, program, sub string) {
+	key := program + "/" + sub
+	s.mu.Lock()
+	s.uncount(sess)
+	sess.personKey = key
+	list := append(s.people[key], sess)
+	var old []*session
+	if n := len(list) - s.cfg.SocketsPerPerson; n > 0 {
+		old, list = list[:n:n], list[n:]
+		s.limits.Replaced += uint64(n)
+	}
+	s.people[key] = list
+	s.mu.Unlock()
+	for _, o := range old {
+		o.replaced()
+	}
+}
+
+// left forgets sess among its person's sockets.
+func (s *Server) left(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := sess.personKey
+	if key == "" {
+		return
+	}
+	list := s.people[key]
+	for i, o := range list {
+		if o == sess {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.people, key)
+	} else {
+		s.people[key] = list
+	}
 }
 
 // Kick disconnects every live session of a person in a program, telling

@@ -52,6 +52,7 @@ type session struct {
 	writerDone chan struct{}
 	abortOnce  sync.Once
 	closing    atomic.Bool // a close frame is queued
+	cut        atomic.Bool // stop reading once the close frame is out
 
 	limiter *rate.Limiter
 	chats   *rate.Limiter // chat messages: a few a minute, the socket stays open when over
@@ -63,10 +64,14 @@ type session struct {
 	joinedRoom bool
 	id         string
 	joinRe     string
-	addr       string // the client's IP address, for the audit trail only
-	grant      rooms.Grant
-	ticket     *admission.Ticket
-	room       *rooms.Room
+	addr       string // the client's IP address, for the limits and the audit trail
+	// unjoinedCounted and personKey are the session's places in the
+	// server's per-address and per-person counts, under the server's mu.
+	unjoinedCounted bool
+	personKey       string
+	grant           rooms.Grant
+	ticket          *admission.Ticket
+	room            *rooms.Room
 
 	// offerRe is the id of the publish offer being answered; the answer
 	// is sent from within HandleOffer on the reader goroutine.
@@ -106,6 +111,7 @@ func newSession(s *Server, conn *websocket.Conn, addr string) *session {
 func (s *session) run() {
 	go s.writeLoop()
 	reason := s.readLoop()
+	s.srv.left(s)
 	s.leave(reason)
 	if s.closing.Load() {
 		// Let the error and close frame go out, then read what the client
@@ -144,8 +150,14 @@ func (s *session) writeLoop() {
 				if tc, ok := s.conn.NetConn().(*net.TCPConn); ok {
 					_ = tc.CloseWrite()
 				}
-				// The reader ends when the client answers the close, or soon.
-				_ = s.conn.NetConn().SetReadDeadline(time.Now().Add(2 * time.Second))
+				// The reader ends when the client answers the close, or soon;
+				// at once for a replaced socket, so that it leaves its room
+				// before its person's next socket knocks.
+				wait := 2 * time.Second
+				if s.cut.Load() {
+					wait = 0
+				}
+				_ = s.conn.NetConn().SetReadDeadline(time.Now().Add(wait))
 				return
 			}
 			_ = s.conn.SetWriteDeadline(deadline)
@@ -195,12 +207,18 @@ func (s *session) closeWith(code int, text string) {
 	if s.closing.Swap(true) {
 		return
 	}
+	// A socket on its way out no longer holds its address's place among
+	// those not joined (its client sees the close after this).
+	s.srv.release(s)
 	s.enqueue(frame{close: true, closeCode: code, closeText: text})
 }
 
 // readLoop reads and dispatches messages until the connection ends, and
 // returns why the participant left.
 func (s *session) readLoop() string {
+	if s.closing.Load() {
+		return rooms.ReasonDropped // refused before it could say anything
+	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
 	s.conn.SetPongHandler(func(string) error {
 		s.heard.Store(time.Now().UnixNano())
@@ -416,6 +434,9 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	if len(m.Room) > 256 || len(m.Resume) > 256 {
 		return errorf(protocol.CodeBadMessage, "room or resume too long")
 	}
+	if !s.srv.allowJoin(s.addr) {
+		return errorf(protocol.CodeTooManyJoins, "too many joins from your address; try again in a few seconds")
+	}
 	c, err := s.srv.cfg.Verifier.Verify(m.Token)
 	if err != nil {
 		return err
@@ -440,6 +461,7 @@ func (s *session) join(m *protocol.ClientMessage) error {
 	}
 	s.ticket, s.room = t, t.Room
 	s.joinedRoom = true
+	s.srv.joined(s, g.Program, g.Sub)
 	s.mu.Lock()
 	s.roomKey, s.program, s.sub, s.joined = t.Room.Ref().String(), g.Program, g.Sub, t.Room
 	transport := s.transport // media that connected before join returned
@@ -795,6 +817,15 @@ func (s *session) move(url string) {
 	s.ending(rooms.ReasonDropped)
 	s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: url})
 	s.closeWith(websocket.CloseNormalClosure, "redirect")
+}
+
+// replaced closes a socket the same person has replaced with a newer one
+// beyond the per-person cap; they count as dropped (their newer socket
+// carries on).
+func (s *session) replaced() {
+	s.ending(rooms.ReasonDropped)
+	s.cut.Store(true)
+	s.fail(protocol.CodeReplaced, "you opened this session in another window or device; this one is closed", "", websocket.ClosePolicyViolation)
 }
 
 // kick ends a live session from outside (a program-wide block).

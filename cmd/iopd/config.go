@@ -42,6 +42,17 @@ type config struct {
 	RoomCaps      string
 	DataDir       string
 
+	// Limits on what one person, one address or one HTTP connection may
+	// hold (docs/protocol.md, section 7).
+	SocketsPerPerson int
+	UnjoinedPerAddr  int
+	JoinRate         float64
+	JoinBurst        int
+	HTTPReadTimeout  time.Duration
+	HTTPWriteTimeout time.Duration
+	HTTPIdleTimeout  time.Duration
+	HTTPMaxHeader    int
+
 	// The audit trail (package audit; the lead wires it into the server).
 	AuditKey       string // audit.ParseKey: "hex:..." or raw bytes, at least 32 bytes
 	AuditRetention string // audit.ParseRetention: days (2192d) or a duration, at least six years
@@ -90,6 +101,14 @@ func options(c *config) []option {
 		{"audit-key", "IOP_AUDIT_KEY", "HMAC key of the audit trail's hash chain: hex: and hex digits, or raw bytes; at least 32 bytes (unset: plain SHA-256)", &c.AuditKey, ""},
 		{"attendance-key", "IOP_ATTENDANCE_KEY", "HMAC key of the attendance event chain, as IOP_AUDIT_KEY: hex: and hex digits, or raw bytes; at least 32 bytes. Set on every node and for iopctl attendance; a chain keeps its key once keyed (unset: plain SHA-256)", &c.AttendanceKey, ""},
 		{"audit-retention", "IOP_AUDIT_RETENTION", "how long audit entries are kept: days (2192d) or a duration; at least six years", &c.AuditRetention, "2192d"},
+		{"sockets-per-person", "IOP_SOCKETS_PER_PERSON", "signaling sockets one person may hold on this node; a join beyond it closes their oldest with replaced", &c.SocketsPerPerson, "4"},
+		{"unjoined-per-addr", "IOP_UNJOINED_PER_ADDR", "signaling sockets one IP address may hold open before joining; more are refused with too_many_connections", &c.UnjoinedPerAddr, "20"},
+		{"join-rate", "IOP_JOIN_RATE", "join attempts per second one IP address may make, sustained; more get too_many_joins", &c.JoinRate, "2"},
+		{"join-burst", "IOP_JOIN_BURST", "join attempts one IP address may make in a burst", &c.JoinBurst, "20"},
+		{"http-read-timeout", "IOP_HTTP_READ_TIMEOUT", "how long a client may take to send a whole HTTP request (headers: 10s at most)", &c.HTTPReadTimeout, "30s"},
+		{"http-write-timeout", "IOP_HTTP_WRITE_TIMEOUT", "how long writing one HTTP response may take (exports included; websockets are not bound by it)", &c.HTTPWriteTimeout, "5m"},
+		{"http-idle-timeout", "IOP_HTTP_IDLE_TIMEOUT", "how long an idle keep-alive HTTP connection stays open", &c.HTTPIdleTimeout, "60s"},
+		{"http-max-header-bytes", "IOP_HTTP_MAX_HEADER_BYTES", "largest HTTP request header (431 beyond)", &c.HTTPMaxHeader, "32768"},
 		{"room-caps", "IOP_ROOM_CAPS", "client caps per room kind, e.g. group=12,support=20 (default group, complementary, support 15; individual 1; family 1 client + 6 family)", &c.RoomCaps, ""},
 	}
 }
@@ -116,6 +135,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 				return nil, fmt.Errorf("%s: %q is not a number", o.env, def)
 			}
 			fs.IntVar(t, o.flag, n, help)
+		case *float64:
+			f, err := strconv.ParseFloat(def, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not a number", o.env, def)
+			}
+			fs.Float64Var(t, o.flag, f, help)
 		case *time.Duration:
 			d, err := time.ParseDuration(def)
 			if err != nil {
@@ -169,6 +194,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.JWTPrivateKey != "" && c.JWTKeys == "" {
 		return nil, fmt.Errorf("IOP_JWT_PRIVATE_KEY signs invitations for IOP_JWT_KEYS; with IOP_JWT_SECRET the secret signs them")
+	}
+	if c.SocketsPerPerson < 1 || c.UnjoinedPerAddr < 1 || c.JoinBurst < 1 || !(c.JoinRate > 0) {
+		return nil, fmt.Errorf("IOP_SOCKETS_PER_PERSON, IOP_UNJOINED_PER_ADDR, IOP_JOIN_RATE and IOP_JOIN_BURST must be positive")
+	}
+	if c.HTTPReadTimeout <= 0 || c.HTTPWriteTimeout <= 0 || c.HTTPIdleTimeout <= 0 || c.HTTPMaxHeader < 4096 {
+		return nil, fmt.Errorf("the IOP_HTTP_* timeouts must be positive and IOP_HTTP_MAX_HEADER_BYTES at least 4096")
 	}
 	if _, err := time.LoadLocation(c.Timezone); err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)

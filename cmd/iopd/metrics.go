@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"iop/sfu"
+	"iop/signaling"
 )
 
 // metricsHandler serves /metrics: what this node carries now, read from its
@@ -45,5 +46,23 @@ func (n *node) metricsHandler() http.Handler {
 		Namespace: "iop", Name: "keyframe_requests_total",
 		Help: "Keyframe requests (PLI) sent to publishers, one per track and request.",
 	}, func() float64 { return float64(n.sfu.Stats().KeyframeRequests) }))
+	gauge("attendance_redis_down", "1 while the attendance recorder cannot reach Redis (events go to the spool); back to 0 at its next successful write or heartbeat.", func() float64 {
+		if n.recorder.Stats().Down {
+			return 1
+		}
+		return 0
+	})
+	gauge("attendance_spooled_events", "Attendance events waiting in the spool for Redis.", func() float64 { return float64(n.recorder.Stats().Spooled) })
+	for limit, f := range map[string]func(signaling.LimitStats) uint64{
+		"sockets_per_person": func(l signaling.LimitStats) uint64 { return l.Replaced },
+		"unjoined_per_addr":  func(l signaling.LimitStats) uint64 { return l.RefusedUnjoined },
+		"joins_per_addr":     func(l signaling.LimitStats) uint64 { return l.RefusedJoinRate },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "iop", Name: "limit_refusals_total",
+			Help:        "Sockets and joins refused by a limit: sockets_per_person (an older socket replaced), unjoined_per_addr (too_many_connections), joins_per_addr (too_many_joins).",
+			ConstLabels: prometheus.Labels{"limit": limit},
+		}, func() float64 { return float64(f(n.sig.Limits())) }))
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

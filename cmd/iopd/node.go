@@ -147,6 +147,10 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
 	sigCfg.Origins = splitList(cfg.Origins)
+	sigCfg.SocketsPerPerson = cfg.SocketsPerPerson
+	sigCfg.UnjoinedPerAddr = cfg.UnjoinedPerAddr
+	sigCfg.JoinRate = cfg.JoinRate
+	sigCfg.JoinBurst = cfg.JoinBurst
 	sigCfg.TrustedProxies, _ = signaling.ParseProxies(cfg.Proxies) // checked by parseConfig
 
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -172,9 +176,16 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		return nil, err
 	}
 
+	// Every HTTP connection is bounded: a stranger cannot hold one open by
+	// sending slowly, reading slowly or idling (websockets clear these
+	// deadlines when they upgrade and keep their own, docs/protocol.md).
 	n.http = &http.Server{
 		Handler:           n.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.HTTPReadTimeout),
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
+		MaxHeaderBytes:    cfg.HTTPMaxHeader,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go func() { _ = n.http.Serve(n.ln) }()

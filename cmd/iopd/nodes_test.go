@@ -241,47 +241,60 @@ func freePort(t *testing.T) string {
 
 // startIopd runs the iopd binary as a node on a free loopback port with the
 // shared Redis, waits until /healthz answers, and kills it when the test ends.
-func startIopd(t *testing.T, bin, redisURL string) *iopdProcess {
+func startIopd(t *testing.T, bin, redisURL string, env ...string) *iopdProcess {
 	t.Helper()
 	for attempt := 1; attempt <= 3; attempt++ {
 		port := freePort(t)
-		p := &iopdProcess{url: "http://127.0.0.1:" + port, out: &lockedBuffer{}, done: make(chan struct{})}
-		p.cmd = exec.Command(bin)
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "IOP_") {
-				p.cmd.Env = append(p.cmd.Env, kv)
-			}
-		}
-		p.cmd.Env = append(p.cmd.Env,
-			"IOP_HTTP_ADDR=127.0.0.1:"+port,
-			"IOP_PUBLIC_URL="+p.url,
-			"IOP_UDP_HOST=127.0.0.1",
-			"IOP_UDP_PORT=0",
-			"IOP_JWT_SECRET="+testSecret,
-			"IOP_REDIS_URL="+redisURL,
-			"IOP_DATA_DIR="+t.TempDir(),
-		)
-		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-		if err := p.cmd.Start(); err != nil {
-			t.Fatalf("start iopd: %v", err)
-		}
-		go func() {
-			_ = p.cmd.Wait()
-			close(p.done)
-		}()
-		t.Cleanup(func() {
-			p.kill()
-			if t.Failed() {
-				t.Logf("iopd at %s (pid %d) said:\n%s", p.url, p.cmd.Process.Pid, p.out.String())
-			}
-		})
-		if p.healthy(20 * time.Second) {
+		if p := startIopdAt(t, bin, redisURL, port, env...); p != nil {
 			return p
 		}
-		p.kill()
-		t.Logf("iopd did not come up on port %s (attempt %d):\n%s", port, attempt, p.out.String())
+		t.Logf("iopd did not come up on port %s (attempt %d)", port, attempt)
 	}
 	t.Fatal("iopd did not come up")
+	return nil
+}
+
+// startIopdAt starts iopd on port with env added to its environment, and
+// returns it once healthy (nil, with its output logged, if it is not).
+func startIopdAt(t *testing.T, bin, redisURL, port string, env ...string) *iopdProcess {
+	t.Helper()
+	p := &iopdProcess{url: "http://127.0.0.1:" + port, out: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IOP_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Env = append(p.cmd.Env,
+		"IOP_HTTP_ADDR=127.0.0.1:"+port,
+		"IOP_PUBLIC_URL="+p.url,
+		"IOP_UDP_HOST=127.0.0.1",
+		"IOP_UDP_PORT=0",
+		"IOP_JWT_SECRET="+testSecret,
+		"IOP_REDIS_URL="+redisURL,
+		"IOP_DATA_DIR="+t.TempDir(),
+		"IOP_JOIN_RATE=100000", "IOP_JOIN_BURST=100000", "IOP_UNJOINED_PER_ADDR=100000",
+	)
+	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start iopd: %v", err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("iopd at %s (pid %d) said:\n%s", p.url, p.cmd.Process.Pid, p.out.String())
+		}
+	})
+	if p.healthy(20 * time.Second) {
+		return p
+	}
+	p.kill()
+	t.Logf("iopd on port %s said:\n%s", port, p.out.String())
 	return nil
 }
 

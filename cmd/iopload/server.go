@@ -78,6 +78,9 @@ func spawnServer(ctx context.Context, bin, redisURL string, log io.Writer) (*ser
 		"IOP_UDP_PORT=0",
 		"IOP_JWT_SECRET="+s.secret,
 		"IOP_REDIS_URL="+redisURL,
+		// Every synthetic participant comes from this one address: lift
+		// the per-address limits meant for strangers.
+		"IOP_JOIN_RATE=100000", "IOP_JOIN_BURST=100000", "IOP_UNJOINED_PER_ADDR=100000",
 	)
 	s.logPath = filepath.Join(tmp, "iopd.log")
 	logFile, err := os.Create(s.logPath)

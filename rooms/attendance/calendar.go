@@ -88,7 +88,7 @@ func WeekOf(t time.Time, loc *time.Location) Week { return DateOf(t, loc).Week()
 // ParseWeek reads a week written as 2026-W45 (PROTOCOL.md's yyyy-Www).
 func ParseWeek(s string) (Week, error) {
 	y, n, ok := strings.Cut(s, "-W")
-	if !ok || len(y) != 4 || len(n) != 2 {
+	if !ok || len(y) != 4 || len(n) != 2 || !digits(y) || !digits(n) {
 		return Week{}, fmt.Errorf("week %q: want yyyy-Www", s)
 	}
 	year, err1 := strconv.Atoi(y)
@@ -146,3 +146,14 @@ func (w Week) Add(n int) Week { return w.Monday().AddDays(7 * n).Week() }
 
 // Contains reports whether the date falls in the week.
 func (w Week) Contains(d Date) bool { return d.Week() == w }
+
+// digits reports whether s is ASCII digits only (strconv.Atoi also takes a
+// sign, which would let "2026-W+1" through as a second spelling of a week).
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -558,8 +558,15 @@ func (r *Recorder) heartbeat() {
 		cancel()
 		if err != nil {
 			r.opts.Log.Warn("attendance: sweep failed", "err", err)
+			r.wentDown(err)
+			return
 		} else if n > 0 {
 			r.opts.Log.Info("attendance: closed segments of a node that stopped", "segments", n)
 		}
+	}
+	if len(byProgram) > 0 || r.opts.StaleAfter > 0 {
+		// Redis answered every call of this heartbeat: it is back, even if
+		// no room event has come along to prove it.
+		r.up()
 	}
 }

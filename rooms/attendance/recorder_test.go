@@ -381,3 +381,45 @@ func TestRecorderWithRooms(t *testing.T) {
 type nopListener struct{}
 
 func (nopListener) RoomEvent(rooms.Event) {}
+
+// TestRecorderUpAtHeartbeat (issue 18, finding 4): Redis goes away while a
+// segment is open and comes back while nothing happens in the room; the
+// recorder reports Redis down, then back at its next successful
+// heartbeat, not only at the next room event.
+func TestRecorderUpAtHeartbeat(t *testing.T) {
+	ny := newYork(t)
+	srv := startRedisServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	t0 := at(ny, 2026, 10, 27, 18, 0, 0)
+	clk := &clock{now: t0}
+	st := New(rdb, Options{Now: clk.Now})
+	program := "quiet"
+	if err := st.SetProgramZone(context.Background(), program, "America/New_York"); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := NewRecorder(st, RecorderOptions{
+		Node: "n1", Spool: filepath.Join(t.TempDir(), "spool"), Heartbeat: 20 * time.Millisecond, StaleAfter: -1,
+		Timeout: 200 * time.Millisecond, Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	feed{rec, program}.joined("r", person("p1", "c1", rooms.RoleClient), t0)
+	flush(t, rec)
+	waitStats := func(what string, ok func(RecorderStats) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok(rec.Stats()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the recorder reports %+v", what, rec.Stats())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	srv.stop()
+	waitStats("Redis stopped", func(s RecorderStats) bool { return s.Down })
+	srv.start()
+	waitStats("Redis back, no room event since", func(s RecorderStats) bool { return !s.Down })
+}

@@ -149,7 +149,7 @@ func ParseClock(s string) (Clock, error) {
 	h, m, ok := strings.Cut(s, ":")
 	hh, err1 := strconv.Atoi(h)
 	mm, err2 := strconv.Atoi(m)
-	if !ok || len(h) != 2 || len(m) != 2 || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+	if !ok || len(h) != 2 || len(m) != 2 || !digits(h) || !digits(m) || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
 		return 0, fmt.Errorf("time of day %q: want hh:mm from 00:00 to 23:59", s)
 	}
 	return Clock(hh*60 + mm), nil
@@ -511,4 +511,15 @@ func (p *Program) Location() (*time.Location, error) {
 		return nil, fmt.Errorf("program %s: unknown time zone %q: %w", p.ID, p.TimeZone, errors.Join(ErrInvalid, err))
 	}
 	return loc, nil
+}
+
+// digits reports whether s is ASCII digits only (strconv.Atoi also takes a
+// sign, which would let "+9:00" through as a second spelling of 09:00).
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -94,10 +94,20 @@ func (s *Store) Seated(ctx context.Context, room, category string) ([]string, er
 }
 
 // claimRoom makes this node the room's owner if nobody is, or renews the
-// claim if it is already; otherwise it returns the owner's value.
+// claim if it is already; otherwise it returns the owner's value. A claim
+// under this node's id (ARGV[3]) or at its URL (ARGV[4]) is this node's
+// own from before a restart (a crash leaves its claims until they lapse):
+// taken over, so that the restarted node never redirects a join to itself.
 var claimRoom = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
+local mine = cur == false or cur == ARGV[1]
+if not mine then
+  local sp = string.find(cur, ' ', 1, true)
+  if sp ~= nil and (string.sub(cur, 1, sp - 1) == ARGV[3] or string.sub(cur, sp + 1) == ARGV[4]) then
+    mine = true
+  end
+end
+if mine then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return ''
 end
@@ -112,10 +122,11 @@ end
 return 0
 `)
 
-// ClaimRoom makes the node the room's owner for ttl, or renews its claim.
+// ClaimRoom makes the node the room's owner for ttl, or renews its claim,
+// or takes over a claim its previous run left (same node id or same URL).
 // When another node owns the room it returns false and that node's URL.
 func (s *Store) ClaimRoom(ctx context.Context, room, nodeID, url string, ttl time.Duration) (mine bool, ownerURL string, err error) {
-	cur, err := claimRoom.Run(ctx, s.Redis, []string{ownerKey(room)}, nodeID+" "+url, ttl.Milliseconds()).Text()
+	cur, err := claimRoom.Run(ctx, s.Redis, []string{ownerKey(room)}, nodeID+" "+url, ttl.Milliseconds(), nodeID, url).Text()
 	if err != nil {
 		return false, "", fmt.Errorf("claim room %s: %w", room, err)
 	}

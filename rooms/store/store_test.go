@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,5 +78,35 @@ func TestOpenRefusesUnreachableRedis(t *testing.T) {
 	}
 	if _, err := Open(ctx, "http://not-redis"); err == nil {
 		t.Fatal("Open accepted a URL that is not a Redis URL")
+	}
+}
+
+// TestClaimAfterRestart: a claim left by a node that crashed belongs to the
+// node that starts again with the same id or at the same URL (it would
+// otherwise redirect joins to itself until the claim lapses); a claim of
+// another node at another URL stays that node's.
+func TestClaimAfterRestart(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	room := "p1/restart-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + time.Now().Format("150405.000000")
+	t.Cleanup(func() { s.Redis.Del(context.Background(), ownerKey(room)) })
+	cases := []struct {
+		name, id, url string
+		mine          bool
+		owner         string
+	}{
+		{"first run", "old-random-id", "http://10.0.0.1:8080", true, ""},
+		{"same URL, new random id", "new-random-id", "http://10.0.0.1:8080", true, ""},
+		{"same id, new URL", "new-random-id", "http://10.0.0.9:8080", true, ""},
+		{"another node", "node-b", "http://10.0.0.2:8080", false, "http://10.0.0.9:8080"},
+	}
+	for _, c := range cases {
+		mine, owner, err := s.ClaimRoom(ctx, room, c.id, c.url, time.Minute)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if mine != c.mine || (!mine && owner != c.owner) {
+			t.Errorf("%s: mine %v owner %q, want %v %q", c.name, mine, owner, c.mine, c.owner)
+		}
 	}
 }

@@ -97,6 +97,15 @@ const (
 	CodeSlowDown     = "slow_down" // too many chat messages: the socket stays open
 	CodeChatOff      = "chat_off"  // a therapist turned chat off
 	CodeInternal     = "internal"
+	// CodeReplaced closes a person's oldest socket when they open more
+	// than the node allows (IOP_SOCKETS_PER_PERSON).
+	CodeReplaced = "replaced"
+	// CodeTooManyConnections refuses a socket from an address that holds
+	// too many sockets that have not joined (IOP_UNJOINED_PER_ADDR).
+	CodeTooManyConnections = "too_many_connections"
+	// CodeTooManyJoins answers a join from an address over its join rate
+	// (IOP_JOIN_RATE, IOP_JOIN_BURST).
+	CodeTooManyJoins = "too_many_joins"
 )
 
 // Reasons carried in participant_left.
