@@ -67,6 +67,22 @@ const errorMessages = {
     retry: true,
     retryLabel: 'Check again',
   },
+  replaced: {
+    title: 'This session is open in another window',
+    text: 'You joined from another window or device, so this one was closed. Use the other one, or join again here.',
+    retry: true,
+    retryLabel: 'Join here instead',
+  },
+  too_many_connections: {
+    title: 'Too many connections from your network',
+    text: 'Please wait a minute, then try again. If it keeps happening, tell your program.',
+    retry: true,
+  },
+  too_many_joins: {
+    title: 'Too many tries at once',
+    text: 'Please wait a few seconds, then try again.',
+    retry: true,
+  },
 };
 
 /**
@@ -123,7 +139,7 @@ const endedMessage = {
 const supportText = 'If you have questions or need support, please contact your therapist or program.';
 
 /** Server errors that close the connection even after joining (PROTOCOL.md, "Error codes"). */
-const closingCodes = new Set(['too_large', 'join_timeout', 'rate_limited']);
+const closingCodes = new Set(['too_large', 'join_timeout', 'rate_limited', 'replaced', 'too_many_connections', 'too_many_joins']);
 
 /** What to say when something the person did in the session was refused. */
 const actionErrors = {
