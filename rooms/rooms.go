@@ -92,6 +92,9 @@ const (
 	ReasonRemoved = "removed"
 	ReasonDenied  = "denied"
 	ReasonEnded   = "ended"
+	// ReasonReplaced: a silent connection was replaced by its person's
+	// new one (EventRemoved to the old connection).
+	ReasonReplaced = "replaced"
 	// ReasonLocked and ReasonFull say why someone was turned away.
 	ReasonLocked = "locked"
 	ReasonFull   = "room_full"
@@ -135,6 +138,19 @@ type Event struct {
 type Listener interface {
 	RoomEvent(Event)
 }
+
+// Heard is what a listener may also tell: when its person was last heard
+// from (a media packet, a message, a pong). A connection whose person has
+// been silent for SilentAfter when the same person is admitted again is
+// taken to be dead and leaves at its last evidence.
+type Heard interface {
+	LastHeard() time.Time
+}
+
+// SilentAfter is how long without a sign of life marks an admitted
+// connection as dead once its person comes back on another one: longer
+// than the 15 s between the server's pings.
+const SilentAfter = 20 * time.Second
 
 // Errors callers branch on; signaling maps each to a protocol code.
 var (
@@ -488,6 +504,33 @@ func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, 
 	return false, nil
 }
 
+// replaceSilentLocked takes out the admitted connections of m's person
+// that have been silent for SilentAfter (the person came back on m before
+// the server noticed the old one drop): each leaves as dropped at its last
+// evidence, so the time between counts for nobody, and is told so that its
+// socket closes.
+func (r *Room) replaceSilentLocked(m *member) {
+	now := r.m.now()
+	for _, id := range append([]string(nil), r.admitted...) {
+		old := r.members[id]
+		if old == m || old.p.Sub != m.p.Sub {
+			continue
+		}
+		h, ok := old.l.(Heard)
+		if !ok {
+			continue
+		}
+		last := h.LastHeard()
+		if last.IsZero() || now.Sub(last) < SilentAfter {
+			continue
+		}
+		r.emitLocked(Event{Type: EventRemoved, Participant: old.p, Reason: ReasonReplaced}, only(old))
+		r.leftAt = last
+		r.dropLocked(old, ReasonDropped)
+		r.leftAt = time.Time{}
+	}
+}
+
 // admitWaitingLocked admits everyone waiting who may be in the room and
 // finds a seat; the others keep waiting.
 func (r *Room) admitWaitingLocked(by Participant) {
@@ -528,6 +571,7 @@ func (r *Room) admitLocked(m *member, by Participant) error {
 	if err := r.seatLocked(m); err != nil {
 		return err
 	}
+	r.replaceSilentLocked(m)
 	wasWaiting := r.removeWaitingLocked(m.p.ID)
 	others := make([]Participant, 0, len(r.admitted))
 	for _, id := range r.admitted {

@@ -501,3 +501,60 @@ func TestLeaveAt(t *testing.T) {
 type listenerFunc func(Event)
 
 func (f listenerFunc) RoomEvent(e Event) { f(e) }
+
+// heardInbox is a member that says when its person was last heard from.
+type heardInbox struct {
+	inbox
+	last time.Time
+}
+
+func (h *heardInbox) LastHeard() time.Time { return h.last }
+
+// TestSilentConnectionReplaced: a client whose connection went silent
+// comes back on a new one before the server noticed: when the new one is
+// admitted, the old one leaves as dropped at its last evidence (the gap
+// counts for nobody) and is told it was replaced; a connection that is
+// still heard from stays (two tabs).
+func TestSilentConnectionReplaced(t *testing.T) {
+	var left []Event
+	m := NewManager(nil, listenerFunc(func(e Event) {
+		if e.Type == EventLeft {
+			left = append(left, e)
+		}
+	}))
+	c := &clock{t: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)}
+	m.now = c.now
+	r := m.Open(Ref{Program: "p", ID: "r"}, KindGroup, "", false)
+	if _, err := r.Join(Participant{ID: "t", Sub: "sub-t", Role: RoleTherapist}, &inbox{}, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := &heardInbox{}
+	if _, err := r.Join(Participant{ID: "a1", Sub: "sub-a", Role: RoleClient}, old, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Admit("t", "a1")
+	old.last = c.t.Add(30 * time.Second) // last heard at 18:00:30
+	c.t = c.t.Add(time.Minute)           // back at 18:01:00 on a new connection
+	if _, err := r.Join(Participant{ID: "a2", Sub: "sub-a", Role: RoleClient}, &heardInbox{last: c.t}, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Admit("t", "a2")
+	if e := old.inbox.last(); e.Type != EventRemoved || e.Reason != ReasonReplaced {
+		t.Errorf("the silent connection was told %+v, want removed: replaced", e)
+	}
+	if len(left) != 1 || left[0].Participant.ID != "a1" || !left[0].At.Equal(old.last) || left[0].Reason != ReasonDropped {
+		t.Fatalf("left events %+v, want a1 dropped at its last evidence %v", left, old.last)
+	}
+	if !r.Has("a2") || r.Has("a1") {
+		t.Error("the new connection should be in and the old one out")
+	}
+	// A second tab that is alive stays.
+	c.t = c.t.Add(5 * time.Second)
+	if _, err := r.Join(Participant{ID: "a3", Sub: "sub-a", Role: RoleClient}, &heardInbox{last: c.t}, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Admit("t", "a3")
+	if !r.Has("a2") || !r.Has("a3") {
+		t.Error("a connection heard from 5 s ago was replaced")
+	}
+}

@@ -754,6 +754,8 @@ func (s *session) RoomEvent(e rooms.Event) {
 			reason = rooms.ReasonLeft
 		}
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantLeft, ID: e.Participant.ID, Reason: reason})
+	case e.Type == rooms.EventRemoved && self && e.Reason == rooms.ReasonReplaced:
+		s.replaced() // silent, and the person is back on a new connection
 	case e.Type == rooms.EventRemoved && self:
 		s.ending(rooms.ReasonRemoved)
 		s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: e.Reason})
@@ -817,6 +819,26 @@ func (s *session) move(url string) {
 	s.ending(rooms.ReasonDropped)
 	s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: url})
 	s.closeWith(websocket.CloseNormalClosure, "redirect")
+}
+
+var _ rooms.Heard = (*session)(nil)
+
+// LastHeard implements rooms.Heard: the later of the last media packet and
+// the last message or pong from the client.
+func (s *session) LastHeard() time.Time {
+	var last time.Time
+	if h := s.heard.Load(); h != 0 {
+		last = time.Unix(0, h)
+	}
+	s.mu.Lock()
+	media := s.media
+	s.mu.Unlock()
+	if media != nil {
+		if m := media.LastMedia(); m.After(last) {
+			last = m
+		}
+	}
+	return last
 }
 
 // replaced closes a socket the same person has replaced with a newer one
