@@ -209,9 +209,6 @@ type Room struct {
 	// the first therapist in an ad-hoc room, until handed over.
 	host string
 	ends time.Time // a scheduled session's end; zero for an ad-hoc room
-	// leftAt is the last evidence of the connection LeaveAt takes out,
-	// for its EventLeft (zero: now).
-	leftAt time.Time
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -525,9 +522,7 @@ func (r *Room) replaceSilentLocked(m *member) {
 			continue
 		}
 		r.emitLocked(Event{Type: EventRemoved, Participant: old.p, Reason: ReasonReplaced}, only(old))
-		r.leftAt = last
-		r.dropLocked(old, ReasonDropped)
-		r.leftAt = time.Time{}
+		r.dropLocked(old, ReasonDropped, last)
 	}
 }
 
@@ -771,7 +766,7 @@ func (r *Room) Remove(by, id, reason string) (Participant, error) {
 		return Participant{}, err
 	}
 	r.emitLocked(Event{Type: EventRemoved, Participant: m.p, By: actor.p, Reason: reason}, only(m))
-	r.dropLocked(m, ReasonRemoved)
+	r.dropLocked(m, ReasonRemoved, time.Time{})
 	return m.p, nil
 }
 
@@ -872,9 +867,7 @@ func (r *Room) LeaveAt(id, reason string, at time.Time) {
 	r.mu.Lock()
 	m := r.members[id]
 	if m != nil {
-		r.leftAt = at
-		r.dropLocked(m, reason)
-		r.leftAt = time.Time{}
+		r.dropLocked(m, reason, at)
 	}
 	empty := len(r.members) == 0
 	r.mu.Unlock()
@@ -883,7 +876,10 @@ func (r *Room) LeaveAt(id, reason string, at time.Time) {
 	}
 }
 
-func (r *Room) dropLocked(m *member, reason string) {
+// dropLocked takes m out for reason; at is its person's last evidence
+// (zero: now), which the others' EventLeft carries, kept between m's
+// admission and now.
+func (r *Room) dropLocked(m *member, reason string, at time.Time) {
 	delete(r.members, m.p.ID)
 	r.releaseLocked(m, reason)
 	if m.admitted && reason == ReasonDropped && !m.p.Role.Staff() {
@@ -904,8 +900,8 @@ func (r *Room) dropLocked(m *member, reason string) {
 		}
 	}
 	e := Event{Type: EventLeft, Participant: m.p, Reason: reason}
-	if now := r.m.now(); !r.leftAt.IsZero() && r.leftAt.Before(now) {
-		e.At = maxTime(r.leftAt, m.since)
+	if now := r.m.now(); !at.IsZero() && at.Before(now) {
+		e.At = maxTime(at, m.since)
 	}
 	r.emitLocked(e, allAdmitted)
 }
