@@ -147,6 +147,11 @@ type Heard interface {
 	LastHeard() time.Time
 }
 
+// evidenceSlack is how long a leaving connection must have been silent
+// before its time ends at its last evidence rather than now: shorter gaps
+// are the ordinary spacing of packets, messages and pongs.
+const evidenceSlack = 5 * time.Second
+
 // SilentAfter is how long without a sign of life marks an admitted
 // connection as dead once its person comes back on another one: longer
 // than the 15 s between the server's pings.
@@ -877,8 +882,8 @@ func (r *Room) LeaveAt(id, reason string, at time.Time) {
 }
 
 // dropLocked takes m out for reason; at is its person's last evidence
-// (zero: now), which the others' EventLeft carries, kept between m's
-// admission and now.
+// (zero: now), which the others' EventLeft carries when it is over
+// evidenceSlack old, kept no earlier than m's admission.
 func (r *Room) dropLocked(m *member, reason string, at time.Time) {
 	delete(r.members, m.p.ID)
 	r.releaseLocked(m, reason)
@@ -900,7 +905,7 @@ func (r *Room) dropLocked(m *member, reason string, at time.Time) {
 		}
 	}
 	e := Event{Type: EventLeft, Participant: m.p, Reason: reason}
-	if now := r.m.now(); !at.IsZero() && at.Before(now) {
+	if now := r.m.now(); !at.IsZero() && now.Sub(at) > evidenceSlack {
 		e.At = maxTime(at, m.since)
 	}
 	r.emitLocked(e, allAdmitted)
