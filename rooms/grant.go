@@ -119,6 +119,9 @@ const (
 	// may ask about that token, and a token that does not verify is
 	// answered only "invalid".
 	PermLink Permission = "link"
+	// PermConsent: a client acknowledges their program's telehealth
+	// consent, for themself.
+	PermConsent Permission = "consent"
 	// PermSecret: a route whose secret path is the credential (the
 	// calendar feed); no token.
 	PermSecret Permission = "secret"
@@ -210,6 +213,11 @@ func (g Grant) May(p Permission, t Target) error {
 			return deny("a staff token for any room is for the staff API only")
 		}
 		return nil
+	case PermConsent:
+		if g.Role == RoleClient {
+			return nil
+		}
+		return deny("only clients acknowledge the telehealth consent")
 	case PermCalendar:
 		if g.Role == RoleClient {
 			return nil

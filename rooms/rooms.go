@@ -29,6 +29,9 @@ type Participant struct {
 	// Transport is how the person's media reaches the server (udp, tcp,
 	// relay), once it has connected.
 	Transport string
+	// CheckIn is what a client confirmed before this session (location,
+	// privacy, callback phone): for the room's therapists and staff only.
+	CheckIn *CheckIn
 }
 
 // EventType names what happened in a room.

@@ -27,6 +27,10 @@ const (
 // linkStatus is the body of GET /v1/link.
 type linkStatus struct {
 	Status string `json:"status"`
+	// For a client's valid link: the consent to acknowledge first, and
+	// whether the join must carry a check-in (docs/api.md).
+	Consent *consentText `json:"consent,omitempty"`
+	CheckIn bool         `json:"checkin,omitempty"`
 }
 
 // checkLink answers the link check. It never changes anything: an
@@ -35,11 +39,11 @@ func (s *Server) checkLink(c *call) (any, error) {
 	switch {
 	case c.refused == nil:
 	case token.Expired(c.refused):
-		return linkStatus{LinkExpired}, nil
+		return linkStatus{Status: LinkExpired}, nil
 	case token.NotYetValid(c.refused):
-		return linkStatus{LinkNotYetValid}, nil
+		return linkStatus{Status: LinkNotYetValid}, nil
 	default:
-		return linkStatus{LinkInvalid}, nil
+		return linkStatus{Status: LinkInvalid}, nil
 	}
 	g := c.grant
 	id := g.Room
@@ -47,7 +51,7 @@ func (s *Server) checkLink(c *call) (any, error) {
 		id = c.r.URL.Query().Get("room")
 	}
 	if id == "" || rooms.ValidRoomID(id) != nil {
-		return linkStatus{LinkValid}, nil // a therapist's or staff link for any room
+		return linkStatus{Status: LinkValid}, nil // a therapist's or staff link for any room
 	}
 	ref := rooms.Ref{Program: g.Program, ID: id}
 	if st := s.cfg.Store; st != nil {
@@ -56,14 +60,14 @@ func (s *Server) checkLink(c *call) (any, error) {
 			return nil, err
 		}
 		if blocked {
-			return linkStatus{LinkBlocked}, nil
+			return linkStatus{Status: LinkBlocked}, nil
 		}
 		removed, err := st.RevokedFromRoom(c.ctx, ref.String(), g.Sub)
 		if err != nil {
 			return nil, err
 		}
 		if removed {
-			return linkStatus{LinkRemoved}, nil
+			return linkStatus{Status: LinkRemoved}, nil
 		}
 		if inv := g.Invitation; inv != nil && inv.JTI != "" {
 			used, err := st.JTIUsed(c.ctx, g.Program, inv.JTI)
@@ -71,12 +75,23 @@ func (s *Server) checkLink(c *call) (any, error) {
 				return nil, err
 			}
 			if used {
-				return linkStatus{LinkUsed}, nil
+				return linkStatus{Status: LinkUsed}, nil
 			}
 		}
 	}
 	if !g.Role.Staff() && s.cfg.Rooms != nil && s.cfg.Rooms.Ended(ref) {
-		return linkStatus{LinkEnded}, nil
+		return linkStatus{Status: LinkEnded}, nil
 	}
-	return linkStatus{LinkValid}, nil
+	out := linkStatus{Status: LinkValid}
+	if th := s.cfg.Telehealth; th != nil && g.Role == rooms.RoleClient {
+		req, err := th.For(c.ctx, g.Program, g.Sub)
+		if err != nil {
+			return nil, err
+		}
+		out.CheckIn = req.CheckIn
+		if req.Consent != nil {
+			out.Consent = &consentText{Version: req.Consent.Version, Text: req.Consent.Text}
+		}
+	}
+	return out, nil
 }

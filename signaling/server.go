@@ -24,6 +24,7 @@ import (
 	"iop/rooms/audit"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
+	"iop/rooms/telehealth"
 	"iop/sfu"
 	"iop/sfu/turn"
 	"iop/signaling/protocol"
@@ -48,6 +49,9 @@ type Config struct {
 	Schedule *schedule.Store
 	// Attendance answers the attendance endpoints of the staff API.
 	Attendance *attendance.Store
+	// Telehealth keeps clients' consents and check-ins and asks for them
+	// where the program's schedule does; nil asks for neither.
+	Telehealth *telehealth.Store
 	// Audit keeps the audit trail of every access and decision; nil
 	// records nothing (unit tests of the protocol).
 	Audit *audit.Recorder
@@ -190,6 +194,7 @@ func New(cfg Config) *Server {
 		people: map[string][]*session{}, joinRates: map[string]*rate.Limiter{}}
 	s.admission = admission.New(admission.Config{
 		Rooms: cfg.Rooms, Seats: cfg.Seats, Store: cfg.Store, Schedule: cfg.Schedule, Leeway: cfg.Leeway,
+		Telehealth: cfg.Telehealth,
 	})
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
@@ -459,6 +464,16 @@ func errorCode(err error) string {
 		return protocol.CodeNotEnrolled
 	case errors.Is(err, rooms.ErrChatOff):
 		return protocol.CodeChatOff
+	case errors.Is(err, rooms.ErrBadCheckIn):
+		return protocol.CodeBadCheckIn
+	case errors.Is(err, telehealth.ErrCheckInRequired):
+		return protocol.CodeCheckInRequired
+	case errors.Is(err, telehealth.ErrConsentRequired):
+		return protocol.CodeConsentRequired
+	case errors.Is(err, telehealth.ErrNoConsent):
+		return protocol.CodeNotFound
+	case errors.Is(err, telehealth.ErrStaleConsent):
+		return protocol.CodeBadMessage
 	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):
 		return protocol.CodeBadMessage
 	}

@@ -442,12 +442,20 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		return err
 	}
 	g := c.Grant()
+	var checkIn *rooms.CheckIn
+	if m.CheckIn != nil {
+		ci := rooms.CheckIn(*m.CheckIn)
+		if err := ci.Validate(); err != nil {
+			return err
+		}
+		checkIn = &ci
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.id = "p" + token.RandomID(8)
 	s.joinRe = m.ID
 	s.grant = g
-	t, err := s.srv.admission.Admit(ctx, admission.Request{Grant: g, Room: m.Room, Resume: m.Resume, ID: s.id, Listener: s})
+	t, err := s.srv.admission.Admit(ctx, admission.Request{Grant: g, Room: m.Room, Resume: m.Resume, ID: s.id, Listener: s, CheckIn: checkIn})
 	var redirect *admission.Redirect
 	if errors.As(err, &redirect) {
 		s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: redirect.URL, Re: m.ID})
@@ -738,12 +746,12 @@ func (s *session) RoomEvent(e rooms.Event) {
 		}
 		s.send(m)
 	case e.Type == rooms.EventJoined:
-		p := participant(e.Participant)
+		p := s.participant(e.Participant)
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantJoined, Participant: &p})
 	case e.Type == rooms.EventWaitingList:
-		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: people(e.Waiting)})
+		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: s.people(e.Waiting)})
 	case e.Type == rooms.EventUpdated:
-		p := participant(e.Participant)
+		p := s.participant(e.Participant)
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantUpdated, Participant: &p})
 	case e.Type == rooms.EventMuted && self:
 		s.setForwarding(e.Kind, false)
@@ -770,7 +778,7 @@ func (s *session) RoomEvent(e rooms.Event) {
 	case e.Type == rooms.EventChatRemoved:
 		s.send(protocol.ServerMessage{Type: protocol.TypeChatRemoved, MessageID: e.MessageID})
 	case e.Type == rooms.EventTurnedAway:
-		p := participant(e.Participant)
+		p := s.participant(e.Participant)
 		s.send(protocol.ServerMessage{Type: protocol.TypeTurnedAway, Participant: &p, Reason: e.Reason})
 	case e.Type == rooms.EventEnded:
 		s.ending(rooms.ReasonEnded)
@@ -786,7 +794,7 @@ func (s *session) admittedEvent(e rooms.Event) {
 		Type:         protocol.TypeJoined,
 		You:          &protocol.Person{ID: s.id, Name: e.Participant.Name, Role: string(e.Participant.Role)},
 		Room:         roomInfo(e),
-		Participants: participants(e.Others),
+		Participants: s.participants(e.Others),
 		ICEServers:   s.srv.iceServers(s.id, s.srv.turnExpiry(e.Ends, time.Now())),
 		Resume:       e.Resume,
 	}
@@ -801,7 +809,7 @@ func (s *session) admittedEvent(e rooms.Event) {
 	s.mu.Unlock()
 	s.send(m)
 	if e.Participant.Role == rooms.RoleTherapist {
-		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: people(e.Waiting)})
+		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: s.people(e.Waiting)})
 	}
 	go s.startMedia(ready, rooms.Ref{Program: e.Program, ID: e.Room}.String())
 }
@@ -870,24 +878,36 @@ func roomInfo(e rooms.Event) *protocol.Room {
 	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit, Chat: e.Chat}
 }
 
-func participant(p rooms.Participant) protocol.Participant {
-	return protocol.Participant{ID: p.ID, Name: p.Name, Role: string(p.Role), Audio: p.Audio, Video: p.Video, Hand: p.Hand, Transport: p.Transport}
+// participant describes p to this session's person: a client's check-in
+// only to the room's therapists and staff.
+func (s *session) participant(p rooms.Participant) protocol.Participant {
+	return protocol.Participant{ID: p.ID, Name: p.Name, Role: string(p.Role), Audio: p.Audio, Video: p.Video, Hand: p.Hand, Transport: p.Transport, CheckIn: s.checkIn(p)}
 }
 
-func participants(ps []rooms.Participant) []protocol.Participant {
+func (s *session) participants(ps []rooms.Participant) []protocol.Participant {
 	out := make([]protocol.Participant, len(ps))
 	for i, p := range ps {
-		out[i] = participant(p)
+		out[i] = s.participant(p)
 	}
 	return out
 }
 
-func people(ps []rooms.Participant) []protocol.Person {
+func (s *session) people(ps []rooms.Participant) []protocol.Person {
 	out := make([]protocol.Person, len(ps))
 	for i, p := range ps {
-		out[i] = protocol.Person{ID: p.ID, Name: p.Name, Role: string(p.Role)}
+		out[i] = protocol.Person{ID: p.ID, Name: p.Name, Role: string(p.Role), CheckIn: s.checkIn(p)}
 	}
 	return out
+}
+
+// checkIn is p's check-in as this session's person may see it: the room's
+// therapists and staff see it, nobody else.
+func (s *session) checkIn(p rooms.Participant) *protocol.CheckIn {
+	if p.CheckIn == nil || !s.grant.Role.Staff() {
+		return nil
+	}
+	c := protocol.CheckIn(*p.CheckIn)
+	return &c
 }
 
 // SendDescription implements sfu.Signaler.

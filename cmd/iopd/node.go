@@ -22,6 +22,7 @@ import (
 	"iop/rooms/chain"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
+	"iop/rooms/telehealth"
 	"iop/sfu"
 	"iop/sfu/turn"
 	"iop/signaling"
@@ -53,6 +54,7 @@ type node struct {
 	audit      *audit.Recorder
 	auditLog   *audit.Log
 	schedule   *schedule.Store
+	telehealth *telehealth.Store
 	unwatch    func()
 	turn       *turn.Server // the embedded TURN server, if any
 	http       *http.Server
@@ -143,6 +145,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.Attendance = n.attendance
 	sigCfg.Audit = n.audit
 	sigCfg.Schedule = n.schedule
+	sigCfg.Telehealth = n.telehealth
 	sigCfg.Rooms = n.rooms
 	sigCfg.SFU = n.sfu
 	sigCfg.Logger = log
@@ -301,6 +304,7 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 		return fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
 	}
 	n.schedule = schedule.NewStore(n.store.Redis)
+	n.telehealth = telehealth.New(n.store.Redis, n.schedule)
 	n.attendance = attendance.New(n.store.Redis, attendance.Options{
 		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule), Key: key,
 	})

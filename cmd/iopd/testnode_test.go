@@ -80,7 +80,7 @@ const chatCanary = "chat-canary-7f3a"
 func (l *logSink) checkPrivate(t testing.TB) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, secret := range []string{"eyJ", "v=0", "a=candidate", "ice-pwd", chatCanary} {
+	for _, secret := range []string{"eyJ", "v=0", "a=candidate", "ice-pwd", chatCanary, "014-7391"} {
 		if i := bytes.Index(l.buf.Bytes(), []byte(secret)); i >= 0 {
 			line := l.buf.Bytes()[max(0, i-200):min(l.buf.Len(), i+100)]
 			t.Errorf("the server logged %q: ...%s...", secret, line)

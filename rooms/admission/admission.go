@@ -1,6 +1,6 @@
 // Package admission decides, as one unit, whether a person enters a room:
 // grant → room id → program-wide blocks and removals → schedule and
-// enrollment → the room's node → single-use invitation → seat → room. It
+// enrollment → telehealth consent and check-in → the room's node → single-use invitation → seat → room. It
 // returns a Ticket or one refusal (an error the edge maps to one protocol
 // code), and needs no socket: the websocket session only carries its result.
 package admission
@@ -15,6 +15,7 @@ import (
 	"iop/rooms"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
+	"iop/rooms/telehealth"
 )
 
 // Refusals of Admit besides the domain's (rooms.ErrForbidden,
@@ -49,6 +50,9 @@ type Config struct {
 	Store *store.Store
 	// Schedule decides scheduled sessions; nil makes every room ad hoc.
 	Schedule *schedule.Store
+	// Telehealth holds clients' consents and check-ins and asks for them
+	// where the program's schedule does; nil asks for neither.
+	Telehealth *telehealth.Store
 	// Leeway is the token clock leeway, kept with a used invitation.
 	Leeway time.Duration
 	// Now is the clock of the schedule's join windows (default time.Now).
@@ -79,6 +83,9 @@ type Request struct {
 	// ID is this connection's participant id; Listener receives its events.
 	ID       string
 	Listener rooms.Listener
+	// CheckIn is a client's check-in for this session, validated
+	// (rooms.CheckIn.Validate); required where the program asks for it.
+	CheckIn *rooms.CheckIn
 }
 
 // Ticket is an admitted (or waiting) person's place in a room.
@@ -143,6 +150,9 @@ func (a *Admission) Admit(ctx context.Context, req Request) (*Ticket, error) {
 	if late != nil && !isTooLate(late) {
 		return nil, late
 	}
+	if err := a.telehealth(ctx, g, req.CheckIn); err != nil {
+		return nil, err
+	}
 	t := &Ticket{}
 	if a.cfg.Seats != nil {
 		release, owner, err := a.cfg.Seats.Claim(ctx, ref.String())
@@ -183,7 +193,13 @@ func (a *Admission) Admit(ctx context.Context, req Request) (*Ticket, error) {
 	if occ != nil {
 		cohorts = a.enrolledCohorts(ctx, g)
 	}
-	me := rooms.Participant{ID: req.ID, Sub: g.Sub, Name: g.Name, Role: g.Role, Audio: true, Video: true, Cohorts: cohorts, Program: g.Program}
+	if req.CheckIn != nil && a.cfg.Telehealth != nil {
+		if err := a.cfg.Telehealth.SaveCheckIn(ctx, ref, g.Sub, g.Name, *req.CheckIn); err != nil {
+			undoInvite()
+			return refuse(err)
+		}
+	}
+	me := rooms.Participant{ID: req.ID, Sub: g.Sub, Name: g.Name, Role: g.Role, Audio: true, Video: true, Cohorts: cohorts, Program: g.Program, CheckIn: req.CheckIn}
 	opt := rooms.JoinOptions{Seat: a.seat(ref, g), Resume: req.Resume}
 	// A room that empties between Open and Join is closed; open it again.
 	for {
@@ -281,6 +297,33 @@ func (a *Admission) scheduled(ctx context.Context, g rooms.Grant, ref rooms.Ref)
 		return nil, err
 	}
 	return &occ, nil
+}
+
+// telehealth refuses a client who has not acknowledged the program's
+// current consent, or who comes without the check-in the program asks
+// for. Only clients consent and check in; a check-in from anyone else is
+// refused as a bad one.
+func (a *Admission) telehealth(ctx context.Context, g rooms.Grant, c *rooms.CheckIn) error {
+	if g.Role != rooms.RoleClient {
+		if c != nil {
+			return fmt.Errorf("%w: only clients check in", rooms.ErrBadCheckIn)
+		}
+		return nil
+	}
+	if a.cfg.Telehealth == nil {
+		return nil
+	}
+	req, err := a.cfg.Telehealth.For(ctx, g.Program, g.Sub)
+	if err != nil {
+		return err
+	}
+	if req.Consent != nil {
+		return telehealth.ErrConsentRequired
+	}
+	if req.CheckIn && c == nil {
+		return telehealth.ErrCheckInRequired
+	}
+	return nil
 }
 
 // isTooLate reports whether err refuses only because the join window has

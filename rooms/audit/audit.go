@@ -58,6 +58,7 @@ const (
 	ActionScheduleChange   = "schedule_change"   // Actor changed the program's schedule
 	ActionEnrollmentChange = "enrollment_change" // Actor changed Subject's enrollment
 	ActionBookingChange    = "booking_change"    // Actor booked or cancelled a session for Subject
+	ActionConsent          = "consent"           // Actor (a client) acknowledged the program's telehealth consent (Detail: the version)
 	// ActionTrim is written by Trim only: entries before Detail's anchor
 	// were removed by retention.
 	ActionTrim = "trim"
@@ -70,7 +71,7 @@ var actions = map[string]bool{
 	ActionAutoAdmit: true, ActionAutoAdmitOff: true, ActionChatOn: true, ActionChatOff: true, ActionChatRemove: true,
 	ActionInvite: true, ActionBlock: true, ActionUnblock: true, ActionAttendanceRead: true,
 	ActionAttendanceExport: true, ActionAuditRead: true, ActionScheduleChange: true,
-	ActionEnrollmentChange: true, ActionBookingChange: true,
+	ActionEnrollmentChange: true, ActionBookingChange: true, ActionConsent: true,
 }
 
 // Entry is one access or decision in a program's audit trail.

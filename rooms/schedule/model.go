@@ -271,7 +271,36 @@ type Program struct {
 	// track (within a cohort, if they name one): e.g. a Saturday peer
 	// support group.
 	Shared []RecurringSession `json:"shared,omitempty" yaml:"shared,omitempty"`
+	// Telehealth is what the program's clients confirm before a session:
+	// a check-in at every session, and the program's consent.
+	Telehealth Telehealth `json:"telehealth,omitzero" yaml:"telehealth,omitempty"`
 }
+
+// Telehealth is a program's telehealth requirements for its clients
+// (docs/protocol.md, join; docs/api.md, consent).
+type Telehealth struct {
+	// CheckIn: every client confirms their location, whether it is
+	// private, and a callback phone before each session (rooms.CheckIn);
+	// a join without it is refused with checkin_required.
+	CheckIn bool `json:"checkin,omitempty" yaml:"checkin,omitempty"`
+	// Consent, when set, is the telehealth consent each client acknowledges
+	// once per enrollment and again when its version changes; a join
+	// without it is refused with consent_required.
+	Consent *Consent `json:"consent,omitempty" yaml:"consent,omitempty"`
+}
+
+// Consent is one version of a program's telehealth consent text.
+type Consent struct {
+	// Version names this text ("2026-01"): 1 to 32 letters, digits, '.',
+	// '-' or '_'. A new version asks every client to acknowledge again.
+	Version string `json:"version" yaml:"version"`
+	// Text is what the client reads, plain text (paragraphs separated by
+	// blank lines), at most MaxConsentText bytes.
+	Text string `json:"text" yaml:"text"`
+}
+
+// MaxConsentText bounds a consent text (bytes).
+const MaxConsentText = 20000
 
 // Track is a timetable a client follows, e.g. day (Mon/Wed/Fri
 // 09:00-12:00) or evening (Mon/Tue/Thu 18:00-21:00).

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"iop/rooms"
 )
@@ -13,6 +14,9 @@ import (
 // idPattern is what program, track and session ids look like: they end up
 // in room ids, URLs and Redis keys.
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// consentVersion is what a telehealth consent's version looks like.
+var consentVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$`)
 
 // Longest ids, so that a room id stays well under signaling's 128 bytes.
 const (
@@ -74,6 +78,14 @@ func (p *Program) Validate(pol rooms.Policies) error {
 	}{{"join_before", p.JoinBefore}, {"join_grace", p.JoinGrace}, {"staff_join_before", p.StaffJoinBefore}} {
 		if d.v < 0 || d.v.D() > MaxJoinWindow {
 			bad.add("%s %s: want 0 (the default) to %s", d.name, d.v, Duration(MaxJoinWindow))
+		}
+	}
+	if c := p.Telehealth.Consent; c != nil {
+		if !consentVersion.MatchString(c.Version) {
+			bad.add("telehealth consent version %.40q: want 1 to 32 letters, digits, '.', '-' or '_'", c.Version)
+		}
+		if strings.TrimSpace(c.Text) == "" || len(c.Text) > MaxConsentText || !utf8.ValidString(c.Text) {
+			bad.add("telehealth consent text: want 1 to %d bytes of text", MaxConsentText)
 		}
 	}
 	for _, h := range p.Holidays {

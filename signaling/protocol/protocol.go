@@ -106,6 +106,15 @@ const (
 	// CodeTooManyJoins answers a join from an address over its join rate
 	// (IOP_JOIN_RATE, IOP_JOIN_BURST).
 	CodeTooManyJoins = "too_many_joins"
+	// CodeConsentRequired refuses a client's join until they have
+	// acknowledged the program's current telehealth consent.
+	CodeConsentRequired = "consent_required"
+	// CodeCheckInRequired refuses a client's join without the check-in
+	// the program asks for at every session.
+	CodeCheckInRequired = "checkin_required"
+	// CodeBadCheckIn refuses a malformed check-in (or one from anyone but
+	// a client); the message names the field.
+	CodeBadCheckIn = "bad_checkin"
 )
 
 // Reasons carried in participant_left.
@@ -134,6 +143,8 @@ type ClientMessage struct {
 	Token  string `json:"token,omitempty"`
 	Room   string `json:"room,omitempty"`
 	Resume string `json:"resume,omitempty"`
+	// CheckIn is a client's check-in for this session.
+	CheckIn *CheckIn `json:"checkin,omitempty"`
 
 	// offer, answer, candidate
 	PC        string     `json:"pc,omitempty"`
@@ -165,6 +176,17 @@ type ClientMessage struct {
 	T json.RawMessage `json:"t,omitempty"`
 }
 
+// CheckIn is what a client confirms before each session: location (a US
+// state or territory code, or "other" with other saying where), whether
+// they are in a private place, and a callback phone. Only the room's
+// therapists and staff receive it.
+type CheckIn struct {
+	Location string `json:"location"`
+	Other    string `json:"other,omitempty"`
+	Private  bool   `json:"private"`
+	Phone    string `json:"phone"`
+}
+
 // Room describes the room a participant is in.
 type Room struct {
 	ID     string `json:"id"`
@@ -191,6 +213,8 @@ type Participant struct {
 	// Transport is how the participant's media reaches the server: "udp",
 	// "tcp" or "relay"; absent until it has connected.
 	Transport string `json:"transport,omitempty"`
+	// CheckIn is a client's check-in, to therapists and staff only.
+	CheckIn *CheckIn `json:"checkin,omitempty"`
 }
 
 // Person is a participant's identity as shown in the joined message's "you"
@@ -199,6 +223,9 @@ type Person struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// CheckIn is a waiting client's check-in, in a therapist's waiting
+	// list.
+	CheckIn *CheckIn `json:"checkin,omitempty"`
 }
 
 // ICEServer is an RTCIceServer for the client's PeerConnections.
