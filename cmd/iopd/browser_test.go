@@ -197,32 +197,52 @@ func saveScreenshot(t *testing.T, p *page, name string) {
 	}
 }
 
-// saveArtifact always saves a screenshot of the tab as a PNG test artifact:
-// in IOP_ARTIFACT_DIR when set, else in the test's temporary directory.
+// saveArtifact saves screenshots of the tab as PNG test artifacts in
+// IOP_ARTIFACT_DIR, when set (nothing is written, nor taken, otherwise):
+// every screen in a phone (390x844) and a desktop (1280x800) viewport, as
+// name with "-phone" and "-desktop" before ".png". The tab is back in its
+// own viewport afterwards.
 func saveArtifact(t *testing.T, p *page, name string) {
 	t.Helper()
 	dir := os.Getenv("IOP_ARTIFACT_DIR")
 	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Errorf("artifact %s: %v", name, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Errorf("screenshot %s: %v", name, err)
+	size, err := evaluate[[]int64](p, `[innerWidth, innerHeight]`)
+	if err != nil || len(size) != 2 {
+		t.Errorf("artifact %s: the viewport: %v", name, err)
 		return
 	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Errorf("artifact %s: %v", name, err)
-		return
+	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, ".png"), "-phone"), "-desktop")
+	for _, v := range []struct {
+		suffix string
+		w, h   int64
+	}{{"-phone", 390, 844}, {"-desktop", 1280, 800}} {
+		if err := step(p, chromedp.EmulateViewport(v.w, v.h)); err != nil {
+			t.Errorf("artifact %s: %v", name, err)
+			return
+		}
+		time.Sleep(300 * time.Millisecond) // the page lays itself out again
+		ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err != nil {
+			t.Errorf("screenshot %s: %v", name, err)
+			return
+		}
+		path := filepath.Join(dir, base+v.suffix+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Errorf("artifact %s: %v", name, err)
+			return
+		}
+		t.Logf("artifact: %s", path)
 	}
-	t.Logf("artifact: %s", path)
-	if d := os.Getenv("IOP_SCREENSHOT_DIR"); d != "" && d != dir {
-		_ = os.WriteFile(filepath.Join(d, name), png, 0o644)
+	if err := step(p, chromedp.EmulateViewport(size[0], size[1])); err != nil {
+		t.Errorf("artifact %s: back to the tab's viewport: %v", name, err)
 	}
 }
 

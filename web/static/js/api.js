@@ -72,15 +72,20 @@ export class APIError extends Error {
 }
 
 /**
- * apiFetch calls the API with the token as the bearer and returns the
- * response, or throws an APIError for an error status or a network failure.
+ * apiFetch calls the API with the token as the bearer (and body, if any, as
+ * JSON) and returns the response, or throws an APIError for an error status or a network failure.
  */
-export async function apiFetch(token, path, { method = 'GET', accept = 'application/json' } = {}) {
+export async function apiFetch(token, path, { method = 'GET', accept = 'application/json', body = undefined } = {}) {
   let res;
+  const headers = { Authorization: `Bearer ${token}`, Accept: accept };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+  }
   try {
     res = await fetch(path, {
       method,
-      headers: { Authorization: `Bearer ${token}`, Accept: accept },
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
       credentials: 'omit',
       referrerPolicy: 'no-referrer',

@@ -13,6 +13,7 @@ import {
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 import { Chat } from './chat.js';
+import { renderCheckIn, Telehealth, telehealthErrors } from './checkin.js';
 import { checkConnectivity } from './connectivity.js';
 import { judge, measure, WEAK_WINDOW } from './linkquality.js';
 
@@ -83,6 +84,7 @@ const errorMessages = {
     text: 'Please wait a few seconds, then try again.',
     retry: true,
   },
+  ...telehealthErrors,
 };
 
 /**
@@ -243,6 +245,8 @@ const state = {
   layerTimer: 0, // a pending choice of the others' video layers
   tileSizes: null, // a ResizeObserver of the others' tiles
   tileSight: null, // an IntersectionObserver of the others' tiles on the stage
+  link: null, // what the link check said (GET /v1/link): status, and a client's consent and check-in owed
+  checkin: null, // a client's check-in for this session, sent in the join
 };
 
 // ---- Token -------------------------------------------------------------
@@ -289,8 +293,8 @@ function keepPlace(where) {
 async function checkLink() {
   const q = state.room ? `?room=${encodeURIComponent(state.room)}` : '';
   try {
-    const { status } = await getJSON(state.token, `/v1/link${q}`);
-    return linkMessages[status] || null;
+    state.link = await getJSON(state.token, `/v1/link${q}`);
+    return linkMessages[state.link.status] || null;
   } catch {
     return null;
   }
@@ -1027,6 +1031,7 @@ function renderWaitingList() {
   const waiting = isTherapist() ? state.waiting : [];
   syncList($('[data-waiting-people]'), waiting, () => fromTemplate('waiting-template'), (li, person) => {
     $('[data-name]', li).textContent = nameOf(person);
+    renderCheckIn($('[data-checkin]', li), person.checkin);
     for (const b of $$('button', li)) {
       b.dataset.participant = person.id;
     }
@@ -1081,6 +1086,7 @@ function renderPresent() {
     tr.textContent = transport;
     tr.title = explain;
     tr.dataset.value = p.transport || '';
+    renderCheckIn($('[data-checkin]', li), p.checkin);
     const buttons = {
       'mute-audio': [`Mute ${p.name}’s microphone`, !p.audio],
       'mute-video': [`Stop ${p.name}’s video`, !p.video],
@@ -1217,7 +1223,7 @@ async function join() {
 
 /** connectSession opens a session with the token and the local stream, and follows its events. */
 function connectSession() {
-  const session = new Session({ token: state.token, stream: state.stream, room: state.room, resume: state.resume });
+  const session = new Session({ token: state.token, stream: state.stream, room: state.room, resume: state.resume, checkin: state.checkin });
   state.session = session;
   const handlers = {
     joined: onJoined,
@@ -1762,6 +1768,7 @@ async function rejoin() {
     showMessage(problem);
     return;
   }
+  state.checkin = await telehealth.before(state.token, state.link);
   showPrejoin();
   loadMyWeek($('[data-my-week]'));
 }
@@ -2034,6 +2041,9 @@ function onDialogCancel(e) {
 /** chat is the session's chat panel; it keeps nothing beyond the session. */
 let chat;
 
+/** telehealth asks a client for the program's consent and the session's check-in. */
+let telehealth;
+
 async function main() {
   chat = new Chat($('[data-chat]'), $('[data-chat-toggle]'), {
     send: (text, priv) => state.session?.chat(text, priv),
@@ -2041,6 +2051,7 @@ async function main() {
     enable: (on) => state.session?.enableChat(on),
     announce,
   });
+  telehealth = new Telehealth({ consentView: $('[data-view="consent"]'), checkInView: $('[data-view="checkin"]'), show, announce });
   document.addEventListener('click', onClick);
   document.addEventListener('click', onDialogCancel);
   document.addEventListener('change', (e) => {
@@ -2089,6 +2100,7 @@ async function main() {
     showMessage(problem);
     return;
   }
+  state.checkin = await telehealth.before(state.token, state.link, { auto: state.autoJoin });
   showPrejoin();
   if (state.autoJoin) {
     state.autoJoin = false;

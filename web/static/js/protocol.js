@@ -188,9 +188,12 @@ export class Session extends EventTarget {
    * @param {string} [opts.room] the room to join, only with a token for any room
    * @param {string} [opts.resume] the resume secret of the last joined, to come
    *   back in after a lost connection without waiting again
+   * @param {object|null} [opts.checkin] a client's check-in for this session
+   *   ({location, other, private, phone})
    */
-  constructor({ token, stream = null, url = signalURL(location), room = '', resume = '' }) {
+  constructor({ token, stream = null, url = signalURL(location), room = '', resume = '', checkin = null }) {
     super();
+    this.checkin = checkin;
     this.token = token;
     this.stream = stream;
     this.url = url;
@@ -216,6 +219,9 @@ export class Session extends EventTarget {
       }
       if (this.resume) {
         join.resume = this.resume;
+      }
+      if (this.checkin) {
+        join.checkin = this.checkin;
       }
       this.send(join);
       this.pinger = setInterval(() => this.send({ type: 'ping', t: Date.now() }), PING_INTERVAL);
