@@ -155,10 +155,18 @@
 //	          holidays: [yyyy-mm-dd], cancellations: [{date, session, reason}],
 //	          tracks: [{id, name, sessions: [{id, title, kind, weekdays: [mon, ...],
 //	                    start: "hh:mm", length: 1h, cap, cohort, therapists: [sub]}]}],
-//	          shared: [sessions]}
+//	          shared: [sessions],
+//	          telehealth: {checkin: true, consent: {version, text}}}
 //	enrollments: [{sub, track, start, planned_days, target_hours, target_days,
 //	               cohorts, changes: [{track, effective, reason}], end, end_reason}]
 //	bookings: [{kind, start: RFC 3339, length, client, therapist, title}]
+//
+// telehealth is what the program's clients confirm (package
+// rooms/telehealth): checkin asks each client, at every session, for their
+// location, whether it is private and a callback phone; consent is a text
+// with a version (1 to 32 letters, digits, '.', '-', '_'; at most
+// MaxConsentText bytes) each client acknowledges once per enrollment and
+// again when the version changes.
 //
 // Unknown fields are refused. Invalid schedules are refused with an error
 // that wraps ErrInvalid and lists every problem, and nothing is stored: an
