@@ -237,6 +237,7 @@ export class Telehealth {
         }
         form.onsubmit = null;
         this.store.set({ link: linkTag(token), checkin: ci });
+        this.announce('Thank you. You are checked in for this session.');
         resolve(ci);
       };
     });
