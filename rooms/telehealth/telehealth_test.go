@@ -17,7 +17,7 @@ import (
 
 // fixture is the example program (which asks for check-in and consent
 // "2026-01") under a program id of its own, on the test Redis.
-func fixture(t *testing.T) (*Store, *schedule.Store, string) {
+func fixture(t testing.TB) (*Store, *schedule.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, os.Getenv("IOP_TEST_REDIS_URL"))
@@ -153,5 +153,28 @@ func TestCheckInsKeptPerSession(t *testing.T) {
 	ttl := th.rdb.TTL(ctx, checkinsKey(room)).Val()
 	if ttl <= 0 || ttl > time.Hour {
 		t.Errorf("check-ins expire in %s, want within the retention of 1h", ttl)
+	}
+}
+
+// BenchmarkJoinCost is what telehealth adds to a client's join: reading
+// what they owe (the program, their consent, their enrollment) and keeping
+// their check-in.
+func BenchmarkJoinCost(b *testing.B) {
+	ctx := context.Background()
+	th, _, program := fixture(b)
+	if _, err := th.Acknowledge(ctx, program, "demo-client-1", "2026-01"); err != nil {
+		b.Fatal(err)
+	}
+	room := rooms.Ref{Program: program, ID: "bench"}
+	c := rooms.CheckIn{Location: "NY", Private: true, Phone: "555 014 7391"}
+	b.ResetTimer()
+	for b.Loop() {
+		req, err := th.For(ctx, program, "demo-client-1")
+		if err != nil || req.Consent != nil {
+			b.Fatal(req, err)
+		}
+		if err := th.SaveCheckIn(ctx, room, "demo-client-1", "Alex", c); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
