@@ -321,7 +321,7 @@ func TestAcceptanceWeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(recs[0], ",") != CSVHeader || CSVHeader != "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality" {
+	if strings.Join(recs[0], ",") != CSVHeader || CSVHeader != "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality,audio_only_seconds,no_media_seconds,direct_seconds,no_clinician_seconds" {
 		t.Fatalf("CSV header %v", recs[0])
 	}
 	// day1 3, eve1 3, eve2 2 + 2, abs1 1, th1 3, fm1 2.
@@ -335,8 +335,8 @@ func TestAcceptanceWeek(t *testing.T) {
 		}
 	}
 	wantFam := []string{
-		"family,2026-10-31,2026-11-01T02:00:00Z,2026-11-01T04:00:00Z,2026-10-31T22:00:00-04:00,2026-11-01T00:00:00-04:00,7200,7200,video",
-		"family,2026-11-01,2026-11-01T04:00:00Z,2026-11-01T06:30:00Z,2026-11-01T00:00:00-04:00,2026-11-01T01:30:00-05:00,9000,9000,video",
+		"family,2026-10-31,2026-11-01T02:00:00Z,2026-11-01T04:00:00Z,2026-10-31T22:00:00-04:00,2026-11-01T00:00:00-04:00,7200,7200,video,0,0,7200,0",
+		"family,2026-11-01,2026-11-01T04:00:00Z,2026-11-01T06:30:00Z,2026-11-01T00:00:00-04:00,2026-11-01T01:30:00-05:00,9000,9000,video,0,0,9000,0",
 	}
 	if strings.Join(famRows, "\n") != strings.Join(wantFam, "\n") {
 		t.Errorf("family session rows:\n%s\nwant:\n%s", strings.Join(famRows, "\n"), strings.Join(wantFam, "\n"))
