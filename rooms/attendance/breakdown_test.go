@@ -119,3 +119,51 @@ func TestNoClinicianField(t *testing.T) {
 		t.Errorf("two minutes without a clinician: %+v", a)
 	}
 }
+
+// TestRecorderClinicianPresence is finding 3 on the recorder: a client's
+// and a family member's time is direct only while a therapist is admitted
+// in the room; a therapist of another room does not count; the
+// therapist's own time is direct.
+func TestRecorderClinicianPresence(t *testing.T) {
+	ctx := context.Background()
+	ny := newYork(t)
+	st, program, clk := newStore(t, Options{})
+	rec := newRecorder(t, st, program, clk)
+	f := feed{rec, program}
+	ts := func(mm, ss int) time.Time { return at(ny, 2026, 10, 26, 18, mm, ss) }
+	room, other := "grp", "other"
+	th, th2 := person("t", "th1", rooms.RoleTherapist), person("t2", "th2", rooms.RoleTherapist)
+	c, fam := person("c", "c1", rooms.RoleClient), person("f", "fm1", rooms.RoleFamily)
+
+	f.joined(other, th2, ts(0, 0)) // in another room all along
+	f.joined(room, c, ts(1, 0))    // 60 s before the therapist: not direct
+	f.joined(room, th, ts(2, 0))
+	f.joined(room, fam, ts(3, 0))
+	f.left(room, th, rooms.ReasonDropped, ts(10, 0))                      // drops at 18:10
+	f.joined(room, person("t-b", "th1", rooms.RoleTherapist), ts(10, 30)) // back 30 s later: a gap for all
+	f.left(room, person("t-b", "th1", rooms.RoleTherapist), rooms.ReasonLeft, ts(20, 0))
+	f.left(room, fam, rooms.ReasonLeft, ts(21, 0)) // 60 s alone with the client
+	f.left(room, c, rooms.ReasonLeft, ts(25, 0))   // 300 s without a therapist
+	f.left(other, th2, rooms.ReasonLeft, ts(30, 0))
+	flush(t, rec)
+	clk.Set(ts(40, 0))
+
+	r, err := st.Room(ctx, program, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []struct {
+		sub                   string
+		seconds, direct, none int64
+	}{
+		{"c1", 24 * 60, 24*60 - 60 - 30 - 300, 60 + 30 + 300},
+		{"fm1", 18 * 60, 18*60 - 30 - 60, 30 + 60},
+		{"th1", 18*60 - 30, 18*60 - 30, 0},
+	} {
+		p := findPerson(t, r, w.sub)
+		if p.Seconds != w.seconds || p.DirectSeconds != w.direct || p.NoClinicianSeconds != w.none {
+			t.Errorf("%s: %d s, %d direct, %d without a clinician; want %d, %d, %d",
+				w.sub, p.Seconds, p.DirectSeconds, p.NoClinicianSeconds, w.seconds, w.direct, w.none)
+		}
+	}
+}
