@@ -324,3 +324,19 @@ func csvRow(t *testing.T, recs [][]string, sub, room string) map[string]string {
 	t.Fatalf("no CSV row for %s in %s", sub, room)
 	return nil
 }
+
+// TestPresenceMoveStaysInProgram: the same person id in another program,
+// joining a room there (even of the same name), moves nobody here: a
+// person is one (program, sub).
+func TestPresenceMoveStaysInProgram(t *testing.T) {
+	n := presenceNode(t, "")
+	example, other := tenants()
+	room := uniqueRoom("prog")
+	rawJoin(t, n, programToken(t, n, example, "th-"+randomHex(3), "Dana", rooms.RoleTherapist, room))
+	here := rawJoin(t, n, programToken(t, n, example, "alex", "Alex", rooms.RoleTherapist, room))
+	rawJoin(t, n, programToken(t, n, other, "alex", "Alex", rooms.RoleTherapist, room))
+	rawJoin(t, n, programToken(t, n, other, "alex", "Alex", rooms.RoleTherapist, uniqueRoom("prog-2")))
+	if code := here.ask(t, protocol.ClientMessage{Type: protocol.TypeHand, Raised: new(bool)}); code != "" {
+		t.Errorf("after the same id joined rooms of another program, this program's connection answers %q", code)
+	}
+}
