@@ -137,8 +137,10 @@ func TestPresenceSilentDrop(t *testing.T) {
 	}
 	withinTime(t, "the frozen client's segment ends", *seg.End, frozeAt)
 	within(t, "the frozen client's seconds", seg.Seconds, frozeAt.Sub(start))
-	if time.Since(frozeAt) < 7*time.Second {
-		t.Fatalf("the server gave up on the silent client %s after the freeze; the test needs its 8 s of patience", time.Since(frozeAt))
+	if time.Since(frozeAt) < 3*time.Second {
+		// An end at the moment the server noticed would then be within
+		// the 1 s the comparison allows, and prove nothing.
+		t.Fatalf("the server gave up on the silent client %s after the freeze; the test needs it to take longer", time.Since(frozeAt))
 	}
 
 	// Back on a new connection within the grace period: one segment, the
