@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	"iop/rooms"
 	"iop/rooms/attendance"
+	"iop/rooms/schedule"
 	"iop/signaling/client"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
@@ -341,4 +343,117 @@ func TestPresenceMoveStaysInProgram(t *testing.T) {
 	if code := here.ask(t, protocol.ClientMessage{Type: protocol.TypeHand, Raised: new(bool)}); code != "" {
 		t.Errorf("after the same id joined rooms of another program, this program's connection answers %q", code)
 	}
+}
+
+// overrunYAML is a program with one daily group, starting at Over.
+const overrunYAML = `program:
+  id: {{.ID}}
+  name: Test IOP
+  time_zone: {{.Zone}}
+  tracks:
+    - id: day
+      name: Day
+      sessions:
+        - {id: over, title: Process group, kind: group, weekdays: [mon, tue, wed, thu, fri, sat, sun], start: "{{.Over}}", length: 1h, therapists: [t1]}
+enrollments:
+  - {sub: c1, track: day, start: 2026-01-05}
+`
+
+// TestPresenceOverrunReturn is finding 6: a group that overruns its
+// window does not refuse its own people: while the therapist is still in
+// the room, a client who drops comes back in, and their time is counted
+// around the gap as the clients' clock says.
+func TestPresenceOverrunReturn(t *testing.T) {
+	n := presenceNode(t, "")
+	ctx := context.Background()
+	now := time.Now().UTC()
+	offset := 12 - now.Hour() // local hour about noon: nothing crosses midnight
+	zone := fmt.Sprintf("Etc/GMT%+d", -offset)
+	if offset == 0 {
+		zone = "Etc/GMT"
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := now.In(loc).Truncate(time.Minute)
+	program := "overrun-" + token.RandomID(3)
+	seed := func(start time.Time) {
+		t.Helper()
+		var yaml strings.Builder
+		if err := template.Must(template.New("y").Parse(overrunYAML)).Execute(&yaml, map[string]string{
+			"ID": program, "Zone": zone, "Over": start.Format("15:04"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := schedule.LoadYAML(strings.NewReader(yaml.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.schedule.Seed(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed(local.Add(5 * time.Minute)) // the window is open
+	room := program + "-over-" + local.Format("20060102")
+	join := func(sub string, role rooms.Role) (*client.Participant, time.Time) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		p, err := client.Join(ctx, n.url, programToken(t, n, program, sub, sub, role, room), client.Options{AutoAdmit: role == rooms.RoleTherapist})
+		if err != nil {
+			t.Fatalf("%s joins the overrunning group: %v", sub, err)
+		}
+		at := time.Now()
+		t.Cleanup(p.Close)
+		return p, at
+	}
+	join("t1", rooms.RoleTherapist)
+	cli, start := join("c1", rooms.RoleClient)
+	// The group runs on past its window: here the window closes at once,
+	// the session being moved to have started two hours ago.
+	seed(local.Add(-2 * time.Hour))
+	if _, err := n.schedule.Check(ctx, program, room, "c1", rooms.RoleClient, time.Now()); err == nil {
+		t.Fatal("the join window is still open: the test would prove nothing")
+	}
+	staff := programToken(t, n, program, "st-1", "Riley", rooms.RoleStaff, token.AnyRoom)
+	time.Sleep(2 * time.Second)
+	droppedAt := time.Now()
+	cli.Close() // the browser crashes
+	closedPerson(t, n, staff, room, "c1", 1)
+	time.Sleep(2 * time.Second)                  // the browser restarts
+	back, backAt := join("c1", rooms.RoleClient) // not too_late: the room is live
+	time.Sleep(2 * time.Second)
+	leftAt := time.Now()
+	back.Leave()
+	var p *attendance.RoomPerson
+	eventually(t, 20*time.Second, "the resumed segment closed", func() (bool, string) {
+		rep, _ := faultRoster(t, n.url, room, staff)
+		p = rosterPerson(rep, "c1")
+		return p != nil && len(p.Segments) == 1 && p.Segments[0].End != nil && len(p.Segments[0].Gaps) == 1, describePerson(p)
+	})
+	within(t, "the returning client's seconds", p.Seconds, droppedAt.Sub(start)+leftAt.Sub(backAt))
+	within(t, "their time without a clinician", p.NoClinicianSeconds, 0)
+}
+
+// TestPresenceAutoAdmit is finding 7: with automatic admission on, a
+// client's time starts when they knock, not when a therapist gets to the
+// waiting list.
+func TestPresenceAutoAdmit(t *testing.T) {
+	n := presenceNode(t, "")
+	room, sub := uniqueRoom("auto"), "cl-"+randomHex(3)
+	staff := staffOf(t, n)
+	host := rawJoin(t, n, n.joinToken(t, "th-"+randomHex(3), "Dana", rooms.RoleTherapist, room))
+	if got := host.ask(t, protocol.ClientMessage{Type: protocol.TypeAutoAdmit, AutoAdmit: ptr(true)}); got != "" {
+		t.Fatal(got)
+	}
+	time.Sleep(1500 * time.Millisecond) // the therapist's own time runs; the client's must not lag behind its knock
+	knock := time.Now()
+	cli, _, _ := joinTimed(t, n, sub, rooms.RoleClient, room, client.Options{})
+	time.Sleep(2 * time.Second)
+	leftAt := time.Now()
+	cli.Leave()
+	p := closedPerson(t, n, staff, room, sub, 1)
+	withinTime(t, "the auto-admitted client's time starts", p.Segments[0].Start, knock)
+	within(t, "the auto-admitted client's seconds", p.Seconds, leftAt.Sub(knock))
 }
