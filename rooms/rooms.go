@@ -32,7 +32,15 @@ type Participant struct {
 	// CheckIn is what a client confirmed before this session (location,
 	// privacy, callback phone): for the room's therapists and staff only.
 	CheckIn *CheckIn
+	// Receiving is what the server receives of this connection's media
+	// (Room.SetReceiving, from the media plane's packets): the evidence of
+	// modality that attendance counts, where Audio and Video are what the
+	// client says. The client cannot set it.
+	Receiving Media
 }
+
+// Media says which kinds of media are flowing.
+type Media struct{ Audio, Video bool }
 
 // EventType names what happened in a room.
 type EventType string
@@ -71,6 +79,11 @@ const (
 	EventChat EventType = "chat"
 	// EventChatRemoved: a therapist removed MessageID; everyone admitted.
 	EventChatRemoved EventType = "chat_removed"
+	// EventReceiving: the media the server receives from Participant
+	// started or stopped (Participant.Receiving); At is the first packet of
+	// a kind that started or the last of one that stopped. Listeners only
+	// (attendance): the members are not told.
+	EventReceiving EventType = "receiving"
 	// EventTurnedAway: someone was refused at the door because the room
 	// is locked or full (Reason: ReasonLocked, ReasonFull); the admitted
 	// therapists, so that nobody is left outside unknown.
@@ -98,6 +111,10 @@ const (
 	// ReasonReplaced: a silent connection was replaced by its person's
 	// new one (EventRemoved to the old connection).
 	ReasonReplaced = "replaced"
+	// ReasonMoved: the person joined another session (one room at a time,
+	// Manager.MoveOut): this connection is taken out (EventRemoved to it,
+	// EventLeft to the others).
+	ReasonMoved = "moved"
 	// ReasonLocked and ReasonFull say why someone was turned away.
 	ReasonLocked = "locked"
 	ReasonFull   = "room_full"
@@ -838,11 +855,29 @@ func (r *Room) Update(id string, change func(*Participant)) (Participant, error)
 	}
 	who := m.p
 	change(&m.p)
-	m.p.ID, m.p.Sub, m.p.Role, m.p.Name = who.ID, who.Sub, who.Role, who.Name
+	m.p.ID, m.p.Sub, m.p.Role, m.p.Name, m.p.Receiving = who.ID, who.Sub, who.Role, who.Name, who.Receiving
 	if m.admitted {
 		r.emitLocked(Event{Type: EventUpdated, Participant: m.p}, admittedExcept(m))
 	}
 	return m.p, nil
+}
+
+// SetReceiving records what the server receives of participant id's media
+// from at on (kept between their admission and now). Only an admitted
+// participant's media counts; listeners get EventReceiving.
+func (r *Room) SetReceiving(id string, media Media, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[id]
+	if m == nil || !m.admitted || m.p.Receiving == media {
+		return
+	}
+	m.p.Receiving = media
+	now := r.m.now()
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	r.emitLocked(Event{Type: EventReceiving, Participant: m.p, At: maxTime(at, m.since)}, nobody)
 }
 
 // Person returns the participant (waiting or admitted) with id.
@@ -908,7 +943,8 @@ func (r *Room) dropLocked(m *member, reason string, at time.Time) {
 		}
 	}
 	e := Event{Type: EventLeft, Participant: m.p, Reason: reason}
-	if now := r.m.now(); !at.IsZero() && now.Sub(at) > evidenceSlack {
+	if now := r.m.now(); !at.IsZero() && (now.Sub(at) > evidenceSlack || reason == ReasonMoved) && !at.After(now) {
+		// A move ends here exactly when the other admission began.
 		e.At = maxTime(at, m.since)
 	}
 	r.emitLocked(e, allAdmitted)
@@ -932,6 +968,7 @@ var (
 	allAdmitted = func(m *member) bool { return m.admitted }
 	everyone    = func(*member) bool { return true }
 	therapists  = func(m *member) bool { return m.admitted && m.p.Role == RoleTherapist }
+	nobody      = func(*member) bool { return false }
 )
 
 func only(x *member) audience           { return func(m *member) bool { return m == x } }
@@ -1031,6 +1068,39 @@ func (m *Manager) forgetEnded(ref Ref) {
 	m.endedMu.Lock()
 	defer m.endedMu.Unlock()
 	delete(m.ended, ref)
+}
+
+// MoveOut takes person sub of program out of every room of this node but
+// keep, waiting or admitted: they joined keep, and a person is in one room
+// at a time. Each of their connections elsewhere gets EventRemoved (Reason
+// ReasonMoved) and leaves at at (zero: now), the time of the other
+// admission, so their time here ends where it begins there. It returns
+// how many connections it took out.
+func (m *Manager) MoveOut(program, sub string, keep Ref, at time.Time) int {
+	n := 0
+	for _, r := range m.Rooms() {
+		if r.ref.Program != program || r.ref == keep {
+			continue
+		}
+		r.mu.Lock()
+		var gone []*member
+		for _, x := range r.members {
+			if x.p.Sub == sub {
+				gone = append(gone, x)
+			}
+		}
+		for _, x := range gone {
+			r.emitLocked(Event{Type: EventRemoved, Participant: x.p, Reason: ReasonMoved}, only(x))
+			r.dropLocked(x, ReasonMoved, at)
+		}
+		empty := len(r.members) == 0
+		r.mu.Unlock()
+		if empty && len(gone) > 0 {
+			m.closeIfEmpty(r)
+		}
+		n += len(gone)
+	}
+	return n
 }
 
 // NewManager returns a manager whose room events also go to listeners

@@ -61,6 +61,11 @@ type config struct {
 	// format as AuditKey; a key of its own, so that either can be set or
 	// rotated without touching the other's chain).
 	AttendanceKey string
+
+	// pingInterval and idleTimeout are the websocket's (zero: signaling's
+	// defaults, 15 s and 45 s); tests shorten them to see a silent drop
+	// in seconds.
+	pingInterval, idleTimeout time.Duration
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so

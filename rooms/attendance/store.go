@@ -416,13 +416,16 @@ func opsFor(res result, e *Event, loc *time.Location) []op {
 			ops = appendIncr(ops, k, "seconds", p.Seconds)
 			ops = appendIncr(ops, k, "video_seconds", p.VideoSeconds)
 			ops = appendIncr(ops, k, "audio_seconds", p.AudioSeconds)
+			ops = appendIncr(ops, k, "direct_seconds", p.DirectSeconds)
 			ops = appendIncr(ops, k, "r:"+s.Room, p.Seconds)
 			ops = appendIncr(ops, k, "rv:"+s.Room, p.VideoSeconds)
 			ops = appendIncr(ops, k, "ra:"+s.Room, p.AudioSeconds)
+			ops = appendIncr(ops, k, "rd:"+s.Room, p.DirectSeconds)
 		}
 		ops = appendIncr(ops, weekKey(s.Sub, w), "d:"+p.Date.String(), p.Seconds)
 		ops = appendIncr(ops, weekKey(s.Sub, w), "dv:"+p.Date.String(), p.VideoSeconds)
 		ops = appendIncr(ops, weekKey(s.Sub, w), "da:"+p.Date.String(), p.AudioSeconds)
+		ops = appendIncr(ops, weekKey(s.Sub, w), "dd:"+p.Date.String(), p.DirectSeconds)
 		ops = append(ops,
 			op{kind: opSet, key: weekKey(s.Sub, w), field: "name", value: s.Name},
 			op{kind: opSet, key: weekKey(s.Sub, w), field: "role", value: string(s.Role)})
