@@ -72,6 +72,10 @@ const (
 	// is locked or full (Reason: ReasonLocked, ReasonFull); the admitted
 	// therapists, so that nobody is left outside unknown.
 	EventTurnedAway EventType = "turned_away"
+	// EventBreakout: the breakout rooms changed (Change: open, move,
+	// visit, close; Breakout: the layout after it, nil once closed);
+	// everyone admitted. See breakout.go.
+	EventBreakout EventType = "breakout"
 )
 
 // RoomChange is what an EventRoomUpdated changed.
@@ -125,8 +129,11 @@ type Event struct {
 	Text      string
 	MessageID string
 	Private   bool
-	Host      string    // the host's participant id, "" while absent
-	Ends      time.Time // a scheduled session's end; zero for an ad-hoc room
+	// Breakout is the breakout layout after the event; nil while none
+	// are open.
+	Breakout *Layout
+	Host     string    // the host's participant id, "" while absent
+	Ends     time.Time // a scheduled session's end; zero for an ad-hoc room
 	// Resume is the secret of EventJoined to the joiner themself: with it,
 	// and only with it, they come back in after a dropped connection.
 	Resume string
@@ -213,7 +220,11 @@ type Room struct {
 	// host is the sub of the session's host: the scheduled therapist, or
 	// the first therapist in an ad-hoc room, until handed over.
 	host string
-	ends time.Time // a scheduled session's end; zero for an ad-hoc room
+	// breakout is the open breakout rooms (nil: none); breakoutGen counts
+	// openings, so that a timer of an earlier one does nothing.
+	breakout    *breakouts
+	breakoutGen uint64
+	ends        time.Time // a scheduled session's end; zero for an ad-hoc room
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -945,6 +956,7 @@ func (r *Room) emitLocked(e Event, to audience) {
 	e.Locked, e.AutoAdmit, e.Chat = r.locked, r.autoAdmit, !r.chatOff
 	e.Host = r.hostIDLocked()
 	e.Ends = r.ends
+	e.Breakout = r.layoutLocked()
 	for _, id := range r.admitted {
 		if m := r.members[id]; to(m) {
 			m.l.RoomEvent(e)
@@ -1112,6 +1124,7 @@ func (m *Manager) closeIfEmpty(r *Room) {
 		m.markEnded(r.ref)
 	}
 	r.ended, r.locked, r.host = false, false, ""
+	r.resetBreakoutsLocked()
 	if m.pinned[r.ref] {
 		return
 	}
@@ -1120,7 +1133,8 @@ func (m *Manager) closeIfEmpty(r *Room) {
 }
 
 // Chat relays a chat message of the admitted participant by: to everyone
-// admitted, or (private) to the session's therapists and by. Clients and
+// admitted in by's group (the whole room unless breakouts are open), or
+// (private) to the session's therapists, wherever they are, and by. Clients and
 // family may not while chat is off. Nothing of it is kept: the room only
 // numbers messages so that a therapist can remove one for everyone.
 func (r *Room) Chat(by, text string, private bool) error {
@@ -1135,7 +1149,9 @@ func (r *Room) Chat(by, text string, private bool) error {
 	}
 	r.chatSeq++
 	e := Event{Type: EventChat, Participant: m.p, Text: text, Private: private, MessageID: fmt.Sprintf("m%d", r.chatSeq)}
-	to := allAdmitted
+	// While breakout rooms are open a message to the room reaches the
+	// sender's own group.
+	to := func(x *member) bool { return x.admitted && r.sameGroupLocked(x, m) }
 	if private {
 		to = func(x *member) bool { return x == m || (x.admitted && x.p.Role == RoleTherapist) }
 	}
