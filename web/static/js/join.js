@@ -13,6 +13,7 @@ import {
 } from './api.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 import { Chat } from './chat.js';
+import { Breakouts } from './breakout.js';
 import { checkConnectivity } from './connectivity.js';
 import { judge, measure, WEAK_WINDOW } from './linkquality.js';
 
@@ -689,9 +690,10 @@ function layoutTiles() {
   const height = stage.clientHeight;
   // One to one on a narrow screen (a phone): the other person fills the
   // stage and your own view is a small picture in its corner.
-  const pip = grid.children.length === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
+  const shown = [...grid.children].filter((el) => !el.hidden).length; // breakouts hide the other groups
+  const pip = shown === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
   grid.classList.toggle('tiles-pip', pip);
-  const n = pip ? 1 : grid.children.length;
+  const n = pip ? 1 : shown;
   if (n === 0 || width === 0 || height === 0) {
     return;
   }
@@ -1233,6 +1235,7 @@ function connectSession() {
     room_updated: onRoomUpdated,
     chat: (d) => chat.add(d),
     chat_removed: (d) => chat.remove(d.message_id),
+    breakout: (d) => breakouts.update(d),
     turned_away: onTurnedAway,
     redirect: onRedirect,
     error: onError,
@@ -1254,6 +1257,7 @@ function onJoined(msg) {
   state.host = msg.room.host || '';
   state.autoAdmit = !!msg.room.auto_admit;
   chat.start({ therapist: msg.you.role === 'therapist', enabled: msg.room.chat, keep: back });
+  breakouts.start({ you: msg.you, room: msg.room });
   state.you = msg.you;
   state.locked = !!msg.room.locked;
   setRoomName(msg.room.title || msg.room.id);
@@ -1362,6 +1366,7 @@ function onParticipant(p, arrived) {
   }
   trackHand(p);
   renderTile(tileFor(p.id), p);
+  breakouts.seen(p);
   renderPresent();
   renderHands();
   if (arrived) {
@@ -1508,6 +1513,7 @@ function onClosed({ reason }) {
   state.hand = false;
   state.locked = false;
   chat.stop();
+  breakouts.stop();
   state.waiting = [];
   state.hands = [];
   state.seen.clear();
@@ -2033,12 +2039,28 @@ function onDialogCancel(e) {
 
 /** chat is the session's chat panel; it keeps nothing beyond the session. */
 let chat;
+/** breakouts shows the breakout rooms and, to therapists, their controls. */
+let breakouts;
 
 async function main() {
   chat = new Chat($('[data-chat]'), $('[data-chat-toggle]'), {
     send: (text, priv) => state.session?.chat(text, priv),
     remove: (id) => state.session?.removeChat(id),
     enable: (on) => state.session?.enableChat(on),
+    announce,
+  });
+  breakouts = new Breakouts({
+    banner: $('[data-breakout-banner]'),
+    console: $('[data-breakout-console]'),
+    tiles: $('[data-tiles]'),
+    session: {
+      open: (rooms, seconds, assign) => state.session?.breakoutOpen(rooms, seconds, assign),
+      move: (id, group) => state.session?.breakoutMove(id, group),
+      visit: (group) => state.session?.breakoutVisit(group),
+      close: () => state.session?.breakoutClose(),
+    },
+    people: () => [...state.tiles.values()].map((t) => t.p).filter(Boolean),
+    relayout: layoutTiles,
     announce,
   });
   document.addEventListener('click', onClick);
