@@ -341,3 +341,96 @@ func idOfWaiting(t *testing.T, n *node, ref rooms.Ref, sub string) string {
 	t.Fatalf("%s is not waiting in %s", sub, ref)
 	return ""
 }
+
+// TestBreakoutChatAndTimer: while breakouts are open a chat to the room
+// reaches the sender's breakout only, a private one the therapist in the
+// main room; a timer brings everyone back by itself (no "by"); and someone
+// who reconnects lands in their breakout again.
+func TestBreakoutChatAndTimer(t *testing.T) {
+	n := testNode(t)
+	program, _ := tenants()
+	room := uniqueRoom("breakout")
+	host := rawJoin(t, n, programToken(t, n, program, "t-host", "Dana", rooms.RoleTherapist, room))
+	if got := host.ask(t, protocol.ClientMessage{Type: protocol.TypeAutoAdmit, AutoAdmit: ptr(true)}); got != "" {
+		t.Fatal(got)
+	}
+	var cs []rawSession
+	var resume string
+	for i := 1; i <= 4; i++ {
+		c := dial(t, n)
+		if err := c.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: 1, Token: programToken(t, n, program, fmt.Sprintf("c-%d", i), fmt.Sprintf("C%d", i), rooms.RoleClient, room)}); err != nil {
+			t.Fatal(err)
+		}
+		m := waitType(t, c, protocol.TypeJoined)
+		cs = append(cs, rawSession{c: c, id: m.You.ID})
+		resume = m.Resume
+	}
+	if got := host.ask(t, protocol.ClientMessage{Type: protocol.TypeBreakoutOpen, Rooms: 2}); got != "" {
+		t.Fatal(got)
+	}
+	var layout *protocol.Breakout
+	for _, c := range cs {
+		layout = waitType(t, c.c, protocol.TypeBreakout).Breakout
+	}
+	// Evenly, in join order: c-1 and c-3 in breakout 1, c-2 and c-4 in 2.
+	if layout.Groups[cs[0].id] != 1 || layout.Groups[cs[2].id] != 1 || layout.Groups[cs[1].id] != 2 || layout.Groups[cs[3].id] != 2 {
+		t.Fatalf("layout %v", layout.Groups)
+	}
+	if got := cs[0].ask(t, protocol.ClientMessage{Type: protocol.TypeChat, Text: "breakout one only"}); got != "" {
+		t.Fatal(got)
+	}
+	if got := cs[1].ask(t, protocol.ClientMessage{Type: protocol.TypeChat, Text: "to Dana", Private: true}); got != "" {
+		t.Fatal(got)
+	}
+	chats := func(s rawSession) (room, private int) {
+		for _, m := range pingDrain(t, s) {
+			if m.Type == protocol.TypeChat && m.Private {
+				private++
+			} else if m.Type == protocol.TypeChat {
+				room++
+			}
+		}
+		return room, private
+	}
+	for i, want := range [][2]int{{0, 1}, {0, 0}, {0, 0}, {1, 0}, {0, 0}} {
+		s := append([]rawSession{host}, cs...)[i]
+		if r, p := chats(s); r != want[0] || p != want[1] {
+			t.Errorf("%s got %d room and %d private messages, want %v", s.id, r, p, want)
+		}
+	}
+
+	// c-4 drops and comes back with its resume secret: into breakout 2,
+	// and the others learn where the new connection is.
+	_ = cs[3].c.Close()
+	if m := waitType(t, host.c, protocol.TypeParticipantLeft); m.ID != cs[3].id {
+		t.Fatalf("left: %+v", m)
+	}
+	back := dial(t, n)
+	if err := back.Send(protocol.ClientMessage{Type: protocol.TypeJoin, V: 1, Token: programToken(t, n, program, "c-4", "C4", rooms.RoleClient, room), Resume: resume}); err != nil {
+		t.Fatal(err)
+	}
+	m := waitType(t, back, protocol.TypeJoined)
+	if m.Room.Breakout == nil || m.Room.Breakout.Groups[m.You.ID] != 2 {
+		t.Fatalf("c-4 back: %+v", m.Room.Breakout)
+	}
+	if p := waitType(t, cs[1].c, protocol.TypeParticipantJoined).Participant; p.ID != m.You.ID || p.Group != 2 {
+		t.Errorf("c-2 was told %+v", p)
+	}
+	cs[3] = rawSession{c: back, id: m.You.ID}
+
+	// A one-second timer brings everyone back by itself.
+	if got := host.ask(t, protocol.ClientMessage{Type: protocol.TypeBreakoutOpen, Rooms: 2, Seconds: 1}); got != "" {
+		t.Fatal(got)
+	}
+	for _, s := range append([]rawSession{host}, cs...) {
+		for {
+			m := waitType(t, s.c, protocol.TypeBreakout)
+			if m.Change == string(rooms.ChangeBreakoutClose) {
+				if m.By != "" || m.Breakout != nil {
+					t.Errorf("%s: the timer's bring-back %+v", s.id, m)
+				}
+				break
+			}
+		}
+	}
+}
