@@ -155,6 +155,12 @@ func TestBreakoutRefusals(t *testing.T) {
 	if r.Breakouts() != nil {
 		t.Fatal("a refused split opened breakouts")
 	}
+	if err := r.OpenBreakouts("dana", Split{Rooms: 2, Assign: map[string]int{}}); err != nil {
+		t.Fatal(err)
+	}
+	if b := r.Breakouts(); b == nil || b.Rooms != 2 || len(b.Groups) != 0 {
+		t.Fatalf("rooms to fill by hand: %+v", b)
+	}
 	if err := r.OpenBreakouts("dana", Split{Rooms: 2, Assign: map[string]int{"c1": 1, "c2": 2, "kim": 2}}); err != nil {
 		t.Fatal(err)
 	}

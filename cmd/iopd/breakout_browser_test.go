@@ -13,7 +13,8 @@ import (
 // into two breakout rooms with a timer from the console; the client's page
 // says which breakout it is in and the time left, and shows only its own
 // group's tiles; the therapist moves the other client in and visits from
-// the console, then brings everyone back, which restores the whole grid.
+// the console, then brings everyone back, which restores the whole grid;
+// rooms opened to fill by hand leave everyone in the main room.
 func TestBrowserBreakouts(t *testing.T) {
 	browser := startBrowser(t)
 	n := testNode(t)
@@ -69,5 +70,10 @@ func TestBrowserBreakouts(t *testing.T) {
 	click(t, dana, `[data-breakout-close]`)
 	waitFor(t, alex, "everyone back", `document.querySelector('[data-breakout-banner]').hidden && `+tiles+` === 3`)
 	waitFor(t, dana, "the split controls again", `document.querySelector('[data-breakout-live]').hidden`)
+
+	// Rooms to fill by hand: everyone stays in the main room until moved.
+	click(t, dana, `[data-breakout-open-empty]`)
+	waitFor(t, alex, "the main room banner", `(() => { const b = document.querySelector('[data-breakout-banner]'); return !b.hidden && b.textContent.includes('Main room'); })()`+` && `+tiles+` === 3`)
+	waitFor(t, dana, "everyone listed in the main room", `document.querySelector('[data-breakout-groups] > li[data-breakout-group="0"]').querySelectorAll('.person').length === 3`)
 	checkConsole(t, dana, alex)
 }

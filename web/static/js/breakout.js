@@ -27,7 +27,7 @@ export class Breakouts {
    * @param {HTMLElement} opts.banner the banner over the tiles ([data-breakout-banner])
    * @param {HTMLElement} opts.console the therapists' section ([data-breakout-console])
    * @param {HTMLElement} opts.tiles the tile grid, whose [data-tile] children are shown or hidden
-   * @param {object} opts.session what to ask the server: open(rooms, seconds, assign), move(id, group), visit(group), close()
+   * @param {() => ?import('./protocol.js').Session} opts.session the session to ask the server through
    * @param {() => Array<{id: string, name: string, role: string}>} opts.people who is admitted, you included
    * @param {() => void} opts.relayout lays the tiles out again once some are hidden or shown
    * @param {(text: string) => void} opts.announce says something to screen readers
@@ -54,17 +54,17 @@ export class Breakouts {
     this.rooms.max = String(MAX_ROOMS);
     section.querySelector('[data-breakout-open]').addEventListener('click', () => this.open(false));
     section.querySelector('[data-breakout-open-empty]').addEventListener('click', () => this.open(true));
-    section.querySelector('[data-breakout-close]').addEventListener('click', () => this.session.close());
+    section.querySelector('[data-breakout-close]').addEventListener('click', () => this.session()?.breakoutClose());
     this.groupsList.addEventListener('change', (e) => {
       const sel = e.target.closest('select[data-breakout-move]');
       if (sel) {
-        this.session.move(sel.dataset.breakoutMove, Number(sel.value));
+        this.session()?.breakoutMove(sel.dataset.breakoutMove, Number(sel.value));
       }
     });
     this.groupsList.addEventListener('click', (e) => {
       const b = e.target.closest('button[data-breakout-visit]');
       if (b) {
-        this.session.visit(Number(b.dataset.breakoutVisit));
+        this.session()?.breakoutVisit(Number(b.dataset.breakoutVisit));
       }
     });
   }
@@ -130,7 +130,7 @@ export class Breakouts {
   open(byHand) {
     const rooms = Math.min(MAX_ROOMS, Math.max(1, Math.round(Number(this.rooms.value) || 1)));
     const minutes = Math.max(0, Math.round(Number(this.minutes.value) || 0));
-    this.session.open(rooms, Math.min(minutes * 60, 4 * 3600), byHand ? {} : null);
+    this.session()?.breakoutOpen(rooms, Math.min(minutes * 60, 4 * 3600), byHand ? {} : null);
   }
 
   tick() {

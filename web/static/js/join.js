@@ -2053,12 +2053,7 @@ async function main() {
     banner: $('[data-breakout-banner]'),
     console: $('[data-breakout-console]'),
     tiles: $('[data-tiles]'),
-    session: {
-      open: (rooms, seconds, assign) => state.session?.breakoutOpen(rooms, seconds, assign),
-      move: (id, group) => state.session?.breakoutMove(id, group),
-      visit: (group) => state.session?.breakoutVisit(group),
-      close: () => state.session?.breakoutClose(),
-    },
+    session: () => state.session,
     people: () => [...state.tiles.values()].map((t) => t.p).filter(Boolean),
     relayout: layoutTiles,
     announce,
