@@ -129,14 +129,15 @@ type Event struct {
 	Text      string
 	MessageID string
 	Private   bool
-	// Breakout is the breakout layout after the event; nil while none
-	// are open.
-	Breakout *Layout
-	Host     string    // the host's participant id, "" while absent
-	Ends     time.Time // a scheduled session's end; zero for an ad-hoc room
+	Host      string    // the host's participant id, "" while absent
+	Ends      time.Time // a scheduled session's end; zero for an ad-hoc room
 	// Resume is the secret of EventJoined to the joiner themself: with it,
 	// and only with it, they come back in after a dropped connection.
 	Resume string
+
+	// Breakout is the breakout layout after the event; nil while none
+	// are open.
+	Breakout *Layout
 }
 
 // Listener receives room events. Calls are made in event order while the
@@ -220,11 +221,12 @@ type Room struct {
 	// host is the sub of the session's host: the scheduled therapist, or
 	// the first therapist in an ad-hoc room, until handed over.
 	host string
+	ends time.Time // a scheduled session's end; zero for an ad-hoc room
+
 	// breakout is the open breakout rooms (nil: none); breakoutGen counts
 	// openings, so that a timer of an earlier one does nothing.
 	breakout    *breakouts
 	breakoutGen uint64
-	ends        time.Time // a scheduled session's end; zero for an ad-hoc room
 }
 
 func maxTime(a, b time.Time) time.Time {
