@@ -44,6 +44,7 @@ export class Breakouts {
     this.therapist = false;
     this.layout = null; // {rooms, ends: Date|null, groups: {id: n}}
     this.timer = 0;
+    this.shown = ''; // what renderGroups last showed
     this.where = this.banner.querySelector('[data-breakout-where]');
     this.left = this.banner.querySelector('[data-breakout-left]');
     this.setup = section.querySelector('[data-breakout-setup]');
@@ -173,12 +174,19 @@ export class Breakouts {
 
   /** renderGroups lists each room with its people, a move menu and a visit button. */
   renderGroups() {
+    const people = this.layout ? this.people() : [];
+    // Rebuilt only when who is where changes, not on every mute or hand,
+    // so that a menu the therapist has open stays open.
+    const key = JSON.stringify([this.layout?.rooms, this.group(), people.map((p) => [p.id, p.name, this.group(p.id)])]);
+    if (key === this.shown) {
+      return;
+    }
+    this.shown = key;
     if (!this.layout) {
       this.groupsList.replaceChildren();
       return;
     }
     const doc = this.groupsList.ownerDocument;
-    const people = this.people();
     const items = [];
     for (let g = 0; g <= this.layout.rooms; g++) {
       const li = doc.createElement('li');
