@@ -44,6 +44,7 @@ const (
 	ActManageSchedule Action = "manage_schedule" // change schedule and enrollment
 	ActReadAudit      Action = "read_audit"      // read the program's audit trail
 	ActHandOver       Action = "hand_over"       // make another therapist the host
+	ActBreakout       Action = "breakout"        // split into breakout rooms, move people, visit, bring back
 )
 
 // permissions is the one table of what each role may do; the server
@@ -52,7 +53,7 @@ const (
 // sessions their token grants; staff join media only with a token for that
 // session.
 var permissions = map[Role][]Action{
-	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActHandOver, ActReadAttendance},
+	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActHandOver, ActReadAttendance, ActBreakout},
 	RoleClient:    {ActPublish, ActSubscribe},
 	RoleFamily:    {ActPublish, ActSubscribe},
 	RoleStaff:     {ActPublish, ActSubscribe, ActReadAttendance, ActManageSchedule, ActReadAudit},

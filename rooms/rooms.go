@@ -88,6 +88,10 @@ const (
 	// is locked or full (Reason: ReasonLocked, ReasonFull); the admitted
 	// therapists, so that nobody is left outside unknown.
 	EventTurnedAway EventType = "turned_away"
+	// EventBreakout: the breakout rooms changed (Change: open, move,
+	// visit, close; Breakout: the layout after it, nil once closed);
+	// everyone admitted. See breakout.go.
+	EventBreakout EventType = "breakout"
 )
 
 // RoomChange is what an EventRoomUpdated changed.
@@ -150,6 +154,10 @@ type Event struct {
 	// Resume is the secret of EventJoined to the joiner themself: with it,
 	// and only with it, they come back in after a dropped connection.
 	Resume string
+
+	// Breakout is the breakout layout after the event; nil while none
+	// are open.
+	Breakout *Layout
 }
 
 // Listener receives room events. Calls are made in event order while the
@@ -234,6 +242,11 @@ type Room struct {
 	// the first therapist in an ad-hoc room, until handed over.
 	host string
 	ends time.Time // a scheduled session's end; zero for an ad-hoc room
+
+	// breakout is the open breakout rooms (nil: none); breakoutGen counts
+	// openings, so that a timer of an earlier one does nothing.
+	breakout    *breakouts
+	breakoutGen uint64
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -985,6 +998,7 @@ func (r *Room) emitLocked(e Event, to audience) {
 	e.Locked, e.AutoAdmit, e.Chat = r.locked, r.autoAdmit, !r.chatOff
 	e.Host = r.hostIDLocked()
 	e.Ends = r.ends
+	e.Breakout = r.layoutLocked()
 	for _, id := range r.admitted {
 		if m := r.members[id]; to(m) {
 			m.l.RoomEvent(e)
@@ -1185,6 +1199,7 @@ func (m *Manager) closeIfEmpty(r *Room) {
 		m.markEnded(r.ref)
 	}
 	r.ended, r.locked, r.host = false, false, ""
+	r.resetBreakoutsLocked()
 	if m.pinned[r.ref] {
 		return
 	}
@@ -1193,7 +1208,8 @@ func (m *Manager) closeIfEmpty(r *Room) {
 }
 
 // Chat relays a chat message of the admitted participant by: to everyone
-// admitted, or (private) to the session's therapists and by. Clients and
+// admitted in by's group (the whole room unless breakouts are open), or
+// (private) to the session's therapists, wherever they are, and by. Clients and
 // family may not while chat is off. Nothing of it is kept: the room only
 // numbers messages so that a therapist can remove one for everyone.
 func (r *Room) Chat(by, text string, private bool) error {
@@ -1208,7 +1224,9 @@ func (r *Room) Chat(by, text string, private bool) error {
 	}
 	r.chatSeq++
 	e := Event{Type: EventChat, Participant: m.p, Text: text, Private: private, MessageID: fmt.Sprintf("m%d", r.chatSeq)}
-	to := allAdmitted
+	// While breakout rooms are open a message to the room reaches the
+	// sender's own group.
+	to := func(x *member) bool { return x.admitted && r.sameGroupLocked(x, m) }
 	if private {
 		to = func(x *member) bool { return x == m || (x.admitted && x.p.Role == RoleTherapist) }
 	}

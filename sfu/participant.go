@@ -27,6 +27,9 @@ type Participant struct {
 	room *Room
 	sfu  *SFU
 	sig  Signaler
+	// group is who the participant sees and hears within the room (the
+	// room's mu; group.go).
+	group int
 
 	pub, sub         *webrtc.PeerConnection
 	pubGate, subGate gate

@@ -30,10 +30,17 @@ type Signaler interface {
 	MediaFailed(pc PC)
 }
 
-// Room is a set of participants whose media reaches each other and nobody else.
+// Room is a set of participants whose media reaches each other and nobody
+// else; within a room, media flows only between participants of the same
+// group (group.go).
 type Room struct {
 	sfu *SFU
 	id  string
+
+	// topo serializes changes of who receives whom (joins, new tracks,
+	// group moves), so that each applies in full before the next; it is
+	// taken before mu and before any participant's mu.
+	topo sync.Mutex
 
 	mu    sync.Mutex
 	parts map[string]*Participant
@@ -46,13 +53,21 @@ func (r *Room) ID() string { return r.id }
 // track already published in the room. The subscribe offer, if any, goes out
 // through sig.
 func (r *Room) Join(id string, sig Signaler) (*Participant, error) {
-	p := &Participant{id: id, room: r, sfu: r.sfu, sig: sig, downs: map[*upTrack]*downTrack{}, mutedKinds: map[string]bool{}, simulcast: map[*webrtc.RTPReceiver]*upTrack{}, tw: newTransportWatch(sig)}
+	return r.JoinGroup(id, 0, sig)
+}
+
+// JoinGroup is Join into group: the participant receives, and is received
+// by, the participants of that group only.
+func (r *Room) JoinGroup(id string, group int, sig Signaler) (*Participant, error) {
+	p := &Participant{group: group, id: id, room: r, sfu: r.sfu, sig: sig, downs: map[*upTrack]*downTrack{}, mutedKinds: map[string]bool{}, simulcast: map[*webrtc.RTPReceiver]*upTrack{}, tw: newTransportWatch(sig)}
 	p.pubGate.init(Publish, sig)
 	p.subGate.init(Subscribe, sig)
 	if err := p.openPCs(); err != nil {
 		return nil, err
 	}
 
+	r.topo.Lock()
+	defer r.topo.Unlock()
 	r.mu.Lock()
 	if _, dup := r.parts[id]; dup {
 		r.mu.Unlock()
@@ -64,7 +79,7 @@ func (r *Room) Join(id string, sig Signaler) (*Participant, error) {
 	r.parts[id] = p
 	var existing []*upTrack
 	for _, o := range r.parts {
-		if o != p {
+		if o != p && o.group == group {
 			existing = append(existing, o.upTracks()...)
 		}
 	}
@@ -87,14 +102,21 @@ func (r *Room) othersLocked(p *Participant) []*Participant {
 	return out
 }
 
-// addUpTrack publishes u to everyone else in the room.
+// addUpTrack publishes u to everyone else in p's group.
 func (r *Room) addUpTrack(p *Participant, u *upTrack) bool {
+	r.topo.Lock()
+	defer r.topo.Unlock()
 	r.mu.Lock()
 	if r.parts[p.id] != p || !p.addUp(u) {
 		r.mu.Unlock()
 		return false
 	}
-	others := r.othersLocked(p)
+	var others []*Participant
+	for _, o := range r.othersLocked(p) {
+		if o.group == p.group {
+			others = append(others, o)
+		}
+	}
 	r.mu.Unlock()
 	for _, o := range others {
 		o.subscribe(u)

@@ -474,6 +474,10 @@ func errorCode(err error) string {
 		return protocol.CodeNotFound
 	case errors.Is(err, telehealth.ErrStaleConsent):
 		return protocol.CodeBadMessage
+	case errors.Is(err, rooms.ErrNoBreakouts):
+		return protocol.CodeNoBreakouts
+	case errors.Is(err, rooms.ErrBadGroup):
+		return protocol.CodeBadGroup
 	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):
 		return protocol.CodeBadMessage
 	}

@@ -77,11 +77,16 @@ type session struct {
 	// is sent from within HandleOffer on the reader goroutine.
 	offerRe string
 
+	// groupMu orders the moves of the participant's media between
+	// breakout groups (breakout.go).
+	groupMu sync.Mutex
+
 	mu         sync.Mutex
 	admitted   bool
 	mediaReady chan struct{} // closed once media is set, or failed to start
 	media      *sfu.Participant
 	muted      map[string]bool // kinds a therapist muted, for media still starting
+	group      int             // the breakout the participant is in (0: main room)
 	left       bool            // the session has left: media started late is closed
 	roomKey    string          // the room joined ("program/room"), for other goroutines
 	joined     *rooms.Room     // the room joined, for the media plane's goroutines
@@ -385,6 +390,11 @@ var actions = map[string]action{
 	}},
 	protocol.TypeChatRemove:  {rooms.ActMute, moderate},
 	protocol.TypeChatEnabled: {rooms.ActMute, moderate},
+
+	protocol.TypeBreakoutOpen:  {rooms.ActBreakout, breakout},
+	protocol.TypeBreakoutMove:  {rooms.ActBreakout, breakout},
+	protocol.TypeBreakoutVisit: {rooms.ActBreakout, breakout},
+	protocol.TypeBreakoutClose: {rooms.ActBreakout, breakout},
 }
 
 // ActionNeeds returns what each client message type needs of the grant
@@ -524,7 +534,10 @@ func (s *session) leave(reason string) {
 // returned (admitted at once), so it takes the room from the event.
 func (s *session) startMedia(ready chan struct{}, room string) {
 	defer close(ready)
-	media, err := s.srv.cfg.SFU.Room(room).Join(s.id, s)
+	s.mu.Lock()
+	group := s.group
+	s.mu.Unlock()
+	media, err := s.srv.cfg.SFU.Room(room).JoinGroup(s.id, group, s)
 	if err != nil {
 		s.srv.cfg.Logger.Error("start media", "participant", s.id, "err", err)
 		s.abort()
@@ -541,6 +554,9 @@ func (s *session) startMedia(ready chan struct{}, room string) {
 	}
 	s.media = media
 	go s.watchReceiving(media)
+	if s.group != group {
+		go s.applyGroup() // moved while the media started
+	}
 }
 
 // mediaOf waits for the participant's media, or reports not_admitted.
@@ -748,11 +764,13 @@ func (s *session) RoomEvent(e rooms.Event) {
 		s.send(m)
 	case e.Type == rooms.EventJoined:
 		p := s.participant(e.Participant)
+		p.Group = groupIn(e.Breakout, p.ID)
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantJoined, Participant: &p})
 	case e.Type == rooms.EventWaitingList:
 		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: s.people(e.Waiting)})
 	case e.Type == rooms.EventUpdated:
 		p := s.participant(e.Participant)
+		p.Group = groupIn(e.Breakout, p.ID)
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantUpdated, Participant: &p})
 	case e.Type == rooms.EventMuted && self:
 		s.setForwarding(e.Kind, false)
@@ -779,6 +797,8 @@ func (s *session) RoomEvent(e rooms.Event) {
 			Type: protocol.TypeChat, MessageID: e.MessageID, Text: e.Text, Private: e.Private, At: e.At.UTC(),
 			From: &protocol.Person{ID: e.Participant.ID, Name: e.Participant.Name, Role: string(e.Participant.Role)},
 		})
+	case e.Type == rooms.EventBreakout:
+		s.breakoutEvent(e)
 	case e.Type == rooms.EventChatRemoved:
 		s.send(protocol.ServerMessage{Type: protocol.TypeChatRemoved, MessageID: e.MessageID})
 	case e.Type == rooms.EventTurnedAway:
@@ -802,6 +822,9 @@ func (s *session) admittedEvent(e rooms.Event) {
 		ICEServers:   s.srv.iceServers(s.id, s.srv.turnExpiry(e.Ends, time.Now())),
 		Resume:       e.Resume,
 	}
+	for i := range m.Participants {
+		m.Participants[i].Group = groupIn(e.Breakout, m.Participants[i].ID)
+	}
 	if e.By.ID == "" {
 		m.Re = s.joinRe // answers the join; after an admit it answers nobody's message
 	}
@@ -810,6 +833,7 @@ func (s *session) admittedEvent(e rooms.Event) {
 	s.mu.Lock()
 	s.admitted = true
 	s.mediaReady = ready
+	s.group = groupIn(e.Breakout, s.id)
 	s.mu.Unlock()
 	s.send(m)
 	if e.Participant.Role == rooms.RoleTherapist {
@@ -879,7 +903,7 @@ func (s *session) ending(reason string) {
 // roomInfo describes the room as the event saw it (RoomEvent runs under the
 // room's lock, so it must not call back into the room).
 func roomInfo(e rooms.Event) *protocol.Room {
-	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit, Chat: e.Chat}
+	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit, Chat: e.Chat, Breakout: breakoutInfo(e.Breakout)}
 }
 
 // participant describes p to this session's person: a client's check-in

@@ -152,6 +152,11 @@ var actionRules = map[string][]rooms.Role{
 	protocol.TypeChatEnabled: {rooms.RoleTherapist},
 	protocol.TypeLeave:       allRoles,
 	protocol.TypePing:        allRoles,
+
+	protocol.TypeBreakoutOpen:  {rooms.RoleTherapist},
+	protocol.TypeBreakoutMove:  {rooms.RoleTherapist},
+	protocol.TypeBreakoutVisit: {rooms.RoleTherapist},
+	protocol.TypeBreakoutClose: {rooms.RoleTherapist},
 }
 
 // TestActionTable walks the websocket's action table: every message type

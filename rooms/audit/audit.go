@@ -64,6 +64,15 @@ const (
 	ActionTrim = "trim"
 )
 
+// Breakout-room decisions (Detail: the breakout number, or how many were
+// opened; the timer's bring-back is nobody's decision and not recorded).
+const (
+	ActionBreakoutOpen  = "breakout_open"  // Actor split the session into breakout rooms
+	ActionBreakoutMove  = "breakout_move"  // Actor moved Subject to a breakout (0: the main room)
+	ActionBreakoutVisit = "breakout_visit" // Actor went to a breakout (0: back to the main room)
+	ActionBreakoutClose = "breakout_close" // Actor brought everyone back to the main room
+)
+
 // actions are the actions Append accepts (ActionTrim is Trim's own).
 var actions = map[string]bool{
 	ActionJoin: true, ActionRefuse: true, ActionAdmit: true, ActionDeny: true, ActionMute: true,
@@ -72,6 +81,7 @@ var actions = map[string]bool{
 	ActionInvite: true, ActionBlock: true, ActionUnblock: true, ActionAttendanceRead: true,
 	ActionAttendanceExport: true, ActionAuditRead: true, ActionScheduleChange: true,
 	ActionEnrollmentChange: true, ActionBookingChange: true, ActionConsent: true,
+	ActionBreakoutOpen: true, ActionBreakoutMove: true, ActionBreakoutVisit: true, ActionBreakoutClose: true,
 }
 
 // Entry is one access or decision in a program's audit trail.

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -129,7 +130,7 @@ func (r *Recorder) Close() {
 // an entry of the room's program.
 func (r *Recorder) RoomEvent(e rooms.Event) {
 	var action string
-	subject := e.Participant.Sub
+	subject, detail := e.Participant.Sub, e.Kind+e.MessageID
 	switch {
 	case e.Type == rooms.EventJoined && e.By.ID != "":
 		action = ActionAdmit
@@ -160,6 +161,8 @@ func (r *Recorder) RoomEvent(e rooms.Event) {
 		}
 	case e.Type == rooms.EventEnded:
 		action, subject = ActionEnd, ""
+	case e.Type == rooms.EventBreakout && e.By.ID != "":
+		action, subject, detail = breakoutEntry(e)
 	default:
 		return
 	}
@@ -168,6 +171,25 @@ func (r *Recorder) RoomEvent(e rooms.Event) {
 	}
 	r.Record(Entry{
 		At: e.At.UTC(), Program: e.Program, Actor: e.By.Sub, Role: string(e.By.Role),
-		Action: action, Room: e.Room, Subject: subject, Detail: e.Kind + e.MessageID,
+		Action: action, Room: e.Room, Subject: subject, Detail: detail,
 	})
+}
+
+// breakoutEntry is the action, subject and detail of a therapist's
+// breakout-room decision; a move's or visit's detail is the breakout the
+// person went to ("0": the main room).
+func breakoutEntry(e rooms.Event) (action, subject, detail string) {
+	group := "0"
+	if e.Breakout != nil {
+		group = strconv.Itoa(e.Breakout.Groups[e.Participant.ID])
+	}
+	switch e.Change {
+	case rooms.ChangeBreakoutOpen:
+		return ActionBreakoutOpen, "", strconv.Itoa(e.Breakout.Rooms)
+	case rooms.ChangeBreakoutMove:
+		return ActionBreakoutMove, e.Participant.Sub, group
+	case rooms.ChangeBreakoutVisit:
+		return ActionBreakoutVisit, "", group
+	}
+	return ActionBreakoutClose, "", ""
 }

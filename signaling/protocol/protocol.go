@@ -41,12 +41,24 @@ const (
 	TypePing        = "ping"
 )
 
+// Breakout rooms, sent by therapists: split the admitted clients into
+// breakout rooms (evenly or by hand, with an optional timer), move one
+// person, visit a breakout (the therapist themself), bring everyone back.
+const (
+	TypeBreakoutOpen  = "breakout_open"
+	TypeBreakoutMove  = "breakout_move"
+	TypeBreakoutVisit = "breakout_visit"
+	TypeBreakoutClose = "breakout_close"
+)
+
 // ClientTypes are every message type a client may send, in the order of
 // docs/protocol.md.
 var ClientTypes = []string{
 	TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMedia, TypeHand, TypeLayer,
 	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeAutoAdmit,
-	TypeChat, TypeChatRemove, TypeChatEnabled, TypeLeave, TypePing,
+	TypeChat, TypeChatRemove, TypeChatEnabled,
+	TypeBreakoutOpen, TypeBreakoutMove, TypeBreakoutVisit, TypeBreakoutClose,
+	TypeLeave, TypePing,
 }
 
 // Message types sent by the server (offer, answer and candidate are shared).
@@ -64,6 +76,7 @@ const (
 	TypeRoomUpdated        = "room_updated" // the room's lock state changed
 	TypeChatRemoved        = "chat_removed" // a therapist removed a chat message
 	TypeTurnedAway         = "turned_away"  // therapists: someone was refused because the room is locked or full
+	TypeBreakout           = "breakout"     // the breakout rooms changed: the layout after the change
 	TypeError              = "error"
 	TypePong               = "pong"
 )
@@ -118,6 +131,14 @@ const (
 	// CodeBadCheckIn refuses a malformed check-in (or one from anyone but
 	// a client); the message names the field.
 	CodeBadCheckIn = "bad_checkin"
+)
+
+// Error codes of breakout rooms: CodeNoBreakouts refuses a move, visit or
+// close while no breakout rooms are open; CodeBadGroup a breakout number
+// outside 0..rooms.
+const (
+	CodeNoBreakouts = "no_breakouts"
+	CodeBadGroup    = "bad_group"
 )
 
 // Reasons carried in participant_left.
@@ -175,6 +196,13 @@ type ClientMessage struct {
 	MessageID string `json:"message_id,omitempty"`
 	// chat_enabled
 	ChatEnabled *bool `json:"chat_enabled,omitempty"`
+	// breakout_open: how many breakout rooms, an optional timer in
+	// seconds, and (by hand) participant id -> breakout 0..rooms.
+	Rooms   int            `json:"rooms,omitempty"`
+	Seconds int            `json:"seconds,omitempty"`
+	Assign  map[string]int `json:"assign,omitempty"`
+	// breakout_move, breakout_visit: the breakout, 0 for the main room.
+	Group *int `json:"group,omitempty"`
 	// ping
 	T json.RawMessage `json:"t,omitempty"`
 }
@@ -203,6 +231,17 @@ type Room struct {
 	AutoAdmit bool `json:"auto_admit"`
 	// Chat: clients and family may chat.
 	Chat bool `json:"chat"`
+	// Breakout is the breakout layout while breakout rooms are open.
+	Breakout *Breakout `json:"breakout,omitempty"`
+}
+
+// Breakout is the breakout layout: how many breakout rooms are open, when
+// the timer brings everyone back (absent: no timer), and which admitted
+// participant is in which breakout; those not listed are in the main room.
+type Breakout struct {
+	Rooms  int            `json:"rooms"`
+	Ends   time.Time      `json:"ends,omitzero"`
+	Groups map[string]int `json:"groups"`
 }
 
 // Participant describes an admitted participant to the others.
@@ -218,6 +257,9 @@ type Participant struct {
 	Transport string `json:"transport,omitempty"`
 	// CheckIn is a client's check-in, to therapists and staff only.
 	CheckIn *CheckIn `json:"checkin,omitempty"`
+	// Group is the breakout room the participant is in; absent: the main
+	// room.
+	Group int `json:"group,omitempty"`
 }
 
 // Person is a participant's identity as shown in the joined message's "you"
@@ -281,6 +323,10 @@ type ServerMessage struct {
 	By   string `json:"by,omitempty"`
 	// redirect
 	URL string `json:"url,omitempty"`
+	// breakout: the layout after the change (absent once everyone is
+	// back) and what changed: open, move, visit or close.
+	Breakout *Breakout `json:"breakout,omitempty"`
+	Change   string    `json:"change,omitempty"`
 	// chat, chat_removed
 	MessageID string    `json:"message_id,omitempty"`
 	From      *Person   `json:"from,omitempty"`

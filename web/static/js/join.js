@@ -14,6 +14,7 @@ import {
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 import { Chat } from './chat.js';
 import { renderCheckIn, Telehealth, telehealthErrors } from './checkin.js';
+import { Breakouts } from './breakout.js';
 import { checkConnectivity } from './connectivity.js';
 import { judge, measure, WEAK_WINDOW } from './linkquality.js';
 
@@ -699,9 +700,10 @@ function layoutTiles() {
   const height = stage.clientHeight;
   // One to one on a narrow screen (a phone): the other person fills the
   // stage and your own view is a small picture in its corner.
-  const pip = grid.children.length === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
+  const shown = [...grid.children].filter((el) => !el.hidden).length; // breakouts hide the other groups
+  const pip = shown === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
   grid.classList.toggle('tiles-pip', pip);
-  const n = pip ? 1 : grid.children.length;
+  const n = pip ? 1 : shown;
   if (n === 0 || width === 0 || height === 0) {
     return;
   }
@@ -1245,6 +1247,7 @@ function connectSession() {
     room_updated: onRoomUpdated,
     chat: (d) => chat.add(d),
     chat_removed: (d) => chat.remove(d.message_id),
+    breakout: (d) => breakouts.update(d),
     turned_away: onTurnedAway,
     redirect: onRedirect,
     error: onError,
@@ -1266,6 +1269,7 @@ function onJoined(msg) {
   state.host = msg.room.host || '';
   state.autoAdmit = !!msg.room.auto_admit;
   chat.start({ therapist: msg.you.role === 'therapist', enabled: msg.room.chat, keep: back });
+  breakouts.start({ you: msg.you, room: msg.room });
   state.you = msg.you;
   state.locked = !!msg.room.locked;
   setRoomName(msg.room.title || msg.room.id);
@@ -1374,6 +1378,7 @@ function onParticipant(p, arrived) {
   }
   trackHand(p);
   renderTile(tileFor(p.id), p);
+  breakouts.seen(p);
   renderPresent();
   renderHands();
   if (arrived) {
@@ -1520,6 +1525,7 @@ function onClosed({ reason }) {
   state.hand = false;
   state.locked = false;
   chat.stop();
+  breakouts.stop();
   state.waiting = [];
   state.hands = [];
   state.seen.clear();
@@ -2046,6 +2052,8 @@ function onDialogCancel(e) {
 
 /** chat is the session's chat panel; it keeps nothing beyond the session. */
 let chat;
+/** breakouts shows the breakout rooms and, to therapists, their controls. */
+let breakouts;
 
 /** telehealth asks a client for the program's consent and the session's check-in. */
 let telehealth;
@@ -2058,6 +2066,15 @@ async function main() {
     announce,
   });
   telehealth = new Telehealth({ consentView: $('[data-view="consent"]'), checkInView: $('[data-view="checkin"]'), show, announce });
+  breakouts = new Breakouts({
+    banner: $('[data-breakout-banner]'),
+    console: $('[data-breakout-console]'),
+    tiles: $('[data-tiles]'),
+    session: () => state.session,
+    people: () => [...state.tiles.values()].map((t) => t.p).filter(Boolean),
+    relayout: layoutTiles,
+    announce,
+  });
   document.addEventListener('click', onClick);
   document.addEventListener('click', onDialogCancel);
   document.addEventListener('change', (e) => {

@@ -63,7 +63,7 @@ export const LAYER_ID = 'layer';
 const forwarded = new Set([
   'waiting', 'waiting_list', 'participant_joined', 'participant_updated',
   'participant_left', 'muted', 'removed', 'ended', 'redirect', 'room_updated', 'turned_away', 'error',
-  'chat', 'chat_removed',
+  'chat', 'chat_removed', 'breakout',
 ]);
 
 /**
@@ -312,6 +312,37 @@ export class Session extends EventTarget {
   /** enableChat (a therapist) turns chat on or off for clients and family. */
   enableChat(on) {
     this.send({ type: 'chat_enabled', chat_enabled: on });
+  }
+
+  /**
+   * breakoutOpen (a therapist) splits the room into rooms breakout rooms:
+   * the clients evenly, or with assign ({participant id: room}) by hand;
+   * seconds, if not 0, is the timer that brings everyone back.
+   */
+  breakoutOpen(rooms, seconds = 0, assign = null) {
+    const msg = { type: 'breakout_open', rooms };
+    if (seconds > 0) {
+      msg.seconds = seconds;
+    }
+    if (assign) {
+      msg.assign = assign;
+    }
+    this.send(msg);
+  }
+
+  /** breakoutMove (a therapist) moves a participant to breakout group (0: main room). */
+  breakoutMove(participant, group) {
+    this.send({ type: 'breakout_move', participant, group });
+  }
+
+  /** breakoutVisit (a therapist) goes to breakout group themself (0: back to the main room). */
+  breakoutVisit(group) {
+    this.send({ type: 'breakout_visit', group });
+  }
+
+  /** breakoutClose (a therapist) brings everyone back to the main room. */
+  breakoutClose() {
+    this.send({ type: 'breakout_close' });
   }
 
   /** host (the host, or a therapist while the host is away) makes another therapist the host. */
