@@ -106,6 +106,18 @@ const (
 	// CodeTooManyJoins answers a join from an address over its join rate
 	// (IOP_JOIN_RATE, IOP_JOIN_BURST).
 	CodeTooManyJoins = "too_many_joins"
+	// CodeNodeFull answers a join when this node already carries
+	// IOP_MAX_PARTICIPANTS people (waiting or admitted).
+	CodeNodeFull = "node_full"
+	// CodeTooManyTracks refuses a publish offer that sends more tracks
+	// than IOP_TRACKS_PER_PERSON.
+	CodeTooManyTracks = "too_many_tracks"
+	// CodeTooManyCandidates refuses a candidate beyond
+	// IOP_CANDIDATES_PER_PC for one PeerConnection and description.
+	CodeTooManyCandidates = "too_many_candidates"
+	// CodeTooManyRenegotiations refuses a publish offer beyond
+	// IOP_RENEGOTIATIONS_PER_MIN.
+	CodeTooManyRenegotiations = "too_many_renegotiations"
 )
 
 // Reasons carried in participant_left.
