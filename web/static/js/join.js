@@ -83,6 +83,11 @@ const errorMessages = {
     text: 'Please wait a few seconds, then try again.',
     retry: true,
   },
+  node_full: {
+    title: 'The service is busy right now',
+    text: 'Please wait a minute, then try again. If it keeps happening, tell your program.',
+    retry: true,
+  },
 };
 
 /**
