@@ -141,15 +141,17 @@ func TestRedisKilledWithAOF(t *testing.T) {
 // within 2 s with their resume secrets, as after a Wi-Fi or a proxy
 // restart. Everyone is back in, admitted, with media; each room's seats
 // hold each person once; and each person has one attendance segment, open,
-// with at most the one gap of the drop.
+// with at most the one gap of the drop. At full size the clients watch
+// without publishing: 100 publishers in rooms of 14 would ask this test's
+// two cores for some 100,000 packets a second (docs/performance.md).
 func TestReconnectStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a reconnect storm; skipped in -short mode")
 	}
 	const roomCount = 7
-	people := 21
+	people, clientsPublish := 21, true
 	if faultFull() {
-		people = 100
+		people, clientsPublish = 100, false
 	}
 	n := testNode(t)
 	staff := n.joinToken(t, "staff-1", "Billing", rooms.RoleStaff, token.AnyRoom)
@@ -176,7 +178,8 @@ func TestReconnectStorm(t *testing.T) {
 	join := func(ps *person, resume string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		p, err := client.Join(ctx, n.url, ps.tok, client.Options{AutoAdmit: ps.role == rooms.RoleTherapist, Resume: resume, VideoFrameSize: 400})
+		ther := ps.role == rooms.RoleTherapist
+		p, err := client.Join(ctx, n.url, ps.tok, client.Options{AutoAdmit: ther, Resume: resume, VideoFrameSize: 400, NoMedia: !ther && !clientsPublish})
 		if err != nil {
 			return fmt.Errorf("%s: %w", ps.sub, err)
 		}
@@ -198,7 +201,7 @@ func TestReconnectStorm(t *testing.T) {
 				if got := packets(ps.p, ther.p.ID(), "audio"); got < base[ps]+20 {
 					return false, fmt.Sprintf("%s has %d audio packets from its therapist", ps.sub, got)
 				}
-				if got := packets(ther.p, ps.p.ID(), "audio"); got < 20 {
+				if got := packets(ther.p, ps.p.ID(), "audio"); clientsPublish && got < 20 {
 					return false, fmt.Sprintf("%s's therapist has %d of its audio packets", ps.sub, got)
 				}
 			}
@@ -242,7 +245,8 @@ func TestReconnectStorm(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("%d participants in %d rooms back %.1f s after the drop", len(all), roomCount, time.Since(dropped).Seconds())
+	back := time.Now()
+	t.Logf("%d participants in %d rooms back %.1f s after the drop", len(all), roomCount, back.Sub(dropped).Seconds())
 	mediaFlows("media after the storm", map[*person]int{})
 
 	// Seats: each person once, in their own room.
@@ -258,11 +262,15 @@ func TestReconnectStorm(t *testing.T) {
 			t.Errorf("room %s: client seats %v, want %v", room, got, want)
 		}
 	}
-	// Attendance: one open segment each, with at most the drop's gap.
-	fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Attendance: one open segment each, with at most the drop's gap. The
+	// gap ends when the person was back; it starts at their last sign of
+	// life (docs/api.md, attendance): a media packet a moment before the
+	// drop for one who publishes, the last message or pong (every 15 s)
+	// for one who only watches.
+	fctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := n.recorder.Flush(fctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("the storm's attendance events do not reach Redis: %v", err)
 	}
 	for _, room := range roomIDs {
 		rep, status := faultRoster(t, n.url, room, staff)
@@ -278,8 +286,13 @@ func TestReconnectStorm(t *testing.T) {
 				t.Errorf("%s: %s, want one open segment with at most one gap", ps.sub, describePerson(p))
 				continue
 			}
-			if g := p.Segments[0].Gaps; len(g) == 1 && g[0].To.Sub(g[0].From) > 5*time.Second {
-				t.Errorf("%s: a gap of %v, longer than the storm", ps.sub, g[0].To.Sub(g[0].From))
+			silent := 5 * time.Second
+			if ps.role != rooms.RoleTherapist && !clientsPublish {
+				silent = 21 * time.Second // the ping interval, the 5 s rule, a second of rounding
+			}
+			if g := p.Segments[0].Gaps; len(g) == 1 && (g[0].From.Before(dropped.Add(-silent)) || g[0].To.After(back.Add(time.Second))) {
+				t.Errorf("%s: a gap %s..%s, want from the last sign of life before the drop at %s (at most %v before) to the return by %s",
+					ps.sub, g[0].From.Format(time.RFC3339), g[0].To.Format(time.RFC3339), dropped.Format(time.RFC3339), silent, back.Format(time.RFC3339))
 			}
 		}
 	}
