@@ -185,7 +185,10 @@ func TestReconnectStorm(t *testing.T) {
 		}
 		ps.p = p
 		t.Cleanup(p.Close)
-		return p.WaitPublishing(ctx)
+		if err := p.WaitPublishing(ctx); err != nil {
+			return fmt.Errorf("%s (resuming: %t): %w", ps.sub, resume != "", err)
+		}
+		return nil
 	}
 	for _, ps := range all { // therapists first, so that clients are admitted
 		if err := join(ps, ""); err != nil {
