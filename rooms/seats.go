@@ -223,11 +223,12 @@ func (s *Seats) renew() {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), s.ttl/3)
 	defer cancel()
-	for _, ref := range leases {
-		if ok, err := s.store.RenewSeat(ctx, ref, s.ttl); err != nil || !ok {
+	kept, err := s.store.RenewSeats(ctx, leases, s.ttl)
+	for i, ref := range leases {
+		if !kept[i] {
 			// Redis was away long enough for the lease to lapse and the
 			// room filled meanwhile: the person stays, but says so.
-			s.log.Warn("renewing a seat", "room", ref.Room, "kept", ok, "err", err)
+			s.log.Warn("renewing a seat", "room", ref.Room, "err", err)
 		}
 	}
 	for _, p := range places {

@@ -9,16 +9,22 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 )
 
 // ErrBadSDP is returned for a description or candidate the client should not
-// have sent (unparsable, wrong state, too many media sections).
+// have sent (unparsable, wrong state).
 var ErrBadSDP = errors.New("sfu: bad session description")
 
-// maxRemoteCandidates bounds how many candidates are held before the remote
-// description arrives.
-const maxRemoteCandidates = 64
+// The per-participant limits' refusals (Config): the offer or candidate is
+// not applied and the participant's media carries on as before.
+var (
+	ErrTooManyTracks     = errors.New("sfu: too many tracks in the publish offer")
+	ErrTooManyCandidates = errors.New("sfu: too many ICE candidates for this PeerConnection")
+	ErrTooManyOffers     = errors.New("sfu: too many publish offers per minute")
+)
 
 // Participant is one person's media: a publish PeerConnection that the client
 // offers and a subscribe PeerConnection that the server offers.
@@ -34,6 +40,7 @@ type Participant struct {
 	pub, sub         *webrtc.PeerConnection
 	pubGate, subGate gate
 	tw               *transportWatch
+	offers           *rate.Limiter // publish offers (MaxOffersPerMinute)
 
 	mu            sync.Mutex
 	closed        bool
@@ -106,12 +113,24 @@ func (p *Participant) stateChanged(pc PC, s webrtc.PeerConnectionState) {
 
 // HandleOffer applies the client's offer on the publish PeerConnection and
 // sends the answer through the Signaler.
+// An offer that sends more tracks than MaxTracksPerParticipant, or one
+// over MaxOffersPerMinute, is refused without being applied.
 func (p *Participant) HandleOffer(sdp string) error {
-	if n := strings.Count(sdp, "\nm="); n > 2*p.sfu.cfg.MaxTracksPerParticipant {
-		return fmt.Errorf("%w: %d media sections", ErrBadSDP, n)
+	limit := p.sfu.cfg.MaxTracksPerParticipant
+	if n := strings.Count(sdp, "\nm="); n > 2*limit {
+		p.sfu.refusedTracks.Add(1)
+		return fmt.Errorf("%w: %d media sections, at most %d", ErrTooManyTracks, n, 2*limit)
+	}
+	if n := sendingSections(sdp); n > limit {
+		p.sfu.refusedTracks.Add(1)
+		return fmt.Errorf("%w: %d tracks, at most %d", ErrTooManyTracks, n, limit)
 	}
 	if p.isClosed() {
 		return ErrClosed
+	}
+	if !p.offers.Allow() {
+		p.sfu.refusedOffers.Add(1)
+		return fmt.Errorf("%w: at most %d", ErrTooManyOffers, p.sfu.cfg.MaxOffersPerMinute)
 	}
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
@@ -447,12 +466,39 @@ func (p *Participant) writeRTCP(pkts []rtcp.Packet) {
 	_ = p.pub.WriteRTCP(pkts)
 }
 
+// sendingSections counts the audio and video sections of an offer that
+// send media: not rejected (port 0) and not recvonly or inactive. An
+// unparsable offer counts 0 here and is refused when applied.
+func sendingSections(offer string) int {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return 0
+	}
+	n := 0
+	for _, m := range d.MediaDescriptions {
+		if k := m.MediaName.Media; k != "audio" && k != "video" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		sending := true
+		for _, a := range m.Attributes {
+			if a.Key == "recvonly" || a.Key == "inactive" {
+				sending = false
+			}
+		}
+		if sending {
+			n++
+		}
+	}
+	return n
+}
+
 // gate orders one PeerConnection's signaling: local candidates wait until the
 // description they belong to has been sent, and remote candidates wait until
 // the remote description is set.
 type gate struct {
 	pc  PC
 	sig Signaler
+	sfu *SFU // its limit on remote candidates, and the count of refusals
 
 	mu        sync.Mutex
 	sent      bool
@@ -460,9 +506,10 @@ type gate struct {
 	local     []*webrtc.ICECandidateInit
 	remoteSet bool
 	remote    []webrtc.ICECandidateInit
+	taken     int // remote candidates taken for the current remote description
 }
 
-func (g *gate) init(pc PC, sig Signaler) { g.pc, g.sig = pc, sig }
+func (g *gate) init(pc PC, sig Signaler, s *SFU) { g.pc, g.sig, g.sfu = pc, sig, s }
 
 func (g *gate) localCandidate(c *webrtc.ICECandidate) {
 	var init *webrtc.ICECandidateInit
@@ -502,10 +549,12 @@ func (g *gate) sendDescription(d webrtc.SessionDescription) {
 func (g *gate) addRemote(pc *webrtc.PeerConnection, c webrtc.ICECandidateInit) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.taken >= g.sfu.cfg.MaxCandidatesPerPC {
+		g.sfu.refusedCandidates.Add(1)
+		return fmt.Errorf("%w: at most %d per description", ErrTooManyCandidates, g.sfu.cfg.MaxCandidatesPerPC)
+	}
+	g.taken++
 	if !g.remoteSet {
-		if len(g.remote) >= maxRemoteCandidates {
-			return fmt.Errorf("%w: too many candidates before the description", ErrBadSDP)
-		}
 		g.remote = append(g.remote, c)
 		return nil
 	}
@@ -519,6 +568,7 @@ func (g *gate) remoteDescriptionSet(pc *webrtc.PeerConnection) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.remoteSet {
+		g.taken = 0 // a new description (renegotiation, ICE restart): its candidates count afresh
 		return nil
 	}
 	g.remoteSet = true

@@ -3,8 +3,10 @@ package sfu
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 )
 
 // PC names one of a participant's two PeerConnections.
@@ -60,8 +62,9 @@ func (r *Room) Join(id string, sig Signaler) (*Participant, error) {
 // by, the participants of that group only.
 func (r *Room) JoinGroup(id string, group int, sig Signaler) (*Participant, error) {
 	p := &Participant{group: group, id: id, room: r, sfu: r.sfu, sig: sig, downs: map[*upTrack]*downTrack{}, mutedKinds: map[string]bool{}, simulcast: map[*webrtc.RTPReceiver]*upTrack{}, tw: newTransportWatch(sig)}
-	p.pubGate.init(Publish, sig)
-	p.subGate.init(Subscribe, sig)
+	p.pubGate.init(Publish, sig, r.sfu)
+	p.subGate.init(Subscribe, sig, r.sfu)
+	p.offers = rate.NewLimiter(rate.Every(time.Minute/time.Duration(r.sfu.cfg.MaxOffersPerMinute)), r.sfu.cfg.MaxOffersPerMinute)
 	if err := p.openPCs(); err != nil {
 		return nil, err
 	}

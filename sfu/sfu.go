@@ -49,8 +49,18 @@ type Config struct {
 	// KeyframeWaitLog is how long a subscriber's video may wait for a
 	// keyframe (to start, or to switch layer) before the wait is logged.
 	KeyframeWaitLog time.Duration
-	// MaxTracksPerParticipant bounds what one publisher may send.
+	// MaxTracksPerParticipant bounds what one publisher may send: a
+	// publish offer that sends more tracks is refused (ErrTooManyTracks),
+	// and tracks beyond it that arrive anyway are not forwarded.
 	MaxTracksPerParticipant int
+	// MaxCandidatesPerPC bounds the remote ICE candidates one
+	// PeerConnection takes per remote description (held before it or
+	// added after it); more are refused (ErrTooManyCandidates).
+	MaxCandidatesPerPC int
+	// MaxOffersPerMinute bounds the publish offers (renegotiations, ICE
+	// restarts included) one participant may send in a minute, bursts of
+	// as many; more are refused (ErrTooManyOffers).
+	MaxOffersPerMinute int
 	// Logger receives what the media plane has to say (never names); nil
 	// discards it.
 	Logger *slog.Logger
@@ -64,6 +74,8 @@ func DefaultConfig() Config {
 		KeyframeRetryMax:        4 * time.Second,
 		KeyframeWaitLog:         3 * time.Second,
 		MaxTracksPerParticipant: 4,
+		MaxCandidatesPerPC:      64,
+		MaxOffersPerMinute:      30,
 	}
 }
 
@@ -88,6 +100,15 @@ type Stats struct {
 	// KeyframeWaits are the subscribers' video tracks waiting for a
 	// keyframe now.
 	KeyframeWaits KeyframeWaits
+	// Refused counts what the per-participant limits refused since start.
+	Refused Refusals
+}
+
+// Refusals counts the messages the media plane's limits refused.
+type Refusals struct {
+	Tracks     uint64 // publish offers with more tracks than MaxTracksPerParticipant
+	Candidates uint64 // candidates beyond MaxCandidatesPerPC
+	Offers     uint64 // publish offers beyond MaxOffersPerMinute
 }
 
 // SFU owns the pion API, the UDP port and the media rooms.
@@ -120,6 +141,8 @@ type SFU struct {
 	arrived *arrivals
 	// keyframeRequests counts the PLIs sent (keyframe.go).
 	keyframeRequests atomic.Uint64
+	// refused* count the limits' refusals.
+	refusedTracks, refusedCandidates, refusedOffers atomic.Uint64
 }
 
 // logger returns the configured logger, or one that discards.
@@ -144,6 +167,12 @@ func New(cfg Config) (*SFU, error) {
 	}
 	if cfg.MaxTracksPerParticipant <= 0 {
 		cfg.MaxTracksPerParticipant = def.MaxTracksPerParticipant
+	}
+	if cfg.MaxCandidatesPerPC <= 0 {
+		cfg.MaxCandidatesPerPC = def.MaxCandidatesPerPC
+	}
+	if cfg.MaxOffersPerMinute <= 0 {
+		cfg.MaxOffersPerMinute = def.MaxOffersPerMinute
 	}
 	shed := new(shedMeter)
 	q := newBacklog(muxQueuePackets, shed)
@@ -374,6 +403,7 @@ func (s *SFU) Stats() Stats {
 	st.KeyframeRequests = s.keyframeRequests.Load()
 	st.PeerConnections = s.openPCs.Load()
 	st.UpTracks = s.upTracks.Load()
+	st.Refused = Refusals{Tracks: s.refusedTracks.Load(), Candidates: s.refusedCandidates.Load(), Offers: s.refusedOffers.Load()}
 	return st
 }
 

@@ -102,6 +102,10 @@ type Config struct {
 	// (per second, token bucket); more get too_many_joins.
 	JoinRate  float64
 	JoinBurst int
+	// MaxParticipants caps the people this node carries (joined sockets,
+	// waiting or admitted); a join beyond it is refused with node_full
+	// unless the person already has a socket here (it replaces that one).
+	MaxParticipants int
 }
 
 // DefaultConfig returns the timeouts and limits of PROTOCOL.md.
@@ -118,6 +122,7 @@ func DefaultConfig() Config {
 		UnjoinedPerAddr:  20,
 		JoinRate:         2,
 		JoinBurst:        20,
+		MaxParticipants:  200,
 	}
 }
 
@@ -136,6 +141,8 @@ type Server struct {
 	unjoined  map[string]int           // address -> sockets not joined yet
 	people    map[string][]*session    // "program/sub" -> sockets, oldest first
 	joinRates map[string]*rate.Limiter // address -> join attempts
+	present   int                      // sockets in people
+	pending   int                      // joins past the node's cap check, not yet joined or refused
 	limits    LimitStats
 }
 
@@ -145,6 +152,7 @@ type LimitStats struct {
 	Replaced        uint64 // sockets closed by a newer one of the same person
 	RefusedUnjoined uint64 // sockets refused: too many not joined from one address
 	RefusedJoinRate uint64 // joins refused: too many per second from one address
+	RefusedNodeFull uint64 // joins refused: the node carries MaxParticipants
 }
 
 // Limits returns the counts of the limits' refusals so far.
@@ -186,6 +194,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.JoinBurst <= 0 {
 		cfg.JoinBurst = def.JoinBurst
+	}
+	if cfg.MaxParticipants <= 0 {
+		cfg.MaxParticipants = def.MaxParticipants
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -297,6 +308,28 @@ func (s *Server) allowJoin(addr string) bool {
 	return false
 }
 
+// reserve takes a place on the node for a join by program/sub, or reports
+// that the node is full; a person who already has a socket here takes no
+// new place (their newest socket may replace an older one). The place is
+// given back by unreserve once the join is through admission.
+func (s *Server) reserve(program, sub string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.people[program+"/"+sub]) == 0 && s.present+s.pending >= s.cfg.MaxParticipants {
+		s.limits.RefusedNodeFull++
+		return false
+	}
+	s.pending++
+	return true
+}
+
+// unreserve gives back a place taken by reserve.
+func (s *Server) unreserve() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending--
+}
+
 // joined moves sess from its address's unjoined count to its person's
 // sockets, and closes that person's oldest sockets beyond the cap.
 func (s *Server) joined(sess *session, program, sub string) {
@@ -305,10 +338,12 @@ func (s *Server) joined(sess *session, program, sub string) {
 	s.uncount(sess)
 	sess.personKey = key
 	list := append(s.people[key], sess)
+	s.present++
 	var old []*session
 	if n := len(list) - s.cfg.SocketsPerPerson; n > 0 {
 		old, list = list[:n:n], list[n:]
 		s.limits.Replaced += uint64(n)
+		s.present -= n
 	}
 	s.people[key] = list
 	s.mu.Unlock()
@@ -329,6 +364,7 @@ func (s *Server) left(sess *session) {
 	for i, o := range list {
 		if o == sess {
 			list = append(list[:i:i], list[i+1:]...)
+			s.present--
 			break
 		}
 	}
@@ -444,6 +480,12 @@ func errorCode(err error) string {
 		return je.Code
 	case errors.Is(err, token.ErrUnauthorized), errors.Is(err, admission.ErrInvitationUsed):
 		return protocol.CodeUnauthorized
+	case errors.Is(err, sfu.ErrTooManyTracks):
+		return protocol.CodeTooManyTracks
+	case errors.Is(err, sfu.ErrTooManyCandidates):
+		return protocol.CodeTooManyCandidates
+	case errors.Is(err, sfu.ErrTooManyOffers):
+		return protocol.CodeTooManyRenegotiations
 	case errors.Is(err, sfu.ErrBadSDP), errors.Is(err, admission.ErrBadRoom):
 		return protocol.CodeBadMessage
 	case errors.Is(err, admission.ErrBlocked), errors.Is(err, rooms.ErrForbidden), errors.Is(err, rooms.ErrNotHost):

@@ -460,6 +460,12 @@ func (s *session) join(m *protocol.ClientMessage) error {
 		}
 		checkIn = &ci
 	}
+	if !s.srv.reserve(g.Program, g.Sub) {
+		ref, _ := admission.RoomRef(admission.Request{Grant: g, Room: m.Room})
+		s.srv.record(g, audit.ActionRefuse, ref.ID, "", protocol.CodeNodeFull, "join", s.addr)
+		return errorf(protocol.CodeNodeFull, "this server carries as many people as it may; try again in a minute")
+	}
+	defer s.srv.unreserve() // joined (below) has counted the person by then
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.id = "p" + token.RandomID(8)

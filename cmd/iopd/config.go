@@ -52,6 +52,11 @@ type config struct {
 	HTTPWriteTimeout time.Duration
 	HTTPIdleTimeout  time.Duration
 	HTTPMaxHeader    int
+	HTTPConnsPerAddr int
+	MaxParticipants  int
+	TracksPerPerson  int
+	CandidatesPerPC  int
+	OffersPerMinute  int
 
 	// The audit trail (package audit; the lead wires it into the server).
 	AuditKey       string // audit.ParseKey: "hex:..." or raw bytes, at least 32 bytes
@@ -114,6 +119,11 @@ func options(c *config) []option {
 		{"http-write-timeout", "IOP_HTTP_WRITE_TIMEOUT", "how long writing one HTTP response may take (exports included; websockets are not bound by it)", &c.HTTPWriteTimeout, "5m"},
 		{"http-idle-timeout", "IOP_HTTP_IDLE_TIMEOUT", "how long an idle keep-alive HTTP connection stays open", &c.HTTPIdleTimeout, "60s"},
 		{"http-max-header-bytes", "IOP_HTTP_MAX_HEADER_BYTES", "largest HTTP request header (431 beyond)", &c.HTTPMaxHeader, "32768"},
+		{"http-conns-per-addr", "IOP_HTTP_CONNS_PER_ADDR", "TCP connections one IP address may hold open at once (trusted proxies excepted); more are answered 429 and closed", &c.HTTPConnsPerAddr, "128"},
+		{"max-participants", "IOP_MAX_PARTICIPANTS", "people this node carries at once, waiting or admitted; a join beyond it gets node_full", &c.MaxParticipants, "200"},
+		{"tracks-per-person", "IOP_TRACKS_PER_PERSON", "tracks one participant may publish; a publish offer with more gets too_many_tracks", &c.TracksPerPerson, "4"},
+		{"candidates-per-pc", "IOP_CANDIDATES_PER_PC", "ICE candidates a client may send per PeerConnection and description; more get too_many_candidates", &c.CandidatesPerPC, "64"},
+		{"renegotiations-per-min", "IOP_RENEGOTIATIONS_PER_MIN", "publish offers (renegotiations, ICE restarts) one participant may send per minute; more get too_many_renegotiations", &c.OffersPerMinute, "30"},
 		{"room-caps", "IOP_ROOM_CAPS", "client caps per room kind, e.g. group=12,support=20 (default group, complementary, support 15; individual 1; family 1 client + 6 family)", &c.RoomCaps, ""},
 	}
 }
@@ -202,6 +212,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if c.SocketsPerPerson < 1 || c.UnjoinedPerAddr < 1 || c.JoinBurst < 1 || !(c.JoinRate > 0) {
 		return nil, fmt.Errorf("IOP_SOCKETS_PER_PERSON, IOP_UNJOINED_PER_ADDR, IOP_JOIN_RATE and IOP_JOIN_BURST must be positive")
+	}
+	if c.HTTPConnsPerAddr < 1 || c.MaxParticipants < 1 || c.TracksPerPerson < 1 || c.CandidatesPerPC < 1 || c.OffersPerMinute < 1 {
+		return nil, fmt.Errorf("IOP_HTTP_CONNS_PER_ADDR, IOP_MAX_PARTICIPANTS, IOP_TRACKS_PER_PERSON, IOP_CANDIDATES_PER_PC and IOP_RENEGOTIATIONS_PER_MIN must be positive")
 	}
 	if c.HTTPReadTimeout <= 0 || c.HTTPWriteTimeout <= 0 || c.HTTPIdleTimeout <= 0 || c.HTTPMaxHeader < 4096 {
 		return nil, fmt.Errorf("the IOP_HTTP_* timeouts must be positive and IOP_HTTP_MAX_HEADER_BYTES at least 4096")

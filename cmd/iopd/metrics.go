@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"iop/sfu"
-	"iop/signaling"
 )
 
 // metricsHandler serves /metrics: what this node carries now, read from its
@@ -53,16 +52,23 @@ func (n *node) metricsHandler() http.Handler {
 		return 0
 	})
 	gauge("attendance_spooled_events", "Attendance events waiting in the spool for Redis.", func() float64 { return float64(n.recorder.Stats().Spooled) })
-	for limit, f := range map[string]func(signaling.LimitStats) uint64{
-		"sockets_per_person": func(l signaling.LimitStats) uint64 { return l.Replaced },
-		"unjoined_per_addr":  func(l signaling.LimitStats) uint64 { return l.RefusedUnjoined },
-		"joins_per_addr":     func(l signaling.LimitStats) uint64 { return l.RefusedJoinRate },
+	for limit, f := range map[string]func() uint64{
+		"sockets_per_person":     func() uint64 { return n.sig.Limits().Replaced },
+		"unjoined_per_addr":      func() uint64 { return n.sig.Limits().RefusedUnjoined },
+		"joins_per_addr":         func() uint64 { return n.sig.Limits().RefusedJoinRate },
+		"participants_per_node":  func() uint64 { return n.sig.Limits().RefusedNodeFull },
+		"tracks_per_participant": func() uint64 { return n.sfu.Stats().Refused.Tracks },
+		"candidates_per_pc":      func() uint64 { return n.sfu.Stats().Refused.Candidates },
+		"renegotiations_per_min": func() uint64 { return n.sfu.Stats().Refused.Offers },
+		"http_conns_per_addr":    func() uint64 { return n.conns.Refused() },
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "iop", Name: "limit_refusals_total",
-			Help:        "Sockets and joins refused by a limit: sockets_per_person (an older socket replaced), unjoined_per_addr (too_many_connections), joins_per_addr (too_many_joins).",
+			Help: "Refusals by a limit: sockets_per_person (an older socket replaced), unjoined_per_addr (too_many_connections), joins_per_addr (too_many_joins), " +
+				"participants_per_node (node_full), tracks_per_participant (too_many_tracks), candidates_per_pc (too_many_candidates), " +
+				"renegotiations_per_min (too_many_renegotiations), http_conns_per_addr (HTTP 429 at the listener).",
 			ConstLabels: prometheus.Labels{"limit": limit},
-		}, func() float64 { return float64(f(n.sig.Limits())) }))
+		}, func() float64 { return float64(f()) }))
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

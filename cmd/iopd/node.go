@@ -59,6 +59,7 @@ type node struct {
 	turn       *turn.Server // the embedded TURN server, if any
 	http       *http.Server
 	ln         net.Listener
+	conns      *signaling.ConnLimiter // ln, capped per address
 	url        string
 
 	stopBeat chan struct{}
@@ -106,6 +107,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	}
 	scfg.IncludeLoopback = cfg.dev() || isLoopbackAddr(cfg.HTTPAddr) || isLoopbackAddr(cfg.UDPHost)
 	scfg.Logger = log
+	scfg.MaxTracksPerParticipant = cfg.TracksPerPerson
+	scfg.MaxCandidatesPerPC = cfg.CandidatesPerPC
+	scfg.MaxOffersPerMinute = cfg.OffersPerMinute
 	if n.sfu, err = sfu.New(scfg); err != nil {
 		return nil, err
 	}
@@ -155,6 +159,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.JoinRate = cfg.JoinRate
 	sigCfg.JoinBurst = cfg.JoinBurst
 	sigCfg.PingInterval, sigCfg.IdleTimeout = cfg.pingInterval, cfg.idleTimeout
+	sigCfg.MaxParticipants = cfg.MaxParticipants
 	sigCfg.TrustedProxies, _ = signaling.ParseProxies(cfg.Proxies) // checked by parseConfig
 
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -199,7 +204,8 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 		MaxHeaderBytes:    cfg.HTTPMaxHeader,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go func() { _ = n.http.Serve(n.ln) }()
+	n.conns = signaling.LimitConns(n.ln, cfg.HTTPConnsPerAddr, sigCfg.TrustedProxies)
+	go func() { _ = n.http.Serve(n.conns) }()
 	n.mu.Lock()
 	n.ready = true
 	n.mu.Unlock()

@@ -26,9 +26,10 @@ func testNode(t testing.TB, tweak ...func(*config)) *node {
 		"IOP_JWT_SECRET": "test-secret-test-secret-test-secret-0123",
 		// Every test client comes from 127.0.0.1: the per-address limits
 		// are lifted here and tested by tests that set their own.
-		"IOP_JOIN_RATE":         "100000",
-		"IOP_JOIN_BURST":        "100000",
-		"IOP_UNJOINED_PER_ADDR": "100000",
+		"IOP_JOIN_RATE":           "100000",
+		"IOP_JOIN_BURST":          "100000",
+		"IOP_UNJOINED_PER_ADDR":   "100000",
+		"IOP_HTTP_CONNS_PER_ADDR": "100000",
 	}
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {

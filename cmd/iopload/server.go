@@ -81,6 +81,9 @@ func spawnServer(ctx context.Context, bin, redisURL string, log io.Writer) (*ser
 		// Every synthetic participant comes from this one address: lift
 		// the per-address limits meant for strangers.
 		"IOP_JOIN_RATE=100000", "IOP_JOIN_BURST=100000", "IOP_UNJOINED_PER_ADDR=100000",
+		"IOP_HTTP_CONNS_PER_ADDR=100000",
+		// A load test measures what the node carries: no cap on people.
+		"IOP_MAX_PARTICIPANTS=100000",
 	)
 	s.logPath = filepath.Join(tmp, "iopd.log")
 	logFile, err := os.Create(s.logPath)

@@ -59,10 +59,39 @@ func (s *Store) TakeSeat(ctx context.Context, ref SeatRef, ttl time.Duration) (b
 	return s.runSeat(ctx, takeSeat, ref, ttl)
 }
 
-// RenewSeat extends a lease; false means it had expired and the room filled
-// up meanwhile.
-func (s *Store) RenewSeat(ctx context.Context, ref SeatRef, ttl time.Duration) (bool, error) {
-	return s.runSeat(ctx, renewSeat, ref, ttl)
+// RenewSeats extends leases in one round trip: a node renews every lease
+// it holds each few seconds, and one round trip per person would outlast
+// the lease itself on a busy node (a reconnect storm of 100 people lost
+// their seats that way). ok[i] is false when refs[i] had expired and its
+// room filled up meanwhile, or could not be renewed (the first such error
+// is returned).
+func (s *Store) RenewSeats(ctx context.Context, refs []SeatRef, ttl time.Duration) (ok []bool, err error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	if err := renewSeat.Load(ctx, s.Redis).Err(); err != nil {
+		return make([]bool, len(refs)), fmt.Errorf("renew seats: %w", err)
+	}
+	now := time.Now()
+	pipe := s.Redis.Pipeline()
+	cmds := make([]*redis.Cmd, len(refs))
+	for i, ref := range refs {
+		cmds[i] = renewSeat.EvalSha(ctx, pipe, []string{seatKey(ref.Room, ref.Category)},
+			ref.Person, now.UnixMilli(), now.Add(ttl).UnixMilli(), ref.Cap, (2 * ttl).Milliseconds())
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	ok = make([]bool, len(refs))
+	for i, c := range cmds {
+		n, cerr := c.Int()
+		if cerr != nil {
+			if err == nil {
+				err = fmt.Errorf("renew seat in %s: %w", refs[i].Room, cerr)
+			}
+			continue
+		}
+		ok[i] = n == 1
+	}
+	return ok, err
 }
 
 func (s *Store) runSeat(ctx context.Context, script *redis.Script, ref SeatRef, ttl time.Duration) (bool, error) {

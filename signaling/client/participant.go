@@ -29,6 +29,9 @@ type Options struct {
 	VideoFrameSize int
 	// AutoAdmit makes a therapist admit everyone who waits.
 	AutoAdmit bool
+	// Stall, when set, can stop the participant reading its subscribe
+	// PeerConnection's socket (a slow or frozen subscriber).
+	Stall *Stall
 }
 
 // TrackKey names one received track: whose it is and its kind.
@@ -173,8 +176,9 @@ func (p *Participant) SubscribeOffers() int {
 	return p.offers
 }
 
-// newAPI returns a pion API for a headless client on loopback.
-func newAPI() (*webrtc.API, error) {
+// newAPI returns a pion API for a headless client on loopback; a stall,
+// when set, gates its sockets' reads.
+func newAPI(stall *Stall) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -187,13 +191,26 @@ func newAPI() (*webrtc.API, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if stall != nil {
+		n, err := newStalledNet(stall)
+		if err != nil {
+			return nil, err
+		}
+		se.SetNet(n)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
 func (p *Participant) start() error {
-	api, err := newAPI()
+	api, err := newAPI(nil)
 	if err != nil {
 		return err
+	}
+	subAPI := api
+	if p.opts.Stall != nil {
+		if subAPI, err = newAPI(p.opts.Stall); err != nil {
+			return err
+		}
 	}
 	var servers []webrtc.ICEServer
 	for _, s := range p.joined.ICEServers {
@@ -203,7 +220,7 @@ func (p *Participant) start() error {
 	if p.pub, err = api.NewPeerConnection(cfg); err != nil {
 		return err
 	}
-	if p.sub, err = api.NewPeerConnection(cfg); err != nil {
+	if p.sub, err = subAPI.NewPeerConnection(cfg); err != nil {
 		return err
 	}
 	p.pubPend.PC, p.subPend.PC = p.pub, p.sub

@@ -139,6 +139,18 @@ const (
 const (
 	CodeNoBreakouts = "no_breakouts"
 	CodeBadGroup    = "bad_group"
+	// CodeNodeFull answers a join when this node already carries
+	// IOP_MAX_PARTICIPANTS people (waiting or admitted).
+	CodeNodeFull = "node_full"
+	// CodeTooManyTracks refuses a publish offer that sends more tracks
+	// than IOP_TRACKS_PER_PERSON.
+	CodeTooManyTracks = "too_many_tracks"
+	// CodeTooManyCandidates refuses a candidate beyond
+	// IOP_CANDIDATES_PER_PC for one PeerConnection and description.
+	CodeTooManyCandidates = "too_many_candidates"
+	// CodeTooManyRenegotiations refuses a publish offer beyond
+	// IOP_RENEGOTIATIONS_PER_MIN.
+	CodeTooManyRenegotiations = "too_many_renegotiations"
 )
 
 // Reasons carried in participant_left.

@@ -92,6 +92,11 @@ const errorMessages = {
     retry: true,
   },
   ...telehealthErrors,
+  node_full: {
+    title: 'The service is busy right now',
+    text: 'Please wait a minute, then try again. If it keeps happening, tell your program.',
+    retry: true,
+  },
 };
 
 /**
