@@ -459,6 +459,10 @@ func errorCode(err error) string {
 		return protocol.CodeNotEnrolled
 	case errors.Is(err, rooms.ErrChatOff):
 		return protocol.CodeChatOff
+	case errors.Is(err, rooms.ErrScreenOff):
+		return protocol.CodeScreenOff
+	case errors.Is(err, rooms.ErrScreenBusy):
+		return protocol.CodeScreenBusy
 	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):
 		return protocol.CodeBadMessage
 	}

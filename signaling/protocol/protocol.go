@@ -37,7 +37,14 @@ const (
 	TypeChat        = "chat"
 	TypeChatRemove  = "chat_remove"
 	TypeChatEnabled = "chat_enabled"
-	TypeLeave       = "leave"
+	// Screen sharing: start sharing the stream named, stop a share (your
+	// own, or a therapist another's), let clients and family share or
+	// not; the spotlight: one participant large for everyone.
+	TypeScreenStart   = "screen_start"
+	TypeScreenStop    = "screen_stop"
+	TypeScreenAllowed = "screen_allowed"
+	TypeSpotlight     = "spotlight"
+	TypeLeave         = "leave"
 	TypePing        = "ping"
 )
 
@@ -46,7 +53,8 @@ const (
 var ClientTypes = []string{
 	TypeJoin, TypeOffer, TypeAnswer, TypeCandidate, TypeMedia, TypeHand, TypeLayer,
 	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeAutoAdmit,
-	TypeChat, TypeChatRemove, TypeChatEnabled, TypeLeave, TypePing,
+	TypeChat, TypeChatRemove, TypeChatEnabled,
+	TypeScreenStart, TypeScreenStop, TypeScreenAllowed, TypeSpotlight, TypeLeave, TypePing,
 }
 
 // Message types sent by the server (offer, answer and candidate are shared).
@@ -96,6 +104,12 @@ const (
 	CodeRateLimited  = "rate_limited"
 	CodeSlowDown     = "slow_down" // too many chat messages: the socket stays open
 	CodeChatOff      = "chat_off"  // a therapist turned chat off
+	// CodeScreenOff: clients and family share only once a therapist let
+	// them (screen_allowed).
+	CodeScreenOff = "screen_off"
+	// CodeScreenBusy: someone else shares; only the host's share replaces
+	// another.
+	CodeScreenBusy = "screen_busy"
 	CodeInternal     = "internal"
 	// CodeReplaced closes a person's oldest socket when they open more
 	// than the node allows (IOP_SOCKETS_PER_PERSON).
@@ -161,6 +175,11 @@ type ClientMessage struct {
 	MessageID string `json:"message_id,omitempty"`
 	// chat_enabled
 	ChatEnabled *bool `json:"chat_enabled,omitempty"`
+	// screen_start: the id of the MediaStream the screen's tracks are
+	// published in (the msid of the publish offer)
+	Stream string `json:"stream,omitempty"`
+	// screen_allowed
+	ScreenAllowed *bool `json:"screen_allowed,omitempty"`
 	// ping
 	T json.RawMessage `json:"t,omitempty"`
 }
@@ -178,6 +197,20 @@ type Room struct {
 	AutoAdmit bool `json:"auto_admit"`
 	// Chat: clients and family may chat.
 	Chat bool `json:"chat"`
+	// Screen is the screen share on now, if any.
+	Screen *Screen `json:"screen,omitempty"`
+	// ScreenAllowed: clients and family may share their screen.
+	ScreenAllowed bool `json:"screen_allowed"`
+	// Spotlight is the participant shown large for everyone, if any.
+	Spotlight string `json:"spotlight,omitempty"`
+}
+
+// Screen is a room's screen share: who shares, and the id of the stream
+// their screen reaches the others in ("<participant>~screen"; their camera
+// and microphone come in the stream "<participant>").
+type Screen struct {
+	Participant string `json:"participant"`
+	Stream      string `json:"stream"`
 }
 
 // Participant describes an admitted participant to the others.
