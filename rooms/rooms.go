@@ -127,7 +127,7 @@ type Event struct {
 	Text      string
 	MessageID string
 	Private   bool
-	Host      string    // the host's participant id, "" while absent
+	Host      string // the host's participant id, "" while absent
 	// Screen is the room's screen share and Spotlight the participant
 	// shown large for everyone ("" for none), after the event.
 	Screen    Screen

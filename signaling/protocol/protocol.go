@@ -45,7 +45,7 @@ const (
 	TypeScreenAllowed = "screen_allowed"
 	TypeSpotlight     = "spotlight"
 	TypeLeave         = "leave"
-	TypePing        = "ping"
+	TypePing          = "ping"
 )
 
 // ClientTypes are every message type a client may send, in the order of
@@ -110,7 +110,7 @@ const (
 	// CodeScreenBusy: someone else shares; only the host's share replaces
 	// another.
 	CodeScreenBusy = "screen_busy"
-	CodeInternal     = "internal"
+	CodeInternal   = "internal"
 	// CodeReplaced closes a person's oldest socket when they open more
 	// than the node allows (IOP_SOCKETS_PER_PERSON).
 	CodeReplaced = "replaced"
