@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -25,6 +27,25 @@ func screenPlaying(name string) string {
   }
   return v.__frames >= %d && v.videoWidth > 0 && fig.clientWidth >= 600;
 })()`, name, minFrames)
+}
+
+// screenState describes the large tile's video, for a failure message.
+const screenState = `(() => {
+  const v = document.querySelector('[data-screen-tile] video');
+  if (!v) return 'no screen tile';
+  const tracks = v.srcObject ? v.srcObject.getTracks().map((t) => t.kind + ':' + t.readyState + (t.muted ? ':muted' : '')).join(',') : 'none';
+  return 'layout ' + document.querySelector('[data-stage]').dataset.layout + ', tracks ' + tracks + ', frames ' + v.__frames + ', ' + v.videoWidth + 'x' + v.videoHeight + ', readyState ' + v.readyState + ', paused ' + v.paused;
+})()`
+
+// waitScreen waits until the page plays name's screen in the large tile.
+func waitScreen(t *testing.T, tab *page, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab.ctx, mediaTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](screenPlaying(name), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		state, _ := evaluate[string](tab, screenState)
+		t.Fatalf("%s's screen never played in the large tile (%v): %s", name, err, state)
+	}
 }
 
 // inGrid is true once the stage shows everyone alike again.
@@ -51,7 +72,7 @@ func tileID(t *testing.T, tab *page, name string) string {
 // or the browser's own "Stop sharing") restores the grid everywhere. Then
 // the spotlight: the therapist spotlights a client for everyone, a client
 // pins someone else for themself only, and ending the spotlight restores
-// the grid.
+// the grid. Without either, the one who speaks comes first in the grid.
 func TestBrowserScreenShare(t *testing.T) {
 	browser := startBrowser(t)
 	n := testNode(t)
@@ -85,7 +106,7 @@ func TestBrowserScreenShare(t *testing.T) {
 	click(t, dana, `[data-screen-share]`)
 	waitFor(t, dana, "the share button pressed", `document.querySelector('[data-screen-share]').getAttribute('aria-pressed') === 'true'`)
 	for _, tab := range []*page{alex, sam} {
-		waitFor(t, tab, "Dana's screen in the large tile", screenPlaying("Dana"))
+		waitScreen(t, tab, "Dana")
 		waitFor(t, tab, "the people as a strip", `[...document.querySelectorAll('[data-tiles] .tile')].every((el) => el.clientWidth <= 170) && document.querySelectorAll('[data-tiles] .tile').length === 3`)
 	}
 	saveArtifact(t, alex, "screen-client-sees-therapist.png")
@@ -101,7 +122,7 @@ func TestBrowserScreenShare(t *testing.T) {
 	}
 	click(t, alex, `[data-screen-share]`)
 	for _, tab := range []*page{dana, sam} {
-		waitFor(t, tab, "Alex's screen in the large tile", screenPlaying("Alex"))
+		waitScreen(t, tab, "Alex")
 	}
 	saveArtifact(t, dana, "screen-therapist-sees-client.png")
 	zoomScreenshot(t, sam, "screen-client-zoom.png")
@@ -134,5 +155,19 @@ func TestBrowserScreenShare(t *testing.T) {
 	for _, tab := range all {
 		waitFor(t, tab, "the grid after the spotlight", inGrid)
 	}
+
+	// Otherwise the grid follows whoever speaks (the fake microphones
+	// beep): with Sam muted, Alex comes first on Dana's page, and with
+	// Alex muted instead, Sam.
+	first := func(id string) string {
+		return fmt.Sprintf(`document.querySelector('[data-tile=%q]').style.order === '-1'`, id)
+	}
+	mic := `[data-view="call"] [data-action="toggle-audio"]`
+	alexID := tileID(t, dana, "Alex")
+	click(t, sam, mic)
+	waitFor(t, dana, "Alex, who speaks, first", first(alexID))
+	click(t, sam, mic)
+	click(t, alex, mic)
+	waitFor(t, dana, "Sam, who speaks now, first", first(samID)+" && !("+first(alexID)+")")
 	checkConsole(t, all...)
 }
