@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"iop/rooms"
+	"iop/sfu"
 	"iop/signaling/protocol"
 )
 
@@ -31,19 +32,32 @@ func (s *session) screenStop(m *protocol.ClientMessage) error {
 }
 
 // presenting follows the room's share in the media plane: the stream this
-// participant shares now, or none. It runs under the room's lock.
+// participant shares now, or none. It runs under the room's lock, so the
+// media plane (which renegotiates every subscriber when a share ends) is
+// told from a goroutine; each applies the latest state, one at a time.
 func (s *session) presenting(sc rooms.Screen) {
 	stream := ""
 	if sc.By == s.id {
 		stream = sc.Stream
 	}
 	s.mu.Lock()
+	changed := s.screen != stream
 	s.screen = stream
 	media := s.media
 	s.mu.Unlock()
-	if media != nil {
-		media.SetScreen(stream)
+	if media != nil && changed {
+		go s.applyScreen(media)
 	}
+}
+
+// applyScreen tells the media plane the stream this participant shares now.
+func (s *session) applyScreen(media *sfu.Participant) {
+	s.screenMu.Lock()
+	defer s.screenMu.Unlock()
+	s.mu.Lock()
+	stream := s.screen
+	s.mu.Unlock()
+	media.SetScreen(stream)
 }
 
 // validStreamID reports whether id is an msid stream id: 1 to 64 token

@@ -83,6 +83,7 @@ type session struct {
 	media      *sfu.Participant
 	muted      map[string]bool // kinds a therapist muted, for media still starting
 	screen     string          // the stream id of the screen this person shares now, or ""
+	screenMu   sync.Mutex      // orders telling the media plane of screen (screen.go)
 	left       bool            // the session has left: media started late is closed
 	roomKey    string          // the room joined ("program/room"), for other goroutines
 	joined     *rooms.Room     // the room joined, for the media plane's goroutines

@@ -37,14 +37,38 @@ const screenState = `(() => {
   return 'layout ' + document.querySelector('[data-stage]').dataset.layout + ', tracks ' + tracks + ', frames ' + v.__frames + ', ' + v.videoWidth + 'x' + v.videoHeight + ', readyState ' + v.readyState + ', paused ' + v.paused;
 })()`
 
+// rtpState sums up a page's video RTP statistics, for a failure message.
+const rtpState = `(async () => {
+  const out = [];
+  for (const pc of window.__iop.peerConnections()) {
+    (await pc.getStats()).forEach((r) => {
+      if (r.kind !== 'video') return;
+      if (r.type === 'outbound-rtp') out.push('out ' + r.mid + ' ' + (r.rid || '') + ' ' + r.frameWidth + 'x' + r.frameHeight + ' fps ' + r.framesPerSecond + ' enc ' + r.framesEncoded + ' key ' + r.keyFramesEncoded + ' limit ' + r.qualityLimitationReason + ' pli ' + r.pliCount + ' nack ' + r.nackCount);
+      if (r.type === 'inbound-rtp') out.push('in ' + r.trackIdentifier.slice(0, 8) + ' ' + r.frameWidth + 'x' + r.frameHeight + ' dec ' + r.framesDecoded + ' recv ' + r.framesReceived + ' drop ' + r.framesDropped + ' key ' + r.keyFramesDecoded + ' pli ' + r.pliCount + ' nack ' + r.nackCount + ' lost ' + r.packetsLost + ' pkts ' + r.packetsReceived);
+    });
+  }
+  return out.join('; ');
+})()`
+
+// rtpOf reads rtpState on a page.
+func rtpOf(p *page) string {
+	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](rtpState, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return err.Error()
+	}
+	return s
+}
+
 // waitScreen waits until the page plays name's screen in the large tile.
-func waitScreen(t *testing.T, tab *page, name string) {
+func waitScreen(t *testing.T, tab, presenter *page, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tab.ctx, mediaTimeout)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](screenPlaying(name), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		state, _ := evaluate[string](tab, screenState)
-		t.Fatalf("%s's screen never played in the large tile (%v): %s", name, err, state)
+		t.Fatalf("%s's screen never played in the large tile (%v): %s; this page: %s; the presenter's: %s", name, err, state, rtpOf(tab), rtpOf(presenter))
 	}
 }
 
@@ -106,7 +130,7 @@ func TestBrowserScreenShare(t *testing.T) {
 	click(t, dana, `[data-screen-share]`)
 	waitFor(t, dana, "the share button pressed", `document.querySelector('[data-screen-share]').getAttribute('aria-pressed') === 'true'`)
 	for _, tab := range []*page{alex, sam} {
-		waitScreen(t, tab, "Dana")
+		waitScreen(t, tab, dana, "Dana")
 		waitFor(t, tab, "the people as a strip", `[...document.querySelectorAll('[data-tiles] .tile')].every((el) => el.clientWidth <= 170) && document.querySelectorAll('[data-tiles] .tile').length === 3`)
 	}
 	saveArtifact(t, alex, "screen-client-sees-therapist.png")
@@ -122,7 +146,7 @@ func TestBrowserScreenShare(t *testing.T) {
 	}
 	click(t, alex, `[data-screen-share]`)
 	for _, tab := range []*page{dana, sam} {
-		waitScreen(t, tab, "Alex")
+		waitScreen(t, tab, alex, "Alex")
 	}
 	saveArtifact(t, dana, "screen-therapist-sees-client.png")
 	zoomScreenshot(t, sam, "screen-client-zoom.png")

@@ -130,6 +130,20 @@ func TestScreenSharingRules(t *testing.T) {
 	}
 	pingDrain(t, sam)
 
+	// Someone in the waiting room shares nothing.
+	if got := host.ask(t, protocol.ClientMessage{Type: protocol.TypeAutoAdmit, AutoAdmit: ptr(false)}); got != "" {
+		t.Fatal(got)
+	}
+	code, waiting := joinCode(t, n, programToken(t, n, example, "c-4", "Kai", rooms.RoleClient, room))
+	if code != protocol.TypeWaiting {
+		t.Fatalf("a client joins after auto-admission was turned off: %s", code)
+	}
+	if err := waiting.Send(protocol.ClientMessage{Type: protocol.TypeScreenStart, Stream: "s-kai", ID: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, waiting, protocol.CodeNotAdmitted)
+	pingDrain(t, sam)
+
 	// Another program's therapist naming the room lands in their own
 	// room of that id and reaches nobody here.
 	intruder := dial(t, n)
@@ -154,7 +168,7 @@ func TestScreenSharingRules(t *testing.T) {
 			t.Errorf("another program's therapist changed this room: %+v", m.Room)
 		}
 	}
-	if r := n.rooms.Get(ref); r == nil || len(r.Participants()) != 5 {
+	if r := n.rooms.Get(ref); r == nil || len(r.Participants()) != 5 { // Kai waits
 		t.Fatal("the room lost someone")
 	}
 	after := n.rooms.Get(ref).Participants()
