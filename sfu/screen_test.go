@@ -247,6 +247,7 @@ func TestScreenKeepsRateOnWeakLink(t *testing.T) {
 	sent0, got0 := pres.screenSent.Load(), sub.packets(scr)
 	time.Sleep(2 * time.Second)
 	sent, got := pres.screenSent.Load()-sent0, int64(sub.packets(scr)-got0)
+	t.Logf("weak link (REMB %.0f kbps): the screen got %d of %d packets in 2 s; the camera at layer %d", pres.weakLink()/1000, got, sent, sub.lastLayer("pres"))
 	if sent < 100 || got < sent*95/100 {
 		t.Errorf("on the weak link the screen got %d of %d packets sent, want all (at least 95%%)", got, sent)
 	}
