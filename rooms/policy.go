@@ -45,6 +45,11 @@ const (
 	ActReadAudit      Action = "read_audit"      // read the program's audit trail
 	ActHandOver       Action = "hand_over"       // make another therapist the host
 	ActBreakout       Action = "breakout"        // split into breakout rooms, move people, visit, bring back
+	// ActScreen: share a screen without the host's leave, let clients and
+	// family share, and stop another's share (the host rule decides whose).
+	ActScreen Action = "screen"
+	// ActSpotlight: show one speaker large for everyone.
+	ActSpotlight Action = "spotlight"
 )
 
 // permissions is the one table of what each role may do; the server
@@ -53,7 +58,7 @@ const (
 // sessions their token grants; staff join media only with a token for that
 // session.
 var permissions = map[Role][]Action{
-	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActHandOver, ActReadAttendance, ActBreakout},
+	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActHandOver, ActReadAttendance, ActScreen, ActSpotlight, ActBreakout},
 	RoleClient:    {ActPublish, ActSubscribe},
 	RoleFamily:    {ActPublish, ActSubscribe},
 	RoleStaff:     {ActPublish, ActSubscribe, ActReadAttendance, ActManageSchedule, ActReadAudit},

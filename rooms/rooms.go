@@ -103,6 +103,8 @@ const (
 	ChangeHost      RoomChange = "host"       // handed over (Participant, By), or the host came back (no By)
 	ChangeAutoAdmit RoomChange = "auto_admit" // automatic admission on or off (AutoAdmit)
 	ChangeChat      RoomChange = "chat"       // chat on or off for clients and family (Chat)
+	ChangeScreen    RoomChange = "screen"     // a share started or stopped, or clients may share or not (Screen)
+	ChangeSpotlight RoomChange = "spotlight"  // the spotlight moved (Spotlight)
 )
 
 // Leave reasons.
@@ -149,7 +151,11 @@ type Event struct {
 	Text      string
 	MessageID string
 	Private   bool
-	Host      string    // the host's participant id, "" while absent
+	Host      string // the host's participant id, "" while absent
+	// Screen is the room's screen share and Spotlight the participant
+	// shown large for everyone ("" for none), after the event.
+	Screen    Screen
+	Spotlight string
 	Ends      time.Time // a scheduled session's end; zero for an ad-hoc room
 	// Resume is the secret of EventJoined to the joiner themself: with it,
 	// and only with it, they come back in after a dropped connection.
@@ -198,6 +204,12 @@ var (
 	ErrNotEnrolled = errors.New("this group is for members of a cohort you are not enrolled in")
 	ErrNotHost     = errors.New("the host role goes only to a therapist in the session")
 	ErrChatOff     = errors.New("chat is turned off in this session")
+	// ErrScreenOff: a client or family member may share only once a
+	// therapist lets them.
+	ErrScreenOff = errors.New("the therapist has not let clients share their screen in this session")
+	// ErrScreenBusy: someone else shares now; only the host's share
+	// replaces another.
+	ErrScreenBusy = errors.New("someone else is sharing their screen")
 )
 
 // SeatFunc takes a seat for a client or family member in a room that seats
@@ -234,6 +246,8 @@ type Room struct {
 	autoAdmit bool
 	chatOff   bool // clients and family may not chat
 	chatSeq   uint64
+	screen    Screen // the share on now, and whether clients and family may share
+	spotlight string // the participant shown large for everyone, or ""
 	cohort    string
 	dropped   map[string]drop // sub -> an admitted client's dropped connection
 	opened    bool            // a therapist (or the schedule) settled the kind
@@ -961,6 +975,7 @@ func (r *Room) dropLocked(m *member, reason string, at time.Time) {
 		e.At = maxTime(at, m.since)
 	}
 	r.emitLocked(e, allAdmitted)
+	r.presenterLeftLocked(m)
 }
 
 // Participants returns the admitted participants in join order.
@@ -997,6 +1012,7 @@ func (r *Room) emitLocked(e Event, to audience) {
 	}
 	e.Locked, e.AutoAdmit, e.Chat = r.locked, r.autoAdmit, !r.chatOff
 	e.Host = r.hostIDLocked()
+	e.Screen, e.Spotlight = r.screen, r.spotlight
 	e.Ends = r.ends
 	e.Breakout = r.layoutLocked()
 	for _, id := range r.admitted {
@@ -1200,6 +1216,7 @@ func (m *Manager) closeIfEmpty(r *Room) {
 	}
 	r.ended, r.locked, r.host = false, false, ""
 	r.resetBreakoutsLocked()
+	r.screen, r.spotlight = Screen{}, ""
 	if m.pinned[r.ref] {
 		return
 	}

@@ -59,7 +59,7 @@ func (p *Participant) bandwidth(bps uint64) { p.bandwidthAt(bps, time.Now()) }
 func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var videos []*downTrack
+	var videos, screens []*downTrack
 	var fixed, incoming uint64 // what is forwarded whatever the choice; and all of it
 	measured := true           // the rates of everything forwarded are known
 	for u, d := range p.downs {
@@ -72,6 +72,9 @@ func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 		case !u.simulcast:
 			fixed += layerRate(u, 0)
 			incoming += layerRate(u, 0)
+		case u.screen:
+			screens = append(screens, d)
+			incoming += layerRate(u, int(d.target.Load()))
 		default:
 			videos = append(videos, d)
 			r := layerRate(u, int(d.target.Load()))
@@ -79,15 +82,23 @@ func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 			measured = measured && r > 0
 		}
 	}
+	budget := uint64(0)
+	if bps > fixed {
+		budget = bps - fixed
+	}
+	// A shared screen comes before every camera: its best layer that fits
+	// is taken out of the budget first.
+	sort.Slice(screens, func(i, j int) bool { return trackKey(screens[i]) < trackKey(screens[j]) })
+	for _, d := range screens {
+		l := screenLayer(d, budget)
+		budget -= min(budget, layerRate(d.up, l))
+		d.setFits(l)
+	}
 	if len(videos) == 0 {
 		return
 	}
 	// A stable order, so that the round robin favours no one by chance.
 	sort.Slice(videos, func(i, j int) bool { return trackKey(videos[i]) < trackKey(videos[j]) })
-	budget := uint64(0)
-	if bps > fixed {
-		budget = bps - fixed
-	}
 	e := &p.est
 	congested := e.last > 0 && bps < e.last*3/4
 	e.last = bps
@@ -116,6 +127,18 @@ func (p *Participant) bandwidthAt(bps uint64, now time.Time) {
 	for i, d := range videos {
 		d.setFits(alloc[i])
 	}
+}
+
+// screenLayer is the highest layer of a simulcast screen, up to the one
+// wanted, whose rate fits budget; its lowest when none does.
+func screenLayer(d *downTrack, budget uint64) int {
+	low := d.up.nearest(layerLow)
+	for l := int(d.want.Load()); l > low; l-- {
+		if d.up.layers[l].Load() != nil && layerRate(d.up, l) <= budget {
+			return l
+		}
+	}
+	return low
 }
 
 // probeFailed ends the probe and doubles the wait before the next.

@@ -54,6 +54,7 @@ type Participant struct {
 	mutedKinds    map[string]bool                  // kinds not forwarded, for tracks still to come
 	simulcast     map[*webrtc.RTPReceiver]*upTrack // layers arrive one by one
 	est           estimate                         // this subscriber's bandwidth, shared among its videos (bwe.go)
+	screenStream  string                           // the stream whose tracks are the screen share, or "" (screen.go)
 
 	// subReady is set once the subscribe PeerConnection has connected:
 	// what is written to it before is lost (keyframe.go).
@@ -193,8 +194,8 @@ func (p *Participant) AddCandidate(pc PC, c *webrtc.ICECandidateInit) error {
 // fresh keyframe.
 func (p *Participant) SetForwarding(kind string, on bool) {
 	for _, u := range p.upTracks() {
-		if u.kind.String() != kind {
-			continue
+		if u.kind.String() != kind || u.screen {
+			continue // a screen share is stopped, not muted (SetScreen)
 		}
 		if was := u.muted.Swap(!on); was && on {
 			u.requestAllKeyframes()
@@ -317,8 +318,14 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	fresh := u == nil
 	if fresh {
 		p.tracksSeen++
-		u = newUpTrack(p, fmt.Sprintf("%s-%d", remote.Kind(), p.tracksSeen), remote.Kind(), remote.Codec().RTPCodecCapability, simulcast)
-		u.muted.Store(p.mutedKinds[remote.Kind().String()])
+		screen := p.screenStream != "" && remote.StreamID() == p.screenStream
+		id := fmt.Sprintf("%s-%d", remote.Kind(), p.tracksSeen)
+		if screen {
+			id = "screen-" + id
+		}
+		u = newUpTrack(p, id, remote.Kind(), remote.Codec().RTPCodecCapability, simulcast)
+		u.screen, u.stream = screen, remote.StreamID()
+		u.muted.Store(!screen && p.mutedKinds[remote.Kind().String()])
 		if simulcast {
 			p.simulcast[receiver] = u
 		}
@@ -353,7 +360,7 @@ func (p *Participant) SetLayer(publisher, quality string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for u, d := range p.downs {
-		if u.pub.id == publisher && u.kind == webrtc.RTPCodecTypeVideo {
+		if u.pub.id == publisher && u.kind == webrtc.RTPCodecTypeVideo && !u.screen {
 			d.setWant(want)
 		}
 	}

@@ -73,6 +73,10 @@ type upTrack struct {
 	kind      webrtc.RTPCodecType
 	codec     webrtc.RTPCodecCapability
 	simulcast bool
+	// screen marks a track of the publisher's screen share (screen.go):
+	// stream is the id of the stream it arrived in.
+	screen bool
+	stream string
 
 	layers  [maxLayers]atomic.Pointer[layer]
 	running atomic.Int32 // layer readers still reading
@@ -340,6 +344,9 @@ func newDownTrack(u *upTrack) *downTrack {
 		d.sent = &sentMap{}
 	}
 	d.want.Store(layerMedium) // a grid tile
+	if u.screen {
+		d.want.Store(layerHigh) // the large tile: text must stay legible
+	}
 	d.fits.Store(layerHigh)
 	d.current.Store(-1)
 	if !u.simulcast {
@@ -410,8 +417,14 @@ func (d *downTrack) ID() string { return d.up.id }
 // RID is empty: one encoding per down-track.
 func (d *downTrack) RID() string { return "" }
 
-// StreamID is the publishing participant's id.
-func (d *downTrack) StreamID() string { return d.up.pub.id }
+// StreamID is the publishing participant's id, or for their screen
+// ScreenStreamID of it.
+func (d *downTrack) StreamID() string {
+	if d.up.screen {
+		return ScreenStreamID(d.up.pub.id)
+	}
+	return d.up.pub.id
+}
 
 // Kind is audio or video.
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }

@@ -520,6 +520,10 @@ func errorCode(err error) string {
 		return protocol.CodeNoBreakouts
 	case errors.Is(err, rooms.ErrBadGroup):
 		return protocol.CodeBadGroup
+	case errors.Is(err, rooms.ErrScreenOff):
+		return protocol.CodeScreenOff
+	case errors.Is(err, rooms.ErrScreenBusy):
+		return protocol.CodeScreenBusy
 	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):
 		return protocol.CodeBadMessage
 	}

@@ -87,6 +87,8 @@ type session struct {
 	media      *sfu.Participant
 	muted      map[string]bool // kinds a therapist muted, for media still starting
 	group      int             // the breakout the participant is in (0: main room)
+	screen     string          // the stream id of the screen this person shares now, or ""
+	screenMu   sync.Mutex      // orders telling the media plane of screen (screen.go)
 	left       bool            // the session has left: media started late is closed
 	roomKey    string          // the room joined ("program/room"), for other goroutines
 	joined     *rooms.Room     // the room joined, for the media plane's goroutines
@@ -395,6 +397,14 @@ var actions = map[string]action{
 	protocol.TypeBreakoutMove:  {rooms.ActBreakout, breakout},
 	protocol.TypeBreakoutVisit: {rooms.ActBreakout, breakout},
 	protocol.TypeBreakoutClose: {rooms.ActBreakout, breakout},
+	protocol.TypeScreenStart: {rooms.ActPublish, func(s *session, m *protocol.ClientMessage) (bool, error) {
+		return false, s.screenStart(m)
+	}},
+	protocol.TypeScreenStop: {rooms.ActPublish, func(s *session, m *protocol.ClientMessage) (bool, error) {
+		return false, s.screenStop(m)
+	}},
+	protocol.TypeScreenAllowed: {rooms.ActScreen, moderate},
+	protocol.TypeSpotlight:     {rooms.ActSpotlight, moderate},
 }
 
 // ActionNeeds returns what each client message type needs of the grant
@@ -558,6 +568,7 @@ func (s *session) startMedia(ready chan struct{}, room string) {
 	for kind := range s.muted {
 		media.SetForwarding(kind, false)
 	}
+	media.SetScreen(s.screen)
 	s.media = media
 	go s.watchReceiving(media)
 	if s.group != group {
@@ -696,6 +707,13 @@ func (s *session) moderate(m *protocol.ClientMessage) error {
 			return errorf(protocol.CodeBadMessage, "chat_enabled needs chat_enabled true or false")
 		}
 		return s.room.SetChat(s.id, *m.ChatEnabled)
+	case protocol.TypeScreenAllowed:
+		if m.ScreenAllowed == nil {
+			return errorf(protocol.CodeBadMessage, "screen_allowed needs screen_allowed true or false")
+		}
+		return s.room.SetScreenAllowed(s.id, *m.ScreenAllowed)
+	case protocol.TypeSpotlight:
+		return s.room.Spotlight(s.id, m.Participant) // "" ends the spotlight
 	}
 	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd && m.Type != protocol.TypeAutoAdmit
 	if needsTarget && m.Participant == "" {
@@ -797,6 +815,9 @@ func (s *session) RoomEvent(e rooms.Event) {
 		s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: e.Reason})
 		s.closeWith(websocket.CloseNormalClosure, "removed")
 	case e.Type == rooms.EventRoomUpdated:
+		if e.Change == rooms.ChangeScreen {
+			s.presenting(e.Screen)
+		}
 		s.send(protocol.ServerMessage{Type: protocol.TypeRoomUpdated, Room: roomInfo(e)})
 	case e.Type == rooms.EventChat:
 		s.send(protocol.ServerMessage{
@@ -909,7 +930,12 @@ func (s *session) ending(reason string) {
 // roomInfo describes the room as the event saw it (RoomEvent runs under the
 // room's lock, so it must not call back into the room).
 func roomInfo(e rooms.Event) *protocol.Room {
-	return &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit, Chat: e.Chat, Breakout: breakoutInfo(e.Breakout)}
+	r := &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit, Chat: e.Chat,
+		ScreenAllowed: e.Screen.Allowed, Spotlight: e.Spotlight, Breakout: breakoutInfo(e.Breakout)}
+	if e.Screen.By != "" {
+		r.Screen = &protocol.Screen{Participant: e.Screen.By, Stream: sfu.ScreenStreamID(e.Screen.By)}
+	}
+	return r
 }
 
 // participant describes p to this session's person: a client's check-in

@@ -150,13 +150,19 @@ var actionRules = map[string][]rooms.Role{
 	protocol.TypeChat:        allRoles,
 	protocol.TypeChatRemove:  {rooms.RoleTherapist},
 	protocol.TypeChatEnabled: {rooms.RoleTherapist},
-	protocol.TypeLeave:       allRoles,
-	protocol.TypePing:        allRoles,
-
+	// Sharing: anyone admitted asks (the room then says screen_off or
+	// screen_busy, and whose share a therapist may stop); letting clients
+	// share and the spotlight are the therapists'.
+	protocol.TypeScreenStart:   allRoles,
+	protocol.TypeScreenStop:    allRoles,
+	protocol.TypeScreenAllowed: {rooms.RoleTherapist},
+	protocol.TypeSpotlight:     {rooms.RoleTherapist},
 	protocol.TypeBreakoutOpen:  {rooms.RoleTherapist},
 	protocol.TypeBreakoutMove:  {rooms.RoleTherapist},
 	protocol.TypeBreakoutVisit: {rooms.RoleTherapist},
 	protocol.TypeBreakoutClose: {rooms.RoleTherapist},
+	protocol.TypeLeave:         allRoles,
+	protocol.TypePing:          allRoles,
 }
 
 // TestActionTable walks the websocket's action table: every message type

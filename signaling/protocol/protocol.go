@@ -37,8 +37,15 @@ const (
 	TypeChat        = "chat"
 	TypeChatRemove  = "chat_remove"
 	TypeChatEnabled = "chat_enabled"
-	TypeLeave       = "leave"
-	TypePing        = "ping"
+	// Screen sharing: start sharing the stream named, stop a share (your
+	// own, or a therapist another's), let clients and family share or
+	// not; the spotlight: one participant large for everyone.
+	TypeScreenStart   = "screen_start"
+	TypeScreenStop    = "screen_stop"
+	TypeScreenAllowed = "screen_allowed"
+	TypeSpotlight     = "spotlight"
+	TypeLeave         = "leave"
+	TypePing          = "ping"
 )
 
 // Breakout rooms, sent by therapists: split the admitted clients into
@@ -58,6 +65,7 @@ var ClientTypes = []string{
 	TypeAdmit, TypeDeny, TypeMute, TypeRemove, TypeLock, TypeEnd, TypeHost, TypeAutoAdmit,
 	TypeChat, TypeChatRemove, TypeChatEnabled,
 	TypeBreakoutOpen, TypeBreakoutMove, TypeBreakoutVisit, TypeBreakoutClose,
+	TypeScreenStart, TypeScreenStop, TypeScreenAllowed, TypeSpotlight,
 	TypeLeave, TypePing,
 }
 
@@ -109,7 +117,13 @@ const (
 	CodeRateLimited  = "rate_limited"
 	CodeSlowDown     = "slow_down" // too many chat messages: the socket stays open
 	CodeChatOff      = "chat_off"  // a therapist turned chat off
-	CodeInternal     = "internal"
+	// CodeScreenOff: clients and family share only once a therapist let
+	// them (screen_allowed).
+	CodeScreenOff = "screen_off"
+	// CodeScreenBusy: someone else shares; only the host's share replaces
+	// another.
+	CodeScreenBusy = "screen_busy"
+	CodeInternal   = "internal"
 	// CodeReplaced closes a person's oldest socket when they open more
 	// than the node allows (IOP_SOCKETS_PER_PERSON).
 	CodeReplaced = "replaced"
@@ -215,6 +229,11 @@ type ClientMessage struct {
 	Assign  map[string]int `json:"assign,omitempty"`
 	// breakout_move, breakout_visit: the breakout, 0 for the main room.
 	Group *int `json:"group,omitempty"`
+	// screen_start: the id of the MediaStream the screen's tracks are
+	// published in (the msid of the publish offer)
+	Stream string `json:"stream,omitempty"`
+	// screen_allowed
+	ScreenAllowed *bool `json:"screen_allowed,omitempty"`
 	// ping
 	T json.RawMessage `json:"t,omitempty"`
 }
@@ -245,6 +264,12 @@ type Room struct {
 	Chat bool `json:"chat"`
 	// Breakout is the breakout layout while breakout rooms are open.
 	Breakout *Breakout `json:"breakout,omitempty"`
+	// Screen is the screen share on now, if any.
+	Screen *Screen `json:"screen,omitempty"`
+	// ScreenAllowed: clients and family may share their screen.
+	ScreenAllowed bool `json:"screen_allowed"`
+	// Spotlight is the participant shown large for everyone, if any.
+	Spotlight string `json:"spotlight,omitempty"`
 }
 
 // Breakout is the breakout layout: how many breakout rooms are open, when
@@ -254,6 +279,14 @@ type Breakout struct {
 	Rooms  int            `json:"rooms"`
 	Ends   time.Time      `json:"ends,omitzero"`
 	Groups map[string]int `json:"groups"`
+}
+
+// Screen is a room's screen share: who shares, and the id of the stream
+// their screen reaches the others in ("<participant>~screen"; their camera
+// and microphone come in the stream "<participant>").
+type Screen struct {
+	Participant string `json:"participant"`
+	Stream      string `json:"stream"`
 }
 
 // Participant describes an admitted participant to the others.

@@ -15,6 +15,7 @@ import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance
 import { Chat } from './chat.js';
 import { renderCheckIn, Telehealth, telehealthErrors } from './checkin.js';
 import { Breakouts } from './breakout.js';
+import { Stage } from './screen.js';
 import { checkConnectivity } from './connectivity.js';
 import { judge, measure, WEAK_WINDOW } from './linkquality.js';
 
@@ -706,7 +707,7 @@ function layoutTiles() {
   // One to one on a narrow screen (a phone): the other person fills the
   // stage and your own view is a small picture in its corner.
   const shown = [...grid.children].filter((el) => !el.hidden).length; // breakouts hide the other groups
-  const pip = shown === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
+  const pip = stage.dataset.layout === 'grid' && shown === 2 && !!$('.tile-self', grid) && width > 0 && width < PIP_BELOW;
   grid.classList.toggle('tiles-pip', pip);
   const n = pip ? 1 : shown;
   if (n === 0 || width === 0 || height === 0) {
@@ -752,6 +753,7 @@ function tileFor(id) {
     watchTile(tile, true);
     layoutTiles();
     playStream(id);
+    layout.tilesChanged();
   }
   return tile;
 }
@@ -799,6 +801,7 @@ function removeTile(id) {
   state.tiles.delete(id);
   state.streams.delete(id);
   layoutTiles();
+  layout.tilesChanged();
 }
 
 /**
@@ -1245,7 +1248,8 @@ function connectSession() {
     participant_joined: (d) => onParticipant(d.participant, true),
     participant_updated: (d) => onParticipant(d.participant, false),
     participant_left: onParticipantLeft,
-    track: (d) => attachStream(d.participantId, d.stream, d.track),
+    track: (d) => (d.screen ? layout.screenTrack(d) : attachStream(d.participantId, d.stream, d.track)),
+    screen_ended: () => layout.captureEnded(),
     muted: onMuted,
     removed: onRemoved,
     ended: () => { state.ending = endedMessage; },
@@ -1279,6 +1283,7 @@ function onJoined(msg) {
   state.locked = !!msg.room.locked;
   setRoomName(msg.room.title || msg.room.id);
   show('call');
+  layout.start(msg.room);
   const now = Date.now();
   state.seen.set(msg.you.id, now);
   addSelfTile(msg.you);
@@ -1428,6 +1433,7 @@ function onRoomUpdated({ room }) {
   const wasLocked = state.locked;
   const host = room.host || '';
   chat.setEnabled(room.chat !== false);
+  layout.setRoom(room);
   if (state.autoAdmit !== !!room.auto_admit) {
     state.autoAdmit = !!room.auto_admit;
     renderLock();
@@ -1499,8 +1505,8 @@ function onError(err) {
     state.ending = errorMessage(err);
     return;
   }
-  if (err.re === LAYER_ID) {
-    return; // a layer for someone who just left: nothing the person did
+  if (err.re === LAYER_ID || layout.error(err)) {
+    return; // a layer for someone who just left: nothing the person did; a share has its own words
   }
   announce(actionErrors[err.code] || 'Something did not work. Please try again.');
 }
@@ -1709,6 +1715,7 @@ async function readStats() {
   for (const [id, tile] of state.tiles) {
     tile.el.classList.toggle('tile-speaking', speaking.has(id) && tile.p?.audio !== false);
   }
+  layout.speaking(speaking);
   if (link) {
     watchLink(st, measure(Date.now(), report, up));
   }
@@ -2063,6 +2070,9 @@ let breakouts;
 /** telehealth asks a client for the program's consent and the session's check-in. */
 let telehealth;
 
+/** layout lays the call out: the grid, a shared screen or a spotlight (screen.js). */
+let layout;
+
 async function main() {
   chat = new Chat($('[data-chat]'), $('[data-chat-toggle]'), {
     send: (text, priv) => state.session?.chat(text, priv),
@@ -2080,6 +2090,20 @@ async function main() {
     relayout: layoutTiles,
     announce,
   });
+  layout = new Stage({
+    stage: $('[data-stage]'),
+    featured: $('[data-featured]'),
+    tiles: $('[data-tiles]'),
+    share: $('[data-screen-share]'),
+    allow: $('[data-screen-allow]'),
+    stopOther: $('[data-screen-stop]'),
+    tileMap: () => state.tiles,
+    session: () => (state.joined ? state.session : null),
+    you: () => state.you,
+    relayout: layoutTiles,
+    announce,
+    notice: (text) => showNotice(text),
+  });
   document.addEventListener('click', onClick);
   document.addEventListener('click', onDialogCancel);
   document.addEventListener('change', (e) => {
@@ -2092,6 +2116,8 @@ async function main() {
   window.__iop = {
     peerConnections: () => [state.session?.publish?.pc, state.session?.subscribe?.pc].filter(Boolean),
     dropConnection: () => state.session?.drop(),
+    // The browser's own "Stop sharing": the capture's tracks end.
+    endCapture: () => layout.capture?.getTracks().forEach((t) => { t.stop(); t.dispatchEvent(new Event('ended')); }),
     link: () => (state.stats ? { samples: state.stats.samples.length, weak: state.stats.weakShown, why: state.stats.why || '', seen: state.stats.seen } : null),
   };
   new ResizeObserver(layoutTiles).observe($('[data-stage]'));

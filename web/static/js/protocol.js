@@ -18,8 +18,11 @@
 //   participant_joined  {participant: {id, name, role, audio, video, hand}}
 //   participant_updated {participant: {...}}
 //   participant_left    {id, reason}
-//   track               {participantId, stream, track}: a remote track arrived;
-//                       stream carries all of that participant's tracks
+//   track               {participantId, stream, track, screen}: a remote track arrived;
+//                       stream carries all of that participant's camera and
+//                       microphone tracks, or (screen true) their shared screen
+//   screen_ended        {}: your screen share ended (you stopped it, another
+//                       took over, or a therapist stopped it): stop the capture
 //   muted               {kind, by}: a therapist muted you
 //   room_updated        {room: {id, kind, title, locked}}: the lock state changed
 //   turned_away         {participant: {id, name, role}, reason}, to therapists:
@@ -58,6 +61,12 @@ export const SIMULCAST_ENCODINGS = [
 
 /** The id of layer messages, so that an error answering one can be told apart. */
 export const LAYER_ID = 'layer';
+
+/** The id of screen_start messages: an error answering one (screen_off, screen_busy) ends the share before it began. */
+export const SCREEN_ID = 'screen';
+
+/** The suffix of the stream id a participant's shared screen arrives in (docs/protocol.md). */
+const SCREEN_SUFFIX = '~screen';
 
 /** Server messages that are passed on to listeners as events of their type. */
 const forwarded = new Set([
@@ -206,6 +215,10 @@ export class Session extends EventTarget {
     this.stall = 0; // the timer of a disconnected PeerConnection
     this.done = false;
     this.you = null;
+    this.screen = null; // your share: {stream, transceivers, on}
+    this.offering = false; // a publish offer awaits its answer
+    this.offerAgain = false; // the published tracks changed meanwhile
+    this.config = null; // the PeerConnections' configuration, once joined
   }
 
   /** connect opens the websocket and joins. */
@@ -350,6 +363,81 @@ export class Session extends EventTarget {
     this.send({ type: 'host', participant });
   }
 
+  /**
+   * shareScreen asks to share the screen captured in stream (from
+   * getDisplayMedia). Its tracks are published once the room names you its
+   * presenter; an error with re SCREEN_ID (screen_off, screen_busy) means
+   * it was refused, and screen_ended follows.
+   * @param {MediaStream} stream
+   */
+  shareScreen(stream) {
+    this.endScreen(false);
+    this.screen = { stream, transceivers: [], on: false };
+    this.send({ type: 'screen_start', stream: stream.id, id: SCREEN_ID });
+  }
+
+  /** stopScreen ends your share, or (a therapist, participant set) another's. */
+  stopScreen(participant = '') {
+    if (participant) {
+      this.send({ type: 'screen_stop', participant });
+      return;
+    }
+    if (this.screen) {
+      this.send({ type: 'screen_stop' });
+      this.endScreen(true);
+    }
+  }
+
+  /** allowScreen (a therapist) lets clients and family share their screen, or not. */
+  allowScreen(on) {
+    this.send({ type: 'screen_allowed', screen_allowed: on });
+  }
+
+  /** spotlight (a therapist) shows a participant large for everyone; '' ends it. */
+  spotlight(participant) {
+    this.send({ type: 'spotlight', participant });
+  }
+
+  /**
+   * followScreen publishes your screen once the room says you present, and
+   * takes it down once it says you no longer do.
+   */
+  followScreen(room) {
+    const mine = !!this.you && room?.screen?.participant === this.you.id;
+    const sc = this.screen;
+    if (!sc) {
+      return;
+    }
+    if (mine && !sc.on) {
+      sc.on = true;
+      const p = this.publisher();
+      for (const track of sc.stream.getTracks()) {
+        sc.transceivers.push(p.pc.addTransceiver(track, { direction: 'sendonly', streams: [sc.stream] }));
+      }
+      this.offerPublish();
+    } else if (!mine && sc.on) {
+      this.endScreen(true);
+    }
+  }
+
+  /** endScreen takes your screen's tracks out of the publish PeerConnection. */
+  endScreen(tell) {
+    const sc = this.screen;
+    if (!sc) {
+      return;
+    }
+    this.screen = null;
+    if (sc.transceivers.length > 0) {
+      for (const tc of sc.transceivers) {
+        tc.stop();
+      }
+      this.offerPublish();
+    }
+    if (tell) {
+      this.emit('screen_ended', {});
+    }
+  }
+
   /** end ends the session for everyone; therapists only. */
   end() {
     this.send({ type: 'end' });
@@ -392,6 +480,20 @@ export class Session extends EventTarget {
     switch (msg.type) {
       case 'joined':
         this.joined(msg);
+        this.followScreen(msg.room);
+        break;
+      case 'room_updated':
+        this.followScreen(msg.room);
+        this.emit(msg.type, msg);
+        break;
+      case 'error':
+        if (msg.re === SCREEN_ID && this.screen && !this.screen.on) {
+          this.screen = null;
+          this.emit('error', msg);
+          this.emit('screen_ended', {});
+          break;
+        }
+        this.emit(msg.type, msg);
         break;
       case 'offer':
         this.serverOffer(msg);
@@ -420,18 +522,41 @@ export class Session extends EventTarget {
   joined(msg) {
     this.you = msg.you;
     if (!this.subscribe) {
-      const config = { iceServers: msg.ice_servers || [], bundlePolicy: 'max-bundle' };
-      const send = (m) => this.send(m);
-      const fail = (err) => this.localError(err);
-      const watch = (st) => this.peerState(st);
-      this.subscribe = new Peer('subscribe', config, send, fail, watch);
+      this.config = { iceServers: msg.ice_servers || [], bundlePolicy: 'max-bundle' };
+      this.subscribe = new Peer('subscribe', this.config, (m) => this.send(m), (err) => this.localError(err), (st) => this.peerState(st));
       this.subscribe.pc.ontrack = (e) => this.remoteTrack(e);
       if (this.stream && this.stream.getTracks().length > 0) {
-        this.publish = new Peer('publish', config, send, fail, watch);
+        this.publisher();
         this.startPublishing();
       }
     }
     this.emit('joined', msg);
+  }
+
+  /** publisher returns the publish Peer, creating it (a screen share without a camera) when missing. */
+  publisher() {
+    if (!this.publish) {
+      this.publish = new Peer('publish', this.config, (m) => this.send(m), (err) => this.localError(err), (st) => this.peerState(st));
+    }
+    return this.publish;
+  }
+
+  /**
+   * offerPublish offers the publish PeerConnection's tracks to the server,
+   * one offer at a time: a change while an offer awaits its answer is
+   * offered once that answer is applied.
+   */
+  offerPublish() {
+    if (this.offering) {
+      this.offerAgain = true;
+      return;
+    }
+    this.offering = true;
+    const p = this.publish;
+    p.run(async () => {
+      await p.pc.setLocalDescription(await p.pc.createOffer());
+      this.send({ type: 'offer', pc: 'publish', sdp: p.pc.localDescription.sdp });
+    });
   }
 
   /** startPublishing adds the local tracks (the camera in simulcast) to the publish PC and offers them. */
@@ -444,19 +569,26 @@ export class Session extends EventTarget {
         p.pc.addTransceiver(track, { direction: 'sendonly', streams: [this.stream] });
       }
     }
-    p.run(async () => {
-      await p.pc.setLocalDescription(await p.pc.createOffer());
-      this.send({ type: 'offer', pc: 'publish', sdp: p.pc.localDescription.sdp });
-    });
+    this.offerPublish();
   }
 
-  /** serverAnswer applies the answer to the publish offer. */
+  /** serverAnswer applies the answer to the publish offer, then offers what changed meanwhile. */
   serverAnswer(msg) {
     if (msg.pc !== 'publish' || !this.publish) {
       return;
     }
     const p = this.publish;
-    p.run(() => p.setRemote('answer', msg.sdp));
+    p.run(async () => {
+      try {
+        await p.setRemote('answer', msg.sdp);
+      } finally {
+        this.offering = false;
+        if (this.offerAgain) {
+          this.offerAgain = false;
+          this.offerPublish();
+        }
+      }
+    });
   }
 
   /** serverOffer answers one of the server's subscribe offers. */
@@ -472,13 +604,18 @@ export class Session extends EventTarget {
     });
   }
 
-  /** remoteTrack reports a track; its stream id is the publisher's participant id. */
+  /**
+   * remoteTrack reports a track; its stream id is the publisher's
+   * participant id, with SCREEN_SUFFIX for their shared screen.
+   */
   remoteTrack(e) {
     const stream = e.streams[0];
     if (!stream) {
       return; // without a stream id nobody knows whose track this is
     }
-    this.emit('track', { participantId: stream.id, stream, track: e.track });
+    const screen = stream.id.endsWith(SCREEN_SUFFIX);
+    const participantId = screen ? stream.id.slice(0, -SCREEN_SUFFIX.length) : stream.id;
+    this.emit('track', { participantId, stream, track: e.track, screen });
   }
 
   /**
@@ -526,6 +663,10 @@ export class Session extends EventTarget {
     }
     this.publish?.close();
     this.subscribe?.close();
+    if (this.screen) {
+      this.screen = null;
+      this.emit('screen_ended', {});
+    }
     this.emit('closed', { reason, code });
   }
 }
