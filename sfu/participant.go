@@ -44,6 +44,7 @@ type Participant struct {
 	mutedKinds    map[string]bool                  // kinds not forwarded, for tracks still to come
 	simulcast     map[*webrtc.RTPReceiver]*upTrack // layers arrive one by one
 	est           estimate                         // this subscriber's bandwidth, shared among its videos (bwe.go)
+	fb            feedback                         // the subscribe PC's RTCP, by down-track (feedback.go)
 
 	// subReady is set once the subscribe PeerConnection has connected:
 	// what is written to it before is lost (keyframe.go).
@@ -59,7 +60,7 @@ func (p *Participant) openPCs() error {
 		return fmt.Errorf("publish PeerConnection: %w", err)
 	}
 	p.sfu.openPCs.Add(1)
-	if p.sub, err = p.sfu.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.sub, err = p.sfu.subs.api(p.fb.sink).NewPeerConnection(webrtc.Configuration{}); err != nil {
 		p.closePCs()
 		return fmt.Errorf("subscribe PeerConnection: %w", err)
 	}
@@ -348,7 +349,6 @@ func (p *Participant) subscribe(u *upTrack) {
 		return
 	}
 	p.downs[u] = d
-	go d.readRTCP()
 	p.negotiateLocked()
 }
 

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -326,7 +325,7 @@ type downTrack struct {
 	lastAt  time.Time // simulcast: when the last packet went out
 
 	// Retransmission, for video: what each outgoing number carried, and
-	// scratch space for the RTCP reader goroutine.
+	// scratch space for the subscribe PeerConnection's SRTCP reader.
 	sent   *sentMap
 	rtxBuf [maxPacket]byte
 	rtxPkt rtp.Packet
@@ -387,6 +386,9 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, d.up.codec.MimeType) {
 			d.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), write: ctx.WriteStream()})
+			if d.sub != nil {
+				d.sub.fb.bind(uint32(ctx.SSRC()), d)
+			}
 			if _, ok := d.waiting(); ok {
 				d.waitingSince(time.Now())
 				d.up.kick()
@@ -398,7 +400,10 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 }
 
 // Unbind stops writing to the subscriber.
-func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+func (d *downTrack) Unbind(ctx webrtc.TrackLocalContext) error {
+	if d.sub != nil {
+		d.sub.fb.unbind(uint32(ctx.SSRC()), d)
+	}
 	d.bound.Store(nil)
 	d.waitOver()
 	return nil
@@ -549,37 +554,10 @@ func (d *downTrack) skip(l *layer) {
 	}
 }
 
-// readRTCP answers the subscriber's feedback until the sender stops:
-// keyframe requests go to the publisher (for the layer the subscriber is
-// to get, not the one it gets now), NACKs are served from the cache.
-func (d *downTrack) readRTCP() {
-	for {
-		pkts, _, err := d.sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if t := d.target.Load(); t >= 0 && d.up.kind == webrtc.RTPCodecTypeVideo {
-					d.up.requestKeyframe(1 << t)
-				}
-			case *rtcp.TransportLayerNack:
-				for _, pair := range p.Nacks {
-					pair.Range(d.retransmit)
-				}
-			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				if d.sub != nil {
-					d.sub.bandwidth(uint64(p.Bitrate))
-				}
-			}
-		}
-	}
-}
-
 // retransmit resends the packet this subscriber lost as out, from the
-// layer's cache, rewritten as it was first sent. It runs on the RTCP reader
-// goroutine and holds no lock while writing.
+// layer's cache, rewritten as it was first sent. It runs on the subscribe
+// PeerConnection's SRTCP reader (feedback.go), one packet at a time, and
+// holds no lock while writing.
 func (d *downTrack) retransmit(out uint16) bool {
 	b := d.bound.Load()
 	if b == nil || d.sent == nil {
