@@ -273,6 +273,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		u.muted.Store(p.mutedKinds[remote.Kind().String()])
 		if simulcast {
 			p.simulcast[receiver] = u
+			u.pause.mid = p.midOf(receiver)
 		}
 	}
 	p.mu.Unlock()
@@ -293,6 +294,17 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 			p.sfu.packetsDone.Add(u.packets.Load())
 		}
 	}()
+}
+
+// midOf returns the media section of the publish PeerConnection that
+// receiver receives.
+func (p *Participant) midOf(receiver *webrtc.RTPReceiver) string {
+	for _, t := range p.pub.GetTransceivers() {
+		if t.Receiver() == receiver {
+			return t.Mid()
+		}
+	}
+	return ""
 }
 
 // SetLayer records which simulcast layer ("low", "medium", "high") this
