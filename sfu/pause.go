@@ -19,11 +19,17 @@ import (
 // browser starts a resumed encoding with a keyframe, and the down-tracks
 // that wait for it ask for one too (keyframe.go).
 //
-// A layer is needed by a down-track when it is the layer the subscriber is
-// to get (the existing layer nearest what it asked for, within what its
-// bandwidth carries, whether or not that layer is sending now: a paused
-// layer must be asked back, not avoided) or the layer it still forwards
-// while it waits to switch. A layer that becomes needed is resumed at once;
+// A layer is needed by a down-track when it is the layer the subscriber
+// asked for (the existing one nearest its want, whether or not it is sending
+// now: a paused layer must be asked back, not avoided), the layer it is
+// aimed at, or the layer it still forwards while it waits to switch. What
+// the subscriber asked for is kept even when its bandwidth does not carry it
+// now: a receive-side estimate grows only with what arrives and a browser's
+// send-side estimate only with what it sends, so pausing the layers above a
+// subscriber's current share would keep both estimates, and the picture,
+// down for good (Chrome, measured: the quarter layer only, for 90 s, in a
+// call that otherwise climbs to the full layer). A layer that becomes
+// needed is resumed at once;
 // one that is no longer needed is paused after layerPauseAfter without a
 // need, so that a subscriber switching back and forth (a tile resized, a
 // bandwidth probe) does not make the publisher restart an encoding with a
@@ -48,10 +54,13 @@ type pauser struct {
 func (u *upTrack) neededLayers() uint8 {
 	var mask uint8
 	for _, d := range *u.downs.Load() {
-		if t := u.nearestExisting(int(min(d.want.Load(), d.fits.Load()))); t >= 0 {
+		if w := u.nearestExisting(int(d.want.Load())); w >= 0 {
+			mask |= 1 << w
+		}
+		if t := d.target.Load(); t >= 0 {
 			mask |= 1 << t
 		}
-		if c := d.current.Load(); c >= 0 && c != d.target.Load() {
+		if c := d.current.Load(); c >= 0 {
 			mask |= 1 << c
 		}
 	}
