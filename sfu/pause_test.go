@@ -16,14 +16,21 @@ import (
 // pause the low and high layers, naming its media section and rids, and
 // they stop arriving. When the subscriber asks for the high layer, the
 // server asks for it back at once and the subscriber gets it, from a
-// keyframe on; the medium layer, now watched by nobody, is paused.
+// keyframe on; the medium layer, now watched by nobody, is paused. Only
+// the publisher is told.
 func TestUnwatchedLayersPause(t *testing.T) {
 	s := newTestSFU(t)
 	r := s.Room("pause")
 	var mu sync.Mutex
 	var firstHigh *rtp.Packet
 	highPackets := 0
+	var toSubscriber []string
 	sub := joinPeerAPI(t, r, "sub", false, clientAPI(t, true), func(p *peer) {
+		p.encodings = func(mid string, _, _ []string) {
+			mu.Lock()
+			toSubscriber = append(toSubscriber, mid)
+			mu.Unlock()
+		}
 		p.seen = func(track string, pkt *rtp.Packet) {
 			if strings.HasPrefix(track, "pub/video") && len(pkt.Payload) > 2 && pkt.Payload[2] == layerHigh {
 				mu.Lock()
@@ -104,6 +111,11 @@ func TestUnwatchedLayersPause(t *testing.T) {
 		m, _ := last()
 		return is(m, []string{"f"}, []string{"q", "h"})
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(toSubscriber) != 0 {
+		t.Errorf("the subscriber, who publishes nothing, was sent encodings for %q", toSubscriber)
+	}
 }
 
 // downTrackFrom returns the published video track of publisher that p

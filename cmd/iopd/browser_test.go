@@ -48,7 +48,7 @@ const (
 )
 
 // chromiumPath returns the Chromium to test with, or skips the test.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test: skipped in -short mode")
@@ -68,7 +68,7 @@ func chromiumPath(t *testing.T) string {
 // startBrowser starts one headless Chromium with a fake camera and
 // microphone for the test, with extra flags if any; open pages in it with
 // newTab. It stops when the test ends.
-func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+func startBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
@@ -111,7 +111,7 @@ type page struct {
 
 // newTab opens a page of the browser in a window of its own, so that it is
 // visible and renders video. Its console messages are kept for problems.
-func newTab(t *testing.T, browser context.Context) *page {
+func newTab(t testing.TB, browser context.Context) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	p := &page{ctx: ctx}
@@ -617,7 +617,7 @@ func rejoinAs(t *testing.T, n *node, tab *page, sub, name string, role rooms.Rol
 }
 
 // click clicks the element sel of a page.
-func click(t *testing.T, tab *page, sel string) {
+func click(t testing.TB, tab *page, sel string) {
 	t.Helper()
 	if err := step(tab, chromedp.Click(chromedp.CSS(sel))); err != nil {
 		text, _ := evaluate[string](tab, visibleText)
