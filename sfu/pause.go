@@ -50,10 +50,22 @@ type pauser struct {
 	closed bool
 }
 
-// neededLayers returns the layers some down-track needs.
+// neededLayers returns the layers some down-track needs. With no
+// down-track at all (the publisher alone, or between two visitors), the
+// medium layer is kept, the one a newcomer's grid tile takes: resuming a
+// layer for a newcomer brings its keyframe before the newcomer's
+// PeerConnection can receive it, and the next keyframe may not be asked
+// for until 500 ms later (keyframe.go), a wait added to every first join.
 func (u *upTrack) neededLayers() uint8 {
+	downs := *u.downs.Load()
+	if len(downs) == 0 {
+		if m := u.nearestExisting(layerMedium); m >= 0 {
+			return 1 << m
+		}
+		return 0
+	}
 	var mask uint8
-	for _, d := range *u.downs.Load() {
+	for _, d := range downs {
 		if w := u.nearestExisting(int(d.want.Load())); w >= 0 {
 			mask |= 1 << w
 		}

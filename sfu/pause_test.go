@@ -16,8 +16,9 @@ import (
 // pause the low and high layers, naming its media section and rids, and
 // they stop arriving. When the subscriber asks for the high layer, the
 // server asks for it back at once and the subscriber gets it, from a
-// keyframe on; the medium layer, now watched by nobody, is paused. Only
-// the publisher is told.
+// keyframe on; the medium layer, now watched by nobody, is paused. When
+// the subscriber leaves, the publisher keeps only the medium layer, the one
+// a newcomer takes. Only the publisher is told.
 func TestUnwatchedLayersPause(t *testing.T) {
 	s := newTestSFU(t)
 	r := s.Room("pause")
@@ -110,6 +111,13 @@ func TestUnwatchedLayersPause(t *testing.T) {
 	waitFor(t, "the medium layer paused once nobody watches it", func() bool {
 		m, _ := last()
 		return is(m, []string{"f"}, []string{"q", "h"})
+	})
+	// The subscriber leaves: the medium layer, the one a newcomer takes,
+	// comes back, and only it.
+	sub.close()
+	waitFor(t, "the medium layer alone once nobody receives the video", func() bool {
+		m, _ := last()
+		return is(m, []string{"h"}, []string{"q", "f"})
 	})
 	mu.Lock()
 	defer mu.Unlock()
