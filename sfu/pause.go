@@ -29,11 +29,11 @@ import (
 // subscriber's current share would keep both estimates, and the picture,
 // down for good (Chrome, measured: the quarter layer only, for 90 s, in a
 // call that otherwise climbs to the full layer). A layer that becomes
-// needed is resumed at once;
-// one that is no longer needed is paused after layerPauseAfter without a
-// need, so that a subscriber switching back and forth (a tile resized, a
-// bandwidth probe) does not make the publisher restart an encoding with a
-// keyframe each time.
+// needed is resumed at once. The layers no longer needed are paused
+// together, layerPauseAfter after the first of them stopped being needed
+// (so within that time of their own need ending), so that a subscriber
+// switching back and forth (a tile resized, a bandwidth probe) makes the
+// publisher restart an encoding with a keyframe at most that often.
 const layerPauseAfter = 2 * time.Second
 
 // pauser is one simulcast track's pause state.
