@@ -1214,8 +1214,8 @@ const simulcastTimeout = 90 * time.Second
 // at most 320 pixels wide once the window is made small. Without the
 // client's layer messages the server forwards the half layer and the first
 // check fails. The layers nobody watches are paused at the therapist's
-// browser: the quarter and half layers while the tile is large, the half
-// and full layers once it is small. When the window grows back, the page
+// browser: the half layer while the tile is large, the half and full layers
+// once it is small. When the window grows back, the page
 // asks for the full layer again and the picture follows.
 func TestBrowserSimulcast(t *testing.T) {
 	browser := startBrowser(t)
@@ -1277,9 +1277,10 @@ func TestBrowserSimulcast(t *testing.T) {
 	full("Alex's large tile of Dana plays the full layer")
 	t.Logf("Alex's large tile plays the full layer %v after the call started", time.Since(start).Round(100*time.Millisecond))
 	saveScreenshot(t, alex, "iop-simulcast.png")
-	// Nobody watches Dana's quarter and half layers now: the server has her
-	// browser stop encoding them.
-	paused(t, dana, "f", "q", "h")
+	// Nobody watches Dana's half layer now: the server has her browser
+	// stop encoding it. (The quarter layer stays while Alex's bandwidth
+	// estimate aims his tile there: on a loaded machine it may.)
+	paused(t, dana, "f", "h")
 
 	// A small window: two tiles of under 320 device pixels, the quarter layer.
 	if err := step(alex, chromedp.EmulateViewport(480, 500)); err != nil {
