@@ -171,7 +171,7 @@ func TestBacklogBoundsMuxQueue(t *testing.T) {
 // it here) and delivers at most that much once the reader resumes.
 func TestStalledReaderShedsThroughPeerConnections(t *testing.T) {
 	s := newTestSFU(t)
-	recv, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	recv, err := s.pubAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}

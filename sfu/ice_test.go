@@ -79,6 +79,7 @@ type candidateLog struct {
 
 func (l *candidateLog) SendDescription(PC, webrtc.SessionDescription) {}
 func (l *candidateLog) MediaFailed(PC)                                {}
+func (l *candidateLog) SendEncodings(string, []string, []string)      {}
 func (l *candidateLog) SendCandidate(_ PC, c *webrtc.ICECandidateInit) {
 	if c != nil {
 		l.mu.Lock()

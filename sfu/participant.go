@@ -55,6 +55,7 @@ type Participant struct {
 	simulcast     map[*webrtc.RTPReceiver]*upTrack // layers arrive one by one
 	est           estimate                         // this subscriber's bandwidth, shared among its videos (bwe.go)
 	screenStream  string                           // the stream whose tracks are the screen share, or "" (screen.go)
+	fb            feedback                         // the subscribe PC's RTCP, by down-track (feedback.go)
 
 	// subReady is set once the subscribe PeerConnection has connected:
 	// what is written to it before is lost (keyframe.go).
@@ -70,7 +71,7 @@ func (p *Participant) openPCs() error {
 		return fmt.Errorf("publish PeerConnection: %w", err)
 	}
 	p.sfu.openPCs.Add(1)
-	if p.sub, err = p.sfu.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.sub, err = p.sfu.subs.api(p.fb.sink).NewPeerConnection(webrtc.Configuration{}); err != nil {
 		p.closePCs()
 		return fmt.Errorf("subscribe PeerConnection: %w", err)
 	}
@@ -328,6 +329,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		u.muted.Store(!screen && p.mutedKinds[remote.Kind().String()])
 		if simulcast {
 			p.simulcast[receiver] = u
+			u.pause.mid = p.midOf(receiver)
 		}
 	}
 	p.mu.Unlock()
@@ -348,6 +350,17 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 			p.sfu.packetsDone.Add(u.packets.Load())
 		}
 	}()
+}
+
+// midOf returns the media section of the publish PeerConnection that
+// receiver receives.
+func (p *Participant) midOf(receiver *webrtc.RTPReceiver) string {
+	for _, t := range p.pub.GetTransceivers() {
+		if t.Receiver() == receiver {
+			return t.Mid()
+		}
+	}
+	return ""
 }
 
 // SetLayer records which simulcast layer ("low", "medium", "high") this
@@ -404,7 +417,6 @@ func (p *Participant) subscribe(u *upTrack) {
 		return
 	}
 	p.downs[u] = d
-	go d.readRTCP()
 	p.negotiateLocked()
 }
 

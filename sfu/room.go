@@ -30,6 +30,10 @@ type Signaler interface {
 	// MediaFailed reports that a PeerConnection failed for good (ICE failure,
 	// DTLS closed by the peer): the participant has dropped.
 	MediaFailed(pc PC)
+	// SendEncodings tells a publisher which simulcast layers (encodings)
+	// of its video in media section mid to send (active) and which to stop
+	// encoding (paused), by the rids it gave them (pause.go).
+	SendEncodings(mid string, active, paused []string)
 }
 
 // Room is a set of participants whose media reaches each other and nobody

@@ -8,6 +8,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -17,8 +18,10 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
@@ -115,7 +118,7 @@ type Refusals struct {
 type SFU struct {
 	cfg     Config
 	pubAPI  *webrtc.API // publish PeerConnections
-	api     *webrtc.API // subscribe PeerConnections
+	subs    *stack      // subscribe PeerConnections: one API each (feedback.go)
 	mux     ice.UDPMux
 	udpAddr []net.Addr
 	tcpMux  ice.TCPMux // nil without ICE over TCP
@@ -189,8 +192,10 @@ func New(cfg Config) (*SFU, error) {
 	s := &SFU{cfg: cfg, mux: mux, udpAddr: addrs, tcpMux: tcpMux, tcpAddr: tcpAddr, rooms: map[string]*Room{}, shed: shed, arrived: at,
 		probeSlots: make(chan struct{}, maxProbes)}
 	counted := countedMux{UDPMux: mux, q: q}
-	if s.pubAPI, err = newAPI(cfg, counted, tcpMux, shed, true); err == nil {
-		s.api, err = newAPI(cfg, counted, tcpMux, shed, false)
+	var pubs *stack
+	if pubs, err = newStack(cfg, counted, tcpMux, shed, true); err == nil {
+		s.pubAPI = pubs.api(nil)
+		s.subs, err = newStack(cfg, counted, tcpMux, shed, false)
 	}
 	if err == nil {
 		s.probes, err = probeAPIs(cfg, counted, tcpMux)
@@ -276,9 +281,41 @@ var (
 	}
 )
 
-// newAPI builds the WebRTC stack of one side: publish PeerConnections, which
+// stack is the WebRTC stack of one side: publish PeerConnections, which
 // receive, or subscribe PeerConnections, which send.
-func newAPI(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, publish bool) (*webrtc.API, error) {
+type stack struct {
+	me   *webrtc.MediaEngine
+	ir   *interceptor.Registry
+	se   webrtc.SettingEngine
+	shed *shedMeter
+}
+
+// api returns a pion API on the stack. rtcp, when set, takes the place of
+// the buffer of every incoming RTCP stream (feedback.go); media streams keep
+// the bounded queues of backlog.go. pion copies the media engine for each
+// PeerConnection and builds its interceptors from the registry, so an API
+// per PeerConnection costs only this struct.
+func (k *stack) api(rtcp func(ssrc uint32) io.ReadWriteCloser) *webrtc.API {
+	se := k.se
+	queue := newMediaQueue(k.shed)
+	se.BufferFactory = queue
+	if rtcp != nil {
+		se.BufferFactory = func(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+			if kind == packetio.RTCPBufferPacket {
+				return rtcp(ssrc)
+			}
+			return queue(kind, ssrc)
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(k.me), webrtc.WithInterceptorRegistry(k.ir), webrtc.WithSettingEngine(se))
+}
+
+// newStack builds the WebRTC stack of one side. Each side has only the
+// interceptors it uses, each of which costs a goroutine per PeerConnection:
+// publish PeerConnections receive (NACKs to the publisher, receiver reports,
+// congestion control feedback), subscribe PeerConnections send (sender
+// reports, which browsers need to keep audio and video in sync).
+func newStack(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, publish bool) (*stack, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register VP8: %w", err)
@@ -292,33 +329,42 @@ func newAPI(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, publ
 			return nil, fmt.Errorf("register %s: %w", uri, err)
 		}
 	}
-	// NACKs toward publishers come from pion's generator; NACKs from
-	// subscribers are answered by the SFU from one cache per published
-	// track (sfu/cache.go), not by pion's responder, which copies every
-	// packet sent to every subscriber. The generator writes its NACKs
-	// through the gate added before it, which holds them back while the
-	// node sheds load (backlog.go).
 	ir := &interceptor.Registry{}
-	ir.Add(&nackGate{shed: shed})
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(nackTries))
-	if err != nil {
-		return nil, fmt.Errorf("configure NACK: %w", err)
-	}
-	ir.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("configure RTCP reports: %w", err)
-	}
-	// Publishers' browsers size their upload (and how many simulcast
-	// layers they send) from transport-wide congestion control feedback,
-	// which the publish side generates for what it receives. Without it
-	// Chrome raises its rate by loss reports alone and takes about 20 s to
-	// send all three layers. Subscribe PeerConnections do not offer it:
-	// their browsers then report a receive-side estimate (REMB), which
-	// chooses the layers they get (bwe.go).
 	if publish {
+		// NACKs toward publishers come from pion's generator; NACKs from
+		// subscribers are answered by the SFU from one cache per
+		// published track (sfu/cache.go), not by pion's responder, which
+		// copies every packet sent to every subscriber. The generator
+		// writes its NACKs through the gate added before it, which holds
+		// them back while the node sheds load (backlog.go).
+		ir.Add(&nackGate{shed: shed})
+		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(nackTries))
+		if err != nil {
+			return nil, fmt.Errorf("configure NACK: %w", err)
+		}
+		ir.Add(gen)
+		rr, err := report.NewReceiverInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("configure receiver reports: %w", err)
+		}
+		ir.Add(rr)
+		// Publishers' browsers size their upload (and how many simulcast
+		// layers they send) from transport-wide congestion control
+		// feedback, which the publish side generates for what it
+		// receives. Without it Chrome raises its rate by loss reports
+		// alone and takes about 20 s to send all three layers. Subscribe
+		// PeerConnections do not offer it: their browsers then report a
+		// receive-side estimate (REMB), which chooses the layers they get
+		// (bwe.go).
 		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
 			return nil, fmt.Errorf("configure transport-wide congestion control: %w", err)
 		}
+	} else {
+		sr, err := report.NewSenderInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("configure sender reports: %w", err)
+		}
+		ir.Add(sr)
 	}
 
 	se := webrtc.SettingEngine{}
@@ -329,7 +375,6 @@ func newAPI(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, publ
 	if tcpMux != nil {
 		se.SetICETCPMux(tcpMux)
 	}
-	se.BufferFactory = newMediaQueue(shed)
 	se.SetNetworkTypes(networkTypes(true, tcpMux != nil))
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
@@ -343,7 +388,7 @@ func newAPI(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, publ
 			return nil, fmt.Errorf("public IP rewrite: %w", err)
 		}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	return &stack{me: me, ir: ir, se: se, shed: shed}, nil
 }
 
 // LocalAddrs returns the addresses the media port listens on.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,8 @@ type peer struct {
 	// beforeAnswer, when set, runs before each subscribe answer is sent
 	// to the server: a test holds the answer back with it.
 	beforeAnswer func()
+	// encodings, when set, is told of every encodings message (pause.go).
+	encodings func(mid string, active, paused []string)
 }
 
 // clientAPI is a browser-like pion client; a bare one has no interceptors
@@ -251,6 +254,13 @@ func (p *peer) fail(what string, err error) {
 
 // MediaFailed implements Signaler.
 func (p *peer) MediaFailed(PC) { p.failed.Store(true) }
+
+// SendEncodings implements Signaler.
+func (p *peer) SendEncodings(mid string, active, paused []string) {
+	if p.encodings != nil {
+		p.encodings(mid, active, paused)
+	}
+}
 
 func (p *peer) close() {
 	select {
@@ -697,70 +707,10 @@ func TestSimulcastThroughPeerConnections(t *testing.T) {
 			}
 		}
 	})
-	pub := joinPeerAPI(t, r, "pub", false, simulcastAPI(t))
-	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-	var tracks [3]*webrtc.TrackLocalStaticRTP
-	for i, rid := range []string{"q", "h", "f"} {
-		tr, err := webrtc.NewTrackLocalStaticRTP(codec, "video", "s", webrtc.WithRTPStreamID(rid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tracks[i] = tr
-	}
-	tc, err := pub.pub.AddTransceiverFromTrack(tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tr := range tracks[1:] {
-		if err := tc.Sender().AddEncoding(tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pub.pub.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pub.pub.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	pub.work <- func() {
-		if err := pub.part.HandleOffer(offer.SDP); err != nil {
-			t.Errorf("offer: %v", err)
-		}
-	}
-	// pion does not name the layers in packets itself: write the mid and
-	// rid header extensions with the negotiated ids, as a browser does.
-	waitFor(t, "the publish answer", func() bool { return pub.pub.RemoteDescription() != nil })
-	ids := map[string]uint8{}
-	for _, e := range tc.Sender().GetParameters().HeaderExtensions {
-		ids[e.URI] = uint8(e.ID)
-	}
-	midID, ridID := ids["urn:ietf:params:rtp-hdrext:sdes:mid"], ids["urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"]
-	if midID == 0 || ridID == 0 {
-		t.Fatalf("mid/rid extensions not negotiated: %v", ids)
-	}
+	pub := joinSimulcast(t, r, "pub", nil)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		var seq uint16
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			for l, tr := range tracks {
-				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(i * 900), Marker: true},
-					Payload: vp8(i%20 == 0, byte(l))}
-				_ = pkt.SetExtension(midID, []byte(tc.Mid()))
-				_ = pkt.SetExtension(ridID, []byte(tr.RID()))
-				_ = tr.WriteRTP(pkt)
-			}
-			seq++
-		}
-	}()
+	go pub.send(stop, func(i int) bool { return i%20 == 0 })
 	layers := func() map[byte]int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -803,6 +753,139 @@ func simulcastAPI(t testing.TB) *webrtc.API {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+}
+
+// simulcastPeer is a pion publisher of one video in three simulcast layers
+// (rids q, h, f), each packet a VP8 frame marked with its layer.
+type simulcastPeer struct {
+	*peer
+	tc     *webrtc.RTPTransceiver
+	tracks [3]*webrtc.TrackLocalStaticRTP
+	midID  uint8
+	ridID  uint8
+	// active says, per layer, whether it is sent; all are at first. A
+	// layer turned active again starts with a keyframe, as a browser's
+	// encoder does.
+	active [3]atomic.Bool
+	resume [3]atomic.Bool
+	// pli is set by a keyframe request: the next frame is a keyframe on
+	// every layer, as Chrome answers one.
+	pli atomic.Bool
+}
+
+// joinSimulcast joins r as id and publishes a simulcast video, with opts
+// applied to the peer; packets flow once send runs.
+func joinSimulcast(t *testing.T, r *Room, id string, opts ...func(*peer)) *simulcastPeer {
+	t.Helper()
+	var live []func(*peer)
+	for _, o := range opts {
+		if o != nil {
+			live = append(live, o)
+		}
+	}
+	sp := &simulcastPeer{peer: joinPeerAPI(t, r, id, false, simulcastAPI(t), live...)}
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	for i, rid := range []string{"q", "h", "f"} {
+		tr, err := webrtc.NewTrackLocalStaticRTP(codec, "video", "s", webrtc.WithRTPStreamID(rid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp.tracks[i] = tr
+		sp.active[i].Store(true)
+	}
+	var err error
+	sp.tc, err = sp.pub.AddTransceiverFromTrack(sp.tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range sp.tracks[1:] {
+		if err := sp.tc.Sender().AddEncoding(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := sp.pub.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.pub.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	sp.work <- func() {
+		if err := sp.part.HandleOffer(offer.SDP); err != nil {
+			t.Errorf("offer: %v", err)
+		}
+	}
+	// pion does not name the layers in packets itself: write the mid and
+	// rid header extensions with the negotiated ids, as a browser does.
+	waitFor(t, "the publish answer", func() bool { return sp.pub.RemoteDescription() != nil })
+	ids := map[string]uint8{}
+	for _, e := range sp.tc.Sender().GetParameters().HeaderExtensions {
+		ids[e.URI] = uint8(e.ID)
+	}
+	sp.midID, sp.ridID = ids["urn:ietf:params:rtp-hdrext:sdes:mid"], ids["urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"]
+	if sp.midID == 0 || sp.ridID == 0 {
+		t.Fatalf("mid/rid extensions not negotiated: %v", ids)
+	}
+	for _, tr := range sp.tracks {
+		go func() {
+			for {
+				pkts, _, err := sp.tc.Sender().ReadSimulcastRTCP(tr.RID())
+				if err != nil {
+					return
+				}
+				for _, pkt := range pkts {
+					switch pkt.(type) {
+					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+						sp.pli.Store(true)
+					}
+				}
+			}
+		}()
+	}
+	return sp
+}
+
+// setActive applies an encodings message as a browser does: the layers
+// named paused stop, the ones named active send (starting with a keyframe
+// if they were paused).
+func (sp *simulcastPeer) setActive(active, paused []string) {
+	for i, tr := range sp.tracks {
+		switch {
+		case slices.Contains(paused, tr.RID()):
+			sp.active[i].Store(false)
+		case slices.Contains(active, tr.RID()) && !sp.active[i].Swap(true):
+			sp.resume[i].Store(true)
+		}
+	}
+}
+
+// send writes a frame on every active layer every 10 ms until stop closes;
+// frame i is a keyframe when key(i) says so or a keyframe was requested,
+// and the first frame of each layer and of a resumed layer always is.
+func (sp *simulcastPeer) send(stop <-chan struct{}, key func(i int) bool) {
+	var seq [3]uint16
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		asked := sp.pli.Swap(false)
+		for l, tr := range sp.tracks {
+			if !sp.active[l].Load() {
+				continue
+			}
+			k := i == 0 || key(i) || asked || sp.resume[l].Swap(false)
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq[l], Timestamp: uint32(i * 900), Marker: true},
+				Payload: vp8(k, byte(l))}
+			_ = pkt.SetExtension(sp.midID, []byte(sp.tc.Mid()))
+			_ = pkt.SetExtension(sp.ridID, []byte(tr.RID()))
+			_ = tr.WriteRTP(pkt)
+			seq[l]++
+		}
+	}
 }
 
 // bandwidthSubscriber is a subscriber of two simulcast videos (150, 500

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -42,6 +41,7 @@ type layer struct {
 	index  int
 	remote *webrtc.TrackRemote // nil in benchmarks that forward by hand
 	ssrc   uint32              // the publisher's SSRC, for keyframe requests
+	rid    string              // the publisher's name for it (simulcast), for pausing it
 	cache  *packetCache        // recent video packets, for NACKs
 
 	// rate is the layer's bitrate (bits per second) as received, padding
@@ -93,6 +93,9 @@ type upTrack struct {
 	// keyframe requests, one state for all layers (keyframe.go)
 	kfMu sync.Mutex
 	kf   keyframer
+
+	// the layers the publisher is told to pause (pause.go)
+	pause pauser
 }
 
 func newUpTrack(p *Participant, id string, kind webrtc.RTPCodecType, codec webrtc.RTPCodecCapability, simulcast bool) *upTrack {
@@ -106,6 +109,9 @@ func newUpTrack(p *Participant, id string, kind webrtc.RTPCodecType, codec webrt
 // addLayer adds an encoding; false if that layer is there already.
 func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (*layer, bool) {
 	l := &layer{up: u, index: index, remote: remote, ssrc: ssrc}
+	if remote != nil {
+		l.rid = remote.RID()
+	}
 	l.lastAt.Store(time.Now().UnixNano())
 	l.since.Store(l.lastAt.Load())
 	if u.kind == webrtc.RTPCodecTypeVideo {
@@ -121,6 +127,7 @@ func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (
 	for _, d := range *u.downs.Load() {
 		d.retarget()
 	}
+	u.updatePause()
 	return l, true
 }
 
@@ -168,20 +175,27 @@ func (l *layer) run() (last bool) {
 }
 
 // rateMeter measures a stream's bitrate over windows of at least half a
-// second of continuous flow. A pause of over a second (a camera turned off,
-// a stalled uplink, a layer the browser stopped sending) starts a new
-// window, so that the rate is not diluted by time when nothing was sent:
-// a rate that looked low would make the subscribers' bandwidth shares
-// (bwe.go) wrong.
+// second of continuous flow. A pause of over rateGap (a camera turned off,
+// a stalled uplink, a layer paused by the browser or by the server) starts
+// a new window, so that the rate is not diluted by time when nothing was
+// sent: a rate that looked low would make the subscribers' bandwidth
+// shares (bwe.go) wrong, and probe a layer up on a link that cannot carry
+// it (a pause of just under a second once measured a low layer at a
+// quarter of its rate).
 type rateMeter struct {
 	bytes       uint64
 	start, last time.Time
 }
 
+// rateGap is the longest silence within one measuring window: over 10
+// frames of a camera at 30 fps, 20 packets of audio, and still more than a
+// frame of a screen shared at 3 fps.
+const rateGap = 400 * time.Millisecond
+
 // add counts a packet of n bytes that arrived at now; it returns the rate,
 // in bits per second, when a window closes.
 func (m *rateMeter) add(n int, now time.Time) (uint64, bool) {
-	if now.Sub(m.last) > time.Second {
+	if now.Sub(m.last) > rateGap {
 		m.bytes, m.start = 0, now
 	}
 	m.last = now
@@ -232,13 +246,13 @@ func (u *upTrack) attach(d *downTrack) bool {
 	// added without it (addLayer retargets the attached ones): aim again.
 	// Either addLayer sees d among the downs or this sees the layer.
 	d.retarget()
+	u.updatePause()
 	return true
 }
 
 // detach removes a subscriber's down-track.
 func (u *upTrack) detach(d *downTrack) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	old := *u.downs.Load()
 	next := make([]*downTrack, 0, len(old))
 	for _, x := range old {
@@ -247,6 +261,8 @@ func (u *upTrack) detach(d *downTrack) {
 		}
 	}
 	u.downs.Store(&next)
+	u.mu.Unlock()
+	u.updatePause()
 }
 
 // close marks the track ended so no new subscriber attaches, and stops its
@@ -256,14 +272,22 @@ func (u *upTrack) close() {
 	u.closed = true
 	u.mu.Unlock()
 	u.stopKeyframes()
+	u.stopPause()
 }
 
 // nearest returns the layer closest to want (the next lower one first)
-// among those still sending, else among all that arrived, or -1 when none
-// has arrived.
+// among those still sending, or paused by the server while others send
+// (it resumes a layer that a subscriber needs: pause.go), else among all
+// that arrived, or -1 when none has arrived.
 func (u *upTrack) nearest(want int) int {
 	now := time.Now().UnixNano()
-	live := func(l *layer) bool { return l != nil && l.live(now) }
+	sending := false
+	for i := range u.layers {
+		if l := u.layers[i].Load(); l != nil && l.live(now) {
+			sending = true
+		}
+	}
+	live := func(l *layer) bool { return l != nil && (l.live(now) || sending && u.pausedHere(l.index)) }
 	exists := func(l *layer) bool { return l != nil }
 	for _, ok := range []func(*layer) bool{live, exists} {
 		for i := want; i >= 0; i-- {
@@ -330,7 +354,7 @@ type downTrack struct {
 	lastAt  time.Time // simulcast: when the last packet went out
 
 	// Retransmission, for video: what each outgoing number carried, and
-	// scratch space for the RTCP reader goroutine.
+	// scratch space for the subscribe PeerConnection's SRTCP reader.
 	sent   *sentMap
 	rtxBuf [maxPacket]byte
 	rtxPkt rtp.Packet
@@ -364,6 +388,7 @@ func (d *downTrack) setWant(layer int) {
 	if d.up.simulcast {
 		d.want.Store(int32(layer))
 		d.retarget()
+		d.up.updatePause()
 	}
 }
 
@@ -371,6 +396,7 @@ func (d *downTrack) setWant(layer int) {
 func (d *downTrack) setFits(layer int) {
 	if d.up.simulcast && d.fits.Swap(int32(layer)) != int32(layer) {
 		d.retarget()
+		d.up.updatePause()
 	}
 }
 
@@ -394,6 +420,9 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, d.up.codec.MimeType) {
 			d.bound.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), write: ctx.WriteStream()})
+			if d.sub != nil {
+				d.sub.fb.bind(uint32(ctx.SSRC()), d)
+			}
 			if _, ok := d.waiting(); ok {
 				d.waitingSince(time.Now())
 				d.up.kick()
@@ -405,7 +434,10 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 }
 
 // Unbind stops writing to the subscriber.
-func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+func (d *downTrack) Unbind(ctx webrtc.TrackLocalContext) error {
+	if d.sub != nil {
+		d.sub.fb.unbind(uint32(ctx.SSRC()), d)
+	}
 	d.bound.Store(nil)
 	d.waitOver()
 	return nil
@@ -449,6 +481,7 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 		d.skip(l)
 		return
 	}
+	switched := false
 	if d.up.simulcast {
 		d.mu.Lock()
 		if d.current.Load() != idx {
@@ -458,6 +491,7 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 				return
 			}
 			d.switchTo(pkt, idx)
+			switched = true
 		}
 	} else if d.current.Load() != idx {
 		// The first keyframe of a single-layer video: only its reader
@@ -486,6 +520,11 @@ func (d *downTrack) write(pkt *rtp.Packet, l *layer) {
 		d.mu.Unlock()
 	}
 	_, _ = b.write.WriteRTP(h, pkt.Payload)
+	if switched {
+		// The layer left may be needed by nobody now (a few times a
+		// minute at most).
+		d.up.updatePause()
+	}
 }
 
 // canStart reports whether a packet of layer idx, which the down-track does
@@ -562,37 +601,10 @@ func (d *downTrack) skip(l *layer) {
 	}
 }
 
-// readRTCP answers the subscriber's feedback until the sender stops:
-// keyframe requests go to the publisher (for the layer the subscriber is
-// to get, not the one it gets now), NACKs are served from the cache.
-func (d *downTrack) readRTCP() {
-	for {
-		pkts, _, err := d.sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if t := d.target.Load(); t >= 0 && d.up.kind == webrtc.RTPCodecTypeVideo {
-					d.up.requestKeyframe(1 << t)
-				}
-			case *rtcp.TransportLayerNack:
-				for _, pair := range p.Nacks {
-					pair.Range(d.retransmit)
-				}
-			case *rtcp.ReceiverEstimatedMaximumBitrate:
-				if d.sub != nil {
-					d.sub.bandwidth(uint64(p.Bitrate))
-				}
-			}
-		}
-	}
-}
-
 // retransmit resends the packet this subscriber lost as out, from the
-// layer's cache, rewritten as it was first sent. It runs on the RTCP reader
-// goroutine and holds no lock while writing.
+// layer's cache, rewritten as it was first sent. It runs on the subscribe
+// PeerConnection's SRTCP reader (feedback.go), one packet at a time, and
+// holds no lock while writing.
 func (d *downTrack) retransmit(out uint16) bool {
 	b := d.bound.Load()
 	if b == nil || d.sent == nil {

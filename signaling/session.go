@@ -995,6 +995,13 @@ func (s *session) SendCandidate(pc sfu.PC, c *webrtc.ICECandidateInit) {
 	s.send(m)
 }
 
+// SendEncodings implements sfu.Signaler: the layers of a published video
+// that nobody watches are paused, the others sent (docs/protocol.md,
+// encodings).
+func (s *session) SendEncodings(mid string, active, paused []string) {
+	s.send(protocol.ServerMessage{Type: protocol.TypeEncodings, Mid: mid, Active: active, Paused: paused})
+}
+
 // MediaFailed implements sfu.Signaler: the participant has dropped.
 func (s *session) MediaFailed(pc sfu.PC) {
 	s.srv.cfg.Logger.Warn("media connection failed", "participant", s.id, "pc", string(pc))

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,7 +149,11 @@ type source struct {
 	sink    packetSink
 	wantKey [maxLayers]atomic.Bool
 	paused  atomic.Bool // sends nothing while set
-	clock   func() time.Time
+	// layerOff marks the layers the server asked to pause (an encodings
+	// message): a browser stops encoding them, and starts a layer it
+	// resumes with a keyframe.
+	layerOff [maxLayers]atomic.Bool
+	clock    func() time.Time
 
 	// lastKey is when the last keyframe was sent (Unix nanoseconds);
 	// plis counts the keyframe requests received, ignored those the
@@ -202,6 +207,20 @@ func (s *source) requestKeyframe(layer int) {
 	}
 	for l := range s.wantKey {
 		s.wantKey[l].Store(true)
+	}
+}
+
+// setEncodings applies an encodings message as a browser does: the layers
+// named paused stop, those named active send, a resumed one starting with a
+// keyframe.
+func (s *source) setEncodings(active, paused []string) {
+	for l, rid := range rids {
+		switch {
+		case slices.Contains(paused, rid):
+			s.layerOff[l].Store(true)
+		case slices.Contains(active, rid) && s.layerOff[l].Swap(false):
+			s.wantKey[l].Store(true)
+		}
 	}
 }
 
@@ -276,6 +295,9 @@ func (s *source) sendFrame(keyEvery int) {
 	s.frames++
 	s.videoTS += 90000 / uint32(max(1, s.tr.FPS))
 	for l := range s.tr.Layers {
+		if s.layerOff[l].Load() {
+			continue
+		}
 		key := s.wantKey[l].Swap(false) || periodic
 		if key {
 			s.lastKey.Store(s.clock().UnixNano())

@@ -158,15 +158,15 @@ func (p *rtcPeer) start(api *webrtc.API, tr traffic) error {
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
 	p.sub.OnTrack(p.onTrack)
 
+	// The source exists before the reader, which applies encodings to it.
+	if err := p.addTracks(tr); err != nil {
+		return err
+	}
 	p.wg.Add(1)
 	go p.readLoop()
 	if p.want.RembKbps > 0 {
 		p.wg.Add(1)
 		go p.sendREMB()
-	}
-
-	if err := p.addTracks(tr); err != nil {
-		return err
 	}
 	offer, err := p.pub.CreateOffer(nil)
 	if err != nil {
@@ -431,6 +431,10 @@ func (p *rtcPeer) readLoop() {
 			}
 			if m.Candidate != nil {
 				q.Add(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment})
+			}
+		case protocol.TypeEncodings:
+			if p.src != nil {
+				p.src.setEncodings(m.Active, m.Paused)
 			}
 		case protocol.TypeWaitingList:
 			if p.therapist && len(m.Waiting) > 0 {

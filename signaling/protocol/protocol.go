@@ -87,6 +87,9 @@ const (
 	TypeBreakout           = "breakout"     // the breakout rooms changed: the layout after the change
 	TypeError              = "error"
 	TypePong               = "pong"
+	// TypeEncodings tells a publisher which simulcast layers of one of its
+	// videos to send and which to stop encoding: nobody watches them.
+	TypeEncodings = "encodings"
 )
 
 // PeerConnection names carried in "pc".
@@ -386,11 +389,16 @@ type ServerMessage struct {
 	Next *NextSession `json:"next,omitempty"`
 	// pong
 	T json.RawMessage `json:"t,omitempty"`
+	// encodings: the publish media section and the rids of its layers
+	Mid    string   `json:"mid,omitempty"`
+	Active []string `json:"active,omitempty"`
+	Paused []string `json:"paused,omitempty"`
 }
 
 // MarshalJSON writes the fields every message of its type must carry even
 // when empty: the participants and ice_servers lists of joined, the waiting
-// list of waiting_list, and a null candidate for the end of gathering.
+// list of waiting_list, both lists of encodings, and a null candidate for
+// the end of gathering.
 func (m ServerMessage) MarshalJSON() ([]byte, error) {
 	type plain ServerMessage
 	switch m.Type {
@@ -405,6 +413,12 @@ func (m ServerMessage) MarshalJSON() ([]byte, error) {
 			plain
 			Waiting []Person `json:"waiting"`
 		}{plain(m), nonNil(m.Waiting)})
+	case TypeEncodings:
+		return json.Marshal(struct {
+			plain
+			Active []string `json:"active"`
+			Paused []string `json:"paused"`
+		}{plain(m), nonNil(m.Active), nonNil(m.Paused)})
 	case TypeCandidate:
 		if m.EndOfCandidates || m.Candidate == nil {
 			return json.Marshal(struct {

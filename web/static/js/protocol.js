@@ -39,6 +39,8 @@
 //                       with the same token within the server's 60 s grace,
 //                       which keeps the seat (docs/protocol.md, 4.8)
 
+import { applyEncodings } from './encodings.js';
+
 /** The protocol version sent in join. */
 export const VERSION = 1;
 
@@ -503,6 +505,12 @@ export class Session extends EventTarget {
         break;
       case 'candidate':
         this.peer(msg.pc)?.remoteCandidate(msg.candidate ?? null);
+        break;
+      case 'encodings':
+        if (this.publish) {
+          const p = this.publish;
+          p.run(() => applyEncodings(p.pc, msg));
+        }
         break;
       case 'pong':
         break;

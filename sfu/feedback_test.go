@@ -1,0 +1,42 @@
+package sfu
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestFeedbackNeedsNoGoroutinePerTrack: a subscriber's RTCP (keyframe
+// requests, NACKs, bandwidth estimates; TestRetransmitFromCache and the
+// keyframe tests check that it is acted on) is handled on its subscribe
+// PeerConnection's SRTCP reader: the SFU starts one goroutine per published
+// track it reads and none per subscriber's copy. In a room of three who all
+// publish audio and video, that is 6, where one RTCP reader per down-track
+// made it 18.
+func TestFeedbackNeedsNoGoroutinePerTrack(t *testing.T) {
+	s := newTestSFU(t)
+	r := s.Room("fb")
+	peers := []*peer{joinPeer(t, r, "a", true), joinPeer(t, r, "b", true), joinPeer(t, r, "c", true)}
+	for _, p := range peers {
+		for _, q := range peers {
+			if p != q {
+				waitFor(t, p.part.id+" receives "+q.part.id, func() bool {
+					return p.packets(q.part.id, "audio") > 5 && p.packets(q.part.id, "video") > 5
+				})
+			}
+		}
+	}
+	buf := make([]byte, 1<<22)
+	dump := string(buf[:runtime.Stack(buf, true)])
+	n := 0
+	for _, g := range strings.Split(dump, "\n\n") {
+		// The server's goroutines, not the test's own pion clients.
+		i := strings.Index(g, "created by iop/sfu.")
+		if i >= 0 && !strings.Contains(g[i:], "_test.go") {
+			n++
+		}
+	}
+	if want := 6; n > want {
+		t.Errorf("%d goroutines started by the SFU for 3 participants publishing 2 tracks each, want at most %d (one per published track):\n%s", n, want, dump)
+	}
+}
