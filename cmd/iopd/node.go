@@ -302,7 +302,8 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	}
 	n.schedule = schedule.NewStore(n.store.Redis)
 	n.attendance = attendance.New(n.store.Redis, attendance.Options{
-		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule), Key: key,
+		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule),
+		Programs: schedule.ForAttendance(n.schedule), Key: key,
 	})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:  cfg.NodeID,

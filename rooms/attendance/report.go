@@ -35,6 +35,7 @@ type WeekReport struct {
 	Minutes          int64 `json:"minutes"`
 	VideoMinutes     int64 `json:"video_minutes"`
 	Days             int   `json:"days"`          // local days with any attendance
+	DaysCounted      int   `json:"days_counted"`  // local days reaching the policy's day minimum: toward TargetDays
 	BillableDays     int   `json:"billable_days"` // local days with at least Rules.BillableDay
 	SessionsAttended int   `json:"sessions_attended"`
 
@@ -44,7 +45,10 @@ type WeekReport struct {
 	Status      Status     `json:"status,omitempty"`
 	Absences    int        `json:"absences"`         // expected sessions of the week missed so far
 	Missed      []Expected `json:"missed,omitempty"` // those sessions
-	Flags       []Flag     `json:"flags,omitempty"`  // absence patterns as of the week's end (or now)
+	// Scheduled is each expected session of the week as the program's
+	// policy judges it: attended, late, left early, absence reason.
+	Scheduled []SessionAttendance `json:"scheduled,omitempty"`
+	Flags     []Flag              `json:"flags,omitempty"` // absence patterns as of the week's end (or now)
 
 	Live     bool          `json:"live"` // an open segment is counted up to now
 	Daily    []DayLine     `json:"daily"`
@@ -60,6 +64,7 @@ type DayLine struct {
 	VideoMinutes int64 `json:"video_minutes"`
 	Sessions     int   `json:"sessions"`
 	Billable     bool  `json:"billable"`
+	Counts       bool  `json:"counts"` // reaches the policy's day minimum (counts toward the target days)
 }
 
 // SessionLine is a person's attendance of one session (room) in a week.
@@ -328,6 +333,10 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 	if err != nil {
 		return nil, err
 	}
+	pol, err := s.policy(ctx, v.program)
+	if err != nil {
+		return nil, err
+	}
 	start, end := w.Start(v.loc), w.End(v.loc)
 	r := &WeekReport{
 		Program: v.program, Sub: sub, Name: h["name"], Role: rooms.Role(h["role"]), Week: w, Zone: v.loc.String(),
@@ -351,10 +360,11 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 	r.Seconds, r.VideoSeconds = t.Seconds, t.VideoSeconds
 	r.Minutes, r.VideoMinutes = Minutes(t.Seconds), Minutes(t.VideoSeconds)
 	r.Days, r.BillableDays, r.SessionsAttended = t.DaysAttended(), t.BillableDays(s.opts.Rules.BillableDay), t.Sessions()
-	r.Daily, r.Sessions = dayLines(v, segs, t, s.opts.Rules.BillableDay), sessionLines(v, w, segs, t)
+	r.DaysCounted = t.DaysReaching(pol.DayMinimum)
+	r.Daily, r.Sessions = dayLines(v, segs, t, s.opts.Rules.BillableDay, pol.DayMinimum), sessionLines(v, w, segs, t)
 
 	if r.Role == rooms.RoleClient || r.Role == "" {
-		if err := s.clientWeek(ctx, v, r, t); err != nil {
+		if err := s.clientWeek(ctx, v, r, t, segs, pol); err != nil {
 			return nil, err
 		}
 	}
@@ -363,7 +373,7 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 
 // dayLines lists the attended local days of a week's totals, with the
 // number of sessions the segments show on each.
-func dayLines(v *view, segs []*Segment, t *Totals, billable time.Duration) []DayLine {
+func dayLines(v *view, segs []*Segment, t *Totals, billable, dayMinimum time.Duration) []DayLine {
 	sessions := map[Date]map[string]bool{}
 	for _, seg := range segs {
 		for _, p := range seg.Pieces(v.loc, v.now) {
@@ -380,6 +390,7 @@ func dayLines(v *view, segs []*Segment, t *Totals, billable time.Duration) []Day
 			Date: d, Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Sessions: len(sessions[d]),
 			Minutes: Minutes(a.Seconds), VideoMinutes: Minutes(a.VideoSeconds),
 			Billable: time.Duration(a.Seconds)*time.Second >= billable,
+			Counts:   time.Duration(a.Seconds)*time.Second >= dayMinimum,
 		})
 	}
 	return out
@@ -439,14 +450,15 @@ func sessionLines(v *view, w Week, segs []*Segment, t *Totals) []SessionLine {
 	return out
 }
 
-// clientWeek adds a client's targets, status, absences and flags.
-func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Totals) error {
+// clientWeek adds a client's targets, status, the week's scheduled
+// sessions judged by the policy, absences and flags.
+func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Totals, segs []*Segment, pol Policy) error {
 	targets, err := s.TargetsOf(ctx, v.program, r.Sub)
 	if err != nil {
 		return err
 	}
 	r.TargetHours, r.TargetDays = targets.Hours, targets.Days
-	in := StatusInput{Now: v.now, Loc: v.loc, Week: r.Week, Totals: t, Targets: targets, MaxDaily: s.opts.Rules.MaxDaily}
+	in := StatusInput{Now: v.now, Loc: v.loc, Week: r.Week, Totals: t, Targets: targets, MaxDaily: s.opts.Rules.MaxDaily, DayMinimum: pol.DayMinimum}
 	if s.opts.Schedule == nil {
 		r.Status = WeeklyStatus(in)
 		return nil
@@ -460,16 +472,28 @@ func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Total
 	if err != nil {
 		return fmt.Errorf("read schedule: %w", err)
 	}
+	reasons, err := s.absences(ctx, v, r.Sub)
+	if err != nil {
+		return err
+	}
+	// A session the program cancelled for this client is not expected of
+	// them: no absence, no flag, no hours still to come.
+	exp = notCancelled(exp, reasons)
 	in.Scheduled, in.Expected = true, exp
 	r.Status = WeeklyStatus(in)
 	attended := map[string]bool{}
-	for room, a := range t.Rooms {
-		attended[room] = a.Seconds > 0
+	for _, x := range sortedExpected(exp) {
+		a := pol.Judge(x, segs, v.now)
+		a.Absence = reasons[x.Room].Reason
+		r.Scheduled = append(r.Scheduled, a)
+		attended[x.Room] = a.Attended
 	}
 	r.Missed = Absences(exp, attended, v.now)
 	r.Absences = len(r.Missed)
 
-	// Flags look back Window weeks from the week's end (or now).
+	// Flags look back Window weeks from the week's end (or now). Earlier
+	// weeks are judged from their rollups: the session's seconds against
+	// the share of its length.
 	at := minTime(end, v.now)
 	p := s.opts.Rules.Absences
 	from := at.AddDate(0, 0, -7*p.Window)
@@ -477,17 +501,34 @@ func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Total
 	if err != nil {
 		return fmt.Errorf("read schedule: %w", err)
 	}
+	window = notCancelled(window, reasons)
+	needed := map[string]int64{}
+	for _, x := range window {
+		needed[x.Room] = pol.Judge(x, nil, x.End).Needed
+	}
 	for wk := WeekOf(from, v.loc); !wk.Start(v.loc).After(at) && wk != r.Week; wk = wk.Add(1) {
 		past, _, err := s.readTotals(ctx, v.gp+weekKey(r.Sub, wk))
 		if err != nil {
 			return err
 		}
 		for room, a := range past.Rooms {
-			attended[room] = attended[room] || a.Seconds > 0
+			attended[room] = attended[room] || (a.Seconds > 0 && a.Seconds >= needed[room])
 		}
 	}
 	r.Flags = AbsenceFlags(window, attended, at, p)
 	return nil
+}
+
+// notCancelled drops the sessions whose recorded absence reason is that
+// the program cancelled them.
+func notCancelled(exp []Expected, reasons map[string]Absence) []Expected {
+	out := exp[:0:0]
+	for _, x := range exp {
+		if reasons[x.Room].Reason != AbsenceCancelled {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // ProgramWeek returns every person with attendance in the week, and every
@@ -588,10 +629,15 @@ func (s *Store) Day(ctx context.Context, program, sub string, d Date) (DayLine, 
 			}
 		}
 	}
+	pol, err := s.policy(ctx, program)
+	if err != nil {
+		return DayLine{}, err
+	}
 	return DayLine{
 		Date: d, Seconds: t.Seconds, VideoSeconds: t.VideoSeconds, Minutes: Minutes(t.Seconds),
 		VideoMinutes: Minutes(t.VideoSeconds), Sessions: t.Sessions(),
 		Billable: time.Duration(t.Seconds)*time.Second >= s.opts.Rules.BillableDay,
+		Counts:   t.Seconds > 0 && time.Duration(t.Seconds)*time.Second >= pol.DayMinimum,
 	}, nil
 }
 

@@ -29,6 +29,9 @@ type Options struct {
 	// Roster lists enrolled clients for program reports (nil: only people
 	// with attendance are listed).
 	Roster Roster
+	// Programs gives each program's attendance policy and billing settings
+	// (nil: DefaultPolicy and DefaultBilling for all).
+	Programs ProgramConfig
 	// Now is the clock for "so far" and statuses (default time.Now).
 	Now func() time.Time
 	// Key, when set, makes each program's chain HMAC-SHA256 under it
@@ -134,6 +137,9 @@ var errSkip = errors.New("precondition failed")
 // retry it.
 func (s *Store) Append(ctx context.Context, e Event) (Receipt, error) {
 	e.At = e.At.UTC().Truncate(time.Second)
+	if !e.Start.IsZero() || !e.End.IsZero() {
+		e.Start, e.End = e.Start.UTC().Truncate(time.Second), e.End.UTC().Truncate(time.Second)
+	}
 	e.Seq = 0
 	if err := e.check(); err != nil {
 		return Receipt{}, err
@@ -180,8 +186,8 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 		if err != nil {
 			return err
 		}
-		res := step(prev, &e, loc)
 		e.Seq = h.seq + 1
+		res := step(prev, &e, loc)
 		keyedFrom, err := s.keying(h, e.Seq)
 		if err != nil {
 			return err
@@ -383,11 +389,15 @@ func peopleKey(w Week) string                 { return "people:" + w.String() }
 func personSegsKey(sub string, w Week) string { return "pseg:" + sub + ":" + w.String() }
 func dayKey(sub string, d Date) string        { return "d:" + sub + ":" + d.String() }
 func weekKey(sub string, w Week) string       { return "w:" + sub + ":" + w.String() }
+func absenceKey(sub string) string            { return "absence:" + sub }
 
 // opsFor returns the derived-state writes of an event's result.
 func opsFor(res result, e *Event, loc *time.Location) []op {
-	if res.out == ignored {
+	switch res.out {
+	case ignored:
 		return nil
+	case noted:
+		return []op{{kind: opSet, key: absenceKey(e.Sub), field: e.Room, value: absenceValue(e)}}
 	}
 	s := res.seg
 	b, _ := json.Marshal(s)
@@ -399,34 +409,38 @@ func opsFor(res result, e *Event, loc *time.Location) []op {
 			op{kind: opAdd, key: personSegsKey(s.Sub, w), value: s.ID})
 	}
 	switch res.out {
-	case opened:
+	case opened, corrected:
 		ops = append(ops, op{kind: opAdd, key: roomKey(s.Room), value: s.ID})
 		indexWeek(WeekOf(s.Start, loc))
 	case reopened:
 		indexWeek(WeekOf(e.At, loc))
 	}
 	seen := map[Week]bool{}
-	for _, p := range res.pieces {
-		w := p.Date.Week()
-		if !seen[w] {
-			seen[w] = true
-			indexWeek(w)
+	count := func(pieces []Piece, sign int64) {
+		for _, p := range pieces {
+			w := p.Date.Week()
+			if !seen[w] {
+				seen[w] = true
+				indexWeek(w)
+			}
+			for _, k := range []string{dayKey(s.Sub, p.Date), weekKey(s.Sub, w)} {
+				ops = appendIncr(ops, k, "seconds", sign*p.Seconds)
+				ops = appendIncr(ops, k, "video_seconds", sign*p.VideoSeconds)
+				ops = appendIncr(ops, k, "audio_seconds", sign*p.AudioSeconds)
+				ops = appendIncr(ops, k, "r:"+s.Room, sign*p.Seconds)
+				ops = appendIncr(ops, k, "rv:"+s.Room, sign*p.VideoSeconds)
+				ops = appendIncr(ops, k, "ra:"+s.Room, sign*p.AudioSeconds)
+			}
+			ops = appendIncr(ops, weekKey(s.Sub, w), "d:"+p.Date.String(), sign*p.Seconds)
+			ops = appendIncr(ops, weekKey(s.Sub, w), "dv:"+p.Date.String(), sign*p.VideoSeconds)
+			ops = appendIncr(ops, weekKey(s.Sub, w), "da:"+p.Date.String(), sign*p.AudioSeconds)
+			ops = append(ops,
+				op{kind: opSet, key: weekKey(s.Sub, w), field: "name", value: s.Name},
+				op{kind: opSet, key: weekKey(s.Sub, w), field: "role", value: string(s.Role)})
 		}
-		for _, k := range []string{dayKey(s.Sub, p.Date), weekKey(s.Sub, w)} {
-			ops = appendIncr(ops, k, "seconds", p.Seconds)
-			ops = appendIncr(ops, k, "video_seconds", p.VideoSeconds)
-			ops = appendIncr(ops, k, "audio_seconds", p.AudioSeconds)
-			ops = appendIncr(ops, k, "r:"+s.Room, p.Seconds)
-			ops = appendIncr(ops, k, "rv:"+s.Room, p.VideoSeconds)
-			ops = appendIncr(ops, k, "ra:"+s.Room, p.AudioSeconds)
-		}
-		ops = appendIncr(ops, weekKey(s.Sub, w), "d:"+p.Date.String(), p.Seconds)
-		ops = appendIncr(ops, weekKey(s.Sub, w), "dv:"+p.Date.String(), p.VideoSeconds)
-		ops = appendIncr(ops, weekKey(s.Sub, w), "da:"+p.Date.String(), p.AudioSeconds)
-		ops = append(ops,
-			op{kind: opSet, key: weekKey(s.Sub, w), field: "name", value: s.Name},
-			op{kind: opSet, key: weekKey(s.Sub, w), field: "role", value: string(s.Role)})
 	}
+	count(res.unpieces, -1)
+	count(res.pieces, 1)
 	return ops
 }
 

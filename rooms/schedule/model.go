@@ -271,6 +271,10 @@ type Program struct {
 	// track (within a cohort, if they name one): e.g. a Saturday peer
 	// support group.
 	Shared []RecurringSession `json:"shared,omitempty" yaml:"shared,omitempty"`
+	// Attendance is how attendance is judged (nil: the defaults).
+	Attendance *AttendancePolicy `json:"attendance,omitempty" yaml:"attendance,omitempty"`
+	// Billing are the codes of the billing export (nil: the defaults).
+	Billing *BillingCodes `json:"billing,omitempty" yaml:"billing,omitempty"`
 }
 
 // Track is a timetable a client follows, e.g. day (Mon/Wed/Fri
@@ -400,6 +404,9 @@ type Enrollment struct {
 	// End is the last day of the enrollment (zero while it runs).
 	End       Date      `json:"end,omitzero" yaml:"end,omitempty"`
 	EndReason EndReason `json:"end_reason,omitempty" yaml:"end_reason,omitempty"`
+	// PlaceOfService is the client's own place of service for billing
+	// ("02" or "10"; "": the program's).
+	PlaceOfService string `json:"place_of_service,omitempty" yaml:"place_of_service,omitempty"`
 }
 
 // ActiveOn reports whether the client is enrolled on date d: from Start
