@@ -90,10 +90,12 @@ type entry struct {
 	prev     string
 	hash     string
 	body     string
+	key      string // the id of the key that wrote it; "" unkeyed (or keyed before rotation existed)
 }
 
 func decodeEntry(x redis.XMessage) (entry, bool) {
 	e := entry{streamID: x.ID}
+	e.key, _ = x.Values["key"].(string)
 	var ok1, ok2, ok3, ok4 bool
 	e.id, ok1 = x.Values["id"].(string)
 	e.prev, ok2 = x.Values["prev"].(string)
@@ -113,8 +115,8 @@ func (s *Store) walk(ctx context.Context, program, after string, f func(redis.XM
 // describe as Rebuild writes them: both read the same events the same way.
 type replay struct {
 	loc       *time.Location
-	key       []byte // the Store's key: events from keyedFrom on are HMACs under it
-	keyedFrom int64  // the first keyed event's seq, learnt from the stream; 0 while none
+	keys      map[string][]byte // the Store's keys by id: events from keyedFrom on are HMACs under one of them
+	keyedFrom int64             // the first keyed event's seq, learnt from the stream; 0 while none
 	c         *chain.Checker[entry]
 	m         *model
 	segs      map[string]*Segment
@@ -126,7 +128,7 @@ type replay struct {
 
 func (s *Store) newReplay(loc *time.Location) *replay {
 	return &replay{
-		loc: loc, key: s.opts.Key, c: chain.NewChecker[entry](1, ""), m: newModel(),
+		loc: loc, keys: s.known, c: chain.NewChecker[entry](1, ""), m: newModel(),
 		segs: map[string]*Segment{}, after: "-",
 	}
 }
@@ -163,18 +165,30 @@ func (r *replay) next(x redis.XMessage) bool {
 // keyed node appended on, every event must be an HMAC under the key (a
 // node refuses to append to a keyed chain without it). Only the key holder
 // can write an HMAC, so the stream itself says where keying began.
+//
+// Each keyed entry names the id of its key (chain.KeyID), so that a chain
+// whose key was rotated verifies with the old keys for its older part
+// (Options.OldKeys); an entry from before key ids were stored is tried
+// under each key held. An entry whose key is not held does not verify.
 func (r *replay) intact(seq int64, en entry) bool {
-	if r.keyedFrom == 0 {
-		if chain.Hash(nil, en.prev, []byte(en.body)) == en.hash {
-			return true
-		}
-		if len(r.key) == 0 || chain.Hash(r.key, en.prev, []byte(en.body)) != en.hash {
-			return false
-		}
-		r.keyedFrom = seq
+	if r.keyedFrom == 0 && chain.Hash(nil, en.prev, []byte(en.body)) == en.hash {
 		return true
 	}
-	return chain.Hash(r.key, en.prev, []byte(en.body)) == en.hash
+	ok := false
+	if k := r.keys[en.key]; k != nil {
+		ok = chain.Hash(k, en.prev, []byte(en.body)) == en.hash
+	} else if en.key == "" {
+		for _, k := range r.keys {
+			if chain.Hash(k, en.prev, []byte(en.body)) == en.hash {
+				ok = true
+				break
+			}
+		}
+	}
+	if ok && r.keyedFrom == 0 {
+		r.keyedFrom = seq
+	}
+	return ok
 }
 
 func (r *replay) fail(at entry, seq int64, problem string) {
@@ -217,8 +231,8 @@ func (s *Store) Verify(ctx context.Context, program string) (Verification, error
 	if err != nil {
 		return Verification{}, fmt.Errorf("read chain head: %w", err)
 	}
-	v := Verification{Program: program, Key: h.key, KeyedFrom: h.keyedFrom, WrongKey: h.key != "" && h.key != s.keyID}
-	if h.key != "" && s.keyID == "" {
+	v := Verification{Program: program, Key: h.key, KeyedFrom: h.keyedFrom, WrongKey: h.key != "" && !s.knows(h.key)}
+	if h.key != "" && len(s.known) == 0 {
 		return v, fmt.Errorf("verify the attendance of %s: %w", program, ErrKeyRequired)
 	}
 	loc, err := s.Zone(ctx, program)
@@ -311,10 +325,10 @@ func (s *Store) rebuild(ctx context.Context, program string, force bool) (res Re
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
 	}
-	if h.key != "" && h.key != s.keyID {
+	if h.key != "" && !s.knows(h.key) {
 		if !force {
 			kerr := ErrWrongKey
-			if s.keyID == "" {
+			if len(s.known) == 0 {
 				kerr = ErrKeyRequired
 			}
 			return RebuildResult{}, fmt.Errorf("rebuild the attendance of %s: %w", program, kerr)

@@ -42,6 +42,11 @@ type Options struct {
 	// node, and iopctl, must then use the same key: another key, or none,
 	// fails Append (ErrWrongKey) rather than fork the chain.
 	Key []byte
+	// OldKeys are keys that keyed the chains before Key (IOP_ATTENDANCE_OLD_KEYS):
+	// the events they wrote still verify, and a chain whose head one of
+	// them wrote passes to Key with its next event (rotation). They never
+	// write.
+	OldKeys [][]byte
 }
 
 // Store keeps attendance in Redis: per program, an append-only, hash-chained
@@ -50,8 +55,9 @@ type Options struct {
 type Store struct {
 	rdb   *redis.Client
 	opts  Options
-	keyID string   // chain.KeyID of opts.Key; "" without one
-	zones sync.Map // zone name -> *time.Location
+	keyID string            // chain.KeyID of opts.Key; "" without one
+	known map[string][]byte // key id -> key: Key and OldKeys
+	zones sync.Map          // zone name -> *time.Location
 }
 
 // New returns a store over rdb.
@@ -63,8 +69,18 @@ func New(rdb *redis.Client, opts Options) *Store {
 		opts.Now = time.Now
 	}
 	opts.Rules = opts.Rules.withDefaults()
-	return &Store{rdb: rdb, opts: opts, keyID: chain.KeyID(opts.Key, keyLabel)}
+	s := &Store{rdb: rdb, opts: opts, keyID: chain.KeyID(opts.Key, keyLabel), known: map[string][]byte{}}
+	for _, k := range append([][]byte{opts.Key}, opts.OldKeys...) {
+		if len(k) > 0 {
+			s.known[chain.KeyID(k, keyLabel)] = k
+		}
+	}
+	return s
 }
+
+// knows reports whether the Store holds the key with id (Key or one of
+// OldKeys).
+func (s *Store) knows(id string) bool { return id != "" && s.known[id] != nil }
 
 // keyLabel names attendance chains in key ids (chain.KeyID), so the same
 // key has another id in the audit trail.
@@ -198,7 +214,11 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 		}
 		hash := chain.Hash(s.opts.Key, h.hash, body)
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: k.events, Values: []any{"id", e.ID, "prev", h.hash, "hash", hash, "event", string(body)}})
+			values := []any{"id", e.ID, "prev", h.hash, "hash", hash, "event", string(body)}
+			if s.keyID != "" {
+				values = append(values, "key", s.keyID)
+			}
+			p.XAdd(ctx, &redis.XAddArgs{Stream: k.events, Values: values})
 			p.HSet(ctx, k.head, "hash", hash, "seq", e.Seq, "gen", h.gen)
 			if keyedFrom > 0 {
 				p.HSet(ctx, k.head, "key", s.keyID, "keyed_from", keyedFrom)
@@ -243,14 +263,16 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 
 // keying says whether the event seq, appended to the chain whose head is
 // h, is keyed: 0 when it is not, else the seq keying began at (seq itself
-// for the first keyed event). The chain's key never changes once set.
+// for the first keyed event). A keyed chain stays keyed; its key changes
+// only to Key from one of OldKeys (rotation): a node that holds neither the
+// head's key nor its successor refuses to append.
 func (s *Store) keying(h head, seq int64) (keyedFrom int64, err error) {
 	switch {
 	case h.key == "" && s.keyID == "":
 		return 0, nil
 	case h.key == "":
 		return seq, nil // a keyed node's first event in this chain
-	case h.key != s.keyID:
+	case s.keyID == "" || !s.knows(h.key):
 		return 0, ErrWrongKey
 	}
 	return h.keyedFrom, nil
