@@ -29,7 +29,15 @@ type Participant struct {
 	// Transport is how the person's media reaches the server (udp, tcp,
 	// relay), once it has connected.
 	Transport string
+	// Receiving is what the server receives of this connection's media
+	// (Room.SetReceiving, from the media plane's packets): the evidence of
+	// modality that attendance counts, where Audio and Video are what the
+	// client says. The client cannot set it.
+	Receiving Media
 }
+
+// Media says which kinds of media are flowing.
+type Media struct{ Audio, Video bool }
 
 // EventType names what happened in a room.
 type EventType string
@@ -68,6 +76,11 @@ const (
 	EventChat EventType = "chat"
 	// EventChatRemoved: a therapist removed MessageID; everyone admitted.
 	EventChatRemoved EventType = "chat_removed"
+	// EventReceiving: the media the server receives from Participant
+	// started or stopped (Participant.Receiving); At is the first packet of
+	// a kind that started or the last of one that stopped. Listeners only
+	// (attendance): the members are not told.
+	EventReceiving EventType = "receiving"
 	// EventTurnedAway: someone was refused at the door because the room
 	// is locked or full (Reason: ReasonLocked, ReasonFull); the admitted
 	// therapists, so that nobody is left outside unknown.
@@ -835,11 +848,29 @@ func (r *Room) Update(id string, change func(*Participant)) (Participant, error)
 	}
 	who := m.p
 	change(&m.p)
-	m.p.ID, m.p.Sub, m.p.Role, m.p.Name = who.ID, who.Sub, who.Role, who.Name
+	m.p.ID, m.p.Sub, m.p.Role, m.p.Name, m.p.Receiving = who.ID, who.Sub, who.Role, who.Name, who.Receiving
 	if m.admitted {
 		r.emitLocked(Event{Type: EventUpdated, Participant: m.p}, admittedExcept(m))
 	}
 	return m.p, nil
+}
+
+// SetReceiving records what the server receives of participant id's media
+// from at on (kept between their admission and now). Only an admitted
+// participant's media counts; listeners get EventReceiving.
+func (r *Room) SetReceiving(id string, media Media, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.members[id]
+	if m == nil || !m.admitted || m.p.Receiving == media {
+		return
+	}
+	m.p.Receiving = media
+	now := r.m.now()
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	r.emitLocked(Event{Type: EventReceiving, Participant: m.p, At: maxTime(at, m.since)}, nobody)
 }
 
 // Person returns the participant (waiting or admitted) with id.
@@ -929,6 +960,7 @@ var (
 	allAdmitted = func(m *member) bool { return m.admitted }
 	everyone    = func(*member) bool { return true }
 	therapists  = func(m *member) bool { return m.admitted && m.p.Role == RoleTherapist }
+	nobody      = func(*member) bool { return false }
 )
 
 func only(x *member) audience           { return func(m *member) bool { return m == x } }

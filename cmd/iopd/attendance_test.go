@@ -78,7 +78,7 @@ func TestAttendanceThroughTheServer(t *testing.T) {
 
 	csv := getCSV(t, n, "/v1/attendance/programs/demo/weeks/"+isoWeek(y, w)+".csv", staff)
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
-	if lines[0] != "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality" {
+	if lines[0] != "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality,audio_only_seconds,no_media_seconds,direct_seconds,no_clinician_seconds" {
 		t.Errorf("CSV header %q", lines[0])
 	}
 	if !strings.Contains(string(csv), "sub-alex,") || !strings.Contains(string(csv), room) {

@@ -179,19 +179,33 @@ func TestAcceptanceWeek(t *testing.T) {
 	day1, abs1 := person("d1", "day1", rooms.RoleClient), person("a1", "abs1", rooms.RoleClient)
 	eve1, eve2 := person("e1", "eve1", rooms.RoleClient), person("e2", "eve2", rooms.RoleClient)
 	th1, fm1 := person("t1", "th1", rooms.RoleTherapist), person("f1", "fm1", rooms.RoleFamily)
+	th2 := person("t2", "th2", rooms.RoleTherapist)
+	// led runs a session with its therapist there from 5 minutes before
+	// to 5 minutes after: the clients' time in it is direct service.
+	led := func(room string, th rooms.Participant, from, to time.Time, clients func()) {
+		f.joined(room, th, from.Add(-5*time.Minute))
+		clients()
+		f.left(room, th, rooms.ReasonLeft, to.Add(5*time.Minute))
+	}
 
 	// Monday to Thursday noon.
-	attend("day-2026-10-26", th1, ts(26, 8, 55, 0), ts(26, 12, 5, 0))
-	attend("day-2026-10-26", day1, ts(26, 9, 0, 0), ts(26, 12, 0, 0))
-	attend("day-2026-10-26", abs1, ts(26, 9, 0, 0), ts(26, 12, 0, 0))
-	attend("eve-2026-10-26", eve1, ts(26, 18, 0, 0), ts(26, 21, 0, 0))
-	attend("eve-2026-10-26", eve2, ts(26, 18, 0, 0), ts(26, 21, 0, 0))
-	attend("eve-2026-10-27", eve1, ts(27, 18, 0, 0), ts(27, 21, 0, 0))
-	attend("day-2026-10-28", th1, ts(28, 8, 55, 0), ts(28, 12, 5, 0))
-	f.joined("day-2026-10-28", day1, ts(28, 9, 5, 30))
-	f.media("day-2026-10-28", day1, true, false, ts(28, 10, 0, 0))
-	f.media("day-2026-10-28", day1, true, true, ts(28, 11, 0, 0))
-	f.left("day-2026-10-28", day1, rooms.ReasonLeft, ts(28, 12, 0, 0))
+	led("day-2026-10-26", th1, ts(26, 9, 0, 0), ts(26, 12, 0, 0), func() {
+		attend("day-2026-10-26", day1, ts(26, 9, 0, 0), ts(26, 12, 0, 0))
+		attend("day-2026-10-26", abs1, ts(26, 9, 0, 0), ts(26, 12, 0, 0))
+	})
+	led("eve-2026-10-26", th2, ts(26, 18, 0, 0), ts(26, 21, 0, 0), func() {
+		attend("eve-2026-10-26", eve1, ts(26, 18, 0, 0), ts(26, 21, 0, 0))
+		attend("eve-2026-10-26", eve2, ts(26, 18, 0, 0), ts(26, 21, 0, 0))
+	})
+	led("eve-2026-10-27", th2, ts(27, 18, 0, 0), ts(27, 21, 0, 0), func() {
+		attend("eve-2026-10-27", eve1, ts(27, 18, 0, 0), ts(27, 21, 0, 0))
+	})
+	led("day-2026-10-28", th1, ts(28, 9, 0, 0), ts(28, 12, 0, 0), func() {
+		f.joined("day-2026-10-28", day1, ts(28, 9, 5, 30))
+		f.media("day-2026-10-28", day1, true, false, ts(28, 10, 0, 0))
+		f.media("day-2026-10-28", day1, true, true, ts(28, 11, 0, 0))
+		f.left("day-2026-10-28", day1, rooms.ReasonLeft, ts(28, 12, 0, 0))
+	})
 	flush(t, rec)
 
 	clk.Set(ts(29, 12, 0, 0))
@@ -214,8 +228,10 @@ func TestAcceptanceWeek(t *testing.T) {
 	}
 
 	// Thursday evening to Friday 10:00, day1 still in Friday's session.
-	attend("eve-2026-10-29", eve1, ts(29, 18, 0, 0), ts(29, 21, 0, 0))
-	attend("eve-2026-10-29", eve2, ts(29, 18, 0, 0), ts(29, 21, 0, 0))
+	led("eve-2026-10-29", th2, ts(29, 18, 0, 0), ts(29, 21, 0, 0), func() {
+		attend("eve-2026-10-29", eve1, ts(29, 18, 0, 0), ts(29, 21, 0, 0))
+		attend("eve-2026-10-29", eve2, ts(29, 18, 0, 0), ts(29, 21, 0, 0))
+	})
 	f.joined("day-2026-10-30", th1, ts(30, 8, 55, 0))
 	f.joined("day-2026-10-30", day1, ts(30, 9, 0, 0))
 	flush(t, rec)
@@ -227,6 +243,8 @@ func TestAcceptanceWeek(t *testing.T) {
 	// The rest of the week.
 	f.left("day-2026-10-30", day1, rooms.ReasonLeft, ts(30, 11, 30, 0))
 	f.left("day-2026-10-30", th1, rooms.ReasonLeft, ts(30, 12, 5, 0))
+	// The family session has no therapist in it here: its time is
+	// recorded and shown, as no_clinician seconds, and never billed.
 	famStart, famEnd := fixed("2026-11-01T02:00:00Z"), fixed("2026-11-01T06:30:00Z") // Sat 22:00 EDT, Sun 01:30 EST
 	attend("fam-eve2", eve2, famStart, famEnd)
 	attend("fam-eve2", fm1, famStart, famEnd)
@@ -243,12 +261,16 @@ func TestAcceptanceWeek(t *testing.T) {
 		flags                                    string
 	}
 	want := map[string]row{
-		"day1":   {504, 444, 3, 1, 0, StatusBelow, ""},
-		"eve1":   {540, 540, 3, 3, 0, StatusOnTrack, ""},
-		"eve2":   {630, 630, 4, 2, 1, StatusOnTrack, ""},
+		"day1": {504, 444, 3, 1, 0, StatusBelow, ""},
+		"eve1": {540, 540, 3, 3, 0, StatusOnTrack, ""},
+		// eve2's Saturday and Sunday have no therapist: days with
+		// attendance, but not days toward the targets (the policy's day
+		// minimum counts direct service): 2 of 3.
+		"eve2":   {630, 630, 4, 2, 1, StatusBelow, ""},
 		"abs1":   {180, 180, 1, 1, 2, StatusBelow, "consecutive:2"},
 		"noshow": {0, 0, 0, 0, 3, StatusBelow, "consecutive:3"},
 		"th1":    {570, 570, 3, 3, 0, "", ""},
+		"th2":    {570, 570, 3, 3, 0, "", ""},
 		"fm1":    {270, 270, 2, 0, 0, "", ""},
 	}
 	if len(rep.People) != len(want) {
@@ -321,12 +343,12 @@ func TestAcceptanceWeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(recs[0], ",") != CSVHeader || CSVHeader != "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality" {
+	if strings.Join(recs[0], ",") != CSVHeader || CSVHeader != "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality,audio_only_seconds,no_media_seconds,direct_seconds,no_clinician_seconds" {
 		t.Fatalf("CSV header %v", recs[0])
 	}
-	// day1 3, eve1 3, eve2 2 + 2, abs1 1, th1 3, fm1 2.
-	if len(recs)-1 != 16 {
-		t.Errorf("%d CSV rows, want 16", len(recs)-1)
+	// day1 3, eve1 3, eve2 2 + 2, abs1 1, th1 3, th2 3, fm1 2.
+	if len(recs)-1 != 19 {
+		t.Errorf("%d CSV rows, want 19", len(recs)-1)
 	}
 	var famRows []string
 	for _, r := range recs[1:] {
@@ -335,8 +357,8 @@ func TestAcceptanceWeek(t *testing.T) {
 		}
 	}
 	wantFam := []string{
-		"family,2026-10-31,2026-11-01T02:00:00Z,2026-11-01T04:00:00Z,2026-10-31T22:00:00-04:00,2026-11-01T00:00:00-04:00,7200,7200,video",
-		"family,2026-11-01,2026-11-01T04:00:00Z,2026-11-01T06:30:00Z,2026-11-01T00:00:00-04:00,2026-11-01T01:30:00-05:00,9000,9000,video",
+		"family,2026-10-31,2026-11-01T02:00:00Z,2026-11-01T04:00:00Z,2026-10-31T22:00:00-04:00,2026-11-01T00:00:00-04:00,7200,7200,video,0,0,0,7200",
+		"family,2026-11-01,2026-11-01T04:00:00Z,2026-11-01T06:30:00Z,2026-11-01T00:00:00-04:00,2026-11-01T01:30:00-05:00,9000,9000,video,0,0,0,9000",
 	}
 	if strings.Join(famRows, "\n") != strings.Join(wantFam, "\n") {
 		t.Errorf("family session rows:\n%s\nwant:\n%s", strings.Join(famRows, "\n"), strings.Join(wantFam, "\n"))

@@ -7,17 +7,22 @@
 // opens when they are admitted (waiting-room time never counts) and closes
 // when they leave, are removed, drop, or the session ends. It records the
 // exact UTC start and end (whole seconds), the room kind and title, the
-// person's sub, name and role, and the media state over time, from which
-// each second is video (camera on), audio_only (camera off, microphone
-// on) or camera_off. A reconnect within the grace period (60 s) continues
-// the segment; the time away is a Gap and is not counted. Every role is
-// recorded (therapists and staff provide the direct service); reports
-// show the role.
+// person's sub, name and role, and its state over time (MediaChange):
+// the media the server receives from the person, from which each second
+// is video, audio_only or no_media (what the server received, not what the
+// client claims), and whether a therapist of the program is admitted in
+// the room, from which each second is direct or no_clinician. Time without
+// a clinician is recorded and shown but never billed: a billable day
+// counts direct seconds only. A reconnect within the grace period (60 s)
+// continues the segment; the time away is a Gap and is not counted. Every
+// role is recorded (a therapist's own time is all direct); reports show
+// the role.
 //
 // Time is split into local days of the program's time zone, cut at local
 // midnight computed with time.Date (so 23- and 25-hour DST days are
 // right), and rolled up per person per local day and per ISO week of the
-// local date: seconds present, seconds on camera, sessions (distinct
+// local date: seconds present, of which video, audio only and direct
+// (Amount; no_media and no_clinician are the rest), sessions (distinct
 // rooms), days attended (local days with any attendance), billable days
 // (local days with at least 3 h of direct service).
 //

@@ -17,7 +17,8 @@ const (
 	// KindAdmit opens a segment: the person was admitted to the room.
 	// It carries the room, kind, title, person, role and media state.
 	KindAdmit EventKind = "admit"
-	// KindMedia records the segment's media state from At on. On a
+	// KindMedia records the segment's state (media received, clinician
+	// present) from At on. On a
 	// segment the sweeper closed as lost it also revives the segment from
 	// where it was closed: the recorder that sends it vouches that the
 	// person stayed connected (a node cut off from Redis, not a dead one).
@@ -71,9 +72,12 @@ type Event struct {
 	Role     rooms.Role `json:"role,omitempty"`
 	Node     string     `json:"node,omitempty"`
 
-	// Admit, media and resume: the media state from At on.
-	Audio bool `json:"audio"`
-	Video bool `json:"video"`
+	// Admit, media and resume: the state from At on: the media the server
+	// receives from the person, and whether no therapist of the program is
+	// admitted in the room (then the time is not direct service).
+	Audio       bool `json:"audio"`
+	Video       bool `json:"video"`
+	NoClinician bool `json:"no_clinician,omitempty"`
 
 	// Leave: why. Absence: the AbsenceReason. Correct: the author's
 	// reason.
@@ -173,7 +177,7 @@ func step(prev *Segment, e *Event, loc *time.Location) result {
 			ID: e.Segment, Program: e.Program, Room: e.Room, Kind: e.RoomKind, Title: e.Title,
 			Sub: e.Sub, Name: e.Name, Role: e.Role, Node: e.Node,
 			Start: e.At, Counted: e.At,
-			Media: []MediaChange{{At: e.At, Audio: e.Audio, Video: e.Video}},
+			Media: []MediaChange{e.state(e.At)},
 		}
 		return result{seg: s, out: opened}
 	}
@@ -184,14 +188,14 @@ func step(prev *Segment, e *Event, loc *time.Location) result {
 		switch {
 		case s.Open():
 			before := len(s.Media)
-			s.setMedia(at, e.Audio, e.Video)
+			s.setMedia(at, e.state(at))
 			if len(s.Media) == before {
 				return result{}
 			}
 			return result{seg: s, out: updated}
 		case s.Reason == ReasonLost && e.At.After(s.End):
 			s.End, s.Reason = time.Time{}, ""
-			s.setMedia(at, e.Audio, e.Video)
+			s.setMedia(at, e.state(at))
 			return result{seg: s, out: reopened}
 		}
 	case KindLeave:
@@ -213,10 +217,15 @@ func step(prev *Segment, e *Event, loc *time.Location) result {
 			s.Gaps = append(s.Gaps, Gap{From: s.End, To: at})
 		}
 		s.End, s.Reason, s.Counted = time.Time{}, "", at
-		s.setMedia(at, e.Audio, e.Video)
+		s.setMedia(at, e.state(at))
 		return result{seg: s, out: reopened}
 	}
 	return result{}
+}
+
+// state is the MediaChange an admit, media or resume event records.
+func (e *Event) state(at time.Time) MediaChange {
+	return MediaChange{At: at, Audio: e.Audio, Video: e.Video, NoClinician: e.NoClinician}
 }
 
 func cloneSegment(s *Segment) *Segment {

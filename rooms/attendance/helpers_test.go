@@ -108,8 +108,10 @@ func (f feed) event(e rooms.Event) rooms.Event {
 	return e
 }
 
+// person is a participant whose audio and video reach the server.
 func person(id, sub string, role rooms.Role) rooms.Participant {
-	return rooms.Participant{ID: id, Sub: sub, Name: "Name of " + sub, Role: role, Audio: true, Video: true}
+	return rooms.Participant{ID: id, Sub: sub, Name: "Name of " + sub, Role: role, Audio: true, Video: true,
+		Receiving: rooms.Media{Audio: true, Video: true}}
 }
 
 func (f feed) waiting(room string, p rooms.Participant, at time.Time) {
@@ -120,8 +122,11 @@ func (f feed) joined(room string, p rooms.Participant, at time.Time) {
 	f.l.RoomEvent(f.event(rooms.Event{Type: rooms.EventJoined, Room: room, Participant: p, At: at}))
 }
 
+// media turns the person's audio and video on or off, and the server
+// receives what is on.
 func (f feed) media(room string, p rooms.Participant, audio, video bool, at time.Time) {
 	p.Audio, p.Video = audio, video
+	p.Receiving = rooms.Media{Audio: audio, Video: video}
 	f.l.RoomEvent(f.event(rooms.Event{Type: rooms.EventUpdated, Room: room, Participant: p, At: at}))
 }
 

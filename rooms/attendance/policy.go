@@ -97,7 +97,9 @@ type SessionAttendance struct {
 	Kind  string    `json:"kind,omitempty"`
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
-	// Seconds is the time present inside [Start, End), up to now.
+	// Seconds is the direct service inside [Start, End), up to now: time
+	// present with a therapist of the program in the room (time without
+	// one never counts toward attending).
 	Seconds int64 `json:"seconds"`
 	// Needed is the seconds the policy's share asks for.
 	Needed int64 `json:"needed"`
@@ -136,7 +138,7 @@ func (p Policy) Judge(x Expected, segs []*Segment, now time.Time) SessionAttenda
 		if !to.After(from) {
 			continue
 		}
-		n := seg.measure(from, to).Seconds
+		n := seg.measure(from, to).DirectSeconds
 		if n == 0 {
 			continue
 		}
@@ -184,15 +186,21 @@ func (s *Segment) lastPresent(from, to time.Time) time.Time {
 	return maxTime(t, from)
 }
 
-// DaysReaching returns how many local dates have at least min of
-// attendance (any attendance when min is zero): the days that count toward
-// the weekly target days.
+// DaysReaching returns how many local dates have at least min of direct
+// service (any when min is zero): the days that count toward the weekly
+// target days.
 func (t *Totals) DaysReaching(min time.Duration) int {
 	n := 0
 	for _, a := range t.Days {
-		if a.Seconds > 0 && time.Duration(a.Seconds)*time.Second >= min {
+		if countsDay(a, min) {
 			n++
 		}
 	}
 	return n
+}
+
+// countsDay reports whether a day's attendance counts toward the target
+// days: direct service (a therapist in the room) of at least min.
+func countsDay(a Amount, min time.Duration) bool {
+	return a.DirectSeconds > 0 && time.Duration(a.DirectSeconds)*time.Second >= min
 }

@@ -133,13 +133,20 @@ type connKey struct{ program, room, id string }
 
 type media struct{ audio, video bool }
 
+// state is what a seat's segment records besides time: the media received
+// and whether no therapist is admitted in the room.
+type state struct {
+	media
+	noClinician bool
+}
+
 // seat is one person's open segment in one room.
 type seat struct {
 	seg     string
 	info    RoomInfo
 	p       rooms.Participant
 	conns   map[string]media
-	current media
+	current state
 }
 
 type dropped struct {
@@ -183,7 +190,7 @@ func NewRecorder(st *Store, opts RecorderOptions) (*Recorder, error) {
 // RoomEvent queues a room event; it never blocks.
 func (r *Recorder) RoomEvent(e rooms.Event) {
 	switch e.Type {
-	case rooms.EventJoined, rooms.EventUpdated, rooms.EventLeft, rooms.EventEnded:
+	case rooms.EventJoined, rooms.EventUpdated, rooms.EventReceiving, rooms.EventLeft, rooms.EventEnded:
 	default:
 		return
 	}
@@ -343,13 +350,13 @@ func (r *Recorder) handle(e rooms.Event) {
 	switch e.Type {
 	case rooms.EventJoined:
 		r.admit(e, at)
-	case rooms.EventUpdated:
+	case rooms.EventUpdated, rooms.EventReceiving:
 		k, ok := r.conns[connKey{e.Program, e.Room, p.ID}]
 		if !ok {
 			return
 		}
 		s := r.seats[k]
-		s.conns[p.ID] = media{p.Audio, p.Video}
+		s.conns[p.ID] = mediaOf(p)
 		r.mediaChanged(s, at)
 	case rooms.EventLeft:
 		ck := connKey{e.Program, e.Room, p.ID}
@@ -369,6 +376,7 @@ func (r *Recorder) handle(e rooms.Event) {
 			reason = rooms.ReasonLeft
 		}
 		r.closeSeat(k, reason, at)
+		r.cliniciansChanged(k, at)
 		if reason == rooms.ReasonDropped {
 			r.dropped[k] = dropped{seg: s.seg, at: at}
 		}
@@ -405,13 +413,14 @@ func (r *Recorder) admit(e rooms.Event, at time.Time) {
 	}
 	k := seatKey{e.Program, e.Room, p.Sub}
 	if s := r.seats[k]; s != nil {
-		s.conns[p.ID] = media{p.Audio, p.Video}
+		s.conns[p.ID] = mediaOf(p)
 		r.conns[connKey{e.Program, e.Room, p.ID}] = k
 		r.mediaChanged(s, at)
 		return
 	}
 	info := RoomInfo{Program: e.Program, Kind: e.RoomKind, Title: e.Title}
-	s := &seat{info: info, p: p, conns: map[string]media{p.ID: {p.Audio, p.Video}}, current: media{p.Audio, p.Video}}
+	m := mediaOf(p)
+	s := &seat{info: info, p: p, conns: map[string]media{p.ID: m}, current: state{media: m}}
 	kind := KindAdmit
 	if d, ok := r.dropped[k]; ok && at.Sub(d.at) <= r.opts.Grace {
 		s.seg, kind = d.seg, KindResume
@@ -421,11 +430,54 @@ func (r *Recorder) admit(e rooms.Event, at time.Time) {
 	delete(r.dropped, k)
 	r.seats[k] = s
 	r.conns[connKey{e.Program, e.Room, p.ID}] = k
+	s.current.noClinician = !r.clinicianIn(k)
 	r.deliver(Event{
 		Kind: kind, Program: info.Program, Segment: s.seg, At: at,
 		Room: e.Room, RoomKind: info.Kind, Title: info.Title, Sub: p.Sub, Name: p.Name, Role: p.Role,
-		Node: r.opts.Node, Audio: p.Audio, Video: p.Video,
+		Node: r.opts.Node, Audio: m.audio, Video: m.video, NoClinician: s.current.noClinician,
 	})
+	if p.Role == rooms.RoleTherapist {
+		r.cliniciansChanged(k, at)
+	}
+}
+
+// mediaOf is what a connection's modality counts: a kind the server
+// receives (the media plane's evidence) and the person has not turned off.
+// A browser with its camera off still sends black frames; they are not
+// video.
+func mediaOf(p rooms.Participant) media {
+	return media{audio: p.Receiving.Audio && p.Audio, video: p.Receiving.Video && p.Video}
+}
+
+// clinicianIn reports whether a therapist has an open seat in k's room:
+// the room is the program's, so its therapists are the program's.
+func (r *Recorder) clinicianIn(k seatKey) bool {
+	for o, s := range r.seats {
+		if o.program == k.program && o.room == k.room && s.p.Role == rooms.RoleTherapist {
+			return true
+		}
+	}
+	return false
+}
+
+// cliniciansChanged records at at, for everyone seated in k's room, whether
+// a therapist is there now.
+func (r *Recorder) cliniciansChanged(k seatKey, at time.Time) {
+	present := r.clinicianIn(k)
+	var keys []seatKey
+	for o := range r.seats {
+		if o.program == k.program && o.room == k.room {
+			keys = append(keys, o)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].sub < keys[j].sub })
+	for _, o := range keys {
+		s := r.seats[o]
+		if s.current.noClinician != !present {
+			s.current.noClinician = !present
+			r.record(s, at)
+		}
+	}
 }
 
 // mediaChanged records the seat's media state if it changed: a person is
@@ -435,11 +487,17 @@ func (r *Recorder) mediaChanged(s *seat, at time.Time) {
 	for _, c := range s.conns {
 		m.audio, m.video = m.audio || c.audio, m.video || c.video
 	}
-	if m == s.current {
+	if m == s.current.media {
 		return
 	}
-	s.current = m
-	r.deliver(Event{Kind: KindMedia, Program: s.info.Program, Segment: s.seg, At: at, Audio: m.audio, Video: m.video})
+	s.current.media = m
+	r.record(s, at)
+}
+
+// record writes the seat's current state from at on.
+func (r *Recorder) record(s *seat, at time.Time) {
+	c := s.current
+	r.deliver(Event{Kind: KindMedia, Program: s.info.Program, Segment: s.seg, At: at, Audio: c.audio, Video: c.video, NoClinician: c.noClinician})
 }
 
 func (r *Recorder) closeSeat(k seatKey, reason string, at time.Time) {
@@ -548,8 +606,7 @@ func (r *Recorder) heartbeat() {
 		}
 		sort.Strings(missing)
 		for _, id := range missing {
-			s := segs[id]
-			r.deliver(Event{Kind: KindMedia, Program: program, Segment: id, At: now, Audio: s.current.audio, Video: s.current.video})
+			r.record(segs[id], now)
 		}
 	}
 	if r.opts.StaleAfter > 0 {

@@ -30,8 +30,9 @@ type WeekReport struct {
 	StartLocal string     `json:"start_local"`
 	EndLocal   string     `json:"end_local"`
 
-	Seconds          int64 `json:"seconds"`
-	VideoSeconds     int64 `json:"video_seconds"`
+	Seconds      int64 `json:"seconds"`
+	VideoSeconds int64 `json:"video_seconds"`
+	Breakdown
 	Minutes          int64 `json:"minutes"`
 	VideoMinutes     int64 `json:"video_minutes"`
 	Days             int   `json:"days"`          // local days with any attendance
@@ -60,6 +61,7 @@ type DayLine struct {
 	Date         Date  `json:"date_local"`
 	Seconds      int64 `json:"seconds"`
 	VideoSeconds int64 `json:"video_seconds"`
+	Breakdown
 	Minutes      int64 `json:"minutes"`
 	VideoMinutes int64 `json:"video_minutes"`
 	Sessions     int   `json:"sessions"`
@@ -78,9 +80,10 @@ type SessionLine struct {
 	EndLocal     *string    `json:"end_local"`
 	Seconds      int64      `json:"seconds"`
 	VideoSeconds int64      `json:"video_seconds"`
-	Minutes      int64      `json:"minutes"`
-	VideoMinutes int64      `json:"video_minutes"`
-	Modality     Modality   `json:"modality"`
+	Breakdown
+	Minutes      int64    `json:"minutes"`
+	VideoMinutes int64    `json:"video_minutes"`
+	Modality     Modality `json:"modality"`
 }
 
 // ProgramWeekReport is everyone's week in a program: PROTOCOL.md's
@@ -103,21 +106,23 @@ type RoomRef struct {
 // RoomReport is a session's roster: PROTOCOL.md's
 // GET /v1/attendance/rooms/{room}.
 type RoomReport struct {
-	Program      string        `json:"program"`
-	Zone         string        `json:"zone"`
-	Room         RoomRef       `json:"room"`
-	Seconds      int64         `json:"seconds"` // everyone's
-	VideoSeconds int64         `json:"video_seconds"`
-	People       []*RoomPerson `json:"people"` // in order of first admission
+	Program      string  `json:"program"`
+	Zone         string  `json:"zone"`
+	Room         RoomRef `json:"room"`
+	Seconds      int64   `json:"seconds"` // everyone's
+	VideoSeconds int64   `json:"video_seconds"`
+	Breakdown
+	People []*RoomPerson `json:"people"` // in order of first admission
 }
 
 // RoomPerson is one person's presence in a session.
 type RoomPerson struct {
-	Sub          string        `json:"sub"`
-	Name         string        `json:"name,omitempty"`
-	Role         rooms.Role    `json:"role"`
-	Seconds      int64         `json:"seconds"`
-	VideoSeconds int64         `json:"video_seconds"`
+	Sub          string     `json:"sub"`
+	Name         string     `json:"name,omitempty"`
+	Role         rooms.Role `json:"role"`
+	Seconds      int64      `json:"seconds"`
+	VideoSeconds int64      `json:"video_seconds"`
+	Breakdown
 	Minutes      int64         `json:"minutes"`
 	VideoMinutes int64         `json:"video_minutes"`
 	Segments     []SegmentLine `json:"segments"`
@@ -132,9 +137,10 @@ type SegmentLine struct {
 	EndLocal     *string    `json:"end_local"`
 	Seconds      int64      `json:"seconds"` // gaps of resumed drops excluded
 	VideoSeconds int64      `json:"video_seconds"`
-	Modality     Modality   `json:"modality"`
-	Reason       string     `json:"reason,omitempty"` // why it closed
-	Gaps         []Gap      `json:"gaps,omitempty"`
+	Breakdown
+	Modality Modality `json:"modality"`
+	Reason   string   `json:"reason,omitempty"` // why it closed
+	Gaps     []Gap    `json:"gaps,omitempty"`
 }
 
 // view is one consistent way of reading a program: its zone, live rollup
@@ -242,13 +248,17 @@ func decodeTotals(h map[string]string) *Totals {
 			t.VideoSeconds = n
 		case f == "audio_seconds":
 			t.AudioSeconds = n
+		case f == "direct_seconds":
+			t.DirectSeconds = n
 		case strings.HasPrefix(f, "r:"):
 			amount(t.Rooms, f[2:], func(a *Amount) { a.Seconds = n })
 		case strings.HasPrefix(f, "rv:"):
 			amount(t.Rooms, f[3:], func(a *Amount) { a.VideoSeconds = n })
 		case strings.HasPrefix(f, "ra:"):
 			amount(t.Rooms, f[3:], func(a *Amount) { a.AudioSeconds = n })
-		case strings.HasPrefix(f, "d:"), strings.HasPrefix(f, "dv:"), strings.HasPrefix(f, "da:"):
+		case strings.HasPrefix(f, "rd:"):
+			amount(t.Rooms, f[3:], func(a *Amount) { a.DirectSeconds = n })
+		case strings.HasPrefix(f, "d:"), strings.HasPrefix(f, "dv:"), strings.HasPrefix(f, "da:"), strings.HasPrefix(f, "dd:"):
 			kind, date, _ := strings.Cut(f, ":")
 			d, err := ParseDate(date)
 			if err != nil {
@@ -262,6 +272,8 @@ func decodeTotals(h map[string]string) *Totals {
 				a.VideoSeconds = n
 			case "da":
 				a.AudioSeconds = n
+			case "dd":
+				a.DirectSeconds = n
 			}
 			t.Days[d] = a
 		}
@@ -357,7 +369,7 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 			}
 		}
 	}
-	r.Seconds, r.VideoSeconds = t.Seconds, t.VideoSeconds
+	r.Seconds, r.VideoSeconds, r.Breakdown = t.Seconds, t.VideoSeconds, t.Amount.Breakdown()
 	r.Minutes, r.VideoMinutes = Minutes(t.Seconds), Minutes(t.VideoSeconds)
 	r.Days, r.BillableDays, r.SessionsAttended = t.DaysAttended(), t.BillableDays(s.opts.Rules.BillableDay), t.Sessions()
 	r.DaysCounted = t.DaysReaching(pol.DayMinimum)
@@ -387,10 +399,10 @@ func dayLines(v *view, segs []*Segment, t *Totals, billable, dayMinimum time.Dur
 	for _, d := range t.SortedDays() {
 		a := t.Days[d]
 		out = append(out, DayLine{
-			Date: d, Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Sessions: len(sessions[d]),
+			Date: d, Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Breakdown: a.Breakdown(), Sessions: len(sessions[d]),
 			Minutes: Minutes(a.Seconds), VideoMinutes: Minutes(a.VideoSeconds),
-			Billable: time.Duration(a.Seconds)*time.Second >= billable,
-			Counts:   time.Duration(a.Seconds)*time.Second >= dayMinimum,
+			Billable: billableDay(a, billable),
+			Counts:   countsDay(a, dayMinimum),
 		})
 	}
 	return out
@@ -441,7 +453,7 @@ func sessionLines(v *view, w Week, segs []*Segment, t *Totals) []SessionLine {
 			end, el := a.last.UTC(), localTime(a.last, v.loc)
 			l.End, l.EndLocal = &end, &el
 		}
-		l.Seconds, l.VideoSeconds = amt.Seconds, amt.VideoSeconds
+		l.Seconds, l.VideoSeconds, l.Breakdown = amt.Seconds, amt.VideoSeconds, amt.Breakdown()
 		l.Minutes, l.VideoMinutes = Minutes(amt.Seconds), Minutes(amt.VideoSeconds)
 		l.Modality = amt.Modality()
 		out = append(out, l)
@@ -634,10 +646,10 @@ func (s *Store) Day(ctx context.Context, program, sub string, d Date) (DayLine, 
 		return DayLine{}, err
 	}
 	return DayLine{
-		Date: d, Seconds: t.Seconds, VideoSeconds: t.VideoSeconds, Minutes: Minutes(t.Seconds),
+		Date: d, Seconds: t.Seconds, VideoSeconds: t.VideoSeconds, Breakdown: t.Amount.Breakdown(), Minutes: Minutes(t.Seconds),
 		VideoMinutes: Minutes(t.VideoSeconds), Sessions: t.Sessions(),
-		Billable: time.Duration(t.Seconds)*time.Second >= s.opts.Rules.BillableDay,
-		Counts:   t.Seconds > 0 && time.Duration(t.Seconds)*time.Second >= pol.DayMinimum,
+		Billable: billableDay(t.Amount, s.opts.Rules.BillableDay),
+		Counts:   countsDay(t.Amount, pol.DayMinimum),
 	}, nil
 }
 
@@ -658,6 +670,8 @@ func (s *Store) Room(ctx context.Context, program, room string) (*RoomReport, er
 	}
 	rep := &RoomReport{Program: program, Zone: v.loc.String(), Room: RoomRef{ID: room}, People: []*RoomPerson{}}
 	bySub := map[string]*RoomPerson{}
+	person := map[*RoomPerson]Amount{}
+	var all Amount
 	for _, seg := range segs {
 		if rep.Room.Kind == "" {
 			rep.Room.Kind, rep.Room.Title = seg.Kind, seg.Title
@@ -671,7 +685,7 @@ func (s *Store) Room(ctx context.Context, program, room string) (*RoomReport, er
 		a := seg.Measure(v.now)
 		l := SegmentLine{
 			ID: seg.ID, Start: seg.Start, StartLocal: localTime(seg.Start, v.loc),
-			Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Modality: seg.Modality(v.now),
+			Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Breakdown: a.Breakdown(), Modality: seg.Modality(v.now),
 			Reason: seg.Reason, Gaps: seg.Gaps,
 		}
 		if !seg.Open() {
@@ -679,14 +693,15 @@ func (s *Store) Room(ctx context.Context, program, room string) (*RoomReport, er
 			l.End, l.EndLocal = &end, &el
 		}
 		p.Segments = append(p.Segments, l)
-		p.Seconds += a.Seconds
-		p.VideoSeconds += a.VideoSeconds
-		rep.Seconds += a.Seconds
-		rep.VideoSeconds += a.VideoSeconds
+		person[p] = person[p].Add(a)
+		all = all.Add(a)
 	}
 	for _, p := range rep.People {
+		a := person[p]
+		p.Seconds, p.VideoSeconds, p.Breakdown = a.Seconds, a.VideoSeconds, a.Breakdown()
 		p.Minutes, p.VideoMinutes = Minutes(p.Seconds), Minutes(p.VideoSeconds)
 	}
+	rep.Seconds, rep.VideoSeconds, rep.Breakdown = all.Seconds, all.VideoSeconds, all.Breakdown()
 	return rep, nil
 }
 
@@ -694,7 +709,8 @@ func (s *Store) Room(ctx context.Context, program, room string) (*RoomReport, er
 func localTime(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.RFC3339) }
 
 // CSVHeader is the header of the billing export (PROTOCOL.md).
-const CSVHeader = "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality"
+const CSVHeader = "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality," +
+	"audio_only_seconds,no_media_seconds,direct_seconds,no_clinician_seconds"
 
 // Row is one line of the billing export: the part of one segment that
 // falls on one local date.
@@ -710,6 +726,7 @@ type Row struct {
 	Seconds      int64
 	VideoSeconds int64
 	Modality     Modality // held for the most seconds of the row
+	Breakdown             // audio only, no media, direct, without a clinician
 }
 
 // WriteCSV writes rows under CSVHeader. Times are RFC 3339: UTC in the
@@ -731,6 +748,8 @@ func WriteCSV(w io.Writer, rows []Row) error {
 			r.Sub, r.Name, string(r.Role), r.Room, string(r.Kind), r.Date.String(),
 			r.Start.UTC().Format(time.RFC3339), endUTC, r.Start.Format(time.RFC3339), endLocal,
 			strconv.FormatInt(r.Seconds, 10), strconv.FormatInt(r.VideoSeconds, 10), string(r.Modality),
+			strconv.FormatInt(r.AudioOnlySeconds, 10), strconv.FormatInt(r.NoMediaSeconds, 10),
+			strconv.FormatInt(r.DirectSeconds, 10), strconv.FormatInt(r.NoClinicianSeconds, 10),
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -759,7 +778,7 @@ func (s *Store) WeekRows(ctx context.Context, program string, w Week) ([]Row, er
 			r := Row{
 				Sub: seg.Sub, Name: seg.Name, Role: seg.Role, Room: seg.Room, Kind: seg.Kind, Date: p.Date,
 				Start: p.Start.In(v.loc), End: p.End.In(v.loc), Seconds: p.Seconds, VideoSeconds: p.VideoSeconds,
-				Modality: p.Modality(),
+				Modality: p.Modality(), Breakdown: p.Amount.Breakdown(),
 			}
 			if seg.Open() && p.End.Equal(v.now) {
 				r.End = time.Time{}

@@ -46,15 +46,22 @@ func (t *Totals) DaysAttended() int {
 }
 
 // BillableDays returns how many local dates have at least min of direct
-// service (3 hours for H0015 / S9480 by default).
+// service (3 hours for H0015 / S9480 by default): time with a therapist of
+// the program in the room; time without one never counts.
 func (t *Totals) BillableDays(min time.Duration) int {
 	n := 0
 	for _, a := range t.Days {
-		if a.Seconds > 0 && time.Duration(a.Seconds)*time.Second >= min {
+		if billableDay(a, min) {
 			n++
 		}
 	}
 	return n
+}
+
+// billableDay reports whether a day's attendance has at least min of direct
+// service.
+func billableDay(a Amount, min time.Duration) bool {
+	return a.DirectSeconds > 0 && time.Duration(a.DirectSeconds)*time.Second >= min
 }
 
 // SortedDays returns the attended dates in order.

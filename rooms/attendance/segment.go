@@ -9,11 +9,12 @@ import (
 // Modality is how a person took part during a stretch of time.
 type Modality string
 
-// The modalities, from the person's own media state.
+// The modalities, from the media the server received from the person
+// (not what their client claims).
 const (
-	ModalityVideo     Modality = "video"      // camera on
-	ModalityAudioOnly Modality = "audio_only" // camera off, microphone on
-	ModalityCameraOff Modality = "camera_off" // camera and microphone off
+	ModalityVideo     Modality = "video"      // the server received their video
+	ModalityAudioOnly Modality = "audio_only" // their audio and no video
+	ModalityNoMedia   Modality = "no_media"   // neither
 )
 
 // ModalityOf names the media state (audio, video).
@@ -24,15 +25,24 @@ func ModalityOf(audio, video bool) Modality {
 	case audio:
 		return ModalityAudioOnly
 	}
-	return ModalityCameraOff
+	return ModalityNoMedia
 }
 
-// MediaChange is a person's media state from At on.
+// MediaChange is a person's state from At on: the media the server
+// receives from them, and whether a clinician (a therapist of the program)
+// is admitted in the room with them.
 type MediaChange struct {
 	At    time.Time `json:"at"`
 	Audio bool      `json:"audio"`
 	Video bool      `json:"video"`
+	// NoClinician: no therapist is admitted in the room, so the time is
+	// not direct service. Negative so that events recorded before it
+	// existed keep their meaning (and their bytes in the chain).
+	NoClinician bool `json:"no_clinician,omitempty"`
 }
+
+// state is the part of a MediaChange that is not its time.
+func (c MediaChange) state() MediaChange { c.At = time.Time{}; return c }
 
 // Gap is a stretch inside a segment that is not counted: a dropped
 // connection that was resumed within the grace period.
@@ -102,12 +112,13 @@ func (s *Segment) last() time.Time {
 	return t
 }
 
-// setMedia records a media state at t if it differs from the current one.
-func (s *Segment) setMedia(t time.Time, audio, video bool) {
-	if n := len(s.Media); n > 0 && s.Media[n-1].Audio == audio && s.Media[n-1].Video == video {
+// setMedia records a state at t if it differs from the current one.
+func (s *Segment) setMedia(t time.Time, c MediaChange) {
+	c.At = t
+	if n := len(s.Media); n > 0 && s.Media[n-1].state() == c.state() {
 		return
 	}
-	s.Media = append(s.Media, MediaChange{At: t, Audio: audio, Video: video})
+	s.Media = append(s.Media, c)
 }
 
 // until returns where the segment ends for counting: End, or now while open.
@@ -118,31 +129,56 @@ func (s *Segment) until(now time.Time) time.Time {
 	return s.End
 }
 
-// Amount is time present, split by media state, in whole seconds.
+// Amount is time present, split by media and by clinician presence, in
+// whole seconds. The seconds without media and without a clinician are
+// what is left (NoMedia, NoClinician).
 type Amount struct {
-	Seconds      int64 `json:"seconds"`       // present (admitted, not in a gap)
-	VideoSeconds int64 `json:"video_seconds"` // of which camera on
-	AudioSeconds int64 `json:"-"`             // of which camera off, microphone on
+	Seconds       int64 `json:"seconds"`            // present (admitted, not in a gap)
+	VideoSeconds  int64 `json:"video_seconds"`      // of which the server received their video
+	AudioSeconds  int64 `json:"audio_only_seconds"` // of which their audio and no video
+	DirectSeconds int64 `json:"direct_seconds"`     // of which a therapist of the program was admitted in the room
 }
 
 // Add returns the sum of a and b.
 func (a Amount) Add(b Amount) Amount {
-	return Amount{a.Seconds + b.Seconds, a.VideoSeconds + b.VideoSeconds, a.AudioSeconds + b.AudioSeconds}
+	return Amount{a.Seconds + b.Seconds, a.VideoSeconds + b.VideoSeconds, a.AudioSeconds + b.AudioSeconds, a.DirectSeconds + b.DirectSeconds}
+}
+
+// NoMedia returns the seconds present in which the server received
+// neither audio nor video from the person.
+func (a Amount) NoMedia() int64 { return a.Seconds - a.VideoSeconds - a.AudioSeconds }
+
+// NoClinician returns the seconds present without a therapist of the
+// program in the room: recorded and shown, never billed.
+func (a Amount) NoClinician() int64 { return a.Seconds - a.DirectSeconds }
+
+// Breakdown is the split of an Amount that every report line and the CSV
+// show beside seconds and video_seconds.
+type Breakdown struct {
+	AudioOnlySeconds   int64 `json:"audio_only_seconds"`   // audio received, no video
+	NoMediaSeconds     int64 `json:"no_media_seconds"`     // neither received
+	DirectSeconds      int64 `json:"direct_seconds"`       // a therapist of the program was admitted in the room
+	NoClinicianSeconds int64 `json:"no_clinician_seconds"` // no therapist: never billed
+}
+
+// Breakdown returns a's split for reports.
+func (a Amount) Breakdown() Breakdown {
+	return Breakdown{a.AudioSeconds, a.NoMedia(), a.DirectSeconds, a.NoClinician()}
 }
 
 // Modality returns the media state held for the most seconds (ties go to
 // video, then audio only).
 func (a Amount) Modality() Modality {
-	off := a.Seconds - a.VideoSeconds - a.AudioSeconds
+	off := a.NoMedia()
 	switch {
 	case a.Seconds == 0:
-		return ModalityCameraOff
+		return ModalityNoMedia
 	case a.VideoSeconds >= a.AudioSeconds && a.VideoSeconds >= off:
 		return ModalityVideo
 	case a.AudioSeconds >= off:
 		return ModalityAudioOnly
 	}
-	return ModalityCameraOff
+	return ModalityNoMedia
 }
 
 // Piece is the part of a segment that falls on one local date.
@@ -204,9 +240,9 @@ func (s *Segment) piecesBetween(loc *time.Location, from, to time.Time) []Piece 
 }
 
 // measure counts the presence in [from, to): the time outside gaps, split
-// by the media state in force.
+// by the state in force.
 func (s *Segment) measure(from, to time.Time) Amount {
-	var present, video, audio time.Duration
+	var present, video, audio, direct time.Duration
 	for i, c := range s.Media {
 		a, b := c.At, to
 		if i+1 < len(s.Media) {
@@ -217,6 +253,9 @@ func (s *Segment) measure(from, to time.Time) Amount {
 		}
 		d := s.presentIn(maxTime(a, from), minTime(b, to))
 		present += d
+		if !c.NoClinician {
+			direct += d
+		}
 		switch {
 		case c.Video:
 			video += d
@@ -226,8 +265,9 @@ func (s *Segment) measure(from, to time.Time) Amount {
 	}
 	if len(s.Media) == 0 {
 		present = s.presentIn(from, to)
+		direct = present
 	}
-	return Amount{int64(present / time.Second), int64(video / time.Second), int64(audio / time.Second)}
+	return Amount{int64(present / time.Second), int64(video / time.Second), int64(audio / time.Second), int64(direct / time.Second)}
 }
 
 // presentIn returns the length of [a, b) minus the gaps in it.

@@ -168,16 +168,16 @@ func TestModality(t *testing.T) {
 	}{
 		{Amount{Seconds: 100, VideoSeconds: 60, AudioSeconds: 40}, ModalityVideo},
 		{Amount{Seconds: 100, VideoSeconds: 30, AudioSeconds: 50}, ModalityAudioOnly},
-		{Amount{Seconds: 100, VideoSeconds: 20, AudioSeconds: 20}, ModalityCameraOff},
+		{Amount{Seconds: 100, VideoSeconds: 20, AudioSeconds: 20}, ModalityNoMedia},
 		{Amount{Seconds: 90, VideoSeconds: 30, AudioSeconds: 30}, ModalityVideo}, // a tie goes to video
-		{Amount{}, ModalityCameraOff},
+		{Amount{}, ModalityNoMedia},
 	}
 	for _, c := range cases {
 		if got := c.a.Modality(); got != c.want {
 			t.Errorf("%+v: modality %s, want %s", c.a, got, c.want)
 		}
 	}
-	if ModalityOf(true, false) != ModalityAudioOnly || ModalityOf(false, true) != ModalityVideo || ModalityOf(false, false) != ModalityCameraOff {
+	if ModalityOf(true, false) != ModalityAudioOnly || ModalityOf(false, true) != ModalityVideo || ModalityOf(false, false) != ModalityNoMedia {
 		t.Error("ModalityOf names the media states wrongly")
 	}
 }

@@ -186,7 +186,7 @@ func WeeklyStatus(in StatusInput) Status {
 		return StatusBelow
 	}
 	counted := func(d Date, extra time.Duration) bool {
-		a := time.Duration(t.Days[d].Seconds)*time.Second + extra
+		a := time.Duration(t.Days[d].DirectSeconds)*time.Second + extra
 		return a > 0 && a >= in.DayMinimum
 	}
 	var more time.Duration

@@ -449,13 +449,16 @@ func opsFor(res result, e *Event, loc *time.Location) []op {
 				ops = appendIncr(ops, k, "seconds", sign*p.Seconds)
 				ops = appendIncr(ops, k, "video_seconds", sign*p.VideoSeconds)
 				ops = appendIncr(ops, k, "audio_seconds", sign*p.AudioSeconds)
+				ops = appendIncr(ops, k, "direct_seconds", sign*p.DirectSeconds)
 				ops = appendIncr(ops, k, "r:"+s.Room, sign*p.Seconds)
 				ops = appendIncr(ops, k, "rv:"+s.Room, sign*p.VideoSeconds)
 				ops = appendIncr(ops, k, "ra:"+s.Room, sign*p.AudioSeconds)
+				ops = appendIncr(ops, k, "rd:"+s.Room, sign*p.DirectSeconds)
 			}
 			ops = appendIncr(ops, weekKey(s.Sub, w), "d:"+p.Date.String(), sign*p.Seconds)
 			ops = appendIncr(ops, weekKey(s.Sub, w), "dv:"+p.Date.String(), sign*p.VideoSeconds)
 			ops = appendIncr(ops, weekKey(s.Sub, w), "da:"+p.Date.String(), sign*p.AudioSeconds)
+			ops = appendIncr(ops, weekKey(s.Sub, w), "dd:"+p.Date.String(), sign*p.DirectSeconds)
 			ops = append(ops,
 				op{kind: opSet, key: weekKey(s.Sub, w), field: "name", value: s.Name},
 				op{kind: opSet, key: weekKey(s.Sub, w), field: "role", value: string(s.Role)})
