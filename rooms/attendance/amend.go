@@ -91,7 +91,7 @@ func correct(prev *Segment, e *Event, loc *time.Location) result {
 		s = &Segment{
 			ID: e.Segment, Program: e.Program, Room: e.Room, Kind: e.RoomKind, Title: e.Title,
 			Sub: e.Sub, Name: e.Name, Role: e.Role, Node: e.Node,
-			Media: []MediaChange{{At: e.Start, Audio: e.Audio, Video: e.Video}},
+			Media: []MediaChange{{At: e.Start, Audio: e.Audio, Video: e.Video, NoClinician: e.NoClinician}},
 		}
 	case prev.Open():
 		return result{} // Store.Correct refuses; a replayed one changes nothing
@@ -119,6 +119,9 @@ type CorrectionInput struct {
 	Name    string
 	Role    rooms.Role
 	Video   bool // the new presence's modality: video, or audio only
+	// Clinician: a therapist of the program was with them (direct
+	// service); without it the new presence is recorded as without one.
+	Clinician bool
 	// Start and End are the bounds from now on; equal bounds void the
 	// segment.
 	Start, End time.Time
@@ -175,7 +178,7 @@ func (s *Store) Correct(ctx context.Context, program string, c CorrectionInput) 
 		}
 		e.Segment = "corr-" + randomID()
 		e.Room, e.RoomKind, e.Sub, e.Name, e.Role = c.Room, c.Kind, c.Sub, c.Name, c.Role
-		e.Audio, e.Video = true, c.Video
+		e.Audio, e.Video, e.NoClinician = true, c.Video, !c.Clinician
 	}
 	return s.Append(ctx, e)
 }
