@@ -168,7 +168,7 @@ func (s *Store) Correct(ctx context.Context, program string, c CorrectionInput) 
 		if segs[0].Open() {
 			return Receipt{}, fmt.Errorf("%w: the segment is still open; correct it once it has closed", ErrAmend)
 		}
-		e.Segment = c.Segment
+		e.Segment, c.Sub = c.Segment, segs[0].Sub
 	} else {
 		if c.Room == "" || c.Sub == "" || !c.Role.Valid() {
 			return Receipt{}, fmt.Errorf("%w: a new presence needs a session, a person and a role", ErrAmend)
@@ -180,7 +180,9 @@ func (s *Store) Correct(ctx context.Context, program string, c CorrectionInput) 
 		e.Room, e.RoomKind, e.Sub, e.Name, e.Role = c.Room, c.Kind, c.Sub, c.Name, c.Role
 		e.Audio, e.Video, e.NoClinician = true, c.Video, !c.Clinician
 	}
-	return s.Append(ctx, e)
+	rec, err := s.Append(ctx, e)
+	rec.Sub = c.Sub
+	return rec, err
 }
 
 // SetAbsence records why sub missed the scheduled session room (reason ""

@@ -140,6 +140,8 @@ type Receipt struct {
 	Seq       int64 // the event's position in the program's chain
 	Duplicate bool  // its ID was already stored: nothing changed
 	Applied   bool  // it changed its segment (an event may be stored without effect, e.g. a second leave)
+	// Sub is the person a correction is about (Store.Correct only).
+	Sub string
 }
 
 // errSkip ends an append whose precondition no longer holds.

@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"iop/rooms/attendance"
 )
@@ -105,4 +106,19 @@ func (a Attendance) Billing(ctx context.Context, program string) (attendance.Bil
 		}
 	}
 	return b, nil
+}
+
+// Expects returns the occurrence whose room id is room when it is one of
+// client sub's own sessions (an absence reason can be recorded for it);
+// otherwise an error that wraps ErrNotFound.
+func (st *Store) Expects(ctx context.Context, program, sub, room string) (Occurrence, error) {
+	sch, err := st.LoadFor(ctx, program, sub)
+	if err != nil {
+		return Occurrence{}, err
+	}
+	o, err := sch.Find(room)
+	if err != nil || !sch.attends(sub, &o) {
+		return Occurrence{}, fmt.Errorf("%w: %s is not one of %s's sessions", ErrNotFound, room, sub)
+	}
+	return o, nil
 }
