@@ -194,8 +194,8 @@ func TestBillingExportThroughTheServer(t *testing.T) {
 	}
 	want := map[string]map[string]string{
 		"2026-11-02 c1": {"program": program, "name": "Name c1", "clinicians": "th1", "session_types": "group",
-			"sessions":       room("g1", 2) + ";" + room("g2", 2) + ";" + room("g3", 2),
-			"codes":          "H0015;90853;90853;90853", "place_of_service": "10", "modifier": "95",
+			"sessions": room("g1", 2) + ";" + room("g2", 2) + ";" + room("g3", 2),
+			"codes":    "H0015;90853;90853;90853", "place_of_service": "10", "modifier": "95",
 			"direct_seconds": "10800", "no_clinician_seconds": "1200", "video_seconds": "12000", "audio_only_seconds": "0",
 			"no_media_seconds": "0", "billable": "true", "group_sizes": room("g1", 2) + ":2;" + room("g2", 2) + ":1;" + room("g3", 2) + ":1",
 			"late": "", "left_early": "", "absences": ""},
