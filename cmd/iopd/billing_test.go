@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -247,5 +248,35 @@ func TestBillingExportThroughTheServer(t *testing.T) {
 	}
 	if len(found) != 3 {
 		t.Errorf("audit trail has %v of absence, correction and export:\n%+v", found, entries)
+	}
+}
+
+// TestBillingColumnsDocumented: docs/api.md has a row for every column of
+// the billing export, and an example whose header is the export's.
+func TestBillingColumnsDocumented(t *testing.T) {
+	b, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	_, section, ok := strings.Cut(doc, "### `GET /v1/attendance/programs/{program}/billing/{yyyy-Www}.csv`")
+	if !ok {
+		t.Fatal("docs/api.md has no section for the billing export")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	if !strings.Contains(section, "\n"+attendance.BillingHeader+"\n") {
+		t.Error("the example's header is not the export's")
+	}
+	for _, col := range strings.Split(attendance.BillingHeader, ",") {
+		documented := false
+		for _, line := range strings.Split(section, "\n") {
+			if cell, _, ok := strings.Cut(strings.TrimPrefix(line, "| "), " |"); ok && strings.HasPrefix(line, "| ") &&
+				strings.Contains(cell, "`"+col+"`") {
+				documented = true
+			}
+		}
+		if !documented {
+			t.Errorf("column %s has no row in docs/api.md", col)
+		}
 	}
 }
