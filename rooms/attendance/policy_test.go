@@ -166,3 +166,27 @@ func TestPolicyDayMinimum(t *testing.T) {
 		t.Errorf("a third day with 1 h 45 min of sessions left: %s, want on_track", got)
 	}
 }
+
+// BenchmarkJudge is the policy's cost per scheduled session: a week report
+// judges each of a client's sessions (about 9 to 15) against their
+// segments.
+func BenchmarkJudge(b *testing.B) {
+	ny := newYork(b)
+	l := func(hh, mm int) time.Time { return time.Date(2026, 11, 30, hh, mm, 0, 0, ny) }
+	x := Expected{Room: "g", Start: l(9, 0), End: l(10, 0)}
+	var segs []*Segment
+	for i := 0; i < 12; i++ { // a week of sessions, some in this room with drops
+		room := "other"
+		if i%4 == 0 {
+			room = "g"
+		}
+		segs = append(segs, present(room, l(8, 55+i), l(9, 30+i), Gap{From: l(9, 10+i), To: l(9, 12+i)}))
+	}
+	p := DefaultPolicy()
+	b.ReportAllocs()
+	for b.Loop() {
+		if a := p.Judge(x, segs, l(12, 0)); a.Seconds == 0 {
+			b.Fatal("nothing counted")
+		}
+	}
+}
