@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // AnyRoom is the room of a therapist's or staff member's token that is not
@@ -22,6 +23,15 @@ type Ref struct {
 // String is the room's key in memory, in Redis keys and in the media
 // plane: "program/id". Neither part may contain "/" (see ValidRoomID).
 func (r Ref) String() string { return r.Program + "/" + r.ID }
+
+// ParseRef reads a Ref written by String.
+func ParseRef(s string) (Ref, error) {
+	program, id, ok := strings.Cut(s, "/")
+	if !ok || program == "" || id == "" {
+		return Ref{}, fmt.Errorf("bad room reference %q", s)
+	}
+	return Ref{Program: program, ID: id}, nil
+}
 
 // idGrammar is what program and room ids look like: a letter or digit,
 // then letters, digits, "_", "-" or "."; at most 128 characters in all

@@ -108,6 +108,10 @@ const (
 	// ReasonReplaced: a silent connection was replaced by its person's
 	// new one (EventRemoved to the old connection).
 	ReasonReplaced = "replaced"
+	// ReasonMoved: the person joined another session (one room at a time,
+	// Manager.MoveOut): this connection is taken out (EventRemoved to it,
+	// EventLeft to the others).
+	ReasonMoved = "moved"
 	// ReasonLocked and ReasonFull say why someone was turned away.
 	ReasonLocked = "locked"
 	ReasonFull   = "room_full"
@@ -936,7 +940,8 @@ func (r *Room) dropLocked(m *member, reason string, at time.Time) {
 		}
 	}
 	e := Event{Type: EventLeft, Participant: m.p, Reason: reason}
-	if now := r.m.now(); !at.IsZero() && now.Sub(at) > evidenceSlack {
+	if now := r.m.now(); !at.IsZero() && (now.Sub(at) > evidenceSlack || reason == ReasonMoved) && !at.After(now) {
+		// A move ends here exactly when the other admission began.
 		e.At = maxTime(at, m.since)
 	}
 	r.emitLocked(e, allAdmitted)
@@ -1060,6 +1065,39 @@ func (m *Manager) forgetEnded(ref Ref) {
 	m.endedMu.Lock()
 	defer m.endedMu.Unlock()
 	delete(m.ended, ref)
+}
+
+// MoveOut takes person sub of program out of every room of this node but
+// keep, waiting or admitted: they joined keep, and a person is in one room
+// at a time. Each of their connections elsewhere gets EventRemoved (Reason
+// ReasonMoved) and leaves at at (zero: now), the time of the other
+// admission, so their time here ends where it begins there. It returns
+// how many connections it took out.
+func (m *Manager) MoveOut(program, sub string, keep Ref, at time.Time) int {
+	n := 0
+	for _, r := range m.Rooms() {
+		if r.ref.Program != program || r.ref == keep {
+			continue
+		}
+		r.mu.Lock()
+		var gone []*member
+		for _, x := range r.members {
+			if x.p.Sub == sub {
+				gone = append(gone, x)
+			}
+		}
+		for _, x := range gone {
+			r.emitLocked(Event{Type: EventRemoved, Participant: x.p, Reason: ReasonMoved}, only(x))
+			r.dropLocked(x, ReasonMoved, at)
+		}
+		empty := len(r.members) == 0
+		r.mu.Unlock()
+		if empty && len(gone) > 0 {
+			m.closeIfEmpty(r)
+		}
+		n += len(gone)
+	}
+	return n
 }
 
 // NewManager returns a manager whose room events also go to listeners

@@ -24,6 +24,8 @@ type Seats struct {
 	lost    func(room, ownerURL string)
 	leases  map[store.SeatRef]int // local holders of each lease
 	owned   map[string]int        // local holders of each room claim
+	places  map[placeRef]int      // local connections of each person in each room
+	cancel  context.CancelFunc    // ends the moves subscription
 
 	stop chan struct{}
 	done chan struct{}
@@ -36,7 +38,7 @@ const DefaultLeaseTTL = 15 * time.Second
 func NewSeats(st *store.Store, node, url string, ttl time.Duration, log *slog.Logger) *Seats {
 	s := &Seats{
 		store: st, node: node, url: url, ttl: ttl, log: log,
-		leases: map[store.SeatRef]int{}, owned: map[string]int{},
+		leases: map[store.SeatRef]int{}, owned: map[string]int{}, places: map[placeRef]int{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go s.renewLoop()
@@ -77,6 +79,70 @@ func (s *Seats) Take(ctx context.Context, room string, seatCap int, role Role, s
 			}
 		}
 	}, nil
+}
+
+// placeRef is a person in a room of this node.
+type placeRef struct{ program, sub, room string }
+
+// Place records, across nodes, that person sub of program is now in room
+// on this node: a person is in one room at a time. When they were in
+// another room on another node, that node is told (WhenMoved there) and
+// takes them out as of at; rooms of this node are the caller's
+// (Manager.MoveOut). The returned release forgets the place when this
+// connection leaves (call it exactly once).
+func (s *Seats) Place(ctx context.Context, program, sub, room string, at time.Time) (release func(), err error) {
+	here := store.Place{Node: s.node, Room: room}
+	old, err := s.store.SwapPlace(ctx, program, sub, here, s.ttl)
+	if err != nil {
+		return nil, err
+	}
+	if old.Node != "" && old.Node != s.node && old.Room != room {
+		if err := s.store.PublishMove(ctx, old.Node, store.Move{Program: program, Sub: sub, Room: room, At: at}); err != nil {
+			s.log.Warn("telling a node that a person moved", "err", err)
+		}
+	}
+	ref := placeRef{program, sub, room}
+	s.mu.Lock()
+	s.places[ref]++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		s.places[ref]--
+		last := s.places[ref] == 0
+		if last {
+			delete(s.places, ref)
+		}
+		s.mu.Unlock()
+		if last {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.store.ReleasePlace(ctx, program, sub, here); err != nil {
+				s.log.Warn("releasing a person's place", "err", err)
+			}
+		}
+	}, nil
+}
+
+// WhenMoved sets what to do when a person this node holds joined another
+// room on another node: take them out of this node's rooms but that one
+// (Manager.MoveOut). It subscribes to the node's moves until Close.
+func (s *Seats) WhenMoved(f func(program, sub string, keep Ref, at time.Time)) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	err := s.store.SubscribeMoves(ctx, s.node, func(m store.Move) {
+		ref, err := ParseRef(m.Room)
+		if err != nil || ref.Program != m.Program {
+			return
+		}
+		f(m.Program, m.Sub, ref, m.At)
+	})
+	if err != nil {
+		cancel()
+		return err
+	}
+	s.mu.Lock()
+	s.cancel = cancel
+	s.mu.Unlock()
+	return nil
 }
 
 // Claim makes this node the home of room's media. When another node already
@@ -150,6 +216,10 @@ func (s *Seats) renew() {
 	for room := range s.owned {
 		rooms = append(rooms, room)
 	}
+	places := make([]placeRef, 0, len(s.places))
+	for ref := range s.places {
+		places = append(places, ref)
+	}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), s.ttl/3)
 	defer cancel()
@@ -158,6 +228,13 @@ func (s *Seats) renew() {
 			// Redis was away long enough for the lease to lapse and the
 			// room filled meanwhile: the person stays, but says so.
 			s.log.Warn("renewing a seat", "room", ref.Room, "kept", ok, "err", err)
+		}
+	}
+	for _, p := range places {
+		// false: the person joined another room since, whose node holds
+		// the place now (and told this one).
+		if _, err := s.store.RenewPlace(ctx, p.program, p.sub, store.Place{Node: s.node, Room: p.room}, s.ttl); err != nil {
+			s.log.Warn("renewing a person's place", "err", err)
 		}
 	}
 	for _, room := range rooms {
@@ -188,8 +265,15 @@ func (s *Seats) WhenLost(f func(room, ownerURL string)) {
 	s.lost = f
 }
 
-// Close stops renewing; leases still held expire by themselves.
+// Close stops renewing and listening for moves; leases still held expire
+// by themselves.
 func (s *Seats) Close() {
 	close(s.stop)
 	<-s.done
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }

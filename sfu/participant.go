@@ -243,6 +243,33 @@ func (p *Participant) LastMedia() time.Time {
 	return time.Unix(0, last)
 }
 
+// Flow says what the server receives from p of one kind of media: last is
+// when its latest media packet (padding aside) arrived on any track of
+// that kind, since when that unbroken run of packets began (no pause of
+// over a second); both are zero if none has arrived. It is the evidence of
+// modality, for attendance.
+func (p *Participant) Flow(kind webrtc.RTPCodecType) (since, last time.Time) {
+	var s, l int64
+	for _, u := range p.upTracks() {
+		if u.kind != kind {
+			continue
+		}
+		for i := range u.layers {
+			x := u.layers[i].Load()
+			if x == nil {
+				continue
+			}
+			if at := x.lastAt.Load(); at > l {
+				s, l = x.since.Load(), at
+			}
+		}
+	}
+	if l == 0 {
+		return time.Time{}, time.Time{}
+	}
+	return time.Unix(0, s), time.Unix(0, l)
+}
+
 // upTracks returns the tracks p publishes.
 func (p *Participant) upTracks() []*upTrack {
 	p.mu.Lock()

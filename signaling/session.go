@@ -532,6 +532,7 @@ func (s *session) startMedia(ready chan struct{}, room string) {
 		media.SetForwarding(kind, false)
 	}
 	s.media = media
+	go s.watchReceiving(media)
 }
 
 // mediaOf waits for the participant's media, or reports not_admitted.
@@ -750,12 +751,15 @@ func (s *session) RoomEvent(e rooms.Event) {
 		s.send(protocol.ServerMessage{Type: protocol.TypeMuted, Kind: e.Kind, By: e.By.Name})
 	case e.Type == rooms.EventLeft:
 		reason := e.Reason
-		if reason == rooms.ReasonEnded {
+		if reason == rooms.ReasonEnded || reason == rooms.ReasonMoved {
 			reason = rooms.ReasonLeft
 		}
 		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantLeft, ID: e.Participant.ID, Reason: reason})
 	case e.Type == rooms.EventRemoved && self && e.Reason == rooms.ReasonReplaced:
 		s.replaced() // silent, and the person is back on a new connection
+	case e.Type == rooms.EventRemoved && self && e.Reason == rooms.ReasonMoved:
+		s.ending(rooms.ReasonMoved)
+		s.fail(protocol.CodeMoved, "you joined another session; you are no longer in this one", "", websocket.ClosePolicyViolation)
 	case e.Type == rooms.EventRemoved && self:
 		s.ending(rooms.ReasonRemoved)
 		s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: e.Reason})

@@ -64,6 +64,11 @@ type config struct {
 	// AttendanceOldKeys are the attendance keys AttendanceKey replaced
 	// (chain.ParseKeys): they verify the older parts of the chains.
 	AttendanceOldKeys string
+
+	// pingInterval and idleTimeout are the websocket's (zero: signaling's
+	// defaults, 15 s and 45 s); tests shorten them to see a silent drop
+	// in seconds.
+	pingInterval, idleTimeout time.Duration
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so

@@ -151,6 +151,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.UnjoinedPerAddr = cfg.UnjoinedPerAddr
 	sigCfg.JoinRate = cfg.JoinRate
 	sigCfg.JoinBurst = cfg.JoinBurst
+	sigCfg.PingInterval, sigCfg.IdleTimeout = cfg.pingInterval, cfg.idleTimeout
 	sigCfg.TrustedProxies, _ = signaling.ParseProxies(cfg.Proxies) // checked by parseConfig
 
 	if n.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -172,6 +173,13 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	}
 	n.sig = signaling.New(sigCfg)
 	n.seats.WhenLost(n.sig.MoveRoom)
+	// One room at a time: a person who joins a room on another node is
+	// taken out of this node's rooms.
+	if err := n.seats.WhenMoved(func(program, sub string, keep rooms.Ref, at time.Time) {
+		n.rooms.MoveOut(program, sub, keep, at)
+	}); err != nil {
+		return nil, err
+	}
 	if err := n.watchBlocks(ctx); err != nil {
 		return nil, err
 	}

@@ -356,30 +356,30 @@ func TestRoomsCap(t *testing.T) {
 	t.Run("individual", func(t *testing.T) {
 		t.Parallel()
 		room := uniqueRoom("cap-individual")
-		_, m := knock(t, n.url, mintJoin(t, n.minter, "therapist", rooms.RoleTherapist, room, rooms.KindIndividual))
+		_, m := knock(t, n.url, mintJoin(t, n.minter, "therapist-ind", rooms.RoleTherapist, room, rooms.KindIndividual))
 		expectAnswer(t, "therapist", m, protocol.TypeJoined)
 		if m.Room == nil || m.Room.Kind != string(rooms.KindIndividual) {
 			t.Fatalf("therapist opened %+v, want an individual room", m.Room)
 		}
-		_, m = knock(t, n.url, mintJoin(t, n.minter, "client-1", rooms.RoleClient, room, ""))
+		_, m = knock(t, n.url, mintJoin(t, n.minter, "ind-client-1", rooms.RoleClient, room, ""))
 		expectAnswer(t, "the client", m, protocol.TypeWaiting)
-		c, m := knock(t, n.url, mintJoin(t, n.minter, "client-2", rooms.RoleClient, room, ""))
+		c, m := knock(t, n.url, mintJoin(t, n.minter, "ind-client-2", rooms.RoleClient, room, ""))
 		expectRefused(t, "a second client", c, m, protocol.CodeRoomFull)
-		_, m = knock(t, n.url, mintJoin(t, n.minter, "co-therapist", rooms.RoleTherapist, room, ""))
+		_, m = knock(t, n.url, mintJoin(t, n.minter, "co-therapist-ind", rooms.RoleTherapist, room, ""))
 		expectAnswer(t, "a co-therapist", m, protocol.TypeJoined)
 	})
 
 	t.Run("family", func(t *testing.T) {
 		t.Parallel()
 		room := uniqueRoom("cap-family")
-		_, m := knock(t, n.url, mintJoin(t, n.minter, "therapist", rooms.RoleTherapist, room, rooms.KindFamily))
+		_, m := knock(t, n.url, mintJoin(t, n.minter, "therapist-fam", rooms.RoleTherapist, room, rooms.KindFamily))
 		expectAnswer(t, "therapist", m, protocol.TypeJoined)
 		if m.Room == nil || m.Room.Kind != string(rooms.KindFamily) {
 			t.Fatalf("therapist opened %+v, want a family room", m.Room)
 		}
-		_, m = knock(t, n.url, mintJoin(t, n.minter, "client-1", rooms.RoleClient, room, ""))
+		_, m = knock(t, n.url, mintJoin(t, n.minter, "fam-client-1", rooms.RoleClient, room, ""))
 		expectAnswer(t, "the client", m, protocol.TypeWaiting)
-		c, m := knock(t, n.url, mintJoin(t, n.minter, "client-2", rooms.RoleClient, room, ""))
+		c, m := knock(t, n.url, mintJoin(t, n.minter, "fam-client-2", rooms.RoleClient, room, ""))
 		expectRefused(t, "a second client", c, m, protocol.CodeRoomFull)
 		for i := 1; i <= 6; i++ {
 			who := fmt.Sprintf("family-%d", i)
@@ -399,6 +399,9 @@ func TestRoomsCap(t *testing.T) {
 // then it flows both ways. A denied client is told and disconnected, and its
 // seat goes to the next.
 func TestRoomsWaitingRoom(t *testing.T) {
+	// Its people are not TestRoomsMuteRemove's, which runs at the same
+	// time: a person is in one room at a time (across nodes on a shared
+	// Redis).
 	t.Parallel()
 	n := testNode(t, func(c *config) { c.RoomCaps = "group=3" })
 	room := uniqueRoom("waiting")
@@ -410,7 +413,7 @@ func TestRoomsWaitingRoom(t *testing.T) {
 	}
 
 	th := joinTherapist(t, n.url, mintJoin(t, n.minter, "therapist", rooms.RoleTherapist, room, ""))
-	alex := joinAdmitted(t, th, "alex", joinFn("alex"))
+	alex := joinAdmitted(t, th, "ari", joinFn("ari"))
 	eventually(t, 20*time.Second, "therapist and alex in a call", func() (bool, string) {
 		ok1, s1 := receivesFrom(th, 20, alex)
 		ok2, s2 := receivesFrom(alex, 20, th)
@@ -423,7 +426,7 @@ func TestRoomsWaitingRoom(t *testing.T) {
 		err error
 	}
 	blakeCh := make(chan result, 1)
-	blakeJoin := joinFn("blake")
+	blakeJoin := joinFn("bo")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go func() {
@@ -438,15 +441,15 @@ func TestRoomsWaitingRoom(t *testing.T) {
 			}
 		}
 	})
-	wl := waitEvent(t, th, 10*time.Second, "blake in the waiting list", func(m protocol.ServerMessage) bool { return waitingID(m, "blake") != "" })
-	blakeID := waitingID(wl, "blake")
+	wl := waitEvent(t, th, 10*time.Second, "blake in the waiting list", func(m protocol.ServerMessage) bool { return waitingID(m, "bo") != "" })
+	blakeID := waitingID(wl, "bo")
 
 	// drew waits on a bare socket and tries to publish anyway.
 	drew, m := knock(t, n.url, mintJoin(t, n.minter, "drew", rooms.RoleClient, room, ""))
 	expectAnswer(t, "drew", m, protocol.TypeWaiting)
 	wl = waitEvent(t, th, 10*time.Second, "drew in the waiting list", func(m protocol.ServerMessage) bool { return waitingID(m, "drew") != "" })
 	drewID := waitingID(wl, "drew")
-	if waitingID(wl, "blake") != blakeID || len(wl.Waiting) != 2 {
+	if waitingID(wl, "bo") != blakeID || len(wl.Waiting) != 2 {
 		t.Errorf("waiting list %+v, want blake then drew", wl.Waiting)
 	}
 	if err := drew.Send(protocol.ClientMessage{Type: protocol.TypeOffer, PC: protocol.PCPublish, SDP: newOfferOnlyPC(t), ID: "publish"}); err != nil {

@@ -88,6 +88,7 @@ type Ticket struct {
 	// Admitted is false while the person waits in the waiting room.
 	Admitted bool
 	claim    func()
+	place    func() // forgets, across nodes, that the person is here
 	left     sync.Once
 }
 
@@ -100,6 +101,9 @@ func (t *Ticket) Leave(reason string) { t.LeaveAt(reason, time.Time{}) }
 func (t *Ticket) LeaveAt(reason string, at time.Time) {
 	t.left.Do(func() {
 		t.Room.LeaveAt(t.Participant.ID, reason, at)
+		if t.place != nil {
+			t.place()
+		}
 		if t.claim != nil {
 			t.claim()
 		}
@@ -198,7 +202,27 @@ func (a *Admission) Admit(ctx context.Context, req Request) (*Ticket, error) {
 		return refuse(err)
 	}
 	t.Room, t.Participant = room, me
+	a.moveHere(ctx, t, ref, g.Sub)
 	return t, nil
+}
+
+// moveHere makes ref the one room the person is in: their connections in
+// other rooms of the program end (reason moved) as of now, on this node at
+// once and on another node through Redis. A person's second connection in
+// the same room is not a move.
+func (a *Admission) moveHere(ctx context.Context, t *Ticket, ref rooms.Ref, sub string) {
+	at := time.Now()
+	a.cfg.Rooms.MoveOut(ref.Program, sub, ref, at)
+	if a.cfg.Seats == nil {
+		return
+	}
+	release, err := a.cfg.Seats.Place(ctx, ref.Program, sub, ref.String(), at)
+	if err != nil {
+		// Redis is away: the rooms of this node are one room at a time
+		// already; another node's would end when its lease lapses.
+		return
+	}
+	t.place = release
 }
 
 // open finds or opens the room: a scheduled session is what the timetable

@@ -98,7 +98,12 @@
 // EventJoined, EventUpdated, EventLeft and EventEnded into attendance
 // events with unique ids (node, boot id, counter). A person's connections
 // in one room share one segment (a second tab, or a reconnect before the
-// old socket times out). A drop writes a leave with reason dropped at
+// old socket times out). A connection's media is what the media plane
+// receives (rooms.Participant.Receiving, from EventReceiving) and the
+// person has not turned off; the recorder knows which therapists are
+// seated in each room and records no_clinician for everyone else there
+// while none is. A person who joins another room leaves this one with
+// reason moved at that moment (one room at a time, rooms.Manager.MoveOut). A drop writes a leave with reason dropped at
 // once; an admission of the same person in the same room within the grace
 // period writes a resume of that segment. Heartbeats go every 15 s for the
 // node's open segments, and each heartbeat also sweeps every program for

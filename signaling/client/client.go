@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -22,6 +24,7 @@ import (
 type Conn struct {
 	ws      *websocket.Conn
 	writeMu sync.Mutex
+	deaf    atomic.Bool // pings go unanswered
 }
 
 // SignalURL turns a server base URL (http://host:port) into its websocket endpoint.
@@ -47,8 +50,29 @@ func Dial(ctx context.Context, base string, header http.Header) (*Conn, error) {
 		return nil, fmt.Errorf("dial signaling: %w", err)
 	}
 	ws.SetReadLimit(4 << 20)
-	return &Conn{ws: ws}, nil
+	c := &Conn{ws: ws}
+	ws.SetPingHandler(func(data string) error {
+		if c.deaf.Load() {
+			return nil
+		}
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	return c, nil
 }
+
+// StopPongs leaves the server's pings unanswered from now on, as a frozen
+// process would (with Participant.Freeze, a silent drop).
+func (c *Conn) StopPongs() { c.deaf.Store(true) }
 
 // Send writes one message as JSON.
 func (c *Conn) Send(m any) error {

@@ -57,7 +57,9 @@ type Participant struct {
 
 	audio, video *webrtc.TrackLocalStaticSample
 	keyframeReqs atomic.Int64
-	wantKeyframe atomic.Bool
+	// quietAudio and quietVideo stop writing that kind (Pause).
+	quietAudio, quietVideo atomic.Bool
+	wantKeyframe           atomic.Bool
 
 	mu       sync.Mutex
 	received map[TrackKey]*TrackStats
@@ -271,8 +273,13 @@ func (p *Participant) sendMedia() {
 		case <-p.done:
 			return
 		case <-audioTick.C:
-			_ = p.audio.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
+			if !p.quietAudio.Load() {
+				_ = p.audio.WriteSample(media.Sample{Data: opus, Duration: 20 * time.Millisecond})
+			}
 		case <-videoTick.C:
+			if p.quietVideo.Load() {
+				continue
+			}
 			key := n%90 == 0 || p.wantKeyframe.Swap(false)
 			n++
 			// VP8 payload header: bit 0 of the first byte clear marks a keyframe.
@@ -448,6 +455,22 @@ func (p *Participant) WaitPublishing(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// SendMedia sets which kinds of media the participant writes: a camera turned
+// off (video false) sends no video from then on; a muted microphone that
+// a browser stops no audio. Signaling is not told (see Media).
+func (p *Participant) SendMedia(audio, video bool) {
+	p.quietAudio.Store(!audio)
+	p.quietVideo.Store(!video)
+}
+
+// Freeze makes the participant fall silent as a frozen process would: no
+// media, no pongs, no messages; its sockets and PeerConnections stay open
+// until the server gives up on them.
+func (p *Participant) Freeze() {
+	p.SendMedia(false, false)
+	p.conn.StopPongs()
 }
 
 // Leave sends leave and closes everything.

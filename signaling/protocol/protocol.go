@@ -100,6 +100,9 @@ const (
 	// CodeReplaced closes a person's oldest socket when they open more
 	// than the node allows (IOP_SOCKETS_PER_PERSON).
 	CodeReplaced = "replaced"
+	// CodeMoved closes a person's connection to a session when they join
+	// another one: a person is in one room at a time.
+	CodeMoved = "moved"
 	// CodeTooManyConnections refuses a socket from an address that holds
 	// too many sockets that have not joined (IOP_UNJOINED_PER_ADDR).
 	CodeTooManyConnections = "too_many_connections"

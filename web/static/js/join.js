@@ -73,6 +73,12 @@ const errorMessages = {
     retry: true,
     retryLabel: 'Join here instead',
   },
+  moved: {
+    title: 'You joined another session',
+    text: 'You can be in one session at a time, so this one was closed when you joined the other. Use the other one, or join again here.',
+    retry: true,
+    retryLabel: 'Join here instead',
+  },
   too_many_connections: {
     title: 'Too many connections from your network',
     text: 'Please wait a minute, then try again. If it keeps happening, tell your program.',
@@ -139,7 +145,7 @@ const endedMessage = {
 const supportText = 'If you have questions or need support, please contact your therapist or program.';
 
 /** Server errors that close the connection even after joining (PROTOCOL.md, "Error codes"). */
-const closingCodes = new Set(['too_large', 'join_timeout', 'rate_limited', 'replaced', 'too_many_connections', 'too_many_joins']);
+const closingCodes = new Set(['too_large', 'join_timeout', 'rate_limited', 'replaced', 'moved', 'too_many_connections', 'too_many_joins']);
 
 /** What to say when something the person did in the session was refused. */
 const actionErrors = {
