@@ -109,6 +109,9 @@ const (
 	// PermReadAttendance: read attendance of the program, or (a client)
 	// their own (the target's Sub).
 	PermReadAttendance Permission = "read_attendance"
+	// PermAmendAttendance: record why a client missed a session and
+	// correct the attendance record (new events, never edits).
+	PermAmendAttendance Permission = "amend_attendance"
 	// PermManageSchedule: change the program's schedule and enrollment.
 	PermManageSchedule Permission = "manage_schedule"
 	// PermBook: book, list and cancel individual and family sessions: the
@@ -196,6 +199,11 @@ func (g Grant) May(p Permission, t Target) error {
 			return nil
 		}
 		return deny("attendance is for the program's therapists and staff; a client reads only their own")
+	case PermAmendAttendance:
+		if g.Role.Can(ActAmendAttendance) {
+			return nil
+		}
+		return deny("only staff of this program may record absences and corrections")
 	case PermManageSchedule:
 		if g.Role.Can(ActManageSchedule) {
 			return nil

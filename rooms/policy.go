@@ -32,19 +32,20 @@ type Action string
 
 // The actions the server checks.
 const (
-	ActPublish        Action = "publish"         // send audio and video in a session
-	ActSubscribe      Action = "subscribe"       // receive the others' audio and video
-	ActAdmit          Action = "admit"           // admit or deny from the waiting room
-	ActMute           Action = "mute"            // mute another participant
-	ActRemove         Action = "remove"          // remove another participant
-	ActLock           Action = "lock"            // lock or unlock the room
-	ActEnd            Action = "end"             // end the session for everyone
-	ActInvite         Action = "invite"          // invite family members
-	ActReadAttendance Action = "read_attendance" // read the program's attendance
-	ActManageSchedule Action = "manage_schedule" // change schedule and enrollment
-	ActReadAudit      Action = "read_audit"      // read the program's audit trail
-	ActHandOver       Action = "hand_over"       // make another therapist the host
-	ActBreakout       Action = "breakout"        // split into breakout rooms, move people, visit, bring back
+	ActPublish         Action = "publish"          // send audio and video in a session
+	ActSubscribe       Action = "subscribe"        // receive the others' audio and video
+	ActAdmit           Action = "admit"            // admit or deny from the waiting room
+	ActMute            Action = "mute"             // mute another participant
+	ActRemove          Action = "remove"           // remove another participant
+	ActLock            Action = "lock"             // lock or unlock the room
+	ActEnd             Action = "end"              // end the session for everyone
+	ActInvite          Action = "invite"           // invite family members
+	ActReadAttendance  Action = "read_attendance"  // read the program's attendance
+	ActManageSchedule  Action = "manage_schedule"  // change schedule and enrollment
+	ActReadAudit       Action = "read_audit"       // read the program's audit trail
+	ActAmendAttendance Action = "amend_attendance" // record absence reasons and corrections
+	ActHandOver        Action = "hand_over"        // make another therapist the host
+	ActBreakout        Action = "breakout"         // split into breakout rooms, move people, visit, bring back
 	// ActScreen: share a screen without the host's leave, let clients and
 	// family share, and stop another's share (the host rule decides whose).
 	ActScreen Action = "screen"
@@ -61,7 +62,7 @@ var permissions = map[Role][]Action{
 	RoleTherapist: {ActPublish, ActSubscribe, ActAdmit, ActMute, ActRemove, ActLock, ActEnd, ActInvite, ActHandOver, ActReadAttendance, ActScreen, ActSpotlight, ActBreakout},
 	RoleClient:    {ActPublish, ActSubscribe},
 	RoleFamily:    {ActPublish, ActSubscribe},
-	RoleStaff:     {ActPublish, ActSubscribe, ActReadAttendance, ActManageSchedule, ActReadAudit},
+	RoleStaff:     {ActPublish, ActSubscribe, ActReadAttendance, ActManageSchedule, ActReadAudit, ActAmendAttendance},
 }
 
 // Can reports whether role r may do a.

@@ -38,6 +38,9 @@ type call struct {
 	// refused is why the bearer's token did not verify, on a route that
 	// answers that itself (rooms.PermLink); the grant is then empty.
 	refused error
+	// subject and note, when the handler sets them, name the audit
+	// entry's subject (when the path has none) and end its detail.
+	subject, note string
 }
 
 // created is a handler result answered with 201 Created.
@@ -63,6 +66,10 @@ func (s *Server) routes() []route {
 		{pattern: "GET /v1/attendance/rooms/{room}", perm: rooms.PermReadAttendance, handle: s.attendanceRoom, trace: audit.ActionAttendanceRead, traceFirst: true},
 		{pattern: "GET /v1/attendance/people/{sub}/weeks/{week}", perm: rooms.PermReadAttendance, handle: s.attendancePerson, trace: audit.ActionAttendanceRead, traceFirst: true},
 		{pattern: "GET /v1/attendance/programs/{program}/weeks/{week}", perm: rooms.PermReadAttendance, handle: s.attendanceProgram, trace: audit.ActionAttendanceRead, traceFirst: true},
+		{pattern: "GET /v1/attendance/programs/{program}/billing/{week}", perm: rooms.PermReadAttendance, handle: s.attendanceBilling, trace: audit.ActionAttendanceRead, traceFirst: true},
+		{pattern: "PUT " + p + "/attendance/absences/{sub}/{room}", perm: rooms.PermAmendAttendance, handle: s.absence(true), trace: audit.ActionAbsence},
+		{pattern: "DELETE " + p + "/attendance/absences/{sub}/{room}", perm: rooms.PermAmendAttendance, handle: s.absence(false), trace: audit.ActionAbsence},
+		{pattern: "POST " + p + "/attendance/corrections", perm: rooms.PermAmendAttendance, handle: s.correct, trace: audit.ActionCorrection},
 		{pattern: "GET /v1/audit/programs/{program}", perm: rooms.PermReadAudit, handle: s.auditTrail, trace: audit.ActionAuditRead, traceFirst: true},
 		{pattern: "GET /v1/me/sessions", perm: rooms.PermSelf, handle: s.mySessions},
 		{pattern: "POST /v1/me/consent", perm: rooms.PermConsent, handle: s.acknowledge, trace: audit.ActionConsent},
@@ -191,7 +198,14 @@ func (s *Server) serve(rt route) http.HandlerFunc {
 			return
 		}
 		if rt.trace != "" && !rt.traceFirst {
-			s.record(c.grant, rt.trace, r.PathValue("room"), r.PathValue("sub"), "", r.Method+" "+r.URL.Path, c.addr)
+			subject, detail := r.PathValue("sub"), r.Method+" "+r.URL.Path
+			if subject == "" {
+				subject = c.subject
+			}
+			if c.note != "" {
+				detail += " " + c.note
+			}
+			s.record(c.grant, rt.trace, r.PathValue("room"), subject, "", detail, c.addr)
 		}
 		writeResult(w, out)
 	}

@@ -492,7 +492,7 @@ func errorCode(err error) string {
 		return protocol.CodeForbidden
 	case errors.Is(err, admission.ErrRemoved):
 		return protocol.CodeRemoved
-	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, schedule.ErrNotFound):
+	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, schedule.ErrNotFound), errors.Is(err, attendance.ErrNoSegment):
 		return protocol.CodeNotFound
 	case errors.Is(err, rooms.ErrRoomFull):
 		return protocol.CodeRoomFull
@@ -524,7 +524,8 @@ func errorCode(err error) string {
 		return protocol.CodeScreenOff
 	case errors.Is(err, rooms.ErrScreenBusy):
 		return protocol.CodeScreenBusy
-	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid):
+	case errors.Is(err, schedule.ErrInvalid), errors.Is(err, attendance.ErrTargets), errors.Is(err, audit.ErrInvalid),
+		errors.Is(err, attendance.ErrAmend), errors.Is(err, attendance.ErrInvalid):
 		return protocol.CodeBadMessage
 	}
 	return protocol.CodeInternal

@@ -20,7 +20,7 @@ import (
 // runAttendance dispatches iopctl attendance SUBCOMMAND.
 func runAttendance(args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("attendance: want report, export, verify or rebuild")
+		return errors.New("attendance: want report, export, billing, absence, correct, verify or rebuild")
 	}
 	switch args[0] {
 	case "report":
@@ -31,8 +31,14 @@ func runAttendance(args []string, getenv func(string) string, stdout io.Writer) 
 		return attendanceVerify(args[1:], getenv, stdout)
 	case "rebuild":
 		return attendanceRebuild(args[1:], getenv, stdout)
+	case "billing":
+		return attendanceBilling(args[1:], getenv, stdout)
+	case "absence":
+		return attendanceAbsence(args[1:], getenv, stdout)
+	case "correct":
+		return attendanceCorrect(args[1:], getenv, stdout)
 	}
-	return fmt.Errorf("attendance %s: unknown (want report, export, verify or rebuild)", args[0])
+	return fmt.Errorf("attendance %s: unknown (want report, export, billing, absence, correct, verify or rebuild)", args[0])
 }
 
 // attendanceKeyFlag adds -key-file to an attendance command and returns
@@ -217,8 +223,10 @@ func attendanceExport(args []string, getenv func(string) string, stdout io.Write
 }
 
 // attendanceVerify walks a program's hash chain and compares its rollups
-// with its events; a broken chain or a rollup that differs is an error
-// (exit status 1) naming the first altered or missing event, or the rollup.
+// with its events, then checks the chain against the heads the audit
+// trail recorded for its exports; a broken chain, a rollup that differs or
+// an exported head the chain no longer holds is an error (exit status 1)
+// naming the first altered or missing event, the rollup, or the export.
 func attendanceVerify(args []string, getenv func(string) string, stdout io.Writer) error {
 	cmd := newCommand("attendance verify", "PROGRAM [-key-file FILE] [-redis URL]", stdout)
 	redisURL := redisFlag(cmd, getenv)
@@ -260,8 +268,23 @@ func attendanceVerify(args []string, getenv func(string) string, stdout io.Write
 		case v.Key != "":
 			mode = fmt.Sprintf("keyed (HMAC-SHA256, key %s)", v.Key)
 		}
-		_, err = fmt.Fprintf(stdout, "OK %s: %d events, head seq %d, hash %s, %s; %d rollups match the events\n",
-			program, v.Events, v.Seq, orNone(v.Head), mode, v.Rollups)
+		heads, err := recordedHeads(ctx, s, getenv, program)
+		if err != nil {
+			return fmt.Errorf("read the exports' chain heads from the audit trail: %w", err)
+		}
+		checks, err := s.att.CheckHeads(ctx, program, heads)
+		if err != nil {
+			return err
+		}
+		for _, c := range checks {
+			if !c.OK {
+				fmt.Fprintf(stdout, "FAILED %s: an export recorded in the audit trail was read at seq %d hash %s; the chain now has %s there\n",
+					program, c.Recorded.Seq, c.Recorded.Hash, orNone(c.Found))
+				return fmt.Errorf("attendance of %s: the chain no longer holds what was exported at seq %d", program, c.Recorded.Seq)
+			}
+		}
+		_, err = fmt.Fprintf(stdout, "OK %s: %d events, head seq %d, hash %s, %s; %d rollups match the events; %d exported heads hold\n",
+			program, v.Events, v.Seq, orNone(v.Head), mode, v.Rollups, len(checks))
 		return err
 	})
 }

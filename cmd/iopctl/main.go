@@ -75,7 +75,10 @@ Against the deployment's Redis (-redis URL or IOP_REDIS_URL):
   iopctl enroll end PROGRAM SUB -date DATE -reason discharge|completion|step_down
   iopctl attendance report PROGRAM [-week 2026-W49] [-sub SUB]
   iopctl attendance export PROGRAM [-week 2026-W49] [-o FILE.csv]   ends with the chain head
-  iopctl attendance verify PROGRAM                exit status 1 if the event chain or a rollup was altered
+  iopctl attendance billing PROGRAM [-week 2026-W49] [-o FILE.csv]  one line per client per date of service
+  iopctl attendance absence PROGRAM SUB SESSION-ROOM excused|no_show|cancelled|none -author STAFF-SUB
+  iopctl attendance correct PROGRAM -segment ID -start TIME -end TIME -reason TEXT -author STAFF-SUB
+  iopctl attendance verify PROGRAM                exit status 1 if the event chain, a rollup or an exported head was altered
   iopctl attendance rebuild PROGRAM [-force]      recompute the rollups from the events (refuses a broken chain)
   iopctl audit show PROGRAM [-after ID] [-n 100]   a page of the program's audit trail
   iopctl audit verify PROGRAM                     exit status 1 if the audit chain was altered
@@ -85,7 +88,8 @@ Against the deployment's Redis (-redis URL or IOP_REDIS_URL):
 The audit commands read the audit key from IOP_AUDIT_KEY or -key-file FILE ("hex:"
 and hex digits, or raw bytes; at least 32 bytes), the same key as iopd. The
 attendance commands read the attendance chain key the same way from
-IOP_ATTENDANCE_KEY or -key-file FILE.
+IOP_ATTENDANCE_KEY or -key-file FILE, and the keys it replaced from
+IOP_ATTENDANCE_OLD_KEYS; verify, absence and correct also use IOP_AUDIT_KEY.
 
 Run "iopctl COMMAND -h" for the flags of a command.
 `

@@ -82,12 +82,16 @@ func openStores(ctx context.Context, redisURL string, getenv func(string) string
 	if err != nil {
 		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
 	}
+	oldKeys, err := chain.ParseKeys(getenv("IOP_ATTENDANCE_OLD_KEYS"))
+	if err != nil {
+		return nil, fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
+	}
 	st, err := store.Open(ctx, redisURL)
 	if err != nil {
 		return nil, err
 	}
 	sched := schedule.NewStore(st.Redis)
-	att := attendance.New(st.Redis, attendance.Options{Zone: zone, Schedule: schedule.ForAttendance(sched), Roster: schedule.ForAttendance(sched), Key: key})
+	att := attendance.New(st.Redis, attendance.Options{Zone: zone, Schedule: schedule.ForAttendance(sched), Roster: schedule.ForAttendance(sched), Programs: schedule.ForAttendance(sched), Key: key, OldKeys: oldKeys})
 	return &stores{st: st, sched: sched, att: att}, nil
 }
 

@@ -66,6 +66,9 @@ type config struct {
 	// format as AuditKey; a key of its own, so that either can be set or
 	// rotated without touching the other's chain).
 	AttendanceKey string
+	// AttendanceOldKeys are the attendance keys AttendanceKey replaced
+	// (chain.ParseKeys): they verify the older parts of the chains.
+	AttendanceOldKeys string
 
 	// pingInterval and idleTimeout are the websocket's (zero: signaling's
 	// defaults, 15 s and 45 s); tests shorten them to see a silent drop
@@ -109,7 +112,8 @@ func options(c *config) []option {
 		{"node-id", "IOP_NODE_ID", "this node's id in the node registry (default: random)", &c.NodeID, ""},
 		{"data-dir", "IOP_DATA_DIR", "directory for the attendance spool used while Redis is unreachable; keep it on a disk that survives restarts (default: a temporary directory)", &c.DataDir, ""},
 		{"audit-key", "IOP_AUDIT_KEY", "HMAC key of the audit trail's hash chain: hex: and hex digits, or raw bytes; at least 32 bytes (unset: plain SHA-256)", &c.AuditKey, ""},
-		{"attendance-key", "IOP_ATTENDANCE_KEY", "HMAC key of the attendance event chain, as IOP_AUDIT_KEY: hex: and hex digits, or raw bytes; at least 32 bytes. Set on every node and for iopctl attendance; a chain keeps its key once keyed (unset: plain SHA-256)", &c.AttendanceKey, ""},
+		{"attendance-key", "IOP_ATTENDANCE_KEY", "HMAC key of the attendance event chain, as IOP_AUDIT_KEY: hex: and hex digits, or raw bytes; at least 32 bytes. Set on every node and for iopctl attendance; a keyed chain stays keyed, its key changes only by rotation (IOP_ATTENDANCE_OLD_KEYS) (unset: plain SHA-256)", &c.AttendanceKey, ""},
+		{"attendance-old-keys", "IOP_ATTENDANCE_OLD_KEYS", "attendance chain keys that IOP_ATTENDANCE_KEY replaced, in its format, separated by commas: the events they keyed still verify, and a chain last keyed with one passes to IOP_ATTENDANCE_KEY with its next event (docs/reliability.md, key rotation)", &c.AttendanceOldKeys, ""},
 		{"audit-retention", "IOP_AUDIT_RETENTION", "how long audit entries are kept: days (2192d) or a duration; at least six years", &c.AuditRetention, "2192d"},
 		{"sockets-per-person", "IOP_SOCKETS_PER_PERSON", "signaling sockets one person may hold on this node; a join beyond it closes their oldest with replaced", &c.SocketsPerPerson, "4"},
 		{"unjoined-per-addr", "IOP_UNJOINED_PER_ADDR", "signaling sockets one IP address may hold open before joining; more are refused with too_many_connections", &c.UnjoinedPerAddr, "20"},
@@ -227,6 +231,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if _, err := chain.ParseKey(c.AttendanceKey); err != nil {
 		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
+	}
+	if _, err := chain.ParseKeys(c.AttendanceOldKeys); err != nil {
+		return nil, fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
 	}
 	if _, err := audit.ParseRetention(c.AuditRetention); err != nil {
 		return nil, fmt.Errorf("IOP_AUDIT_RETENTION: %w", err)

@@ -317,10 +317,15 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
 	}
+	oldKeys, err := chain.ParseKeys(cfg.AttendanceOldKeys)
+	if err != nil {
+		return fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
+	}
 	n.schedule = schedule.NewStore(n.store.Redis)
 	n.telehealth = telehealth.New(n.store.Redis, n.schedule)
 	n.attendance = attendance.New(n.store.Redis, attendance.Options{
-		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule), Key: key,
+		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule),
+		Programs: schedule.ForAttendance(n.schedule), Key: key, OldKeys: oldKeys,
 	})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:  cfg.NodeID,

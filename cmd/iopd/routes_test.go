@@ -19,43 +19,47 @@ import (
 // route of the server's table must be here, and nothing else: a route added
 // without a rule fails TestRouteTable.
 var routeRules = map[string][]rooms.Role{
-	"POST /v1/rooms/{room}/invites":                                {rooms.RoleTherapist},
-	"PUT /v1/programs/{program}/blocks/{sub}":                      {rooms.RoleTherapist, rooms.RoleStaff},
-	"DELETE /v1/programs/{program}/blocks/{sub}":                   {rooms.RoleTherapist, rooms.RoleStaff},
-	"GET /v1/attendance/rooms/{room}":                              {rooms.RoleTherapist, rooms.RoleStaff},
-	"GET /v1/attendance/people/{sub}/weeks/{week}":                 {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient}, // a client: their own
-	"GET /v1/attendance/programs/{program}/weeks/{week}":           {rooms.RoleTherapist, rooms.RoleStaff},
-	"GET /v1/audit/programs/{program}":                             {rooms.RoleStaff},
-	"GET /v1/me/sessions":                                          {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient, rooms.RoleFamily},
-	"POST /v1/me/consent":                                          {rooms.RoleClient},
-	"GET /v1/programs/{program}/consents":                          {rooms.RoleTherapist, rooms.RoleStaff},
-	"GET /v1/programs/{program}/rooms/{room}/checkins":             {rooms.RoleTherapist, rooms.RoleStaff},
-	"GET /v1/me/calendar":                                          {rooms.RoleClient},
-	"POST /v1/me/calendar":                                         {rooms.RoleClient},
-	"DELETE /v1/me/calendar":                                       {rooms.RoleClient},
-	"GET /v1/link":                                                 allRoles,                                                  // about the bearer's own link; without a token: "invalid"
-	"GET /v1/connectivity":                                         {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily}, // a join token that may join media (staff: for one room)
-	"POST /v1/connectivity":                                        {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily},
-	"GET /v1/calendar/{file}":                                      {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient, rooms.RoleFamily}, // the secret address is the credential
-	"GET /v1/programs/{program}/schedule":                          {rooms.RoleStaff},
-	"PUT /v1/programs/{program}/schedule":                          {rooms.RoleStaff},
-	"PUT /v1/programs/{program}/tracks/{track}":                    {rooms.RoleStaff},
-	"DELETE /v1/programs/{program}/tracks/{track}":                 {rooms.RoleStaff},
-	"PUT /v1/programs/{program}/sessions/{session}":                {rooms.RoleStaff},
-	"DELETE /v1/programs/{program}/sessions/{session}":             {rooms.RoleStaff},
-	"PUT /v1/programs/{program}/holidays/{date}":                   {rooms.RoleStaff},
-	"DELETE /v1/programs/{program}/holidays/{date}":                {rooms.RoleStaff},
-	"PUT /v1/programs/{program}/cancellations/{session}/{date}":    {rooms.RoleStaff},
-	"DELETE /v1/programs/{program}/cancellations/{session}/{date}": {rooms.RoleStaff},
-	"GET /v1/programs/{program}/occurrences":                       {rooms.RoleStaff},
-	"GET /v1/programs/{program}/enrollments":                       {rooms.RoleStaff},
-	"PUT /v1/programs/{program}/enrollments/{sub}":                 {rooms.RoleStaff},
-	"POST /v1/programs/{program}/enrollments/{sub}/track":          {rooms.RoleStaff},
-	"POST /v1/programs/{program}/enrollments/{sub}/end":            {rooms.RoleStaff},
-	"DELETE /v1/programs/{program}/enrollments/{sub}":              {rooms.RoleStaff},
-	"POST /v1/programs/{program}/bookings":                         {rooms.RoleStaff, rooms.RoleTherapist}, // a therapist: sessions they run
-	"GET /v1/programs/{program}/people/{sub}/bookings":             {rooms.RoleStaff, rooms.RoleTherapist},
-	"DELETE /v1/programs/{program}/bookings/{id}":                  {rooms.RoleStaff, rooms.RoleTherapist},
+	"POST /v1/rooms/{room}/invites":                                  {rooms.RoleTherapist},
+	"PUT /v1/programs/{program}/blocks/{sub}":                        {rooms.RoleTherapist, rooms.RoleStaff},
+	"DELETE /v1/programs/{program}/blocks/{sub}":                     {rooms.RoleTherapist, rooms.RoleStaff},
+	"GET /v1/attendance/rooms/{room}":                                {rooms.RoleTherapist, rooms.RoleStaff},
+	"GET /v1/attendance/people/{sub}/weeks/{week}":                   {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient}, // a client: their own
+	"GET /v1/attendance/programs/{program}/weeks/{week}":             {rooms.RoleTherapist, rooms.RoleStaff},
+	"GET /v1/audit/programs/{program}":                               {rooms.RoleStaff},
+	"GET /v1/me/sessions":                                            {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient, rooms.RoleFamily},
+	"POST /v1/me/consent":                                            {rooms.RoleClient},
+	"GET /v1/programs/{program}/consents":                            {rooms.RoleTherapist, rooms.RoleStaff},
+	"GET /v1/programs/{program}/rooms/{room}/checkins":               {rooms.RoleTherapist, rooms.RoleStaff},
+	"GET /v1/me/calendar":                                            {rooms.RoleClient},
+	"POST /v1/me/calendar":                                           {rooms.RoleClient},
+	"DELETE /v1/me/calendar":                                         {rooms.RoleClient},
+	"GET /v1/link":                                                   allRoles,                                                  // about the bearer's own link; without a token: "invalid"
+	"GET /v1/connectivity":                                           {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily}, // a join token that may join media (staff: for one room)
+	"POST /v1/connectivity":                                          {rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily},
+	"GET /v1/calendar/{file}":                                        {rooms.RoleTherapist, rooms.RoleStaff, rooms.RoleClient, rooms.RoleFamily}, // the secret address is the credential
+	"GET /v1/programs/{program}/schedule":                            {rooms.RoleStaff},
+	"PUT /v1/programs/{program}/schedule":                            {rooms.RoleStaff},
+	"PUT /v1/programs/{program}/tracks/{track}":                      {rooms.RoleStaff},
+	"DELETE /v1/programs/{program}/tracks/{track}":                   {rooms.RoleStaff},
+	"PUT /v1/programs/{program}/sessions/{session}":                  {rooms.RoleStaff},
+	"DELETE /v1/programs/{program}/sessions/{session}":               {rooms.RoleStaff},
+	"PUT /v1/programs/{program}/holidays/{date}":                     {rooms.RoleStaff},
+	"DELETE /v1/programs/{program}/holidays/{date}":                  {rooms.RoleStaff},
+	"PUT /v1/programs/{program}/cancellations/{session}/{date}":      {rooms.RoleStaff},
+	"DELETE /v1/programs/{program}/cancellations/{session}/{date}":   {rooms.RoleStaff},
+	"GET /v1/programs/{program}/occurrences":                         {rooms.RoleStaff},
+	"GET /v1/programs/{program}/enrollments":                         {rooms.RoleStaff},
+	"PUT /v1/programs/{program}/enrollments/{sub}":                   {rooms.RoleStaff},
+	"POST /v1/programs/{program}/enrollments/{sub}/track":            {rooms.RoleStaff},
+	"POST /v1/programs/{program}/enrollments/{sub}/end":              {rooms.RoleStaff},
+	"DELETE /v1/programs/{program}/enrollments/{sub}":                {rooms.RoleStaff},
+	"POST /v1/programs/{program}/bookings":                           {rooms.RoleStaff, rooms.RoleTherapist}, // a therapist: sessions they run
+	"GET /v1/programs/{program}/people/{sub}/bookings":               {rooms.RoleStaff, rooms.RoleTherapist},
+	"DELETE /v1/programs/{program}/bookings/{id}":                    {rooms.RoleStaff, rooms.RoleTherapist},
+	"GET /v1/attendance/programs/{program}/billing/{week}":           {rooms.RoleTherapist, rooms.RoleStaff},
+	"PUT /v1/programs/{program}/attendance/absences/{sub}/{room}":    {rooms.RoleStaff},
+	"DELETE /v1/programs/{program}/attendance/absences/{sub}/{room}": {rooms.RoleStaff},
+	"POST /v1/programs/{program}/attendance/corrections":             {rooms.RoleStaff},
 }
 
 var allRoles = []rooms.Role{rooms.RoleTherapist, rooms.RoleClient, rooms.RoleFamily, rooms.RoleStaff}

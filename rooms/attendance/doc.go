@@ -37,9 +37,22 @@
 // met or still reachable, at_risk when the rest of the week (the client's
 // remaining scheduled sessions, or without a schedule 4 h on each
 // remaining day) cannot reach them, below when the week is over and they
-// were not met. An absence is an expected session that ended without any
-// attendance; AbsenceFlags flags the latest 2 expected sessions all missed,
-// or 6 missed within 12 weeks. All of these numbers are Rules.
+// were not met. All of these numbers are Rules.
+//
+// Each program's Policy (ProgramConfig, from its schedule file) decides
+// what counts: a scheduled session is attended with direct service inside
+// its window for SessionShare of its length (half); arriving or leaving
+// beyond LateMargin (10 min) is flagged; a day counts toward the target days
+// with DayMinimum (1 h) of direct service (Policy.Judge, DaysReaching). An
+// absence is an expected session that ended and was not attended;
+// AbsenceFlags flags the latest 2 expected sessions all missed, or 6 missed
+// within 12 weeks. Staff record absence reasons (SetAbsence: excused,
+// no_show, cancelled by the program, which drops the session from what is
+// expected) and corrections (Correct: new bounds for a closed segment, or
+// a presence the record lacks); both are events in the chain with their
+// author, never edits, so verify, rebuild and the rollups apply them.
+// BillingWeek gives one line per client per date of service with the
+// program's codes (Billing), the rendering clinicians and the evidence.
 //
 // # Storage (Redis)
 //
@@ -71,6 +84,11 @@
 //     replays the verified events and names the first stored rollup that
 //     differs. Store.Rebuild checks the chain the same way as it replays
 //     it and refuses a broken one (ErrBroken) unless RebuildForce.
+//   - keys rotate: each keyed entry names its key id; Options.OldKeys
+//     (IOP_ATTENDANCE_OLD_KEYS) verify what they wrote, and a chain last
+//     keyed with one passes to Options.Key with its next event.
+//     CheckHeads compares the chain with heads recorded elsewhere (the
+//     audit trail's export entries, ParsePoint).
 //   - every billing export ends with the chain head (ChainHead) its rows
 //     were read at, and the export's audit entry records it.
 //

@@ -31,6 +31,16 @@ const (
 	// the grace period after a drop. The time between the close and At is
 	// a Gap and not counted. On an unknown segment it acts as KindAdmit.
 	KindResume EventKind = "resume"
+	// KindAbsence records why a client did not attend a scheduled session
+	// (Room is the session, Sub the client, Reason an AbsenceReason, ""
+	// to clear it), set by staff (Author). It touches no segment.
+	KindAbsence EventKind = "absence"
+	// KindCorrect corrects the record, never by editing it: Start and End
+	// become the bounds of the closed segment Segment (equal bounds void
+	// it), or, for a segment the chain does not know, of a presence that
+	// was not recorded (Room, Sub, Role...). Author and Reason say who
+	// and why; the segment keeps the list of its corrections.
+	KindCorrect EventKind = "correct"
 )
 
 // Close reasons beyond rooms' leave reasons.
@@ -69,8 +79,15 @@ type Event struct {
 	Video       bool `json:"video"`
 	NoClinician bool `json:"no_clinician,omitempty"`
 
-	// Leave: why.
+	// Leave: why. Absence: the AbsenceReason. Correct: the author's
+	// reason.
 	Reason string `json:"reason,omitempty"`
+
+	// Absence and correct: the staff member who recorded it (their sub).
+	Author string `json:"author,omitempty"`
+	// Correct: the segment's bounds from now on.
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
 }
 
 // ErrInvalid is returned for an event that can never be stored (missing
@@ -100,6 +117,20 @@ func (e *Event) check() error {
 		if e.Reason == "" {
 			return bad("leave without reason")
 		}
+	case KindAbsence:
+		if e.Room == "" || e.Sub == "" || e.Author == "" {
+			return bad("absence without session, person or author")
+		}
+		if e.Reason != "" && !AbsenceReason(e.Reason).Valid() {
+			return bad("unknown absence reason")
+		}
+	case KindCorrect:
+		if e.Author == "" || e.Reason == "" {
+			return bad("correction without author or reason")
+		}
+		if e.Start.IsZero() || e.End.Before(e.Start) {
+			return bad("correction without bounds, or ending before it starts")
+		}
 	default:
 		return bad("unknown kind " + string(e.Kind))
 	}
@@ -110,11 +141,13 @@ func (e *Event) check() error {
 type outcome int
 
 const (
-	ignored  outcome = iota // no change (unknown segment, already closed, no new state)
-	opened                  // a new segment
-	updated                 // an open segment's media changed
-	reopened                // a closed segment runs again (resume, revival)
-	closed                  // the segment closed, pieces are final
+	ignored   outcome = iota // no change (unknown segment, already closed, no new state)
+	opened                   // a new segment
+	updated                  // an open segment's media changed
+	reopened                 // a closed segment runs again (resume, revival)
+	closed                   // the segment closed, pieces are final
+	noted                    // an absence reason: no segment changed
+	corrected                // a correction: unpieces leave the rollups, pieces enter them
 )
 
 // result is the effect of one event on its segment.
@@ -122,12 +155,20 @@ type result struct {
 	seg    *Segment // the new state (nil when ignored)
 	out    outcome
 	pieces []Piece // presence that became final, to add to the rollups
+	// unpieces is presence a correction takes out of the rollups.
+	unpieces []Piece
 }
 
 // step applies e to prev (nil when the segment is unknown). It is the one
 // place attendance rules live: live appends and Rebuild both run it, in
 // stream order, so they cannot disagree.
 func step(prev *Segment, e *Event, loc *time.Location) result {
+	switch e.Kind {
+	case KindAbsence:
+		return result{out: noted}
+	case KindCorrect:
+		return correct(prev, e, loc)
+	}
 	if prev == nil {
 		if e.Kind != KindAdmit && e.Kind != KindResume {
 			return result{}
@@ -191,5 +232,6 @@ func cloneSegment(s *Segment) *Segment {
 	c := *s
 	c.Media = append([]MediaChange(nil), s.Media...)
 	c.Gaps = append([]Gap(nil), s.Gaps...)
+	c.Corrections = append([]Correction(nil), s.Corrections...)
 	return &c
 }

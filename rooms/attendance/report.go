@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"iop/rooms"
-	"iop/rooms/spreadsheet"
 )
 
 // WeekReport is one person's ISO week: PROTOCOL.md's
@@ -36,6 +34,7 @@ type WeekReport struct {
 	Minutes          int64 `json:"minutes"`
 	VideoMinutes     int64 `json:"video_minutes"`
 	Days             int   `json:"days"`          // local days with any attendance
+	DaysCounted      int   `json:"days_counted"`  // local days reaching the policy's day minimum: toward TargetDays
 	BillableDays     int   `json:"billable_days"` // local days with at least Rules.BillableDay
 	SessionsAttended int   `json:"sessions_attended"`
 
@@ -45,7 +44,10 @@ type WeekReport struct {
 	Status      Status     `json:"status,omitempty"`
 	Absences    int        `json:"absences"`         // expected sessions of the week missed so far
 	Missed      []Expected `json:"missed,omitempty"` // those sessions
-	Flags       []Flag     `json:"flags,omitempty"`  // absence patterns as of the week's end (or now)
+	// Scheduled is each expected session of the week as the program's
+	// policy judges it: attended, late, left early, absence reason.
+	Scheduled []SessionAttendance `json:"scheduled,omitempty"`
+	Flags     []Flag              `json:"flags,omitempty"` // absence patterns as of the week's end (or now)
 
 	Live     bool          `json:"live"` // an open segment is counted up to now
 	Daily    []DayLine     `json:"daily"`
@@ -62,6 +64,7 @@ type DayLine struct {
 	VideoMinutes int64 `json:"video_minutes"`
 	Sessions     int   `json:"sessions"`
 	Billable     bool  `json:"billable"`
+	Counts       bool  `json:"counts"` // reaches the policy's day minimum (counts toward the target days)
 }
 
 // SessionLine is a person's attendance of one session (room) in a week.
@@ -88,54 +91,6 @@ type ProgramWeekReport struct {
 	Week    Week          `json:"week"`
 	Zone    string        `json:"zone"`
 	People  []*WeekReport `json:"people"`
-}
-
-// RoomRef names a session as PROTOCOL.md's room object does (the caller
-// may add locked).
-type RoomRef struct {
-	ID    string     `json:"id"`
-	Kind  rooms.Kind `json:"kind,omitempty"`
-	Title string     `json:"title,omitempty"`
-}
-
-// RoomReport is a session's roster: PROTOCOL.md's
-// GET /v1/attendance/rooms/{room}.
-type RoomReport struct {
-	Program      string  `json:"program"`
-	Zone         string  `json:"zone"`
-	Room         RoomRef `json:"room"`
-	Seconds      int64   `json:"seconds"` // everyone's
-	VideoSeconds int64   `json:"video_seconds"`
-	Breakdown
-	People []*RoomPerson `json:"people"` // in order of first admission
-}
-
-// RoomPerson is one person's presence in a session.
-type RoomPerson struct {
-	Sub          string     `json:"sub"`
-	Name         string     `json:"name,omitempty"`
-	Role         rooms.Role `json:"role"`
-	Seconds      int64      `json:"seconds"`
-	VideoSeconds int64      `json:"video_seconds"`
-	Breakdown
-	Minutes      int64         `json:"minutes"`
-	VideoMinutes int64         `json:"video_minutes"`
-	Segments     []SegmentLine `json:"segments"`
-}
-
-// SegmentLine is one segment in a roster.
-type SegmentLine struct {
-	ID           string     `json:"id"`
-	Start        time.Time  `json:"start"`
-	End          *time.Time `json:"end"` // null while open
-	StartLocal   string     `json:"start_local"`
-	EndLocal     *string    `json:"end_local"`
-	Seconds      int64      `json:"seconds"` // gaps of resumed drops excluded
-	VideoSeconds int64      `json:"video_seconds"`
-	Breakdown
-	Modality Modality `json:"modality"`
-	Reason   string   `json:"reason,omitempty"` // why it closed
-	Gaps     []Gap    `json:"gaps,omitempty"`
 }
 
 // view is one consistent way of reading a program: its zone, live rollup
@@ -340,6 +295,10 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 	if err != nil {
 		return nil, err
 	}
+	pol, err := s.policy(ctx, v.program)
+	if err != nil {
+		return nil, err
+	}
 	start, end := w.Start(v.loc), w.End(v.loc)
 	r := &WeekReport{
 		Program: v.program, Sub: sub, Name: h["name"], Role: rooms.Role(h["role"]), Week: w, Zone: v.loc.String(),
@@ -363,10 +322,11 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 	r.Seconds, r.VideoSeconds, r.Breakdown = t.Seconds, t.VideoSeconds, t.Amount.Breakdown()
 	r.Minutes, r.VideoMinutes = Minutes(t.Seconds), Minutes(t.VideoSeconds)
 	r.Days, r.BillableDays, r.SessionsAttended = t.DaysAttended(), t.BillableDays(s.opts.Rules.BillableDay), t.Sessions()
-	r.Daily, r.Sessions = dayLines(v, segs, t, s.opts.Rules.BillableDay), sessionLines(v, w, segs, t)
+	r.DaysCounted = t.DaysReaching(pol.DayMinimum)
+	r.Daily, r.Sessions = dayLines(v, segs, t, s.opts.Rules.BillableDay, pol.DayMinimum), sessionLines(v, w, segs, t)
 
 	if r.Role == rooms.RoleClient || r.Role == "" {
-		if err := s.clientWeek(ctx, v, r, t); err != nil {
+		if err := s.clientWeek(ctx, v, r, t, segs, pol); err != nil {
 			return nil, err
 		}
 	}
@@ -375,7 +335,7 @@ func (s *Store) personWeek(ctx context.Context, v *view, sub string, w Week) (*W
 
 // dayLines lists the attended local days of a week's totals, with the
 // number of sessions the segments show on each.
-func dayLines(v *view, segs []*Segment, t *Totals, billable time.Duration) []DayLine {
+func dayLines(v *view, segs []*Segment, t *Totals, billable, dayMinimum time.Duration) []DayLine {
 	sessions := map[Date]map[string]bool{}
 	for _, seg := range segs {
 		for _, p := range seg.Pieces(v.loc, v.now) {
@@ -392,6 +352,7 @@ func dayLines(v *view, segs []*Segment, t *Totals, billable time.Duration) []Day
 			Date: d, Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Breakdown: a.Breakdown(), Sessions: len(sessions[d]),
 			Minutes: Minutes(a.Seconds), VideoMinutes: Minutes(a.VideoSeconds),
 			Billable: billableDay(a, billable),
+			Counts:   countsDay(a, dayMinimum),
 		})
 	}
 	return out
@@ -451,14 +412,15 @@ func sessionLines(v *view, w Week, segs []*Segment, t *Totals) []SessionLine {
 	return out
 }
 
-// clientWeek adds a client's targets, status, absences and flags.
-func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Totals) error {
+// clientWeek adds a client's targets, status, the week's scheduled
+// sessions judged by the policy, absences and flags.
+func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Totals, segs []*Segment, pol Policy) error {
 	targets, err := s.TargetsOf(ctx, v.program, r.Sub)
 	if err != nil {
 		return err
 	}
 	r.TargetHours, r.TargetDays = targets.Hours, targets.Days
-	in := StatusInput{Now: v.now, Loc: v.loc, Week: r.Week, Totals: t, Targets: targets, MaxDaily: s.opts.Rules.MaxDaily}
+	in := StatusInput{Now: v.now, Loc: v.loc, Week: r.Week, Totals: t, Targets: targets, MaxDaily: s.opts.Rules.MaxDaily, DayMinimum: pol.DayMinimum}
 	if s.opts.Schedule == nil {
 		r.Status = WeeklyStatus(in)
 		return nil
@@ -472,16 +434,28 @@ func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Total
 	if err != nil {
 		return fmt.Errorf("read schedule: %w", err)
 	}
+	reasons, err := s.absences(ctx, v, r.Sub)
+	if err != nil {
+		return err
+	}
+	// A session the program cancelled for this client is not expected of
+	// them: no absence, no flag, no hours still to come.
+	exp = notCancelled(exp, reasons)
 	in.Scheduled, in.Expected = true, exp
 	r.Status = WeeklyStatus(in)
 	attended := map[string]bool{}
-	for room, a := range t.Rooms {
-		attended[room] = a.Seconds > 0
+	for _, x := range sortedExpected(exp) {
+		a := pol.Judge(x, segs, v.now)
+		a.Absence = reasons[x.Room].Reason
+		r.Scheduled = append(r.Scheduled, a)
+		attended[x.Room] = a.Attended
 	}
 	r.Missed = Absences(exp, attended, v.now)
 	r.Absences = len(r.Missed)
 
-	// Flags look back Window weeks from the week's end (or now).
+	// Flags look back Window weeks from the week's end (or now). Earlier
+	// weeks are judged from their rollups: the session's seconds against
+	// the share of its length.
 	at := minTime(end, v.now)
 	p := s.opts.Rules.Absences
 	from := at.AddDate(0, 0, -7*p.Window)
@@ -489,17 +463,34 @@ func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Total
 	if err != nil {
 		return fmt.Errorf("read schedule: %w", err)
 	}
+	window = notCancelled(window, reasons)
+	needed := map[string]int64{}
+	for _, x := range window {
+		needed[x.Room] = pol.Judge(x, nil, x.End).Needed
+	}
 	for wk := WeekOf(from, v.loc); !wk.Start(v.loc).After(at) && wk != r.Week; wk = wk.Add(1) {
 		past, _, err := s.readTotals(ctx, v.gp+weekKey(r.Sub, wk))
 		if err != nil {
 			return err
 		}
 		for room, a := range past.Rooms {
-			attended[room] = attended[room] || a.Seconds > 0
+			attended[room] = attended[room] || (a.Seconds > 0 && a.Seconds >= needed[room])
 		}
 	}
 	r.Flags = AbsenceFlags(window, attended, at, p)
 	return nil
+}
+
+// notCancelled drops the sessions whose recorded absence reason is that
+// the program cancelled them.
+func notCancelled(exp []Expected, reasons map[string]Absence) []Expected {
+	out := exp[:0:0]
+	for _, x := range exp {
+		if reasons[x.Room].Reason != AbsenceCancelled {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // ProgramWeek returns every person with attendance in the week, and every
@@ -575,234 +566,5 @@ func roleOrder(r rooms.Role) int {
 	return 4
 }
 
-// Day returns one person's local day from the day rollup, open segments
-// counted up to now.
-func (s *Store) Day(ctx context.Context, program, sub string, d Date) (DayLine, error) {
-	v, err := s.view(ctx, program)
-	if err != nil {
-		return DayLine{}, err
-	}
-	t, _, err := s.readTotals(ctx, v.gp+dayKey(sub, d))
-	if err != nil {
-		return DayLine{}, err
-	}
-	open, err := s.openSegments(ctx, v)
-	if err != nil {
-		return DayLine{}, err
-	}
-	for _, seg := range open {
-		if seg.Sub != sub {
-			continue
-		}
-		for _, p := range seg.piecesBetween(v.loc, seg.Counted, v.now) {
-			if p.Date == d {
-				t.add(seg.Room, p)
-			}
-		}
-	}
-	return DayLine{
-		Date: d, Seconds: t.Seconds, VideoSeconds: t.VideoSeconds, Breakdown: t.Amount.Breakdown(), Minutes: Minutes(t.Seconds),
-		VideoMinutes: Minutes(t.VideoSeconds), Sessions: t.Sessions(),
-		Billable: billableDay(t.Amount, s.opts.Rules.BillableDay),
-	}, nil
-}
-
-// Room returns the roster of a session: each person's segments with their
-// seconds (open ones up to now) and modality, and the totals.
-func (s *Store) Room(ctx context.Context, program, room string) (*RoomReport, error) {
-	v, err := s.view(ctx, program)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := s.rdb.SMembers(ctx, v.gp+roomKey(room)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read room segments: %w", err)
-	}
-	segs, err := s.segments(ctx, v, ids)
-	if err != nil {
-		return nil, err
-	}
-	rep := &RoomReport{Program: program, Zone: v.loc.String(), Room: RoomRef{ID: room}, People: []*RoomPerson{}}
-	bySub := map[string]*RoomPerson{}
-	person := map[*RoomPerson]Amount{}
-	var all Amount
-	for _, seg := range segs {
-		if rep.Room.Kind == "" {
-			rep.Room.Kind, rep.Room.Title = seg.Kind, seg.Title
-		}
-		p := bySub[seg.Sub]
-		if p == nil {
-			p = &RoomPerson{Sub: seg.Sub, Name: seg.Name, Role: seg.Role, Segments: []SegmentLine{}}
-			bySub[seg.Sub] = p
-			rep.People = append(rep.People, p)
-		}
-		a := seg.Measure(v.now)
-		l := SegmentLine{
-			ID: seg.ID, Start: seg.Start, StartLocal: localTime(seg.Start, v.loc),
-			Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Breakdown: a.Breakdown(), Modality: seg.Modality(v.now),
-			Reason: seg.Reason, Gaps: seg.Gaps,
-		}
-		if !seg.Open() {
-			end, el := seg.End, localTime(seg.End, v.loc)
-			l.End, l.EndLocal = &end, &el
-		}
-		p.Segments = append(p.Segments, l)
-		person[p] = person[p].Add(a)
-		all = all.Add(a)
-	}
-	for _, p := range rep.People {
-		a := person[p]
-		p.Seconds, p.VideoSeconds, p.Breakdown = a.Seconds, a.VideoSeconds, a.Breakdown()
-		p.Minutes, p.VideoMinutes = Minutes(p.Seconds), Minutes(p.VideoSeconds)
-	}
-	rep.Seconds, rep.VideoSeconds, rep.Breakdown = all.Seconds, all.VideoSeconds, all.Breakdown()
-	return rep, nil
-}
-
 // localTime writes t in RFC 3339 with the offset of loc.
 func localTime(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.RFC3339) }
-
-// CSVHeader is the header of the billing export (PROTOCOL.md).
-const CSVHeader = "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality," +
-	"audio_only_seconds,no_media_seconds,direct_seconds,no_clinician_seconds"
-
-// Row is one line of the billing export: the part of one segment that
-// falls on one local date.
-type Row struct {
-	Sub          string
-	Name         string
-	Role         rooms.Role
-	Room         string
-	Kind         rooms.Kind
-	Date         Date
-	Start        time.Time // in the program's zone (the local columns use it)
-	End          time.Time // zero while the segment is open
-	Seconds      int64
-	VideoSeconds int64
-	Modality     Modality // held for the most seconds of the row
-	Breakdown             // audio only, no media, direct, without a clinician
-}
-
-// WriteCSV writes rows under CSVHeader. Times are RFC 3339: UTC in the
-// _utc columns, the rows' own zone in the _local ones; an open segment's
-// end columns are empty. A cell a spreadsheet would run as a formula (a
-// display name such as "=HYPERLINK(...)") is written with a single quote
-// in front (package spreadsheet); numbers, dates and times never are.
-func WriteCSV(w io.Writer, rows []Row) error {
-	cw := spreadsheet.NewWriter(w)
-	if err := cw.Write(strings.Split(CSVHeader, ",")); err != nil {
-		return err
-	}
-	for _, r := range rows {
-		var endUTC, endLocal string
-		if !r.End.IsZero() {
-			endUTC, endLocal = r.End.UTC().Format(time.RFC3339), r.End.Format(time.RFC3339)
-		}
-		rec := []string{
-			r.Sub, r.Name, string(r.Role), r.Room, string(r.Kind), r.Date.String(),
-			r.Start.UTC().Format(time.RFC3339), endUTC, r.Start.Format(time.RFC3339), endLocal,
-			strconv.FormatInt(r.Seconds, 10), strconv.FormatInt(r.VideoSeconds, 10), string(r.Modality),
-			strconv.FormatInt(r.AudioOnlySeconds, 10), strconv.FormatInt(r.NoMediaSeconds, 10),
-			strconv.FormatInt(r.DirectSeconds, 10), strconv.FormatInt(r.NoClinicianSeconds, 10),
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	return cw.Flush()
-}
-
-// WeekRows returns the billing rows of a program's ISO week: one per
-// segment and local date in the week, ordered by start, sub and room.
-func (s *Store) WeekRows(ctx context.Context, program string, w Week) ([]Row, error) {
-	v, err := s.view(ctx, program)
-	if err != nil {
-		return nil, err
-	}
-	segs, err := s.weekSegments(ctx, v, weekSegsKey(w), "")
-	if err != nil {
-		return nil, err
-	}
-	rows := []Row{}
-	for _, seg := range segs {
-		for _, p := range seg.Pieces(v.loc, v.now) {
-			if !w.Contains(p.Date) {
-				continue
-			}
-			r := Row{
-				Sub: seg.Sub, Name: seg.Name, Role: seg.Role, Room: seg.Room, Kind: seg.Kind, Date: p.Date,
-				Start: p.Start.In(v.loc), End: p.End.In(v.loc), Seconds: p.Seconds, VideoSeconds: p.VideoSeconds,
-				Modality: p.Modality(), Breakdown: p.Amount.Breakdown(),
-			}
-			if seg.Open() && p.End.Equal(v.now) {
-				r.End = time.Time{}
-			}
-			rows = append(rows, r)
-		}
-	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if !a.Start.Equal(b.Start) {
-			return a.Start.Before(b.Start)
-		}
-		if a.Sub != b.Sub {
-			return a.Sub < b.Sub
-		}
-		return a.Room < b.Room
-	})
-	return rows, nil
-}
-
-// ExportWeek writes a program's ISO week as the billing CSV, its chain
-// head on the last line.
-func (s *Store) ExportWeek(ctx context.Context, w io.Writer, program string, week Week) error {
-	x, err := s.WeekExport(ctx, program, week)
-	if err != nil {
-		return err
-	}
-	return x.WriteCSV(w)
-}
-
-// Export is a billing export: its rows and the chain head they were read
-// at.
-type Export struct {
-	Rows []Row
-	Head ChainHead
-}
-
-// WeekExport returns the billing rows of a program's ISO week (WeekRows)
-// and the program's chain head read after them: every event the rows count
-// is in the chain up to that head.
-func (s *Store) WeekExport(ctx context.Context, program string, w Week) (*Export, error) {
-	rows, err := s.WeekRows(ctx, program, w)
-	if err != nil {
-		return nil, err
-	}
-	h, err := s.Head(ctx, program)
-	if err != nil {
-		return nil, err
-	}
-	return &Export{Rows: rows, Head: h}, nil
-}
-
-// CSVHeadPrefix starts the billing CSV's last line: a comment that gives
-// the chain head the rows were read at (ChainHead.String), in its first
-// cell, the other cells empty so that every line has the header's columns.
-// CSV readers that know comments skip it (pandas comment="#", Go's
-// csv.Reader Comment '#'); a spreadsheet shows it as the last row.
-const CSVHeadPrefix = "# iop attendance "
-
-// WriteCSV writes the export's rows under CSVHeader (WriteCSV), then the
-// chain head line (CSVHeadPrefix).
-func (x *Export) WriteCSV(w io.Writer) error {
-	cw := spreadsheet.NewWriter(w)
-	if err := WriteCSV(w, x.Rows); err != nil {
-		return err
-	}
-	rec := make([]string, strings.Count(CSVHeader, ",")+1)
-	rec[0] = CSVHeadPrefix + x.Head.String()
-	if err := cw.Write(rec); err != nil {
-		return err
-	}
-	return cw.Flush()
-}

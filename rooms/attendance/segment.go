@@ -70,6 +70,9 @@ type Segment struct {
 	Reason string        `json:"reason,omitempty"`
 	Media  []MediaChange `json:"media"` // the first is at Start
 	Gaps   []Gap         `json:"gaps,omitempty"`
+	// Corrections are the corrections applied to the segment, oldest
+	// first (KindCorrect); the bounds above are the corrected ones.
+	Corrections []Correction `json:"corrections,omitempty"`
 
 	// Counted is the time up to which the segment's presence is in the
 	// stored rollups: End once closed, the start of the running stretch

@@ -148,6 +148,9 @@ type StatusInput struct {
 	Totals   *Totals // attendance in the week so far, open segments up to Now
 	Targets  Targets
 	MaxDaily time.Duration
+	// DayMinimum is the attended time a day needs to count toward
+	// Targets.Days (Policy.DayMinimum; 0: any attendance).
+	DayMinimum time.Duration
 	// Scheduled says a schedule is known; Expected then lists the client's
 	// sessions of the week (possibly none).
 	Scheduled bool
@@ -156,16 +159,17 @@ type StatusInput struct {
 
 // WeeklyStatus decides a client's status for a week:
 //
-//   - on_track when the seconds reach Targets.Hours and the days attended
-//     reach Targets.Days;
+//   - on_track when the seconds reach Targets.Hours and the days that
+//     reach DayMinimum reach Targets.Days;
 //   - otherwise below once the week is over (Now at or after local Monday
 //     00:00 of the next week);
 //   - otherwise on_track if what remains can still reach both targets, else
 //     at_risk. What remains is, with a schedule, the rest of each expected
 //     session that has not ended (a session on a date not yet attended
-//     adds a day); with no schedule, MaxDaily on each remaining local day
-//     (today: what is left of MaxDaily and of the day), each adding a day
-//     if not yet attended.
+//     adds a day when the day's attendance and its remaining sessions can
+//     still reach DayMinimum); with no schedule, MaxDaily on each
+//     remaining local day (today: what is left of MaxDaily and of the
+//     day), each adding a day on the same condition.
 func WeeklyStatus(in StatusInput) Status {
 	t := in.Totals
 	if t == nil {
@@ -173,7 +177,7 @@ func WeeklyStatus(in StatusInput) Status {
 	}
 	need := time.Duration(in.Targets.Hours * float64(time.Hour))
 	have := time.Duration(t.Seconds) * time.Second
-	days := t.DaysAttended()
+	days := t.DaysReaching(in.DayMinimum)
 	if have >= need && days >= in.Targets.Days {
 		return StatusOnTrack
 	}
@@ -181,20 +185,24 @@ func WeeklyStatus(in StatusInput) Status {
 	if !in.Now.Before(end) {
 		return StatusBelow
 	}
-	attended := map[Date]bool{}
-	for d, a := range t.Days {
-		attended[d] = a.Seconds > 0
+	counted := func(d Date, extra time.Duration) bool {
+		a := time.Duration(t.Days[d].DirectSeconds)*time.Second + extra
+		return a > 0 && a >= in.DayMinimum
 	}
 	var more time.Duration
 	newDays := map[Date]bool{}
 	if in.Scheduled {
+		still := map[Date]time.Duration{}
 		for _, x := range in.Expected {
 			from, to := maxTime(x.Start, in.Now), minTime(x.End, end)
 			if !to.After(from) || from.Before(in.Week.Start(in.Loc)) {
 				continue
 			}
 			more += to.Sub(from)
-			if d := DateOf(from, in.Loc); !attended[d] {
+			still[DateOf(from, in.Loc)] += to.Sub(from)
+		}
+		for d, extra := range still {
+			if !counted(d, 0) && counted(d, extra) {
 				newDays[d] = true
 			}
 		}
@@ -210,7 +218,7 @@ func WeeklyStatus(in StatusInput) Status {
 				continue
 			}
 			more += avail
-			if !attended[d] {
+			if !counted(d, 0) && counted(d, avail) {
 				newDays[d] = true
 			}
 		}

@@ -29,12 +29,13 @@ func eveningTrack(loc *time.Location, w Week) []Expected {
 	return track(loc, w, "eve", 18, time.Monday, time.Tuesday, time.Thursday)
 }
 
-// totals builds week totals from seconds per date.
+// totals builds week totals from seconds per date, all of it with a
+// therapist in the room.
 func totals(days map[string]int64) *Totals {
 	t := &Totals{}
 	for d, s := range days {
 		date, _ := ParseDate(d)
-		t.add("room-"+d, Piece{Date: date, Amount: Amount{Seconds: s}})
+		t.add("room-"+d, Piece{Date: date, Amount: Amount{Seconds: s, DirectSeconds: s}})
 	}
 	return t
 }

@@ -29,6 +29,9 @@ type Options struct {
 	// Roster lists enrolled clients for program reports (nil: only people
 	// with attendance are listed).
 	Roster Roster
+	// Programs gives each program's attendance policy and billing settings
+	// (nil: DefaultPolicy and DefaultBilling for all).
+	Programs ProgramConfig
 	// Now is the clock for "so far" and statuses (default time.Now).
 	Now func() time.Time
 	// Key, when set, makes each program's chain HMAC-SHA256 under it
@@ -39,6 +42,11 @@ type Options struct {
 	// node, and iopctl, must then use the same key: another key, or none,
 	// fails Append (ErrWrongKey) rather than fork the chain.
 	Key []byte
+	// OldKeys are keys that keyed the chains before Key (IOP_ATTENDANCE_OLD_KEYS):
+	// the events they wrote still verify, and a chain whose head one of
+	// them wrote passes to Key with its next event (rotation). They never
+	// write.
+	OldKeys [][]byte
 }
 
 // Store keeps attendance in Redis: per program, an append-only, hash-chained
@@ -47,8 +55,9 @@ type Options struct {
 type Store struct {
 	rdb   *redis.Client
 	opts  Options
-	keyID string   // chain.KeyID of opts.Key; "" without one
-	zones sync.Map // zone name -> *time.Location
+	keyID string            // chain.KeyID of opts.Key; "" without one
+	known map[string][]byte // key id -> key: Key and OldKeys
+	zones sync.Map          // zone name -> *time.Location
 }
 
 // New returns a store over rdb.
@@ -60,8 +69,18 @@ func New(rdb *redis.Client, opts Options) *Store {
 		opts.Now = time.Now
 	}
 	opts.Rules = opts.Rules.withDefaults()
-	return &Store{rdb: rdb, opts: opts, keyID: chain.KeyID(opts.Key, keyLabel)}
+	s := &Store{rdb: rdb, opts: opts, keyID: chain.KeyID(opts.Key, keyLabel), known: map[string][]byte{}}
+	for _, k := range append([][]byte{opts.Key}, opts.OldKeys...) {
+		if len(k) > 0 {
+			s.known[chain.KeyID(k, keyLabel)] = k
+		}
+	}
+	return s
 }
+
+// knows reports whether the Store holds the key with id (Key or one of
+// OldKeys).
+func (s *Store) knows(id string) bool { return id != "" && s.known[id] != nil }
 
 // keyLabel names attendance chains in key ids (chain.KeyID), so the same
 // key has another id in the audit trail.
@@ -121,6 +140,8 @@ type Receipt struct {
 	Seq       int64 // the event's position in the program's chain
 	Duplicate bool  // its ID was already stored: nothing changed
 	Applied   bool  // it changed its segment (an event may be stored without effect, e.g. a second leave)
+	// Sub is the person a correction is about (Store.Correct only).
+	Sub string
 }
 
 // errSkip ends an append whose precondition no longer holds.
@@ -134,6 +155,9 @@ var errSkip = errors.New("precondition failed")
 // retry it.
 func (s *Store) Append(ctx context.Context, e Event) (Receipt, error) {
 	e.At = e.At.UTC().Truncate(time.Second)
+	if !e.Start.IsZero() || !e.End.IsZero() {
+		e.Start, e.End = e.Start.UTC().Truncate(time.Second), e.End.UTC().Truncate(time.Second)
+	}
 	e.Seq = 0
 	if err := e.check(); err != nil {
 		return Receipt{}, err
@@ -180,8 +204,8 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 		if err != nil {
 			return err
 		}
-		res := step(prev, &e, loc)
 		e.Seq = h.seq + 1
+		res := step(prev, &e, loc)
 		keyedFrom, err := s.keying(h, e.Seq)
 		if err != nil {
 			return err
@@ -192,7 +216,11 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 		}
 		hash := chain.Hash(s.opts.Key, h.hash, body)
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.XAdd(ctx, &redis.XAddArgs{Stream: k.events, Values: []any{"id", e.ID, "prev", h.hash, "hash", hash, "event", string(body)}})
+			values := []any{"id", e.ID, "prev", h.hash, "hash", hash, "event", string(body)}
+			if s.keyID != "" {
+				values = append(values, "key", s.keyID)
+			}
+			p.XAdd(ctx, &redis.XAddArgs{Stream: k.events, Values: values})
 			p.HSet(ctx, k.head, "hash", hash, "seq", e.Seq, "gen", h.gen)
 			if keyedFrom > 0 {
 				p.HSet(ctx, k.head, "key", s.keyID, "keyed_from", keyedFrom)
@@ -237,14 +265,16 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 
 // keying says whether the event seq, appended to the chain whose head is
 // h, is keyed: 0 when it is not, else the seq keying began at (seq itself
-// for the first keyed event). The chain's key never changes once set.
+// for the first keyed event). A keyed chain stays keyed; its key changes
+// only to Key from one of OldKeys (rotation): a node that holds neither the
+// head's key nor its successor refuses to append.
 func (s *Store) keying(h head, seq int64) (keyedFrom int64, err error) {
 	switch {
 	case h.key == "" && s.keyID == "":
 		return 0, nil
 	case h.key == "":
 		return seq, nil // a keyed node's first event in this chain
-	case h.key != s.keyID:
+	case s.keyID == "" || !s.knows(h.key):
 		return 0, ErrWrongKey
 	}
 	return h.keyedFrom, nil
@@ -342,199 +372,6 @@ func readSegment(ctx context.Context, c redis.Cmdable, gp, id string) (*Segment,
 		return nil, fmt.Errorf("decode segment %s: %w", id, err)
 	}
 	return &s, nil
-}
-
-// opKind is a write to the derived state.
-type opKind uint8
-
-const (
-	opIncr opKind = iota // HINCRBY key field n
-	opSet                // HSET key field value
-	opAdd                // SADD key value
-)
-
-// op is one write to derived state, with key relative to its generation.
-// Live appends queue ops in their transaction and Rebuild applies the same
-// ops to memory, so both end with the same keys.
-type op struct {
-	kind  opKind
-	key   string
-	field string
-	value string
-	n     int64
-}
-
-func (o op) queue(ctx context.Context, p redis.Pipeliner, gp string) {
-	switch o.kind {
-	case opIncr:
-		p.HIncrBy(ctx, gp+o.key, o.field, o.n)
-	case opSet:
-		p.HSet(ctx, gp+o.key, o.field, o.value)
-	case opAdd:
-		p.SAdd(ctx, gp+o.key, o.value)
-	}
-}
-
-// Derived keys, relative to a generation.
-func segKey() string                          { return "seg" }
-func roomKey(room string) string              { return "room:" + room }
-func weekSegsKey(w Week) string               { return "wseg:" + w.String() }
-func peopleKey(w Week) string                 { return "people:" + w.String() }
-func personSegsKey(sub string, w Week) string { return "pseg:" + sub + ":" + w.String() }
-func dayKey(sub string, d Date) string        { return "d:" + sub + ":" + d.String() }
-func weekKey(sub string, w Week) string       { return "w:" + sub + ":" + w.String() }
-
-// opsFor returns the derived-state writes of an event's result.
-func opsFor(res result, e *Event, loc *time.Location) []op {
-	if res.out == ignored {
-		return nil
-	}
-	s := res.seg
-	b, _ := json.Marshal(s)
-	ops := []op{{kind: opSet, key: segKey(), field: s.ID, value: string(b)}}
-	indexWeek := func(w Week) {
-		ops = append(ops,
-			op{kind: opAdd, key: weekSegsKey(w), value: s.ID},
-			op{kind: opAdd, key: peopleKey(w), value: s.Sub},
-			op{kind: opAdd, key: personSegsKey(s.Sub, w), value: s.ID})
-	}
-	switch res.out {
-	case opened:
-		ops = append(ops, op{kind: opAdd, key: roomKey(s.Room), value: s.ID})
-		indexWeek(WeekOf(s.Start, loc))
-	case reopened:
-		indexWeek(WeekOf(e.At, loc))
-	}
-	seen := map[Week]bool{}
-	for _, p := range res.pieces {
-		w := p.Date.Week()
-		if !seen[w] {
-			seen[w] = true
-			indexWeek(w)
-		}
-		for _, k := range []string{dayKey(s.Sub, p.Date), weekKey(s.Sub, w)} {
-			ops = appendIncr(ops, k, "seconds", p.Seconds)
-			ops = appendIncr(ops, k, "video_seconds", p.VideoSeconds)
-			ops = appendIncr(ops, k, "audio_seconds", p.AudioSeconds)
-			ops = appendIncr(ops, k, "direct_seconds", p.DirectSeconds)
-			ops = appendIncr(ops, k, "r:"+s.Room, p.Seconds)
-			ops = appendIncr(ops, k, "rv:"+s.Room, p.VideoSeconds)
-			ops = appendIncr(ops, k, "ra:"+s.Room, p.AudioSeconds)
-			ops = appendIncr(ops, k, "rd:"+s.Room, p.DirectSeconds)
-		}
-		ops = appendIncr(ops, weekKey(s.Sub, w), "d:"+p.Date.String(), p.Seconds)
-		ops = appendIncr(ops, weekKey(s.Sub, w), "dv:"+p.Date.String(), p.VideoSeconds)
-		ops = appendIncr(ops, weekKey(s.Sub, w), "da:"+p.Date.String(), p.AudioSeconds)
-		ops = appendIncr(ops, weekKey(s.Sub, w), "dd:"+p.Date.String(), p.DirectSeconds)
-		ops = append(ops,
-			op{kind: opSet, key: weekKey(s.Sub, w), field: "name", value: s.Name},
-			op{kind: opSet, key: weekKey(s.Sub, w), field: "role", value: string(s.Role)})
-	}
-	return ops
-}
-
-func appendIncr(ops []op, key, field string, n int64) []op {
-	if n == 0 {
-		return ops
-	}
-	return append(ops, op{kind: opIncr, key: key, field: field, n: n})
-}
-
-// zone returns the program's time zone.
-func (s *Store) zone(ctx context.Context, c redis.Cmdable, program string) (*time.Location, error) {
-	name, err := c.Get(ctx, keysFor(program).zone).Result()
-	if err == redis.Nil || name == "" {
-		return s.opts.Zone, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.loadZone(name)
-}
-
-func (s *Store) loadZone(name string) (*time.Location, error) {
-	if l, ok := s.zones.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("program time zone %q: %w", name, err)
-	}
-	s.zones.Store(name, l)
-	return l, nil
-}
-
-// Zone returns a program's time zone: the one set with SetProgramZone, or
-// Options.Zone.
-func (s *Store) Zone(ctx context.Context, program string) (*time.Location, error) {
-	return s.zone(ctx, s.rdb, program)
-}
-
-// SetProgramZone sets the IANA time zone (e.g. America/New_York) whose local
-// days and ISO weeks a program's rollups use; "" returns to Options.Zone.
-// Rollups already stored keep the days of the old zone until Rebuild.
-func (s *Store) SetProgramZone(ctx context.Context, program, zone string) error {
-	if zone != "" {
-		if _, err := s.loadZone(zone); err != nil {
-			return err
-		}
-	}
-	if err := s.rdb.Set(ctx, keysFor(program).zone, zone, 0).Err(); err != nil {
-		return fmt.Errorf("set program zone: %w", err)
-	}
-	return nil
-}
-
-// programTargets is the targets field of a program's default.
-const programTargets = "*"
-
-// SetTargets sets a client's weekly targets (hours between 6 and 19, days
-// between 3 and 5 by default; ErrTargets otherwise). The zero Targets
-// returns the client to the program's default.
-func (s *Store) SetTargets(ctx context.Context, program, sub string, t Targets) error {
-	return s.setTargets(ctx, program, sub, t)
-}
-
-// SetProgramTargets sets a program's default weekly targets (within the
-// same ranges); the zero Targets returns it to Rules.Targets.
-func (s *Store) SetProgramTargets(ctx context.Context, program string, t Targets) error {
-	return s.setTargets(ctx, program, programTargets, t)
-}
-
-func (s *Store) setTargets(ctx context.Context, program, field string, t Targets) error {
-	k := keysFor(program)
-	if t == (Targets{}) {
-		if err := s.rdb.HDel(ctx, k.targets, field).Err(); err != nil {
-			return fmt.Errorf("clear targets: %w", err)
-		}
-		return nil
-	}
-	if err := s.opts.Rules.CheckTargets(t); err != nil {
-		return err
-	}
-	b, _ := json.Marshal(t)
-	if err := s.rdb.HSet(ctx, k.targets, field, b).Err(); err != nil {
-		return fmt.Errorf("set targets: %w", err)
-	}
-	return nil
-}
-
-// TargetsOf returns a client's weekly targets: their own, else the
-// program's, else Rules.Targets.
-func (s *Store) TargetsOf(ctx context.Context, program, sub string) (Targets, error) {
-	v, err := s.rdb.HMGet(ctx, keysFor(program).targets, sub, programTargets).Result()
-	if err != nil {
-		return Targets{}, fmt.Errorf("read targets: %w", err)
-	}
-	for _, x := range v {
-		if str, ok := x.(string); ok {
-			var t Targets
-			if err := json.Unmarshal([]byte(str), &t); err == nil {
-				return t, nil
-			}
-		}
-	}
-	return s.opts.Rules.Targets, nil
 }
 
 // heartbeatScript moves the last-seen time of the open segments named in

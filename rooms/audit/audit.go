@@ -55,6 +55,8 @@ const (
 	ActionAttendanceRead   = "attendance_read"   // Actor read attendance (Detail: the route or week)
 	ActionAttendanceExport = "attendance_export" // Actor exported attendance (the billing CSV)
 	ActionAuditRead        = "audit_read"        // Actor read this audit trail
+	ActionAbsence          = "absence"           // Actor recorded (or cleared) why Subject missed a session (Room)
+	ActionCorrection       = "correction"        // Actor corrected Subject's attendance (a new event in the chain)
 	ActionScheduleChange   = "schedule_change"   // Actor changed the program's schedule
 	ActionEnrollmentChange = "enrollment_change" // Actor changed Subject's enrollment
 	ActionBookingChange    = "booking_change"    // Actor booked or cancelled a session for Subject
@@ -81,7 +83,7 @@ var actions = map[string]bool{
 	ActionInvite: true, ActionBlock: true, ActionUnblock: true, ActionAttendanceRead: true,
 	ActionAttendanceExport: true, ActionAuditRead: true, ActionScheduleChange: true,
 	ActionEnrollmentChange: true, ActionBookingChange: true, ActionConsent: true,
-	ActionBreakoutOpen: true, ActionBreakoutMove: true, ActionBreakoutVisit: true, ActionBreakoutClose: true,
+	ActionBreakoutOpen: true, ActionBreakoutMove: true, ActionBreakoutVisit: true, ActionBreakoutClose: true, ActionAbsence: true, ActionCorrection: true,
 }
 
 // Entry is one access or decision in a program's audit trail.

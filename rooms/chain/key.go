@@ -46,3 +46,18 @@ func KeyID(key []byte, label string) string {
 	m.Write([]byte(label))
 	return hex.EncodeToString(m.Sum(nil))[:16]
 }
+
+// ParseKeys reads a list of chain keys (an IOP_*_OLD_KEYS setting): keys
+// in ParseKey's format separated by commas or white space (a raw key that
+// holds either is written hex:). "" is no key.
+func ParseKeys(s string) ([][]byte, error) {
+	var out [][]byte
+	for i, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }) {
+		k, err := ParseKey(f)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i+1, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}

@@ -274,6 +274,10 @@ type Program struct {
 	// Telehealth is what the program's clients confirm before a session:
 	// a check-in at every session, and the program's consent.
 	Telehealth Telehealth `json:"telehealth,omitzero" yaml:"telehealth,omitempty"`
+	// Attendance is how attendance is judged (nil: the defaults).
+	Attendance *AttendancePolicy `json:"attendance,omitempty" yaml:"attendance,omitempty"`
+	// Billing are the codes of the billing export (nil: the defaults).
+	Billing *BillingCodes `json:"billing,omitempty" yaml:"billing,omitempty"`
 }
 
 // Telehealth is a program's telehealth requirements for its clients
@@ -429,6 +433,9 @@ type Enrollment struct {
 	// End is the last day of the enrollment (zero while it runs).
 	End       Date      `json:"end,omitzero" yaml:"end,omitempty"`
 	EndReason EndReason `json:"end_reason,omitempty" yaml:"end_reason,omitempty"`
+	// PlaceOfService is the client's own place of service for billing
+	// ("02" or "10"; "": the program's).
+	PlaceOfService string `json:"place_of_service,omitempty" yaml:"place_of_service,omitempty"`
 }
 
 // ActiveOn reports whether the client is enrolled on date d: from Start

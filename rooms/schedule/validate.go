@@ -88,6 +88,12 @@ func (p *Program) Validate(pol rooms.Policies) error {
 			bad.add("telehealth consent text: want 1 to %d bytes of text", MaxConsentText)
 		}
 	}
+	if err := p.Attendance.Policy().Check(); err != nil {
+		bad.add("attendance: %v", err)
+	}
+	if err := p.Billing.Billing().Check(); err != nil {
+		bad.add("billing: %v", err)
+	}
 	for _, h := range p.Holidays {
 		if h.IsZero() {
 			bad.add("a holiday without a date")
@@ -255,6 +261,9 @@ func (e *Enrollment) problems(p *Program) problems {
 	}
 	if e.Start.IsZero() {
 		bad.add("a start date is required")
+	}
+	if e.PlaceOfService != "" && e.PlaceOfService != "02" && e.PlaceOfService != "10" {
+		bad.add("place_of_service %q: want 02 or 10", e.PlaceOfService)
 	}
 	if e.PlannedDays < 0 || e.PlannedDays > 366 {
 		bad.add("planned_days %d: want 1 to 366 (0: %d)", e.PlannedDays, DefaultPlannedDays)

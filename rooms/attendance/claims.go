@@ -1,0 +1,350 @@
+package attendance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"iop/rooms"
+	"iop/rooms/spreadsheet"
+)
+
+// BillingHeader is the header of the billing export, one line per client
+// per local date of service (docs/api.md, column by column).
+const BillingHeader = "date_local,program,client,name,clinicians,session_types,sessions,codes,place_of_service,modifier," +
+	"direct_seconds,no_clinician_seconds,video_seconds,audio_only_seconds,no_media_seconds,billable," +
+	"group_sizes,late,left_early,absences"
+
+// BillingLine is one client's local date of service: what a biller needs
+// to write a claim line, and the evidence beside it.
+type BillingLine struct {
+	Date    Date
+	Program string
+	Client  string // sub
+	Name    string
+	// Clinicians are the therapists of the program admitted in a room
+	// while the client was there (the rendering clinicians), by sub.
+	Clinicians []string
+	// SessionTypes are the kinds of the sessions attended that day.
+	SessionTypes []rooms.Kind
+	// Sessions are the sessions (rooms) the client was in that day.
+	Sessions []string
+	// Codes are the service codes the day supports: the per-diem code of
+	// a billable day, then one code per session that counts (see
+	// Store.BillingWeek).
+	Codes          []string
+	PlaceOfService string
+	// Modifier is the telehealth modifier of the day's predominant
+	// modality: Billing.VideoModifier, AudioModifier, or "" without media.
+	Modifier string
+	Amount
+	Billable bool // direct service reached Rules.BillableDay
+	// GroupSizes are, per group session, how many clients were in it
+	// while this client was.
+	GroupSizes map[string]int
+	// Late and LeftEarly are the scheduled sessions the policy flagged.
+	Late, LeftEarly []string
+	// Absences are the recorded reasons for the day's scheduled sessions
+	// the client did not attend, by session.
+	Absences map[string]AbsenceReason
+}
+
+// BillingExport is a program's billing lines for an ISO week and the chain
+// head they were read at.
+type BillingExport struct {
+	Lines []BillingLine
+	Head  ChainHead
+}
+
+// BillingWeek returns the billing lines of a program's ISO week: one per
+// client (role client) per local date on which they were present or had an
+// absence recorded, in date and client order, and the chain head read
+// after them.
+//
+// The day's per-diem code (Billing.DayCode) is listed when its direct
+// service reaches Rules.BillableDay. A session adds its own code when it
+// counts: a scheduled session when the policy judges it attended, an
+// unscheduled one when it has any direct service; a group, complementary
+// or support session adds GroupCode, a family session FamilyCode, an
+// individual one the IndividualCodes entry its direct time reaches (none
+// below the shortest). Open segments count up to now.
+func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*BillingExport, error) {
+	v, err := s.view(ctx, program)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := s.policy(ctx, program)
+	if err != nil {
+		return nil, err
+	}
+	bill := DefaultBilling()
+	if s.opts.Programs != nil {
+		b, err := s.opts.Programs.Billing(ctx, program)
+		if err != nil {
+			return nil, fmt.Errorf("read billing settings: %w", err)
+		}
+		bill = b.WithDefaults()
+	}
+	segs, err := s.weekSegments(ctx, v, weekSegsKey(w), "")
+	if err != nil {
+		return nil, err
+	}
+	byRoom := map[string][]*Segment{}
+	bySub := map[string][]*Segment{}
+	for _, seg := range segs {
+		byRoom[seg.Room] = append(byRoom[seg.Room], seg)
+		if seg.Role == rooms.RoleClient {
+			bySub[seg.Sub] = append(bySub[seg.Sub], seg)
+		}
+	}
+	clients := map[string]bool{}
+	for sub := range bySub {
+		clients[sub] = true
+	}
+	if s.opts.Roster != nil {
+		list, err := s.opts.Roster.Enrolled(ctx, program, w.Start(v.loc), w.End(v.loc))
+		if err != nil {
+			return nil, fmt.Errorf("read roster: %w", err)
+		}
+		for _, sub := range list {
+			clients[sub] = true
+		}
+	}
+	var lines []BillingLine
+	for sub := range clients {
+		got, err := s.clientLines(ctx, v, w, sub, bySub[sub], byRoom, pol, bill)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, got...)
+	}
+	sort.Slice(lines, func(i, j int) bool {
+		if lines[i].Date != lines[j].Date {
+			return lines[i].Date.Before(lines[j].Date)
+		}
+		return lines[i].Client < lines[j].Client
+	})
+	h, err := s.Head(ctx, program)
+	if err != nil {
+		return nil, err
+	}
+	return &BillingExport{Lines: lines, Head: h}, nil
+}
+
+// clientLines builds one client's lines of the week.
+func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mine []*Segment,
+	byRoom map[string][]*Segment, pol Policy, bill Billing) ([]BillingLine, error) {
+	type room struct {
+		kind rooms.Kind
+		amt  Amount
+	}
+	type day struct {
+		line  *BillingLine
+		rooms map[string]*room
+		order []string
+	}
+	days := map[Date]*day{}
+	get := func(d Date) *day {
+		if days[d] == nil {
+			days[d] = &day{rooms: map[string]*room{}, line: &BillingLine{
+				Date: d, Program: v.program, Client: sub, PlaceOfService: bill.place(sub),
+				GroupSizes: map[string]int{}, Absences: map[string]AbsenceReason{},
+			}}
+		}
+		return days[d]
+	}
+	for _, seg := range mine {
+		for _, p := range seg.Pieces(v.loc, v.now) {
+			if !w.Contains(p.Date) {
+				continue
+			}
+			dy := get(p.Date)
+			if dy.line.Name == "" {
+				dy.line.Name = seg.Name
+			}
+			dy.line.Amount = dy.line.Amount.Add(p.Amount)
+			r := dy.rooms[seg.Room]
+			if r == nil {
+				r = &room{kind: seg.Kind}
+				dy.rooms[seg.Room] = r
+				dy.order = append(dy.order, seg.Room)
+			}
+			r.amt = r.amt.Add(p.Amount)
+			for _, th := range byRoom[seg.Room] {
+				if th.Role == rooms.RoleTherapist && overlaps(th, p.Start, p.End, v.now) {
+					dy.line.Clinicians = appendOnce(dy.line.Clinicians, th.Sub)
+				}
+			}
+			if groupKind(seg.Kind) {
+				n := 0
+				seen := map[string]bool{}
+				for _, o := range byRoom[seg.Room] {
+					if o.Role == rooms.RoleClient && !seen[o.Sub] && overlaps(o, p.Start, p.End, v.now) {
+						seen[o.Sub] = true
+						n++
+					}
+				}
+				dy.line.GroupSizes[seg.Room] = max(dy.line.GroupSizes[seg.Room], n)
+			}
+		}
+	}
+
+	// The schedule: which sessions count, late and early flags, absences.
+	judged := map[string]*SessionAttendance{}
+	if s.opts.Schedule != nil {
+		exp, err := s.opts.Schedule.Expected(ctx, v.program, sub, w.Start(v.loc), w.End(v.loc))
+		if err != nil && !errors.Is(err, ErrNoSchedule) {
+			return nil, fmt.Errorf("read schedule: %w", err)
+		}
+		reasons, err := s.absences(ctx, v, sub)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range sortedExpected(exp) {
+			a := pol.Judge(x, mine, v.now)
+			judged[x.Room] = &a
+			d := DateOf(x.Start, v.loc)
+			if a.Late || a.LeftEarly {
+				dy := get(d)
+				if a.Late {
+					dy.line.Late = append(dy.line.Late, x.Room)
+				}
+				if a.LeftEarly {
+					dy.line.LeftEarly = append(dy.line.LeftEarly, x.Room)
+				}
+			}
+			if r := reasons[x.Room].Reason; r != "" && !a.Attended {
+				get(d).line.Absences[x.Room] = r
+			}
+		}
+	}
+
+	var out []BillingLine
+	for _, dy := range days {
+		l := dy.line
+		l.Billable = billableDay(l.Amount, s.opts.Rules.BillableDay)
+		if l.Billable {
+			l.Codes = append(l.Codes, bill.DayCode)
+		}
+		for _, id := range dy.order {
+			r := dy.rooms[id]
+			l.Sessions = append(l.Sessions, id)
+			l.SessionTypes = appendKind(l.SessionTypes, r.kind)
+			counts := r.amt.DirectSeconds > 0
+			if a := judged[id]; a != nil {
+				counts = a.Attended
+			}
+			if code := bill.sessionCode(r.kind, r.amt); counts && code != "" {
+				l.Codes = append(l.Codes, code)
+			}
+		}
+		switch l.Amount.Modality() {
+		case ModalityVideo:
+			l.Modifier = bill.VideoModifier
+		case ModalityAudioOnly:
+			l.Modifier = bill.AudioModifier
+		}
+		if l.Seconds == 0 {
+			l.Modifier = ""
+		}
+		sort.Strings(l.Clinicians)
+		out = append(out, *l)
+	}
+	return out, nil
+}
+
+// sessionCode is the code a counted session of kind adds.
+func (b Billing) sessionCode(kind rooms.Kind, a Amount) string {
+	switch {
+	case groupKind(kind):
+		return b.GroupCode
+	case kind == rooms.KindFamily:
+		return b.FamilyCode
+	case kind == rooms.KindIndividual:
+		return b.individualCode(time.Duration(a.DirectSeconds) * time.Second)
+	}
+	return ""
+}
+
+func groupKind(k rooms.Kind) bool {
+	return k == rooms.KindGroup || k == rooms.KindComplementary || k == rooms.KindSupport
+}
+
+// overlaps reports whether seg was present at some time in [from, to).
+func overlaps(seg *Segment, from, to, now time.Time) bool {
+	a, b := maxTime(seg.Start, from), minTime(seg.until(now), to)
+	return b.After(a) && seg.presentIn(a, b) > 0
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func appendKind(list []rooms.Kind, k rooms.Kind) []rooms.Kind {
+	for _, x := range list {
+		if x == k {
+			return list
+		}
+	}
+	return append(list, k)
+}
+
+// WriteCSV writes the lines under BillingHeader, then the chain head line
+// (CSVHeadPrefix) as the segment CSV does. Lists are joined with ";", maps
+// written "session:value" in session order; cells a spreadsheet would run
+// as formulas (a display name) are neutralised (package spreadsheet).
+func (x *BillingExport) WriteCSV(w io.Writer) error {
+	cw := spreadsheet.NewWriter(w)
+	header := strings.Split(BillingHeader, ",")
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	for _, l := range x.Lines {
+		kinds := make([]string, len(l.SessionTypes))
+		for i, k := range l.SessionTypes {
+			kinds[i] = string(k)
+		}
+		b := l.Amount.Breakdown()
+		rec := []string{
+			l.Date.String(), l.Program, l.Client, l.Name, strings.Join(l.Clinicians, ";"), strings.Join(kinds, ";"),
+			strings.Join(l.Sessions, ";"), strings.Join(l.Codes, ";"), l.PlaceOfService, l.Modifier,
+			n(b.DirectSeconds), n(b.NoClinicianSeconds), n(l.VideoSeconds), n(b.AudioOnlySeconds), n(b.NoMediaSeconds),
+			strconv.FormatBool(l.Billable), pairs(l.GroupSizes, strconv.Itoa), strings.Join(l.Late, ";"),
+			strings.Join(l.LeftEarly, ";"), pairs(l.Absences, func(r AbsenceReason) string { return string(r) }),
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	rec := make([]string, len(header))
+	rec[0] = CSVHeadPrefix + x.Head.String()
+	if err := cw.Write(rec); err != nil {
+		return err
+	}
+	return cw.Flush()
+}
+
+// pairs writes a map as "key:value;..." in key order.
+func pairs[V any](m map[string]V, str func(V) string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k + ":" + str(m[k])
+	}
+	return strings.Join(out, ";")
+}
