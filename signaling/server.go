@@ -37,7 +37,7 @@ type Config struct {
 	SFU      *sfu.SFU
 	// Seats holds seat leases and room claims across nodes; nil runs a
 	// single node without capacity limits (unit tests of the protocol).
-	Seats *rooms.Seats
+	Seats rooms.Seats
 	// Store keeps revocations, blocks and used invitations; nil skips
 	// those checks (unit tests of the protocol).
 	Store *store.Store
