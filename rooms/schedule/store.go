@@ -44,10 +44,9 @@ func feedKey(secret string) string {
 	return "iop:feed:" + hex.EncodeToString(h[:])
 }
 
-// keyPart escapes a person id inside a key name.
-func keyPart(s string) string {
-	return strings.NewReplacer("%", "%25", ":", "%3A", "{", "%7B", "}", "%7D").Replace(s)
-}
+// keyPart escapes a person id inside a key name (rooms.KeyPart, the one
+// escaper every store uses).
+var keyPart = rooms.KeyPart
 
 // maxTxRetries bounds optimistic transactions that lose a race.
 const maxTxRetries = 20
