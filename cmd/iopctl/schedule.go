@@ -17,6 +17,7 @@ import (
 	"iop/rooms"
 	"iop/rooms/attendance"
 	"iop/rooms/chain"
+	"iop/rooms/civil"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 )
@@ -72,7 +73,7 @@ func openStores(ctx context.Context, redisURL string, getenv func(string) string
 	}
 	zone := time.UTC
 	if z := getenv("IOP_TIMEZONE"); z != "" {
-		loc, err := time.LoadLocation(z)
+		loc, err := civil.LoadZone(z)
 		if err != nil {
 			return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 		}
@@ -110,8 +111,7 @@ func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedul
 	if err != nil {
 		return nil, err
 	}
-	d := e.WithDefaults()
-	if err := s.att.SetTargets(ctx, program, sub, attendance.Targets{Hours: d.TargetHours, Days: d.TargetDays}); err != nil {
+	if err := schedule.SyncTargets(ctx, s.att, program, sub, e); err != nil {
 		return nil, fmt.Errorf("attendance targets of %s: %w", sub, err)
 	}
 	return e, nil

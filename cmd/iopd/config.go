@@ -10,6 +10,7 @@ import (
 
 	"iop/rooms/audit"
 	"iop/rooms/chain"
+	"iop/rooms/civil"
 	"iop/signaling"
 )
 
@@ -201,7 +202,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.HTTPReadTimeout <= 0 || c.HTTPWriteTimeout <= 0 || c.HTTPIdleTimeout <= 0 || c.HTTPMaxHeader < 4096 {
 		return nil, fmt.Errorf("the IOP_HTTP_* timeouts must be positive and IOP_HTTP_MAX_HEADER_BYTES at least 4096")
 	}
-	if _, err := time.LoadLocation(c.Timezone); err != nil {
+	if _, err := civil.LoadZone(c.Timezone); err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}
 	if _, err := audit.ParseKey(c.AuditKey); err != nil {

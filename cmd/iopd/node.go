@@ -21,6 +21,7 @@ import (
 	"iop/rooms/attendance"
 	"iop/rooms/audit"
 	"iop/rooms/chain"
+	"iop/rooms/civil"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/sfu"
@@ -271,7 +272,7 @@ func (n *node) trimAudit() {
 // this node's room events into attendance, spooling to IOP_DATA_DIR while
 // Redis is away.
 func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
-	loc, err := time.LoadLocation(cfg.Timezone)
+	loc, err := civil.LoadZone(cfg.Timezone)
 	if err != nil {
 		return fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"iop/rooms/chain"
+	"iop/rooms/civil"
 )
 
 // Options configure a Store. Zero fields take their defaults.
@@ -453,9 +454,9 @@ func (s *Store) loadZone(name string) (*time.Location, error) {
 	if l, ok := s.zones.Load(name); ok {
 		return l.(*time.Location), nil
 	}
-	l, err := time.LoadLocation(name)
+	l, err := civil.LoadZone(name)
 	if err != nil {
-		return nil, fmt.Errorf("program time zone %q: %w", name, err)
+		return nil, fmt.Errorf("program time zone: %w", err)
 	}
 	s.zones.Store(name, l)
 	return l, nil
