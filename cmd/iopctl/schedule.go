@@ -120,7 +120,7 @@ func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedul
 // runSchedule dispatches iopctl schedule SUBCOMMAND.
 func runSchedule(args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("schedule: want seed, check, show, holiday, cancel, uncancel, book, unbook or feed")
+		return errors.New("schedule: want example, seed, check, show, holiday, cancel, uncancel, book, unbook or feed")
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
@@ -128,6 +128,8 @@ func runSchedule(args []string, getenv func(string) string, stdout io.Writer) er
 		return scheduleSeed(rest, getenv, stdout)
 	case "check":
 		return scheduleCheck(rest, stdout)
+	case "example":
+		return scheduleExample(rest, stdout)
 	case "show":
 		return scheduleShow(rest, getenv, stdout)
 	case "holiday":
@@ -141,7 +143,7 @@ func runSchedule(args []string, getenv func(string) string, stdout io.Writer) er
 	case "feed":
 		return scheduleFeed(rest, getenv, stdout)
 	}
-	return fmt.Errorf("schedule %s: unknown (want seed, check, show, holiday, cancel, uncancel, book, unbook or feed)", sub)
+	return fmt.Errorf("schedule %s: unknown (want example, seed, check, show, holiday, cancel, uncancel, book, unbook or feed)", sub)
 }
 
 // summary describes a schedule file in one line.
@@ -178,6 +180,17 @@ func scheduleCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, "ok:", summary(f))
+	return err
+}
+
+// scheduleExample prints the example program (the one dev mode runs), as
+// a start for a program's own file.
+func scheduleExample(args []string, stdout io.Writer) error {
+	cmd := newCommand("schedule example", "", stdout)
+	if _, err := cmd.parseArgs(args); err != nil {
+		return err
+	}
+	_, err := stdout.Write(schedule.Example)
 	return err
 }
 

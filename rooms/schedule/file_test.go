@@ -1,26 +1,12 @@
 package schedule
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 )
-
-// TestExampleInSync: the example built into the binary is the file that
-// ships in deploy/.
-func TestExampleInSync(t *testing.T) {
-	deployed, err := os.ReadFile("../../deploy/program.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(deployed, Example) {
-		t.Fatal("rooms/schedule/program.example.yaml differs from deploy/program.example.yaml: copy the deploy file over it")
-	}
-}
 
 // TestExampleContents: the example has what dev mode shows: a day and an
 // evening track, a complementary session, a support group, a cohort group,
