@@ -14,6 +14,8 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"iop/signaling/protocol"
+
+	"iop/sfu/codec"
 )
 
 // Options shape a participant.
@@ -312,9 +314,8 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		buf := make([]byte, 1500)
 		for {
-			n, _, err := t.Read(buf)
+			pkt, _, err := t.ReadRTP()
 			if err != nil {
 				p.mu.Lock()
 				st.Ended = true
@@ -323,53 +324,12 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 			p.mu.Lock()
 			st.Packets++
-			// RTP header is 12 bytes plus CSRCs and extensions; a VP8
-			// keyframe's payload descriptor starts with S=1 then 0x10.
-			if key.Kind == "video" && isVP8KeyframeStart(buf[:n]) {
+			if key.Kind == "video" && codec.VP8KeyframeStart(pkt.Payload) {
 				st.Keyframes++
 			}
 			p.mu.Unlock()
 		}
 	}()
-}
-
-// isVP8KeyframeStart reports whether an RTP packet starts a VP8 keyframe.
-func isVP8KeyframeStart(pkt []byte) bool {
-	if len(pkt) < 12 {
-		return false
-	}
-	off := 12 + int(pkt[0]&0x0f)*4
-	if pkt[0]&0x10 != 0 { // header extension
-		if len(pkt) < off+4 {
-			return false
-		}
-		off += 4 + int(pkt[off+2])<<10 | int(pkt[off+3])<<2
-	}
-	if len(pkt) < off+2 {
-		return false
-	}
-	desc := pkt[off]
-	if desc&0x10 == 0 { // S: start of partition
-		return false
-	}
-	i := off + 1
-	if desc&0x80 != 0 { // X: extensions present
-		x := pkt[i]
-		i++
-		if x&0x80 != 0 { // I: picture id
-			if i < len(pkt) && pkt[i]&0x80 != 0 {
-				i++
-			}
-			i++
-		}
-		if x&0x40 != 0 {
-			i++
-		}
-		if x&0x30 != 0 {
-			i++
-		}
-	}
-	return i < len(pkt) && pkt[i]&0x01 == 0
 }
 
 func (p *Participant) sendCandidate(pc string, c *webrtc.ICECandidate) {
