@@ -100,7 +100,8 @@ type Config struct {
 	JoinBurst int
 }
 
-// DefaultConfig returns the timeouts and limits of PROTOCOL.md.
+// DefaultConfig returns the timeouts and limits of docs/protocol.md (6
+// "Keepalive and timeouts", 7 "Limits").
 func DefaultConfig() Config {
 	return Config{
 		JoinTimeout:   5 * time.Second,

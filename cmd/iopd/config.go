@@ -15,7 +15,7 @@ import (
 )
 
 // config is iopd's configuration: every field has a flag and an IOP_*
-// environment variable (PROTOCOL.md, "Endpoints and configuration"); a flag
+// environment variable (README, "Configuration"); a flag
 // given on the command line wins over the variable.
 type config struct {
 	HTTPAddr      string

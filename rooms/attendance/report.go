@@ -15,7 +15,7 @@ import (
 	"iop/rooms/spreadsheet"
 )
 
-// WeekReport is one person's ISO week: PROTOCOL.md's
+// WeekReport is one person's ISO week: docs/api.md's
 // GET /v1/attendance/people/{sub}/weeks/{yyyy-Www}. Open segments count up
 // to now (Live). Minutes are whole minutes of exact seconds, rounded down.
 type WeekReport struct {
@@ -78,7 +78,7 @@ type SessionLine struct {
 	Modality     Modality   `json:"modality"`
 }
 
-// ProgramWeekReport is everyone's week in a program: PROTOCOL.md's
+// ProgramWeekReport is everyone's week in a program: docs/api.md's
 // GET /v1/attendance/programs/{program}/weeks/{yyyy-Www}.
 type ProgramWeekReport struct {
 	Program string        `json:"program"`
@@ -87,7 +87,7 @@ type ProgramWeekReport struct {
 	People  []*WeekReport `json:"people"`
 }
 
-// RoomRef names a session as PROTOCOL.md's room object does (the caller
+// RoomRef names a session as docs/api.md's room object does (the caller
 // may add locked).
 type RoomRef struct {
 	ID    string     `json:"id"`
@@ -95,7 +95,7 @@ type RoomRef struct {
 	Title string     `json:"title,omitempty"`
 }
 
-// RoomReport is a session's roster: PROTOCOL.md's
+// RoomReport is a session's roster: docs/api.md's
 // GET /v1/attendance/rooms/{room}.
 type RoomReport struct {
 	Program      string        `json:"program"`
@@ -647,7 +647,8 @@ func (s *Store) Room(ctx context.Context, program, room string) (*RoomReport, er
 // localTime writes t in RFC 3339 with the offset of loc.
 func localTime(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.RFC3339) }
 
-// CSVHeader is the header of the billing export (PROTOCOL.md).
+// CSVHeader is the header of the billing export (docs/api.md, the
+// program week's .csv).
 const CSVHeader = "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality"
 
 // Row is one line of the billing export: the part of one segment that

@@ -83,7 +83,7 @@
 // staff joins are decided by their invitation or grant, and only the
 // window is checked here.
 //
-// HTTP API (PROTOCOL.md):
+// HTTP API (docs/api.md):
 //
 //   - GET /v1/me/sessions: sched.Upcoming(ctx, claims.Program, claims.Subject,
 //     claims.Role, now, 10) gives []Slot, ready for JSON ({"sessions": ...}).

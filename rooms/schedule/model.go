@@ -12,7 +12,8 @@ import (
 	"iop/rooms/civil"
 )
 
-// Defaults of DESIGN.md and issue 6; every one is configuration.
+// Defaults of the schedule (docs/api.md, "Schedule and enrollment"); every
+// one is configuration.
 const (
 	// DefaultJoinBefore is how long before its start a session's room
 	// opens to clients and family.
