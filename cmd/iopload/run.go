@@ -235,7 +235,7 @@ func firstFrames(slots []slot, peers []*rtcPeer, rxs []*receiver) *FirstFrames {
 				continue
 			}
 			f.Streams++
-			if d, ok := rxs[i].firstFrame(peers[j].id, o.idx); ok {
+			if d, ok := rxs[i].firstFrame(peers[j].part.ID(), o.idx); ok {
 				times = append(times, d)
 			} else if len(f.Missing) < 5 {
 				f.Missing = append(f.Missing, fmt.Sprintf("%d shows no frame of %d", s.idx, o.idx))

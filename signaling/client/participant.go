@@ -31,6 +31,33 @@ type Options struct {
 	VideoFrameSize int
 	// AutoAdmit makes a therapist admit everyone who waits.
 	AutoAdmit bool
+
+	// API is the pion API of both PeerConnections (nil: one for loopback
+	// with pion's default interceptors).
+	API *webrtc.API
+	// Tracks, when set, are published instead of the synthetic audio and
+	// video; the caller writes their packets (once PublishConnected).
+	Tracks []LocalTrack
+	// OnRTCP receives the RTCP the server sends about a published
+	// encoding of Tracks: track is its index in Tracks, layer the
+	// encoding's (0 without simulcast).
+	OnRTCP func(track, layer int, pkts []rtcp.Packet)
+	// OnTrack, when set, owns each received track (it reads it) instead
+	// of the participant counting its packets. It may run before Join
+	// returns, hence the participant.
+	OnTrack func(*Participant, *webrtc.TrackRemote)
+	// OnSubscribeOffer is told each subscribe offer once it is answered.
+	OnSubscribeOffer func(sdp string)
+	// OnPublishAnswer runs each time the server's publish answer has been
+	// applied (possibly before Join returns).
+	OnPublishAnswer func(*Participant)
+}
+
+// LocalTrack is one published track of the caller's: one encoding, or
+// one per simulcast layer (lowest first) named by RIDs.
+type LocalTrack struct {
+	Encodings []*webrtc.TrackLocalStaticRTP
+	RIDs      []string // with simulcast: the rid of each encoding
 }
 
 // TrackKey names one received track: whose it is and its kind.
@@ -58,6 +85,8 @@ type Participant struct {
 	pubPend, subPend CandidateQueue
 
 	audio, video *webrtc.TrackLocalStaticSample
+	published    []*webrtc.RTPTransceiver // one per Options.Tracks
+	connected    chan struct{}            // closed once the publish PC connects
 	keyframeReqs atomic.Int64
 	wantKeyframe atomic.Bool
 
@@ -96,9 +125,10 @@ func Join(ctx context.Context, base, tok string, opts Options) (*Participant, er
 	}
 	p := &Participant{
 		conn: conn, joined: m, opts: opts,
-		received: map[TrackKey]*TrackStats{},
-		events:   make(chan protocol.ServerMessage, 1024),
-		done:     make(chan struct{}),
+		received:  map[TrackKey]*TrackStats{},
+		events:    make(chan protocol.ServerMessage, 1024),
+		done:      make(chan struct{}),
+		connected: make(chan struct{}),
 	}
 	if err := p.start(); err != nil {
 		p.Close()
@@ -191,10 +221,14 @@ func newAPI() (*webrtc.API, error) {
 }
 
 func (p *Participant) start() error {
-	api, err := newAPI()
-	if err != nil {
-		return err
+	api := p.opts.API
+	if api == nil {
+		var err error
+		if api, err = newAPI(); err != nil {
+			return err
+		}
 	}
+	var err error
 	var servers []webrtc.ICEServer
 	for _, s := range p.joined.ICEServers {
 		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -207,6 +241,12 @@ func (p *Participant) start() error {
 		return err
 	}
 	p.pubPend.PC, p.subPend.PC = p.pub, p.sub
+	var once sync.Once
+	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(p.connected) })
+		}
+	})
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
 	p.sub.OnTrack(p.onTrack)
@@ -214,6 +254,12 @@ func (p *Participant) start() error {
 	p.wg.Add(1)
 	go p.readLoop()
 	if p.opts.NoMedia {
+		return nil
+	}
+	if len(p.opts.Tracks) > 0 {
+		if err := p.publishTracks(); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
 		return nil
 	}
 	if err := p.publish(); err != nil {
@@ -242,6 +288,16 @@ func (p *Participant) publish() error {
 		p.wg.Add(1)
 		go p.readSenderRTCP(tr.Sender())
 	}
+	if err := p.offer(); err != nil {
+		return err
+	}
+	p.wg.Add(1)
+	go p.sendMedia()
+	return nil
+}
+
+// offer sends the publish offer.
+func (p *Participant) offer() error {
 	offer, err := p.pub.CreateOffer(nil)
 	if err != nil {
 		return err
@@ -250,12 +306,74 @@ func (p *Participant) publish() error {
 		return err
 	}
 	if err := p.conn.Send(protocol.ClientMessage{Type: protocol.TypeOffer, PC: protocol.PCPublish, SDP: offer.SDP}); err != nil {
-		return err
+		return fmt.Errorf("send publish offer: %w", err)
 	}
-	p.wg.Add(1)
-	go p.sendMedia()
 	return nil
 }
+
+// publishTracks adds Options.Tracks to the publish PC (a simulcast track's
+// further encodings to its sender), reads the server's RTCP about each
+// encoding for OnRTCP, and offers them.
+func (p *Participant) publishTracks() error {
+	sendonly := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
+	for i, t := range p.opts.Tracks {
+		if len(t.Encodings) == 0 {
+			return fmt.Errorf("track %d has no encoding", i)
+		}
+		tr, err := p.pub.AddTransceiverFromTrack(t.Encodings[0], sendonly)
+		if err != nil {
+			return err
+		}
+		p.published = append(p.published, tr)
+		for _, e := range t.Encodings[1:] {
+			if err := tr.Sender().AddEncoding(e); err != nil {
+				return err
+			}
+		}
+		if len(t.RIDs) == 0 {
+			p.wg.Add(1)
+			go p.readTrackRTCP(tr.Sender(), i, 0, "")
+			continue
+		}
+		for l, rid := range t.RIDs {
+			p.wg.Add(1)
+			go p.readTrackRTCP(tr.Sender(), i, l, rid)
+		}
+	}
+	return p.offer()
+}
+
+// readTrackRTCP hands the RTCP of one published encoding (rid "": the
+// sender's only one) to OnRTCP; pion's interceptors (NACK) see it first.
+func (p *Participant) readTrackRTCP(s *webrtc.RTPSender, track, layer int, rid string) {
+	defer p.wg.Done()
+	for {
+		var pkts []rtcp.Packet
+		var err error
+		if rid != "" {
+			pkts, _, err = s.ReadSimulcastRTCP(rid)
+		} else {
+			pkts, _, err = s.ReadRTCP()
+		}
+		if err != nil {
+			return
+		}
+		if p.opts.OnRTCP != nil {
+			p.opts.OnRTCP(track, layer, pkts)
+		}
+	}
+}
+
+// PublishTransceivers returns the transceivers of Options.Tracks, in order.
+func (p *Participant) PublishTransceivers() []*webrtc.RTPTransceiver { return p.published }
+
+// PublishConnected is closed once the publish PeerConnection has connected:
+// a browser's encoder starts then, so its first keyframe is not lost.
+func (p *Participant) PublishConnected() <-chan struct{} { return p.connected }
+
+// WriteSubscribeRTCP sends RTCP on the subscribe PeerConnection (keyframe
+// requests, REMB).
+func (p *Participant) WriteSubscribeRTCP(pkts []rtcp.Packet) error { return p.sub.WriteRTCP(pkts) }
 
 // sendMedia writes Opus every 20 ms and VP8 at 30 fps, with a keyframe at
 // the start, every 3 s, and soon after each keyframe request.
@@ -306,6 +424,10 @@ func (p *Participant) readSenderRTCP(s *webrtc.RTPSender) {
 }
 
 func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	if p.opts.OnTrack != nil {
+		p.opts.OnTrack(p, t)
+		return
+	}
 	key := TrackKey{Participant: t.StreamID(), Kind: t.Kind().String()}
 	p.mu.Lock()
 	st := &TrackStats{}
@@ -347,7 +469,7 @@ func (p *Participant) readLoop() {
 	defer p.wg.Done()
 	defer close(p.events)
 	for {
-		m, err := p.conn.Read(time.Now().Add(time.Hour))
+		m, err := p.conn.Read(time.Now().Add(24 * time.Hour))
 		if err != nil {
 			return
 		}
@@ -357,6 +479,9 @@ func (p *Participant) readLoop() {
 		case protocol.TypeAnswer:
 			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err == nil {
 				p.pubPend.Described()
+				if p.opts.OnPublishAnswer != nil {
+					p.opts.OnPublishAnswer(p)
+				}
 			}
 		case protocol.TypeCandidate:
 			pend := &p.pubPend
@@ -394,6 +519,9 @@ func (p *Participant) answer(sdp string) {
 		return
 	}
 	_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeAnswer, PC: protocol.PCSubscribe, SDP: ans.SDP})
+	if p.opts.OnSubscribeOffer != nil {
+		p.opts.OnSubscribeOffer(sdp)
+	}
 }
 
 // WaitPublishing waits until the publish PeerConnection is connected.
