@@ -9,7 +9,7 @@ import (
 // Role is what a person is in a program.
 type Role string
 
-// The roles of PROTOCOL.md.
+// The roles of docs/protocol.md (3, "Tokens") and the README's role table.
 const (
 	RoleTherapist Role = "therapist"
 	RoleClient    Role = "client"
@@ -78,7 +78,7 @@ func (r Role) Can(a Action) bool {
 // Kind is the kind of therapy session a room holds.
 type Kind string
 
-// The room kinds of DESIGN.md.
+// The room kinds of docs/protocol.md (4.4, "Rooms, seats and the waiting room").
 const (
 	KindGroup         Kind = "group"
 	KindIndividual    Kind = "individual"
@@ -103,7 +103,7 @@ type Policy struct {
 // Policies holds the policy of each kind; a program may override them.
 type Policies map[Kind]Policy
 
-// DefaultPolicies returns the numbers of DESIGN.md: groups of 8 to 15,
+// DefaultPolicies returns the numbers of docs/protocol.md (4.4): groups of 8 to 15,
 // exactly one client in individual therapy, one client and up to six
 // family members in family therapy, complementary and support groups under
 // group rules.

@@ -351,7 +351,7 @@ func TestCohort(t *testing.T) {
 	}
 }
 
-// TestPolicies: the caps of DESIGN.md and their override.
+// TestPolicies: the caps of docs/protocol.md (4.4) and their override.
 func TestPolicies(t *testing.T) {
 	p := DefaultPolicies()
 	for _, tc := range []struct {

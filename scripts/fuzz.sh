@@ -25,11 +25,10 @@ targets="
 ./rooms FuzzValidRoomID
 ./rooms/audit FuzzDecode
 ./rooms/audit FuzzParseKey
-./rooms/attendance FuzzParseDate
-./rooms/attendance FuzzParseWeek
+./rooms/civil FuzzParseDate
+./rooms/civil FuzzParseWeek
+./rooms/civil FuzzParseClock
 ./rooms/schedule FuzzLoadYAML
-./rooms/schedule FuzzParseDate
-./rooms/schedule FuzzParseClock
 ./rooms/schedule FuzzParseWeekday
 ./cmd/iopd FuzzSignal
 ./cmd/iopd FuzzRESTBodies

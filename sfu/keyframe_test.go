@@ -12,6 +12,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"iop/sfu/codec"
 )
 
 // chromePLIWindow is how long after its last keyframe Chrome ignores a
@@ -162,7 +164,7 @@ type firstVideo struct {
 
 func (f *firstVideo) see(pkt *rtp.Packet) {
 	if f.at.CompareAndSwap(0, time.Now().UnixNano()) {
-		f.key.Store(vp8KeyframeStart(pkt.Payload))
+		f.key.Store(codec.VP8KeyframeStart(pkt.Payload))
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"iop/sfu/codec"
 )
 
 // TestUnwatchedLayersPause: a publisher sends three simulcast layers over a
@@ -103,7 +105,7 @@ func TestUnwatchedLayersPause(t *testing.T) {
 		return highPackets > 20
 	})
 	mu.Lock()
-	if !vp8KeyframeStart(firstHigh.Payload) {
+	if !codec.VP8KeyframeStart(firstHigh.Payload) {
 		t.Errorf("the subscriber's first packet of the resumed layer is not a keyframe: % x", firstHigh.Payload)
 	}
 	mu.Unlock()

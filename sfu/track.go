@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"iop/sfu/codec"
 )
 
 // Simulcast layers, lowest first: the rids q, h and f (quarter, half and
@@ -214,7 +216,7 @@ func (m *rateMeter) add(n int, now time.Time) (uint64, bool) {
 // packet of a keyframe (a few a minute) takes the keyframe-request lock.
 func (u *upTrack) forward(pkt *rtp.Packet, l *layer) {
 	u.packets.Add(1)
-	if l.cache != nil && len(pkt.Payload) > 0 && pkt.Payload[0]&0x10 != 0 && vp8KeyframeStart(pkt.Payload) {
+	if l.cache != nil && len(pkt.Payload) > 0 && pkt.Payload[0]&0x10 != 0 && codec.VP8KeyframeStart(pkt.Payload) {
 		// The S bit (checked inline) marks a frame's first packet.
 		u.keyframeSeen(l.index)
 	}
@@ -540,7 +542,7 @@ func (d *downTrack) canStart(pkt *rtp.Packet, idx int32) bool {
 	if idx > t || idx < t && d.current.Load() >= 0 {
 		return false
 	}
-	if !vp8KeyframeStart(pkt.Payload) || !d.subReady() {
+	if !codec.VP8KeyframeStart(pkt.Payload) || !d.subReady() {
 		return false
 	}
 	if idx == t {
@@ -628,31 +630,4 @@ func (d *downTrack) retransmit(out uint16) bool {
 	h.Padding, h.PaddingSize, h.Extension, h.Extensions = false, 0, false, nil
 	_, _ = b.write.WriteRTP(h, d.rtxPkt.Payload)
 	return true
-}
-
-// vp8KeyframeStart reports whether a VP8 RTP payload starts a keyframe: the
-// start of partition 0 whose frame header has the inverse key frame bit
-// clear (RFC 7741).
-func vp8KeyframeStart(p []byte) bool {
-	if len(p) < 2 || p[0]&0x10 == 0 || p[0]&0x07 != 0 {
-		return false
-	}
-	i := 1
-	if p[0]&0x80 != 0 { // X: extension byte follows
-		x := p[1]
-		i = 2
-		if x&0x80 != 0 { // I: picture id, 1 or 2 bytes
-			if i < len(p) && p[i]&0x80 != 0 {
-				i++
-			}
-			i++
-		}
-		if x&0x40 != 0 { // L: TL0PICIDX
-			i++
-		}
-		if x&0x30 != 0 { // T or K: TID/KEYIDX
-			i++
-		}
-	}
-	return i < len(p) && p[i]&0x01 == 0
 }

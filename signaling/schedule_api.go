@@ -306,7 +306,7 @@ func (s *Server) deleteEnrollment(c *call) (any, error) {
 		return nil, err
 	}
 	if s.cfg.Attendance != nil {
-		return nil, s.cfg.Attendance.SetTargets(c.ctx, c.program, sub, attendance.Targets{})
+		return nil, schedule.SyncTargets(c.ctx, s.cfg.Attendance, c.program, sub, nil)
 	}
 	return nil, nil
 }
@@ -319,8 +319,7 @@ func (s *Server) storedEnrollment(c *call, sub string) (*schedule.Enrollment, er
 		return nil, err
 	}
 	if s.cfg.Attendance != nil {
-		t := e.WithDefaults()
-		if err := s.cfg.Attendance.SetTargets(c.ctx, c.program, sub, attendance.Targets{Hours: t.TargetHours, Days: t.TargetDays}); err != nil {
+		if err := schedule.SyncTargets(c.ctx, s.cfg.Attendance, c.program, sub, e); err != nil {
 			return nil, err
 		}
 	}

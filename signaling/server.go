@@ -38,7 +38,7 @@ type Config struct {
 	SFU      *sfu.SFU
 	// Seats holds seat leases and room claims across nodes; nil runs a
 	// single node without capacity limits (unit tests of the protocol).
-	Seats *rooms.Seats
+	Seats rooms.Seats
 	// Store keeps revocations, blocks and used invitations; nil skips
 	// those checks (unit tests of the protocol).
 	Store *store.Store
@@ -108,7 +108,8 @@ type Config struct {
 	MaxParticipants int
 }
 
-// DefaultConfig returns the timeouts and limits of PROTOCOL.md.
+// DefaultConfig returns the timeouts and limits of docs/protocol.md (6
+// "Keepalive and timeouts", 7 "Limits").
 func DefaultConfig() Config {
 	return Config{
 		JoinTimeout:   5 * time.Second,

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"iop/rooms/attendance"
+	"iop/rooms/civil"
 )
 
 // runAttendance dispatches iopctl attendance SUBCOMMAND.
@@ -160,7 +161,7 @@ func attendanceReport(args []string, getenv func(string) string, stdout io.Write
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", l.Room, l.Kind, l.StartLocal, end, l.Minutes, l.VideoMinutes, l.Modality)
 	}
-	loc, err := time.LoadLocation(r.Zone)
+	loc, err := civil.LoadZone(r.Zone)
 	if err != nil {
 		loc = time.UTC
 	}

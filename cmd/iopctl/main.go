@@ -62,6 +62,7 @@ const usage = `iopctl: operator tool for iopd
 
 Against the deployment's Redis (-redis URL or IOP_REDIS_URL):
 
+  iopctl schedule example                         print the example program (a start for your own file)
   iopctl schedule check FILE.yaml                 validate a schedule file
   iopctl schedule seed FILE.yaml                  validate and store it
   iopctl schedule show PROGRAM [-week 2026-W49]   a week's sessions in the program's zone

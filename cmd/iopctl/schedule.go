@@ -17,6 +17,7 @@ import (
 	"iop/rooms"
 	"iop/rooms/attendance"
 	"iop/rooms/chain"
+	"iop/rooms/civil"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 )
@@ -72,7 +73,7 @@ func openStores(ctx context.Context, redisURL string, getenv func(string) string
 	}
 	zone := time.UTC
 	if z := getenv("IOP_TIMEZONE"); z != "" {
-		loc, err := time.LoadLocation(z)
+		loc, err := civil.LoadZone(z)
 		if err != nil {
 			return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 		}
@@ -114,8 +115,7 @@ func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedul
 	if err != nil {
 		return nil, err
 	}
-	d := e.WithDefaults()
-	if err := s.att.SetTargets(ctx, program, sub, attendance.Targets{Hours: d.TargetHours, Days: d.TargetDays}); err != nil {
+	if err := schedule.SyncTargets(ctx, s.att, program, sub, e); err != nil {
 		return nil, fmt.Errorf("attendance targets of %s: %w", sub, err)
 	}
 	return e, nil
@@ -124,7 +124,7 @@ func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedul
 // runSchedule dispatches iopctl schedule SUBCOMMAND.
 func runSchedule(args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("schedule: want seed, check, show, holiday, cancel, uncancel, book, unbook or feed")
+		return errors.New("schedule: want example, seed, check, show, holiday, cancel, uncancel, book, unbook or feed")
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
@@ -132,6 +132,8 @@ func runSchedule(args []string, getenv func(string) string, stdout io.Writer) er
 		return scheduleSeed(rest, getenv, stdout)
 	case "check":
 		return scheduleCheck(rest, stdout)
+	case "example":
+		return scheduleExample(rest, stdout)
 	case "show":
 		return scheduleShow(rest, getenv, stdout)
 	case "holiday":
@@ -145,7 +147,7 @@ func runSchedule(args []string, getenv func(string) string, stdout io.Writer) er
 	case "feed":
 		return scheduleFeed(rest, getenv, stdout)
 	}
-	return fmt.Errorf("schedule %s: unknown (want seed, check, show, holiday, cancel, uncancel, book, unbook or feed)", sub)
+	return fmt.Errorf("schedule %s: unknown (want example, seed, check, show, holiday, cancel, uncancel, book, unbook or feed)", sub)
 }
 
 // summary describes a schedule file in one line.
@@ -182,6 +184,17 @@ func scheduleCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, "ok:", summary(f))
+	return err
+}
+
+// scheduleExample prints the example program (the one dev mode runs), as
+// a start for a program's own file.
+func scheduleExample(args []string, stdout io.Writer) error {
+	cmd := newCommand("schedule example", "", stdout)
+	if _, err := cmd.parseArgs(args); err != nil {
+		return err
+	}
+	_, err := stdout.Write(schedule.Example)
 	return err
 }
 

@@ -167,3 +167,21 @@ func TestIopctlScheduleErrors(t *testing.T) {
 		t.Errorf("schedule show -h: %v\n%s", err, out)
 	}
 }
+
+// TestIopctlScheduleExample: `iopctl schedule example` prints the example
+// program dev mode runs, byte for byte, and what it prints is a valid
+// schedule file.
+func TestIopctlScheduleExample(t *testing.T) {
+	out := mustRun(t, nil, "schedule", "example")
+	if out != string(schedule.Example) {
+		t.Fatalf("schedule example printed %d bytes, not the %d of the example program", len(out), len(schedule.Example))
+	}
+	path := filepath.Join(t.TempDir(), "program.yaml")
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	contains(t, "check", mustRun(t, nil, "schedule", "check", path), []string{"ok: program example (America/New_York)"})
+	if _, err := iopctl(t, nil, "schedule", "example", "extra"); err == nil {
+		t.Error("schedule example took an argument it does not use")
+	}
+}

@@ -10,11 +10,12 @@ import (
 
 	"iop/rooms/audit"
 	"iop/rooms/chain"
+	"iop/rooms/civil"
 	"iop/signaling"
 )
 
 // config is iopd's configuration: every field has a flag and an IOP_*
-// environment variable (PROTOCOL.md, "Endpoints and configuration"); a flag
+// environment variable (README, "Configuration"); a flag
 // given on the command line wins over the variable.
 type config struct {
 	HTTPAddr      string
@@ -223,7 +224,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.HTTPReadTimeout <= 0 || c.HTTPWriteTimeout <= 0 || c.HTTPIdleTimeout <= 0 || c.HTTPMaxHeader < 4096 {
 		return nil, fmt.Errorf("the IOP_HTTP_* timeouts must be positive and IOP_HTTP_MAX_HEADER_BYTES at least 4096")
 	}
-	if _, err := time.LoadLocation(c.Timezone); err != nil {
+	if _, err := civil.LoadZone(c.Timezone); err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}
 	if _, err := audit.ParseKey(c.AuditKey); err != nil {

@@ -9,7 +9,7 @@ import (
 	"iop/rooms/schedule"
 )
 
-// seedExample loads the example program (deploy/program.example.yaml, built
+// seedExample loads the example program (schedule.Example, built
 // in) unless Redis has it already: staff edits are never overwritten.
 func seedExample(ctx context.Context, s *schedule.Store, att *attendance.Store) error {
 	if _, err := s.Program(ctx, "example"); !errors.Is(err, schedule.ErrNotFound) {

@@ -16,10 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"iop/cluster"
 	"iop/rooms"
 	"iop/rooms/attendance"
 	"iop/rooms/audit"
 	"iop/rooms/chain"
+	"iop/rooms/civil"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/rooms/telehealth"
@@ -45,7 +47,8 @@ type node struct {
 	store      *store.Store
 	sfu        *sfu.SFU
 	rooms      *rooms.Manager
-	seats      *rooms.Seats
+	seats      *cluster.Seats
+	beat       *cluster.Heartbeat
 	sig        *signaling.Server
 	minter     *token.Minter
 	verifier   *token.Verifier
@@ -62,8 +65,8 @@ type node struct {
 	conns      *signaling.ConnLimiter // ln, capped per address
 	url        string
 
-	stopBeat chan struct{}
-	beatDone chan struct{}
+	stopTrim chan struct{}
+	trimDone chan struct{}
 	ready    bool
 	mu       sync.Mutex
 }
@@ -71,7 +74,7 @@ type node struct {
 // startNode brings up every part and starts serving; it returns once
 // /healthz answers.
 func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err error) {
-	n = &node{cfg: cfg, log: log, stopBeat: make(chan struct{}), beatDone: make(chan struct{})}
+	n = &node{cfg: cfg, log: log, stopTrim: make(chan struct{}), trimDone: make(chan struct{})}
 	started := n // "return nil, err" clears n before the deferred cleanup runs
 	defer func() {
 		if err != nil {
@@ -169,11 +172,13 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	if n.url == "" {
 		n.url = "http://" + displayAddr(n.ln.Addr().String())
 	}
-	if err := n.heartbeat(ctx); err != nil {
+	cl := cluster.NewStore(n.store.Redis)
+	load := func() (int, int) { st := n.sfu.Stats(); return st.Participants, st.Rooms }
+	if n.beat, err = cl.StartHeartbeat(ctx, cfg.NodeID, n.url, load, log); err != nil {
 		return nil, err
 	}
-	go n.beatLoop()
-	n.seats = rooms.NewSeats(n.store, cfg.NodeID, n.url, rooms.DefaultLeaseTTL, log)
+	go n.trimLoop()
+	n.seats = cluster.NewSeats(cl, cfg.NodeID, n.url, cluster.DefaultLeaseTTL, log)
 	sigCfg.Seats = n.seats
 	sigCfg.PublicURL = n.url
 	if err := n.startTURN(&sigCfg, scfg.PublicIPs); err != nil {
@@ -242,34 +247,19 @@ func (n *node) routes() http.Handler {
 	return mux
 }
 
-// heartbeat refreshes this node's entry in the registry.
-func (n *node) heartbeat(ctx context.Context) error {
-	st := n.sfu.Stats()
-	return n.store.RegisterNode(ctx, store.Node{
-		ID: n.cfg.NodeID, URL: n.url, Participants: st.Participants, Rooms: st.Rooms, Seen: time.Now().UTC(),
-	}, 30*time.Second)
-}
-
 // auditTrimEvery is how often a node applies the audit trail's retention.
 const auditTrimEvery = 24 * time.Hour
 
-func (n *node) beatLoop() {
-	defer close(n.beatDone)
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
+// trimLoop applies the audit trail's retention every auditTrimEvery.
+func (n *node) trimLoop() {
+	defer close(n.trimDone)
 	trim := time.NewTicker(auditTrimEvery)
 	defer trim.Stop()
 	for {
 		select {
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := n.heartbeat(ctx); err != nil {
-				n.log.Warn("node heartbeat failed", "err", err)
-			}
-			cancel()
 		case <-trim.C:
 			n.trimAudit()
-		case <-n.stopBeat:
+		case <-n.stopTrim:
 			return
 		}
 	}
@@ -299,7 +289,7 @@ func (n *node) trimAudit() {
 // this node's room events into attendance, spooling to IOP_DATA_DIR while
 // Redis is away.
 func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
-	loc, err := time.LoadLocation(cfg.Timezone)
+	loc, err := civil.LoadZone(cfg.Timezone)
 	if err != nil {
 		return fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}
@@ -420,9 +410,9 @@ func (n *node) Close(ctx context.Context) error {
 	if rerr := n.recorder.Close(); rerr != nil {
 		n.log.Error("closing attendance: events stay in the spool for the next start", "err", rerr)
 	}
-	close(n.stopBeat)
-	<-n.beatDone
-	if uerr := n.store.UnregisterNode(ctx, n.cfg.NodeID); uerr != nil {
+	close(n.stopTrim)
+	<-n.trimDone
+	if uerr := n.beat.Stop(ctx); uerr != nil {
 		n.log.Warn("leaving the node registry", "err", uerr)
 	}
 	n.closeParts()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"iop/cluster"
 	"iop/rooms"
 	"iop/rooms/store"
 	"iop/signaling/client"
@@ -106,7 +107,7 @@ func seated(t testing.TB, st *store.Store, room string, category rooms.Role) []s
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	subs, err := st.Seated(ctx, room, string(category))
+	subs, err := cluster.NewStore(st.Redis).Seated(ctx, room, string(category))
 	if err != nil {
 		t.Fatalf("read seats: %v", err)
 	}

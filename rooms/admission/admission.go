@@ -45,7 +45,7 @@ type Config struct {
 	Rooms *rooms.Manager
 	// Seats holds seat leases and room claims across nodes; nil runs one
 	// node without capacity limits (unit tests of the protocol).
-	Seats *rooms.Seats
+	Seats rooms.Seats
 	// Store keeps blocks, removals and used invitations; nil skips them.
 	Store *store.Store
 	// Schedule decides scheduled sessions; nil makes every room ad hoc.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"iop/cluster"
 	"iop/rooms"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
@@ -52,7 +53,7 @@ type fixture struct {
 	a     *Admission
 	st    *store.Store
 	rooms *rooms.Manager
-	seats *rooms.Seats
+	seats *cluster.Seats
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -63,7 +64,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(st.Close)
 	f := &fixture{st: st, rooms: rooms.NewManager(nil)}
-	f.seats = rooms.NewSeats(st, "n1-"+randomID(), "http://n1.test", time.Minute, slog.New(slog.DiscardHandler))
+	f.seats = cluster.NewSeats(cluster.NewStore(st.Redis), "n1-"+randomID(), "http://n1.test", time.Minute, slog.New(slog.DiscardHandler))
 	t.Cleanup(f.seats.Close)
 	f.a = New(Config{Rooms: f.rooms, Seats: f.seats, Store: st, Leeway: time.Second})
 	return f
@@ -125,7 +126,7 @@ func TestAdmitRefusals(t *testing.T) {
 	if got := len(f.rooms.Get(rooms.Ref{Program: p, ID: room}).Participants()); got != 1 {
 		t.Errorf("%d people in the room after the refusals, want the therapist only", got)
 	}
-	if got, _ := f.st.Seated(ctx, rooms.Ref{Program: p, ID: room}.String(), "family"); len(got) != 0 {
+	if got, _ := cluster.NewStore(f.st.Redis).Seated(ctx, rooms.Ref{Program: p, ID: room}.String(), "family"); len(got) != 0 {
 		t.Errorf("a refused join kept a seat: %v", got)
 	}
 }
@@ -153,7 +154,7 @@ func TestAdmitRedirect(t *testing.T) {
 	f := newFixture(t)
 	p := "prog-" + randomID()
 	ref := rooms.Ref{Program: p, ID: "held"}
-	other := rooms.NewSeats(f.st, "n2-"+randomID(), "http://n2.test", time.Minute, slog.New(slog.DiscardHandler))
+	other := cluster.NewSeats(cluster.NewStore(f.st.Redis), "n2-"+randomID(), "http://n2.test", time.Minute, slog.New(slog.DiscardHandler))
 	defer other.Close()
 	release, _, err := other.Claim(context.Background(), ref.String())
 	if err != nil || release == nil {

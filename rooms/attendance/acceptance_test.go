@@ -122,7 +122,7 @@ func TestAcceptanceMinutes(t *testing.T) {
 	if s := findPerson(t, r, "c3").Segments[1]; s.Reason != rooms.ReasonEnded || !s.End.Equal(ts(19, 45, 0)) {
 		t.Errorf("c3's second segment closed %v for %q, want at 19:45:00 for ended", s.End, s.Reason)
 	}
-	wk, err := st.Week(ctx, program, "c1", Week{2026, 44})
+	wk, err := st.Week(ctx, program, "c1", Week{Year: 2026, Num: 44})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestAcceptanceMinutes(t *testing.T) {
 func TestAcceptanceWeek(t *testing.T) {
 	ctx := context.Background()
 	ny := newYork(t)
-	w44 := Week{2026, 44}
+	w44 := Week{Year: 2026, Num: 44}
 	sched := fakeSchedule{
 		"day1": dayTrack(ny, w44), "abs1": dayTrack(ny, w44),
 		"eve1": eveningTrack(ny, w44), "eve2": eveningTrack(ny, w44), "noshow": eveningTrack(ny, w44),
@@ -317,7 +317,7 @@ func TestAcceptanceWeek(t *testing.T) {
 	if len(day1r.Daily) != 3 || day1r.Daily[1].Seconds != 10470 || day1r.Daily[1].VideoSeconds != 6870 || day1r.Daily[1].Sessions != 1 || !day1r.Daily[0].Billable || day1r.Daily[1].Billable {
 		t.Errorf("day1's days: %+v; want Wednesday 10470 s (6870 on camera) in one session, only Monday billable", day1r.Daily)
 	}
-	if d, _ := st.Day(ctx, program, "th1", Date{2026, 10, 28}); d.Seconds != 11400 || !d.Billable || d.Sessions != 1 {
+	if d, _ := st.Day(ctx, program, "th1", Date{Year: 2026, Month: 10, Day: 28}); d.Seconds != 11400 || !d.Billable || d.Sessions != 1 {
 		t.Errorf("th1's Wednesday: %+v, want 11400 s in one session, billable", d)
 	}
 

@@ -20,7 +20,7 @@ func TestCorrectionsAreNewEvents(t *testing.T) {
 	before := readStream(t, st.rdb, program)
 	week := func(sub string) *WeekReport {
 		t.Helper()
-		r, err := st.Week(ctx, program, sub, Week{2026, 44})
+		r, err := st.Week(ctx, program, sub, Week{Year: 2026, Num: 44})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,7 @@ func TestAbsenceReasons(t *testing.T) {
 	})
 	missed := func() (rooms []string, reasons map[string]AbsenceReason) {
 		t.Helper()
-		r, err := st.Week(ctx, program, "c1", Week{2026, 44})
+		r, err := st.Week(ctx, program, "c1", Week{Year: 2026, Num: 44})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -89,7 +89,7 @@ func snapshot(t *testing.T, st *Store, program string) map[string]any {
 
 func weekJSON(t *testing.T, st *Store, program string) string {
 	t.Helper()
-	r, err := st.ProgramWeek(context.Background(), program, Week{2026, 44})
+	r, err := st.ProgramWeek(context.Background(), program, Week{Year: 2026, Num: 44})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestConcurrentAppends(t *testing.T) {
 	if !reflect.DeepEqual(snapshot(t, st, program), live) {
 		t.Error("rollups written during a concurrent rebuild differ from a quiet rebuild")
 	}
-	w, _ := st.Week(ctx, program, "c0", Week{2026, 44})
+	w, _ := st.Week(ctx, program, "c0", Week{Year: 2026, Num: 44})
 	if w.Seconds != 5*4*60 { // 5 segments of 4 minutes
 		t.Errorf("c0 has %d s, want %d", w.Seconds, 5*4*60)
 	}

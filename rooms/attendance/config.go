@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"iop/rooms/civil"
 )
 
 // zone returns the program's time zone.
@@ -25,9 +27,9 @@ func (s *Store) loadZone(name string) (*time.Location, error) {
 	if l, ok := s.zones.Load(name); ok {
 		return l.(*time.Location), nil
 	}
-	l, err := time.LoadLocation(name)
+	l, err := civil.LoadZone(name)
 	if err != nil {
-		return nil, fmt.Errorf("program time zone %q: %w", name, err)
+		return nil, fmt.Errorf("program time zone: %w", err)
 	}
 	s.zones.Store(name, l)
 	return l, nil

@@ -12,7 +12,8 @@ import (
 	"iop/rooms/spreadsheet"
 )
 
-// CSVHeader is the header of the billing export (PROTOCOL.md).
+// CSVHeader is the header of the segment export (docs/api.md, the
+// program week's .csv).
 const CSVHeader = "sub,name,role,room,kind,date_local,start_utc,end_utc,start_local,end_local,seconds,video_seconds,modality," +
 	"audio_only_seconds,no_media_seconds,direct_seconds,no_clinician_seconds"
 

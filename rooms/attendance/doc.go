@@ -125,7 +125,7 @@
 //
 // Read side: Store.Week, Store.ProgramWeek, Store.Room, Store.Day,
 // Store.WeekRows / Store.ExportWeek / WriteCSV for the billing CSV
-// (PROTOCOL.md's header), Store.Verify and Store.Rebuild for iopctl.
+// (docs/api.md's header), Store.Verify and Store.Rebuild for iopctl.
 // Configuration: Store.SetProgramZone, Store.SetTargets,
 // Store.SetProgramTargets.
 package attendance

@@ -140,7 +140,7 @@ func TestPolicyDayMinimum(t *testing.T) {
 		})
 	}
 
-	w := Week{2026, 49}
+	w := Week{Year: 2026, Num: 49}
 	in := StatusInput{
 		Now: l(12, 7, 12, 0), Loc: ny, Week: w, Targets: Targets{Hours: 9, Days: 3},
 		Totals:     totals(map[string]int64{"2026-11-30": 9 * 3600, "2026-12-01": 1, "2026-12-02": 1}),

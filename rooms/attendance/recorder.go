@@ -51,10 +51,6 @@ type RecorderOptions struct {
 	Log *slog.Logger
 }
 
-// DefaultGrace is how long a dropped participant may reconnect and keep
-// their segment.
-const DefaultGrace = 60 * time.Second
-
 // DefaultHeartbeat is how often a recorder marks its open segments live.
 const DefaultHeartbeat = 15 * time.Second
 
@@ -64,7 +60,7 @@ const DefaultStaleAfter = 45 * time.Second
 
 func (o RecorderOptions) withDefaults() RecorderOptions {
 	if o.Grace == 0 {
-		o.Grace = DefaultGrace
+		o.Grace = rooms.DefaultGrace // the room's grace: one reconnect window
 	}
 	if o.Heartbeat == 0 {
 		o.Heartbeat = DefaultHeartbeat

@@ -68,14 +68,14 @@ func runOutcome(t *testing.T, st *Store, program string) string {
 	t.Helper()
 	ctx := context.Background()
 	var buf bytes.Buffer
-	rows, err := st.WeekRows(ctx, program, Week{2026, 44}) // without the head: programs differ
+	rows, err := st.WeekRows(ctx, program, Week{Year: 2026, Num: 44}) // without the head: programs differ
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := WriteCSV(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := st.ProgramWeek(ctx, program, Week{2026, 44})
+	rep, err := st.ProgramWeek(ctx, program, Week{Year: 2026, Num: 44})
 	if err != nil {
 		t.Fatal(err)
 	}

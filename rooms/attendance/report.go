@@ -13,7 +13,7 @@ import (
 	"iop/rooms"
 )
 
-// WeekReport is one person's ISO week: PROTOCOL.md's
+// WeekReport is one person's ISO week: docs/api.md's
 // GET /v1/attendance/people/{sub}/weeks/{yyyy-Www}. Open segments count up
 // to now (Live). Minutes are whole minutes of exact seconds, rounded down.
 type WeekReport struct {
@@ -84,7 +84,7 @@ type SessionLine struct {
 	Modality     Modality `json:"modality"`
 }
 
-// ProgramWeekReport is everyone's week in a program: PROTOCOL.md's
+// ProgramWeekReport is everyone's week in a program: docs/api.md's
 // GET /v1/attendance/programs/{program}/weeks/{yyyy-Www}.
 type ProgramWeekReport struct {
 	Program string        `json:"program"`

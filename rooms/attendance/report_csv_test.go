@@ -37,7 +37,7 @@ func TestCSVFormulaNeutralised(t *testing.T) {
 		})
 	}
 	var buf bytes.Buffer
-	if err := st.ExportWeek(ctx, &buf, program, Week{2026, 44}); err != nil {
+	if err := st.ExportWeek(ctx, &buf, program, Week{Year: 2026, Num: 44}); err != nil {
 		t.Fatal(err)
 	}
 	r := csv.NewReader(&buf)
@@ -85,7 +85,7 @@ func TestCSVChainHead(t *testing.T) {
 	st, program, _ := newStore(t, Options{Key: testKey})
 	appendAll(t, st, scenario(program, ny))
 	var buf bytes.Buffer
-	if err := st.ExportWeek(ctx, &buf, program, Week{2026, 44}); err != nil {
+	if err := st.ExportWeek(ctx, &buf, program, Week{Year: 2026, Num: 44}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()

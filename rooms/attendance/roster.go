@@ -8,7 +8,7 @@ import (
 	"iop/rooms"
 )
 
-// RoomRef names a session as PROTOCOL.md's room object does (the caller
+// RoomRef names a session as docs/api.md's room object does (the caller
 // may add locked).
 type RoomRef struct {
 	ID    string     `json:"id"`
@@ -16,7 +16,7 @@ type RoomRef struct {
 	Title string     `json:"title,omitempty"`
 }
 
-// RoomReport is a session's roster: PROTOCOL.md's
+// RoomReport is a session's roster: docs/api.md's
 // GET /v1/attendance/rooms/{room}.
 type RoomReport struct {
 	Program      string  `json:"program"`

@@ -287,12 +287,12 @@ func TestLedger(t *testing.T) {
 	add("mon-pm", at(ny, 2026, 10, 26, 18, 0, 0), at(ny, 2026, 10, 26, 18, 30, 0)) // same day, second session
 	add("wed-am", at(ny, 2026, 10, 28, 9, 0, 0), at(ny, 2026, 10, 28, 11, 59, 59)) // 1 s short of billable
 	add("sun-late", at(ny, 2026, 11, 1, 23, 0, 0), at(ny, 2026, 11, 2, 1, 0, 0))   // 1 h in W44, 1 h in W45
-	w44 := l.Week("c1", Week{2026, 44})
+	w44 := l.Week("c1", Week{Year: 2026, Num: 44})
 	if w44.Seconds != 10800+1800+10799+3600 || w44.Sessions() != 4 || w44.DaysAttended() != 3 || w44.BillableDays(3*time.Hour) != 1 {
 		t.Errorf("W44: %d s, %d sessions, %d days, %d billable; want 27000, 4, 3, 1",
 			w44.Seconds, w44.Sessions(), w44.DaysAttended(), w44.BillableDays(3*time.Hour))
 	}
-	w45 := l.Week("c1", Week{2026, 45})
+	w45 := l.Week("c1", Week{Year: 2026, Num: 45})
 	if w45.Seconds != 3600 || w45.DaysAttended() != 1 {
 		t.Errorf("W45: %d s over %d days, want 3600 over 1", w45.Seconds, w45.DaysAttended())
 	}

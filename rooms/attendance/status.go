@@ -23,7 +23,7 @@ type AbsencePolicy struct {
 	Window      int // weeks (default 12)
 }
 
-// Rules are the domain numbers of attendance, each configurable (DESIGN.md).
+// Rules are the domain numbers of attendance, each configurable (docs/api.md, "Attendance": billable days and weekly targets).
 type Rules struct {
 	Targets            Targets       // default weekly targets: 9 hours, 3 days
 	MinHours, MaxHours float64       // allowed per-client hour targets: 6 to 19
@@ -33,7 +33,7 @@ type Rules struct {
 	Absences           AbsencePolicy
 }
 
-// DefaultRules returns the rules of DESIGN.md.
+// DefaultRules returns the rules docs/api.md states under "Attendance".
 func DefaultRules() Rules {
 	return Rules{
 		Targets:  Targets{Hours: 9, Days: 3},
@@ -95,7 +95,8 @@ func (r Rules) CheckTargets(t Targets) error {
 // Status is how a client's week stands against their targets.
 type Status string
 
-// The weekly statuses of PROTOCOL.md.
+// The weekly statuses of a client's week (docs/api.md, the week report's
+// status).
 const (
 	// StatusOnTrack: the targets are met, or the week is not over and
 	// they can still be met.

@@ -42,7 +42,7 @@ func totals(days map[string]int64) *Totals {
 
 func TestWeeklyStatus(t *testing.T) {
 	ny := newYork(t)
-	w44 := Week{2026, 44}
+	w44 := Week{Year: 2026, Num: 44}
 	nine := Targets{Hours: 9, Days: 3}
 	day := dayTrack(ny, w44)
 	cases := []struct {
@@ -119,7 +119,7 @@ func TestAbsenceFlags(t *testing.T) {
 	ny := newYork(t)
 	var exp []Expected
 	for i := 0; i < 12; i++ {
-		exp = append(exp, dayTrack(ny, Week{2026, 33 + i})...)
+		exp = append(exp, dayTrack(ny, Week{Year: 2026, Num: 33 + i})...)
 	}
 	// 36 sessions, weeks 33-44. attended(i) says which were attended.
 	run := func(missed ...int) []Flag {

@@ -81,10 +81,23 @@ func SyncAttendance(ctx context.Context, s *Store, att *attendance.Store, progra
 		return err
 	}
 	for _, e := range es {
-		t := e.WithDefaults()
-		if err := att.SetTargets(ctx, program, e.Sub, attendance.Targets{Hours: t.TargetHours, Days: t.TargetDays}); err != nil {
+		if err := SyncTargets(ctx, att, program, e.Sub, &e); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// SyncTargets gives attendance the weekly targets of sub's enrollment e
+// (its own, or the defaults it takes); a nil e (an erased enrollment)
+// returns sub to the program's default. It is the one place where weekly
+// targets go from the schedule into attendance: seeding, the staff API and
+// iopctl all call it.
+func SyncTargets(ctx context.Context, att *attendance.Store, program, sub string, e *Enrollment) error {
+	var t attendance.Targets
+	if e != nil {
+		d := e.WithDefaults()
+		t = attendance.Targets{Hours: d.TargetHours, Days: d.TargetDays}
+	}
+	return att.SetTargets(ctx, program, sub, t)
 }

@@ -40,7 +40,7 @@
 //
 //	sched := schedule.NewStore(st.Redis) // st is the *store.Store
 //	// dev mode: load the example program (built in, same as
-//	// deploy/program.example.yaml) unless Redis has it already; Seed
+//	// the example program, Example) unless Redis has it already; Seed
 //	// replaces the stored program, so do not seed over staff edits.
 //	if _, err := sched.Program(ctx, "example"); errors.Is(err, schedule.ErrNotFound) {
 //	        f, err := schedule.LoadYAML(bytes.NewReader(schedule.Example))
@@ -83,7 +83,7 @@
 // staff joins are decided by their invitation or grant, and only the
 // window is checked here.
 //
-// HTTP API (PROTOCOL.md):
+// HTTP API (docs/api.md):
 //
 //   - GET /v1/me/sessions: sched.Upcoming(ctx, claims.Program, claims.Subject,
 //     claims.Role, now, 10) gives []Slot, ready for JSON ({"sessions": ...}).
@@ -149,7 +149,7 @@
 //
 // # YAML
 //
-// LoadYAML reads a file shaped like deploy/program.example.yaml:
+// LoadYAML reads a file shaped like the example program (`iopctl schedule example`):
 //
 //	program: {id, name, time_zone, join_before, join_grace, staff_join_before,
 //	          holidays: [yyyy-mm-dd], cancellations: [{date, session, reason}],

@@ -20,11 +20,11 @@ var (
 	// or calendar feed. API: 404.
 	ErrNotFound = errors.New("not found")
 	// ErrNotScheduled: the room id is not a session of the program's
-	// schedule; the caller treats it as an ad-hoc room (PROTOCOL.md).
+	// schedule; the caller treats it as an ad-hoc room (docs/protocol.md, 4.3).
 	ErrNotScheduled = errors.New("not a scheduled session")
 )
 
-// Refusal codes, the error codes of PROTOCOL.md that a refused join
+// Refusal codes, the error codes of docs/protocol.md (11) that a refused join
 // carries. CodeCancelled is new: a session cancelled or on a holiday.
 const (
 	CodeTooEarly    = "too_early"
@@ -58,7 +58,7 @@ var sentinelOf = map[string]error{
 // window when it is a known session, and the person's next session so that
 // the refusal can say when to come.
 type JoinError struct {
-	// Code is one of the Code* constants (a PROTOCOL.md error code).
+	// Code is one of the Code* constants (a docs/protocol.md error code).
 	Code string
 	// Room is the refused room id.
 	Room string

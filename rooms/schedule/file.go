@@ -15,17 +15,18 @@ import (
 )
 
 // File is a schedule written in YAML: one program with its tracks and
-// sessions, and optionally enrollments and bookings. deploy/
-// program.example.yaml is one; Example holds the same text.
+// sessions, and optionally enrollments and bookings. Example is one
+// (`iopctl schedule example` prints it).
 type File struct {
 	Program     Program      `yaml:"program"`
 	Enrollments []Enrollment `yaml:"enrollments,omitempty"`
 	Bookings    []Booking    `yaml:"bookings,omitempty"`
 }
 
-// Example is the example program of deploy/program.example.yaml ("Example
-// IOP" in America/New_York, a day and an evening track, demo enrollments),
-// built into the binary for dev mode. A test keeps the two files equal.
+// Example is the example program, program.example.yaml next to this file
+// ("Example IOP" in America/New_York, a day and an evening track, demo
+// enrollments), built into the binary: dev mode runs it and `iopctl
+// schedule example` prints it.
 //
 //go:embed program.example.yaml
 var Example []byte

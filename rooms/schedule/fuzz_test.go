@@ -20,37 +20,6 @@ func FuzzLoadYAML(f *testing.F) {
 	})
 }
 
-// FuzzParseDate checks that every date the parser accepts writes back as
-// it was read.
-func FuzzParseDate(f *testing.F) {
-	for _, s := range []string{"2026-11-30", "0000-01-01", "2026-02-29", "2026-13-01", "9999-12-31", "", "2026-1-1"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDate(s)
-		if err == nil && d.String() != s {
-			t.Fatalf("ParseDate(%q) = %s", s, d)
-		}
-	})
-}
-
-// FuzzParseClock checks times of day (session starts): accepted ones are
-// within the day and write back as read.
-func FuzzParseClock(f *testing.F) {
-	for _, s := range []string{"09:00", "23:59", "24:00", "-1:00", "+9:00", "9:00", "", ":"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		c, err := ParseClock(s)
-		if err != nil {
-			return
-		}
-		if c < 0 || c >= 24*60 || c.String() != s {
-			t.Fatalf("ParseClock(%q) = %d (%s)", s, int(c), c)
-		}
-	})
-}
-
 // FuzzParseWeekday checks weekday names.
 func FuzzParseWeekday(f *testing.F) {
 	for _, s := range []string{"mon", "Monday", " SUN ", "", "xyz"} {

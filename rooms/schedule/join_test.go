@@ -25,7 +25,7 @@ func withBooking(t *testing.T) *Schedule {
 		t.Fatalf("the test booking is not valid: %v", err)
 	}
 	e := *s.Enrollments["demo-client-2"]
-	e.End, e.EndReason = Date{2026, 11, 20}, EndDischarge
+	e.End, e.EndReason = Date{Year: 2026, Month: 11, Day: 20}, EndDischarge
 	s.Enrollments["demo-client-2"] = &e
 	return s
 }

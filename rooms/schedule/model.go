@@ -7,12 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // programs name IANA zones; minimal images have no zoneinfo
 
 	"iop/rooms"
+	"iop/rooms/civil"
 )
 
-// Defaults of DESIGN.md and issue 6; every one is configuration.
+// Defaults of the schedule (docs/api.md, "Schedule and enrollment"); every
+// one is configuration.
 const (
 	// DefaultJoinBefore is how long before its start a session's room
 	// opens to clients and family.
@@ -44,132 +45,26 @@ const (
 	MaxJoinWindow = 2 * time.Hour
 )
 
-// Date is a calendar date in a program's time zone, written 2006-01-02.
-type Date struct {
-	Year  int
-	Month time.Month
-	Day   int
-}
+// The timetable is written in the domain's one civil calendar (package
+// civil), shared with attendance: these names are the same types.
+type (
+	// Date is a calendar date in a program's time zone, written 2006-01-02.
+	Date = civil.Date
+	// Clock is a local time of day in minutes after midnight, written 15:04.
+	Clock = civil.Clock
+)
 
-// DateOf returns the date of t in loc.
-func DateOf(t time.Time, loc *time.Location) Date {
-	y, m, d := t.In(loc).Date()
-	return Date{y, m, d}
-}
+// DateOf returns the date of t in loc (civil.DateOf).
+func DateOf(t time.Time, loc *time.Location) Date { return civil.DateOf(t, loc) }
 
-// ParseDate reads a date written as 2006-01-02.
-func ParseDate(s string) (Date, error) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return Date{}, fmt.Errorf("date %q: want yyyy-mm-dd: %w", s, err)
-	}
-	return DateOf(t, time.UTC), nil
-}
+// ParseDate reads a date written as 2006-01-02 (civil.ParseDate).
+func ParseDate(s string) (Date, error) { return civil.ParseDate(s) }
 
-// String writes the date as 2006-01-02 ("" for the zero date).
-func (d Date) String() string {
-	if d.IsZero() {
-		return ""
-	}
-	return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day)
-}
+// ParseClock reads a time of day written as 15:04 (civil.ParseClock).
+func ParseClock(s string) (Clock, error) { return civil.ParseClock(s) }
 
 // compact writes the date as 20060102, as in occurrence ids.
-func (d Date) compact() string { return fmt.Sprintf("%04d%02d%02d", d.Year, d.Month, d.Day) }
-
-// IsZero reports whether d is the zero date (unset).
-func (d Date) IsZero() bool { return d == Date{} }
-
-// MarshalText writes the date as 2006-01-02.
-func (d Date) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
-// UnmarshalText reads a date written as 2006-01-02; "" is the zero date.
-func (d *Date) UnmarshalText(b []byte) error {
-	if len(b) == 0 {
-		*d = Date{}
-		return nil
-	}
-	x, err := ParseDate(string(b))
-	if err != nil {
-		return err
-	}
-	*d = x
-	return nil
-}
-
-// At returns the instant of the local clock time c on date d in loc. Local
-// times stay put across DST changes: 09:00 is 09:00 in winter and summer.
-func (d Date) At(c Clock, loc *time.Location) time.Time {
-	return time.Date(d.Year, d.Month, d.Day, int(c)/60, int(c)%60, 0, 0, loc)
-}
-
-// AddDays returns the date n calendar days later (earlier when n < 0).
-func (d Date) AddDays(n int) Date {
-	return DateOf(time.Date(d.Year, d.Month, d.Day+n, 12, 0, 0, 0, time.UTC), time.UTC)
-}
-
-// Compare returns -1, 0 or +1 as d is before, equal to or after o.
-func (d Date) Compare(o Date) int {
-	switch {
-	case d.Year != o.Year:
-		return cmpInt(d.Year, o.Year)
-	case d.Month != o.Month:
-		return cmpInt(int(d.Month), int(o.Month))
-	default:
-		return cmpInt(d.Day, o.Day)
-	}
-}
-
-// Before reports whether d is an earlier date than o.
-func (d Date) Before(o Date) bool { return d.Compare(o) < 0 }
-
-// After reports whether d is a later date than o.
-func (d Date) After(o Date) bool { return d.Compare(o) > 0 }
-
-// Weekday returns the day of the week of d.
-func (d Date) Weekday() time.Weekday {
-	return time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC).Weekday()
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// Clock is a local time of day in minutes after midnight, written 15:04.
-type Clock int
-
-// ParseClock reads a time of day written as 15:04 (00:00 to 23:59).
-func ParseClock(s string) (Clock, error) {
-	h, m, ok := strings.Cut(s, ":")
-	hh, err1 := strconv.Atoi(h)
-	mm, err2 := strconv.Atoi(m)
-	if !ok || len(h) != 2 || len(m) != 2 || !digits(h) || !digits(m) || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
-		return 0, fmt.Errorf("time of day %q: want hh:mm from 00:00 to 23:59", s)
-	}
-	return Clock(hh*60 + mm), nil
-}
-
-// String writes the time of day as 15:04.
-func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60) }
-
-// MarshalText writes the time of day as 15:04.
-func (c Clock) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
-
-// UnmarshalText reads a time of day written as 15:04.
-func (c *Clock) UnmarshalText(b []byte) error {
-	x, err := ParseClock(string(b))
-	if err != nil {
-		return err
-	}
-	*c = x
-	return nil
-}
+func compact(d Date) string { return fmt.Sprintf("%04d%02d%02d", d.Year, d.Month, d.Day) }
 
 // Duration is a length of time written as Go writes durations, without
 // zero units ("1h", "45m", "1h30m").
@@ -542,20 +437,9 @@ func (p *Program) Location() (*time.Location, error) {
 	if p.TimeZone == "" || p.TimeZone == "Local" {
 		return nil, fmt.Errorf("program %s: time zone: want an IANA zone such as America/New_York: %w", p.ID, ErrInvalid)
 	}
-	loc, err := time.LoadLocation(p.TimeZone)
+	loc, err := civil.LoadZone(p.TimeZone)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: unknown time zone %q: %w", p.ID, p.TimeZone, errors.Join(ErrInvalid, err))
+		return nil, fmt.Errorf("program %s: %w", p.ID, errors.Join(ErrInvalid, err))
 	}
 	return loc, nil
-}
-
-// digits reports whether s is ASCII digits only (strconv.Atoi also takes a
-// sign, which would let "+9:00" through as a second spelling of 09:00).
-func digits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -57,7 +57,7 @@ func (o *Occurrence) Length() time.Duration { return o.End.Sub(o.Start) }
 // OccurrenceID returns the room id of the occurrence of session on local
 // date d in program.
 func OccurrenceID(program, session string, d Date) string {
-	return program + "-" + session + "-" + d.compact()
+	return program + "-" + session + "-" + compact(d)
 }
 
 // Schedule is one program's timetable together with enrollments and

@@ -40,7 +40,7 @@ func utc(t testing.TB, s string) time.Time {
 	return at
 }
 
-// example returns the schedule of deploy/program.example.yaml.
+// example returns the schedule of the example program (Example).
 func example(t testing.TB) *Schedule {
 	t.Helper()
 	f, err := LoadYAML(bytes.NewReader(Example))

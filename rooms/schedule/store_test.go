@@ -123,7 +123,7 @@ func TestStoreRefusesInvalid(t *testing.T) {
 		{"a session past midnight", func(p *Program) { p.Tracks[1].Sessions[2].Start = 23*60 + 30 }, "ends after midnight"},
 		{"a track an enrollment is in removed", func(p *Program) { p.Tracks, p.Cancellations = p.Tracks[:1], nil }, `unknown track "evening"`},
 		{"a cancellation of no session", func(p *Program) {
-			p.Cancellations = append(p.Cancellations, Cancellation{Date: Date{2026, 12, 1}, Session: "nope"})
+			p.Cancellations = append(p.Cancellations, Cancellation{Date: Date{Year: 2026, Month: 12, Day: 1}, Session: "nope"})
 		}, `unknown session "nope"`},
 		{"a bad session id", func(p *Program) { p.Shared[0].ID = "Women's group" }, `session id "Women's group"`},
 	}
@@ -259,7 +259,7 @@ func TestStoreConcurrentBookings(t *testing.T) {
 	ctx := context.Background()
 	const n = 8
 	for i := range n {
-		if err := st.Enroll(ctx, Enrollment{Program: id, Sub: fmt.Sprintf("c%d", i), Track: "evening", Start: Date{2026, 11, 2}}); err != nil {
+		if err := st.Enroll(ctx, Enrollment{Program: id, Sub: fmt.Sprintf("c%d", i), Track: "evening", Start: Date{Year: 2026, Month: 11, Day: 2}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -298,7 +298,7 @@ func TestStoreEnrollment(t *testing.T) {
 	st, id := openStore(t)
 	ctx := context.Background()
 	sub := "client-" + randomHex(3)
-	if err := st.Enroll(ctx, Enrollment{Program: id, Sub: sub, Track: "day", Start: Date{2026, 11, 2}, Cohorts: []string{"women"}}); err != nil {
+	if err := st.Enroll(ctx, Enrollment{Program: id, Sub: sub, Track: "day", Start: Date{Year: 2026, Month: 11, Day: 2}, Cohorts: []string{"women"}}); err != nil {
 		t.Fatal(err)
 	}
 	check := func(rest, now, code string) {
@@ -315,14 +315,14 @@ func TestStoreEnrollment(t *testing.T) {
 	check("day-relapse-prevention-20261109", "2026-11-09 08:55", "")
 	check("eve-relapse-prevention-20261109", "2026-11-09 17:55", CodeWrongTrack)
 
-	if err := st.ChangeTrack(ctx, id, sub, "evening", Date{2026, 11, 16}, "new job"); err != nil {
+	if err := st.ChangeTrack(ctx, id, sub, "evening", Date{Year: 2026, Month: 11, Day: 16}, "new job"); err != nil {
 		t.Fatal(err)
 	}
 	check("day-relapse-prevention-20261109", "2026-11-09 08:55", "") // history kept
 	check("day-relapse-prevention-20261116", "2026-11-16 08:55", CodeWrongTrack)
 	check("eve-relapse-prevention-20261116", "2026-11-16 17:55", "")
 	e, err := st.Enrollment(ctx, id, sub)
-	if err != nil || len(e.Changes) != 1 || e.TrackOn(Date{2026, 11, 15}) != "day" || e.TrackOn(Date{2026, 11, 16}) != "evening" {
+	if err != nil || len(e.Changes) != 1 || e.TrackOn(Date{Year: 2026, Month: 11, Day: 15}) != "day" || e.TrackOn(Date{Year: 2026, Month: 11, Day: 16}) != "evening" {
 		t.Errorf("enrollment after the change: %+v, %v", e, err)
 	}
 
@@ -330,18 +330,18 @@ func TestStoreEnrollment(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"unknown track", func() error { return st.ChangeTrack(ctx, id, sub, "night", Date{2026, 11, 30}, "") }},
-		{"the same track again", func() error { return st.ChangeTrack(ctx, id, sub, "evening", Date{2026, 11, 30}, "") }},
-		{"a change before the last", func() error { return st.ChangeTrack(ctx, id, sub, "day", Date{2026, 11, 10}, "") }},
+		{"unknown track", func() error { return st.ChangeTrack(ctx, id, sub, "night", Date{Year: 2026, Month: 11, Day: 30}, "") }},
+		{"the same track again", func() error { return st.ChangeTrack(ctx, id, sub, "evening", Date{Year: 2026, Month: 11, Day: 30}, "") }},
+		{"a change before the last", func() error { return st.ChangeTrack(ctx, id, sub, "day", Date{Year: 2026, Month: 11, Day: 10}, "") }},
 		{"20 hours a week", func() error {
-			return st.Enroll(ctx, Enrollment{Program: id, Sub: "x", Track: "day", Start: Date{2026, 11, 2}, TargetHours: 20})
+			return st.Enroll(ctx, Enrollment{Program: id, Sub: "x", Track: "day", Start: Date{Year: 2026, Month: 11, Day: 2}, TargetHours: 20})
 		}},
 		{"no start", func() error { return st.Enroll(ctx, Enrollment{Program: id, Sub: "x", Track: "day"}) }},
 		{"an end reason without an end", func() error {
-			return st.Enroll(ctx, Enrollment{Program: id, Sub: "x", Track: "day", Start: Date{2026, 11, 2}, EndReason: EndDischarge})
+			return st.Enroll(ctx, Enrollment{Program: id, Sub: "x", Track: "day", Start: Date{Year: 2026, Month: 11, Day: 2}, EndReason: EndDischarge})
 		}},
 		{"delete a track someone is in", func() error { return st.DeleteTrack(ctx, id, "evening") }},
-		{"end for no reason", func() error { return st.EndEnrollment(ctx, id, sub, Date{2026, 11, 20}, "bored") }},
+		{"end for no reason", func() error { return st.EndEnrollment(ctx, id, sub, Date{Year: 2026, Month: 11, Day: 20}, "bored") }},
 	} {
 		if err := c.do(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", c.name, err)
@@ -358,7 +358,7 @@ func TestStoreEnrollment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.ChangeTrack(ctx, id, sub, "day", Date{2026, 11, 30}, ""); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), b.ID) {
+	if err := st.ChangeTrack(ctx, id, sub, "day", Date{Year: 2026, Month: 11, Day: 30}, ""); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), b.ID) {
 		t.Errorf("a track change clashing with a booking: %v", err)
 	}
 	secret, err := st.FeedSecret(ctx, id, sub)
@@ -368,7 +368,7 @@ func TestStoreEnrollment(t *testing.T) {
 
 	// Discharged after 2026-11-27: later sessions and bookings are gone,
 	// and so is the calendar feed.
-	if err := st.EndEnrollment(ctx, id, sub, Date{2026, 11, 27}, EndDischarge); err != nil {
+	if err := st.EndEnrollment(ctx, id, sub, Date{Year: 2026, Month: 11, Day: 27}, EndDischarge); err != nil {
 		t.Fatal(err)
 	}
 	check("eve-relapse-prevention-20261124", "2026-11-24 17:55", "")
@@ -400,7 +400,7 @@ func TestStoreEdits(t *testing.T) {
 		}
 		return len(s.Occurrences(local(t, "2026-12-07 00:00"), local(t, "2026-12-14 00:00")))
 	}
-	mon := Date{2026, 12, 7}
+	mon := Date{Year: 2026, Month: 12, Day: 7}
 	steps := []struct {
 		name string
 		do   func() error

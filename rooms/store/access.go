@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"iop/rooms"
 )
 
 // Access state: what a valid token alone does not decide. Single-use invite
@@ -30,11 +31,9 @@ const minJTITTL = time.Minute
 // sharing one server in different databases must not hear each other.
 func blockChannel(db int) string { return fmt.Sprintf("iop:blocks:%d", db) }
 
-// keyPart escapes one component of a key name so that ids containing ':'
-// cannot make two different (room, sub) pairs share a key.
-func keyPart(s string) string {
-	return strings.NewReplacer("%", "%25", ":", "%3A").Replace(s)
-}
+// keyPart escapes one component of a key name (rooms.KeyPart, the one
+// escaper every store uses).
+var keyPart = rooms.KeyPart
 
 // jtiKey marks a single-use token's jti as consumed, in its program.
 func jtiKey(program, jti string) string { return "iop:jti:" + keyPart(program) + ":" + keyPart(jti) }

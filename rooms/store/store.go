@@ -1,14 +1,13 @@
 // Package store holds the Redis side of the domain: the connection (a real
-// server, or the embedded in-process one when none is configured), the key
-// names, and the node registry through which several iopd nodes see each
-// other.
+// server, or the embedded in-process one when none is configured) and the
+// access state a token alone does not decide (used invitations, removals,
+// blocks). What nodes share about each other (seats, room claims, the node
+// registry) is package cluster's.
 package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -67,75 +66,4 @@ func (s *Store) Close() {
 	if s.embedded != nil {
 		s.embedded.Close()
 	}
-}
-
-// Node is one iopd node as other nodes see it.
-type Node struct {
-	ID           string    `json:"id"`
-	URL          string    `json:"url"`
-	Participants int       `json:"participants"`
-	Rooms        int       `json:"rooms"`
-	Seen         time.Time `json:"seen"`
-}
-
-// nodeKey is the registry entry of one node; it expires unless refreshed.
-func nodeKey(id string) string { return "iop:node:" + id }
-
-// nodeIndex is the set of node ids that have registered.
-const nodeIndex = "iop:nodes"
-
-// RegisterNode writes n to the registry with a time to live: a node that
-// stops refreshing disappears from Nodes after ttl.
-func (s *Store) RegisterNode(ctx context.Context, n Node, ttl time.Duration) error {
-	b, err := json.Marshal(n)
-	if err != nil {
-		return fmt.Errorf("encode node: %w", err)
-	}
-	_, err = s.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, nodeKey(n.ID), b, ttl)
-		p.SAdd(ctx, nodeIndex, n.ID)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("register node: %w", err)
-	}
-	return nil
-}
-
-// UnregisterNode removes n from the registry (graceful shutdown).
-func (s *Store) UnregisterNode(ctx context.Context, id string) error {
-	_, err := s.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, nodeKey(id))
-		p.SRem(ctx, nodeIndex, id)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("unregister node: %w", err)
-	}
-	return nil
-}
-
-// Nodes returns the live nodes, pruning ids whose entry has expired.
-func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
-	ids, err := s.Redis.SMembers(ctx, nodeIndex).Result()
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	var out []Node
-	for _, id := range ids {
-		b, err := s.Redis.Get(ctx, nodeKey(id)).Bytes()
-		if err == redis.Nil {
-			s.Redis.SRem(ctx, nodeIndex, id)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read node: %w", err)
-		}
-		var n Node
-		if err := json.Unmarshal(b, &n); err != nil {
-			return nil, fmt.Errorf("decode node %s: %w", id, err)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }

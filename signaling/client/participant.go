@@ -14,6 +14,8 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"iop/signaling/protocol"
+
+	"iop/sfu/codec"
 )
 
 // Options shape a participant.
@@ -32,6 +34,33 @@ type Options struct {
 	// Stall, when set, can stop the participant reading its subscribe
 	// PeerConnection's socket (a slow or frozen subscriber).
 	Stall *Stall
+
+	// API is the pion API of both PeerConnections (nil: one for loopback
+	// with pion's default interceptors).
+	API *webrtc.API
+	// Tracks, when set, are published instead of the synthetic audio and
+	// video; the caller writes their packets (once PublishConnected).
+	Tracks []LocalTrack
+	// OnRTCP receives the RTCP the server sends about a published
+	// encoding of Tracks: track is its index in Tracks, layer the
+	// encoding's (0 without simulcast).
+	OnRTCP func(track, layer int, pkts []rtcp.Packet)
+	// OnTrack, when set, owns each received track (it reads it) instead
+	// of the participant counting its packets. It may run before Join
+	// returns, hence the participant.
+	OnTrack func(*Participant, *webrtc.TrackRemote)
+	// OnSubscribeOffer is told each subscribe offer once it is answered.
+	OnSubscribeOffer func(sdp string)
+	// OnPublishAnswer runs each time the server's publish answer has been
+	// applied (possibly before Join returns).
+	OnPublishAnswer func(*Participant)
+}
+
+// LocalTrack is one published track of the caller's: one encoding, or
+// one per simulcast layer (lowest first) named by RIDs.
+type LocalTrack struct {
+	Encodings []*webrtc.TrackLocalStaticRTP
+	RIDs      []string // with simulcast: the rid of each encoding
 }
 
 // TrackKey names one received track: whose it is and its kind.
@@ -59,6 +88,8 @@ type Participant struct {
 	pubPend, subPend CandidateQueue
 
 	audio, video *webrtc.TrackLocalStaticSample
+	published    []*webrtc.RTPTransceiver // one per Options.Tracks
+	connected    chan struct{}            // closed once the publish PC connects
 	keyframeReqs atomic.Int64
 	// quietAudio and quietVideo stop writing that kind (Pause).
 	quietAudio, quietVideo atomic.Bool
@@ -99,9 +130,10 @@ func Join(ctx context.Context, base, tok string, opts Options) (*Participant, er
 	}
 	p := &Participant{
 		conn: conn, joined: m, opts: opts,
-		received: map[TrackKey]*TrackStats{},
-		events:   make(chan protocol.ServerMessage, 1024),
-		done:     make(chan struct{}),
+		received:  map[TrackKey]*TrackStats{},
+		events:    make(chan protocol.ServerMessage, 1024),
+		done:      make(chan struct{}),
+		connected: make(chan struct{}),
 	}
 	if err := p.start(); err != nil {
 		p.Close()
@@ -202,9 +234,12 @@ func newAPI(stall *Stall) (*webrtc.API, error) {
 }
 
 func (p *Participant) start() error {
-	api, err := newAPI(nil)
-	if err != nil {
-		return err
+	api := p.opts.API
+	var err error
+	if api == nil {
+		if api, err = newAPI(nil); err != nil {
+			return err
+		}
 	}
 	subAPI := api
 	if p.opts.Stall != nil {
@@ -224,6 +259,12 @@ func (p *Participant) start() error {
 		return err
 	}
 	p.pubPend.PC, p.subPend.PC = p.pub, p.sub
+	var once sync.Once
+	p.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(p.connected) })
+		}
+	})
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(protocol.PCSubscribe, c) })
 	p.sub.OnTrack(p.onTrack)
@@ -231,6 +272,12 @@ func (p *Participant) start() error {
 	p.wg.Add(1)
 	go p.readLoop()
 	if p.opts.NoMedia {
+		return nil
+	}
+	if len(p.opts.Tracks) > 0 {
+		if err := p.publishTracks(); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
 		return nil
 	}
 	if err := p.publish(); err != nil {
@@ -259,6 +306,16 @@ func (p *Participant) publish() error {
 		p.wg.Add(1)
 		go p.readSenderRTCP(tr.Sender())
 	}
+	if err := p.offer(); err != nil {
+		return err
+	}
+	p.wg.Add(1)
+	go p.sendMedia()
+	return nil
+}
+
+// offer sends the publish offer.
+func (p *Participant) offer() error {
 	offer, err := p.pub.CreateOffer(nil)
 	if err != nil {
 		return err
@@ -267,12 +324,74 @@ func (p *Participant) publish() error {
 		return err
 	}
 	if err := p.conn.Send(protocol.ClientMessage{Type: protocol.TypeOffer, PC: protocol.PCPublish, SDP: offer.SDP}); err != nil {
-		return err
+		return fmt.Errorf("send publish offer: %w", err)
 	}
-	p.wg.Add(1)
-	go p.sendMedia()
 	return nil
 }
+
+// publishTracks adds Options.Tracks to the publish PC (a simulcast track's
+// further encodings to its sender), reads the server's RTCP about each
+// encoding for OnRTCP, and offers them.
+func (p *Participant) publishTracks() error {
+	sendonly := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}
+	for i, t := range p.opts.Tracks {
+		if len(t.Encodings) == 0 {
+			return fmt.Errorf("track %d has no encoding", i)
+		}
+		tr, err := p.pub.AddTransceiverFromTrack(t.Encodings[0], sendonly)
+		if err != nil {
+			return err
+		}
+		p.published = append(p.published, tr)
+		for _, e := range t.Encodings[1:] {
+			if err := tr.Sender().AddEncoding(e); err != nil {
+				return err
+			}
+		}
+		if len(t.RIDs) == 0 {
+			p.wg.Add(1)
+			go p.readTrackRTCP(tr.Sender(), i, 0, "")
+			continue
+		}
+		for l, rid := range t.RIDs {
+			p.wg.Add(1)
+			go p.readTrackRTCP(tr.Sender(), i, l, rid)
+		}
+	}
+	return p.offer()
+}
+
+// readTrackRTCP hands the RTCP of one published encoding (rid "": the
+// sender's only one) to OnRTCP; pion's interceptors (NACK) see it first.
+func (p *Participant) readTrackRTCP(s *webrtc.RTPSender, track, layer int, rid string) {
+	defer p.wg.Done()
+	for {
+		var pkts []rtcp.Packet
+		var err error
+		if rid != "" {
+			pkts, _, err = s.ReadSimulcastRTCP(rid)
+		} else {
+			pkts, _, err = s.ReadRTCP()
+		}
+		if err != nil {
+			return
+		}
+		if p.opts.OnRTCP != nil {
+			p.opts.OnRTCP(track, layer, pkts)
+		}
+	}
+}
+
+// PublishTransceivers returns the transceivers of Options.Tracks, in order.
+func (p *Participant) PublishTransceivers() []*webrtc.RTPTransceiver { return p.published }
+
+// PublishConnected is closed once the publish PeerConnection has connected:
+// a browser's encoder starts then, so its first keyframe is not lost.
+func (p *Participant) PublishConnected() <-chan struct{} { return p.connected }
+
+// WriteSubscribeRTCP sends RTCP on the subscribe PeerConnection (keyframe
+// requests, REMB).
+func (p *Participant) WriteSubscribeRTCP(pkts []rtcp.Packet) error { return p.sub.WriteRTCP(pkts) }
 
 // sendMedia writes Opus every 20 ms and VP8 at 30 fps, with a keyframe at
 // the start, every 3 s, and soon after each keyframe request.
@@ -328,6 +447,10 @@ func (p *Participant) readSenderRTCP(s *webrtc.RTPSender) {
 }
 
 func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	if p.opts.OnTrack != nil {
+		p.opts.OnTrack(p, t)
+		return
+	}
 	key := TrackKey{Participant: t.StreamID(), Kind: t.Kind().String()}
 	p.mu.Lock()
 	st := &TrackStats{}
@@ -336,9 +459,8 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		buf := make([]byte, 1500)
 		for {
-			n, _, err := t.Read(buf)
+			pkt, _, err := t.ReadRTP()
 			if err != nil {
 				p.mu.Lock()
 				st.Ended = true
@@ -347,53 +469,12 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			}
 			p.mu.Lock()
 			st.Packets++
-			// RTP header is 12 bytes plus CSRCs and extensions; a VP8
-			// keyframe's payload descriptor starts with S=1 then 0x10.
-			if key.Kind == "video" && isVP8KeyframeStart(buf[:n]) {
+			if key.Kind == "video" && codec.VP8KeyframeStart(pkt.Payload) {
 				st.Keyframes++
 			}
 			p.mu.Unlock()
 		}
 	}()
-}
-
-// isVP8KeyframeStart reports whether an RTP packet starts a VP8 keyframe.
-func isVP8KeyframeStart(pkt []byte) bool {
-	if len(pkt) < 12 {
-		return false
-	}
-	off := 12 + int(pkt[0]&0x0f)*4
-	if pkt[0]&0x10 != 0 { // header extension
-		if len(pkt) < off+4 {
-			return false
-		}
-		off += 4 + int(pkt[off+2])<<10 | int(pkt[off+3])<<2
-	}
-	if len(pkt) < off+2 {
-		return false
-	}
-	desc := pkt[off]
-	if desc&0x10 == 0 { // S: start of partition
-		return false
-	}
-	i := off + 1
-	if desc&0x80 != 0 { // X: extensions present
-		x := pkt[i]
-		i++
-		if x&0x80 != 0 { // I: picture id
-			if i < len(pkt) && pkt[i]&0x80 != 0 {
-				i++
-			}
-			i++
-		}
-		if x&0x40 != 0 {
-			i++
-		}
-		if x&0x30 != 0 {
-			i++
-		}
-	}
-	return i < len(pkt) && pkt[i]&0x01 == 0
 }
 
 func (p *Participant) sendCandidate(pc string, c *webrtc.ICECandidate) {
@@ -411,7 +492,7 @@ func (p *Participant) readLoop() {
 	defer p.wg.Done()
 	defer close(p.events)
 	for {
-		m, err := p.conn.Read(time.Now().Add(time.Hour))
+		m, err := p.conn.Read(time.Now().Add(24 * time.Hour))
 		if err != nil {
 			return
 		}
@@ -421,6 +502,9 @@ func (p *Participant) readLoop() {
 		case protocol.TypeAnswer:
 			if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err == nil {
 				p.pubPend.Described()
+				if p.opts.OnPublishAnswer != nil {
+					p.opts.OnPublishAnswer(p)
+				}
 			}
 		case protocol.TypeCandidate:
 			pend := &p.pubPend
@@ -458,6 +542,9 @@ func (p *Participant) answer(sdp string) {
 		return
 	}
 	_ = p.conn.Send(protocol.ClientMessage{Type: protocol.TypeAnswer, PC: protocol.PCSubscribe, SDP: ans.SDP})
+	if p.opts.OnSubscribeOffer != nil {
+		p.opts.OnSubscribeOffer(sdp)
+	}
 }
 
 // WaitPublishing waits until the publish PeerConnection is connected.

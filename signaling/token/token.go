@@ -49,7 +49,7 @@ const DefaultMaxTTL = 24 * time.Hour
 // therapist may send one a week ahead of the session.
 const MaxInviteTTL = 7 * 24 * time.Hour
 
-// Claims are the claims of a join or API token (PROTOCOL.md, "Tokens").
+// Claims are the claims of a join or API token (docs/protocol.md, 3 "Tokens").
 type Claims struct {
 	Name string     `json:"name"`
 	Role rooms.Role `json:"role"`

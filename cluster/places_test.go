@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"context"
@@ -12,7 +12,7 @@ func TestPlaces(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t)
 	program, sub := "test-places-"+time.Now().Format("150405.000000"), "alex"
-	t.Cleanup(func() { s.Redis.Del(ctx, placeKey(program, sub)) })
+	t.Cleanup(func() { s.rdb.Del(ctx, placeKey(program, sub)) })
 	a := Place{Node: "n1", Room: program + "/a"}
 	b := Place{Node: "n2", Room: program + "/b"}
 
@@ -34,7 +34,7 @@ func TestPlaces(t *testing.T) {
 	if err := s.ReleasePlace(ctx, program, sub, a); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := s.Redis.Get(ctx, placeKey(program, sub)).Result(); v != b.value() {
+	if v, _ := s.rdb.Get(ctx, placeKey(program, sub)).Result(); v != b.value() {
 		t.Errorf("after the old node released: %q, want %q", v, b.value())
 	}
 	at := time.Now().UTC().Truncate(time.Second)
@@ -52,7 +52,7 @@ func TestPlaces(t *testing.T) {
 	if err := s.ReleasePlace(ctx, program, sub, b); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.Redis.Exists(ctx, placeKey(program, sub)).Result(); n != 0 {
+	if n, _ := s.rdb.Exists(ctx, placeKey(program, sub)).Result(); n != 0 {
 		t.Error("the place stays after its node released it")
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func parsePlace(v string) Place {
 // returns where they were before (the zero Place if nowhere, or their lease
 // lapsed).
 func (s *Store) SwapPlace(ctx context.Context, program, sub string, p Place, ttl time.Duration) (Place, error) {
-	old, err := s.Redis.SetArgs(ctx, placeKey(program, sub), p.value(), redis.SetArgs{TTL: ttl, Get: true}).Result()
+	old, err := s.rdb.SetArgs(ctx, placeKey(program, sub), p.value(), redis.SetArgs{TTL: ttl, Get: true}).Result()
 	if errors.Is(err, redis.Nil) {
 		return Place{}, nil
 	}
@@ -64,7 +64,7 @@ return 0
 // RenewPlace extends person's lease on p for ttl; false when they have
 // moved on (or the lease lapsed).
 func (s *Store) RenewPlace(ctx context.Context, program, sub string, p Place, ttl time.Duration) (bool, error) {
-	n, err := renewPlace.Run(ctx, s.Redis, []string{placeKey(program, sub)}, p.value(), ttl.Milliseconds()).Int()
+	n, err := renewPlace.Run(ctx, s.rdb, []string{placeKey(program, sub)}, p.value(), ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("renew where a person is: %w", err)
 	}
@@ -73,7 +73,7 @@ func (s *Store) RenewPlace(ctx context.Context, program, sub string, p Place, tt
 
 // ReleasePlace forgets that the person is at p, unless they have moved on.
 func (s *Store) ReleasePlace(ctx context.Context, program, sub string, p Place) error {
-	if err := releasePlace.Run(ctx, s.Redis, []string{placeKey(program, sub)}, p.value()).Err(); err != nil {
+	if err := releasePlace.Run(ctx, s.rdb, []string{placeKey(program, sub)}, p.value()).Err(); err != nil {
 		return fmt.Errorf("release where a person is: %w", err)
 	}
 	return nil
@@ -90,7 +90,7 @@ type Move struct {
 // PublishMove sends m to node.
 func (s *Store) PublishMove(ctx context.Context, node string, m Move) error {
 	b, _ := json.Marshal(m)
-	if err := s.Redis.Publish(ctx, movesChannel(node), b).Err(); err != nil {
+	if err := s.rdb.Publish(ctx, movesChannel(node), b).Err(); err != nil {
 		return fmt.Errorf("tell node %s of a move: %w", node, err)
 	}
 	return nil
@@ -100,7 +100,7 @@ func (s *Store) PublishMove(ctx context.Context, node string, m Move) error {
 // subscription is in place when it returns (it waits up to 5 s for Redis
 // to confirm it).
 func (s *Store) SubscribeMoves(ctx context.Context, node string, deliver func(Move)) error {
-	ps := s.Redis.Subscribe(ctx, movesChannel(node))
+	ps := s.rdb.Subscribe(ctx, movesChannel(node))
 	if _, err := ps.ReceiveTimeout(ctx, 5*time.Second); err != nil {
 		_ = ps.Close()
 		return fmt.Errorf("subscribe to moves: %w", err)

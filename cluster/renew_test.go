@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func TestRenewSeats(t *testing.T) {
 
 	// p000's lease lapses while a newcomer takes the last seat.
 	past := float64(time.Now().Add(-time.Second).UnixMilli())
-	if err := s.Redis.ZAdd(ctx, seatKey(room, "client"), redis.Z{Score: past, Member: "p000"}).Err(); err != nil {
+	if err := s.rdb.ZAdd(ctx, seatKey(room, "client"), redis.Z{Score: past, Member: "p000"}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"late-1", "late-2"} {

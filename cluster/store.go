@@ -1,4 +1,9 @@
-package store
+// Package cluster is what several iopd nodes share in Redis: seat leases
+// (a room's cap holds across nodes), room ownership (a room's media lives on
+// one node; joins elsewhere are redirected there) and the node registry with
+// its heartbeat. It implements rooms.Seats, the seam admission calls; the
+// domain (package rooms) never imports it.
+package cluster
 
 import (
 	"context"
@@ -8,6 +13,16 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
+
+// Store is the cluster's side of Redis: seat leases, room claims and the
+// node registry.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// NewStore returns the cluster's store on the Redis client rdb (e.g.
+// store.Store.Redis).
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
 
 // seatKey is the sorted set of a room's seats of one category (client,
 // family): members are person ids, scores the lease expiry in Unix ms. room
@@ -69,11 +84,11 @@ func (s *Store) RenewSeats(ctx context.Context, refs []SeatRef, ttl time.Duratio
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	if err := renewSeat.Load(ctx, s.Redis).Err(); err != nil {
+	if err := renewSeat.Load(ctx, s.rdb).Err(); err != nil {
 		return make([]bool, len(refs)), fmt.Errorf("renew seats: %w", err)
 	}
 	now := time.Now()
-	pipe := s.Redis.Pipeline()
+	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(refs))
 	for i, ref := range refs {
 		cmds[i] = renewSeat.EvalSha(ctx, pipe, []string{seatKey(ref.Room, ref.Category)},
@@ -96,7 +111,7 @@ func (s *Store) RenewSeats(ctx context.Context, refs []SeatRef, ttl time.Duratio
 
 func (s *Store) runSeat(ctx context.Context, script *redis.Script, ref SeatRef, ttl time.Duration) (bool, error) {
 	now := time.Now()
-	n, err := script.Run(ctx, s.Redis, []string{seatKey(ref.Room, ref.Category)},
+	n, err := script.Run(ctx, s.rdb, []string{seatKey(ref.Room, ref.Category)},
 		ref.Person, now.UnixMilli(), now.Add(ttl).UnixMilli(), ref.Cap, (2 * ttl).Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("seat in %s: %w", ref.Room, err)
@@ -106,7 +121,7 @@ func (s *Store) runSeat(ctx context.Context, script *redis.Script, ref SeatRef, 
 
 // ReleaseSeat frees a seat at once (leave, removal, denial).
 func (s *Store) ReleaseSeat(ctx context.Context, ref SeatRef) error {
-	if err := s.Redis.ZRem(ctx, seatKey(ref.Room, ref.Category), ref.Person).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, seatKey(ref.Room, ref.Category), ref.Person).Err(); err != nil {
 		return fmt.Errorf("release seat in %s: %w", ref.Room, err)
 	}
 	return nil
@@ -115,7 +130,7 @@ func (s *Store) ReleaseSeat(ctx context.Context, ref SeatRef) error {
 // Seated returns the people holding an unexpired seat of category in room.
 func (s *Store) Seated(ctx context.Context, room, category string) ([]string, error) {
 	now := fmt.Sprint(time.Now().UnixMilli())
-	out, err := s.Redis.ZRangeArgs(ctx, redis.ZRangeArgs{Key: seatKey(room, category), ByScore: true, Start: "(" + now, Stop: "+inf"}).Result()
+	out, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: seatKey(room, category), ByScore: true, Start: "(" + now, Stop: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("seats in %s: %w", room, err)
 	}
@@ -155,7 +170,7 @@ return 0
 // or takes over a claim its previous run left (same node id or same URL).
 // When another node owns the room it returns false and that node's URL.
 func (s *Store) ClaimRoom(ctx context.Context, room, nodeID, url string, ttl time.Duration) (mine bool, ownerURL string, err error) {
-	cur, err := claimRoom.Run(ctx, s.Redis, []string{ownerKey(room)}, nodeID+" "+url, ttl.Milliseconds(), nodeID, url).Text()
+	cur, err := claimRoom.Run(ctx, s.rdb, []string{ownerKey(room)}, nodeID+" "+url, ttl.Milliseconds(), nodeID, url).Text()
 	if err != nil {
 		return false, "", fmt.Errorf("claim room %s: %w", room, err)
 	}
@@ -168,7 +183,7 @@ func (s *Store) ClaimRoom(ctx context.Context, room, nodeID, url string, ttl tim
 
 // ReleaseRoom gives up the node's claim on a room it no longer serves.
 func (s *Store) ReleaseRoom(ctx context.Context, room, nodeID, url string) error {
-	if err := releaseRoom.Run(ctx, s.Redis, []string{ownerKey(room)}, nodeID+" "+url).Err(); err != nil {
+	if err := releaseRoom.Run(ctx, s.rdb, []string{ownerKey(room)}, nodeID+" "+url).Err(); err != nil {
 		return fmt.Errorf("release room %s: %w", room, err)
 	}
 	return nil
