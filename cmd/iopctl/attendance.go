@@ -179,9 +179,31 @@ func person(sub, name string) string {
 	return name + " (" + sub + ")"
 }
 
-// attendanceExport writes a program's week as the billing CSV.
+// attendanceExport writes a program's week as the segment CSV.
 func attendanceExport(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("attendance export", "PROGRAM [-week 2026-W49] [-o FILE.csv] [-key-file FILE] [-redis URL]", stdout)
+	return weekCSV("attendance export", "rows", args, getenv, stdout,
+		func(ctx context.Context, s *stores, program string, w attendance.Week) (csvWeek, int, error) {
+			x, err := s.att.WeekExport(ctx, program, w)
+			if err != nil {
+				return nil, 0, err
+			}
+			return x, len(x.Rows), nil
+		})
+}
+
+// csvWeek is a program week read for export: its CSV ends with the chain
+// head it was read at.
+type csvWeek interface {
+	WriteCSV(io.Writer) error
+	ChainHead() attendance.ChainHead
+}
+
+// weekCSV runs an export command (name) of one program week: to stdout, or
+// to a file readable by the operator only, since its lines show who is in
+// a substance-use program (42 CFR Part 2).
+func weekCSV(name, lines string, args []string, getenv func(string) string, stdout io.Writer,
+	read func(ctx context.Context, s *stores, program string, w attendance.Week) (csvWeek, int, error)) error {
+	cmd := newCommand(name, "PROGRAM [-week 2026-W49] [-o FILE.csv] [-key-file FILE] [-redis URL]", stdout)
 	redisURL := redisFlag(cmd, getenv)
 	keyed := attendanceKeyFlag(cmd, getenv)
 	weekFlag := cmd.String("week", "", "ISO week yyyy-Www (default: this week in the program's zone)")
@@ -199,15 +221,13 @@ func attendanceExport(args []string, getenv func(string) string, stdout io.Write
 		return err
 	}
 	defer s.Close()
-	x, err := s.att.WeekExport(ctx, pos[0], w)
+	x, n, err := read(ctx, s, pos[0], w)
 	if err != nil {
 		return err
 	}
 	if *out == "" {
 		return x.WriteCSV(stdout)
 	}
-	// The rows show who is in a substance-use program (42 CFR Part 2):
-	// readable by the operator only.
 	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -219,7 +239,7 @@ func attendanceExport(args []string, getenv func(string) string, stdout io.Write
 	if err := f.Close(); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "wrote %d rows of %s %s to %s, read at %s\n", len(x.Rows), pos[0], w, *out, x.Head)
+	_, err = fmt.Fprintf(stdout, "wrote %d %s of %s %s to %s, read at %s\n", n, lines, pos[0], w, *out, x.ChainHead())
 	return err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"iop/rooms"
@@ -15,46 +14,14 @@ import (
 // attendanceBilling writes a program's week as the billing export: one line
 // per client per date of service, ending with the chain head.
 func attendanceBilling(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("attendance billing", "PROGRAM [-week 2026-W49] [-o FILE.csv] [-key-file FILE] [-redis URL]", stdout)
-	redisURL := redisFlag(cmd, getenv)
-	keyed := attendanceKeyFlag(cmd, getenv)
-	weekFlag := cmd.String("week", "", "ISO week yyyy-Www (default: this week in the program's zone)")
-	out := cmd.String("o", "", "write the CSV to this file (mode 0600) instead of stdout")
-	pos, err := cmd.parseArgs(args, "PROGRAM")
-	if err != nil {
-		return err
-	}
-	if getenv, err = keyed(); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	s, w, err := attendanceWeek(ctx, *redisURL, pos[0], *weekFlag, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	x, err := s.att.BillingWeek(ctx, pos[0], w)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		return x.WriteCSV(stdout)
-	}
-	// Claims name clients of a substance-use program (42 CFR Part 2):
-	// readable by the operator only.
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := x.WriteCSV(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(stdout, "wrote %d billing lines of %s %s to %s, read at %s\n", len(x.Lines), pos[0], w, *out, x.Head)
-	return err
+	return weekCSV("attendance billing", "billing lines", args, getenv, stdout,
+		func(ctx context.Context, s *stores, program string, w attendance.Week) (csvWeek, int, error) {
+			x, err := s.att.BillingWeek(ctx, program, w)
+			if err != nil {
+				return nil, 0, err
+			}
+			return x, len(x.Lines), nil
+		})
 }
 
 // auditLog opens the deployment's audit trail as iopd keys it

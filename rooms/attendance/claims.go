@@ -61,6 +61,9 @@ type BillingExport struct {
 	Head  ChainHead
 }
 
+// ChainHead is the chain head the lines were read at.
+func (x *BillingExport) ChainHead() ChainHead { return x.Head }
+
 // BillingWeek returns the billing lines of a program's ISO week: one per
 // client (role client) per local date on which they were present or had an
 // absence recorded, in date and client order, and the chain head read

@@ -121,6 +121,9 @@ type Export struct {
 	Head ChainHead
 }
 
+// ChainHead is the chain head the rows were read at.
+func (x *Export) ChainHead() ChainHead { return x.Head }
+
 // WeekExport returns the billing rows of a program's ISO week (WeekRows)
 // and the program's chain head read after them: every event the rows count
 // is in the chain up to that head.
