@@ -63,25 +63,35 @@ func (s *Seats) Take(ctx context.Context, room string, seatCap int, role rooms.R
 	if !ok {
 		return nil, rooms.ErrRoomFull
 	}
+	return hold(s, s.leases, ref, "releasing a seat", func(ctx context.Context) error {
+		return s.store.ReleaseSeat(ctx, ref)
+	}), nil
+}
+
+// hold counts one more local holder of key in held and returns its release:
+// the last release frees the key in Redis (free). Leases and places are
+// per node, and several connections of a person on it may share one.
+func hold[K comparable](s *Seats, held map[K]int, key K, what string, free func(context.Context) error) func() {
 	s.mu.Lock()
-	s.leases[ref]++
+	held[key]++
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
-		s.leases[ref]--
-		last := s.leases[ref] == 0
+		held[key]--
+		last := held[key] == 0
 		if last {
-			delete(s.leases, ref)
+			delete(held, key)
 		}
 		s.mu.Unlock()
-		if last {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := s.store.ReleaseSeat(ctx, ref); err != nil {
-				s.log.Warn("releasing a seat", "room", room, "err", err)
-			}
+		if !last {
+			return
 		}
-	}, nil
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := free(ctx); err != nil {
+			s.log.Warn(what, "err", err)
+		}
+	}
 }
 
 // placeRef is a person in a room of this node.
@@ -104,26 +114,9 @@ func (s *Seats) Place(ctx context.Context, program, sub, room string, at time.Ti
 			s.log.Warn("telling a node that a person moved", "err", err)
 		}
 	}
-	ref := placeRef{program, sub, room}
-	s.mu.Lock()
-	s.places[ref]++
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		s.places[ref]--
-		last := s.places[ref] == 0
-		if last {
-			delete(s.places, ref)
-		}
-		s.mu.Unlock()
-		if last {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := s.store.ReleasePlace(ctx, program, sub, here); err != nil {
-				s.log.Warn("releasing a person's place", "err", err)
-			}
-		}
-	}, nil
+	return hold(s, s.places, placeRef{program, sub, room}, "releasing a person's place", func(ctx context.Context) error {
+		return s.store.ReleasePlace(ctx, program, sub, here)
+	}), nil
 }
 
 // WhenMoved sets what to do when a person this node holds joined another
