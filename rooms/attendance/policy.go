@@ -188,19 +188,5 @@ func (s *Segment) lastPresent(from, to time.Time) time.Time {
 
 // DaysReaching returns how many local dates have at least min of direct
 // service (any when min is zero): the days that count toward the weekly
-// target days.
-func (t *Totals) DaysReaching(min time.Duration) int {
-	n := 0
-	for _, a := range t.Days {
-		if countsDay(a, min) {
-			n++
-		}
-	}
-	return n
-}
-
-// countsDay reports whether a day's attendance counts toward the target
-// days: direct service (a therapist in the room) of at least min.
-func countsDay(a Amount, min time.Duration) bool {
-	return a.DirectSeconds > 0 && time.Duration(a.DirectSeconds)*time.Second >= min
-}
+// target days. It is the billable-day rule with the program's day minimum.
+func (t *Totals) DaysReaching(min time.Duration) int { return t.BillableDays(min) }

@@ -352,7 +352,7 @@ func dayLines(v *view, segs []*Segment, t *Totals, billable, dayMinimum time.Dur
 			Date: d, Seconds: a.Seconds, VideoSeconds: a.VideoSeconds, Breakdown: a.Breakdown(), Sessions: len(sessions[d]),
 			Minutes: Minutes(a.Seconds), VideoMinutes: Minutes(a.VideoSeconds),
 			Billable: billableDay(a, billable),
-			Counts:   countsDay(a, dayMinimum),
+			Counts:   billableDay(a, dayMinimum),
 		})
 	}
 	return out

@@ -141,6 +141,6 @@ func (s *Store) Day(ctx context.Context, program, sub string, d Date) (DayLine, 
 		Date: d, Seconds: t.Seconds, VideoSeconds: t.VideoSeconds, Breakdown: t.Amount.Breakdown(), Minutes: Minutes(t.Seconds),
 		VideoMinutes: Minutes(t.VideoSeconds), Sessions: t.Sessions(),
 		Billable: billableDay(t.Amount, s.opts.Rules.BillableDay),
-		Counts:   countsDay(t.Amount, pol.DayMinimum),
+		Counts:   billableDay(t.Amount, pol.DayMinimum),
 	}, nil
 }
