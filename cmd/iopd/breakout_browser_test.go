@@ -61,7 +61,7 @@ func TestBrowserBreakouts(t *testing.T) {
 })()`, sam.ID())); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, alex, "Sam's tile in room 1", fmt.Sprintf(`!document.querySelector('[data-tile=%q]').hidden`, sam.ID())+` && `+tiles+` === 2`)
+	waitFor(t, alex, "Sam's tile in room 1", fmt.Sprintf(`document.querySelector('[data-tile=%q]')?.hidden === false`, sam.ID())+` && `+tiles+` === 2`)
 	click(t, dana, `[data-breakout-visit="1"]`)
 	waitFor(t, dana, "the visit banner", `document.querySelector('[data-breakout-banner]').textContent.includes('Breakout room 1 (visiting)')`)
 	waitFor(t, alex, "the therapist's tile", tiles+` === 3`)
@@ -74,6 +74,6 @@ func TestBrowserBreakouts(t *testing.T) {
 	// Rooms to fill by hand: everyone stays in the main room until moved.
 	click(t, dana, `[data-breakout-open-empty]`)
 	waitFor(t, alex, "the main room banner", `(() => { const b = document.querySelector('[data-breakout-banner]'); return !b.hidden && b.textContent.includes('Main room'); })()`+` && `+tiles+` === 3`)
-	waitFor(t, dana, "everyone listed in the main room", `document.querySelector('[data-breakout-groups] > li[data-breakout-group="0"]').querySelectorAll('.person').length === 3`)
+	waitFor(t, dana, "everyone listed in the main room", `document.querySelector('[data-breakout-groups] > li[data-breakout-group="0"]')?.querySelectorAll('.person').length === 3`)
 	checkConsole(t, dana, alex)
 }
