@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"sort"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -44,34 +43,33 @@ func (s *session) watchReceiving(media *sfu.Participant) {
 			continue // join has not returned yet
 		}
 		now := time.Now()
-		type change struct {
-			at    time.Time
-			apply func(*rooms.Media)
+		audio, audioAt, audioChanged := flowChange(media, webrtc.RTPCodecTypeAudio, cur.Audio, now)
+		video, videoAt, videoChanged := flowChange(media, webrtc.RTPCodecTypeVideo, cur.Video, now)
+		// The room sees the two changes in the order they happened.
+		if videoChanged && audioChanged && videoAt.Before(audioAt) {
+			cur.Video, videoChanged = video, false
+			room.SetReceiving(s.id, cur, videoAt)
 		}
-		var changes []change
-		for _, k := range []struct {
-			kind webrtc.RTPCodecType
-			on   *bool
-			set  func(*rooms.Media, bool)
-		}{
-			{webrtc.RTPCodecTypeAudio, &cur.Audio, func(m *rooms.Media, on bool) { m.Audio = on }},
-			{webrtc.RTPCodecTypeVideo, &cur.Video, func(m *rooms.Media, on bool) { m.Video = on }},
-		} {
-			since, last := media.Flow(k.kind)
-			on := !last.IsZero() && now.Sub(last) < receivingQuiet
-			if on == *k.on {
-				continue
-			}
-			at, set := last, k.set
-			if on {
-				at = since
-			}
-			changes = append(changes, change{at, func(m *rooms.Media) { set(m, on) }})
+		if audioChanged {
+			cur.Audio = audio
+			room.SetReceiving(s.id, cur, audioAt)
 		}
-		sort.Slice(changes, func(i, j int) bool { return changes[i].at.Before(changes[j].at) })
-		for _, c := range changes {
-			c.apply(&cur)
-			room.SetReceiving(s.id, cur, c.at)
+		if videoChanged {
+			cur.Video = video
+			room.SetReceiving(s.id, cur, videoAt)
 		}
 	}
+}
+
+// flowChange says whether media of kind is flowing now, and when that
+// began (the first packet of the run) or ended (the last packet), and
+// whether it differs from was.
+func flowChange(media *sfu.Participant, kind webrtc.RTPCodecType, was bool, now time.Time) (on bool, at time.Time, changed bool) {
+	since, last := media.Flow(kind)
+	on = !last.IsZero() && now.Sub(last) < receivingQuiet
+	at = last
+	if on {
+		at = since
+	}
+	return on, at, on != was
 }
