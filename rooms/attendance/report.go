@@ -474,7 +474,7 @@ func (s *Store) clientWeek(ctx context.Context, v *view, r *WeekReport, t *Total
 			return err
 		}
 		for room, a := range past.Rooms {
-			attended[room] = attended[room] || (a.Seconds > 0 && a.Seconds >= needed[room])
+			attended[room] = attended[room] || (a.DirectSeconds > 0 && a.DirectSeconds >= needed[room])
 		}
 	}
 	r.Flags = AbsenceFlags(window, attended, at, p)

@@ -160,8 +160,9 @@ type StatusInput struct {
 
 // WeeklyStatus decides a client's status for a week:
 //
-//   - on_track when the seconds reach Targets.Hours and the days that
-//     reach DayMinimum reach Targets.Days;
+//   - on_track when the direct-service seconds (time with a therapist of
+//     the program in the room) reach Targets.Hours and the days whose
+//     direct service reaches DayMinimum reach Targets.Days;
 //   - otherwise below once the week is over (Now at or after local Monday
 //     00:00 of the next week);
 //   - otherwise on_track if what remains can still reach both targets, else
@@ -177,7 +178,9 @@ func WeeklyStatus(in StatusInput) Status {
 		t = &Totals{}
 	}
 	need := time.Duration(in.Targets.Hours * float64(time.Hour))
-	have := time.Duration(t.Seconds) * time.Second
+	// Only direct service counts toward the hours: time without a
+	// clinician is recorded and shown, never counted.
+	have := time.Duration(t.DirectSeconds) * time.Second
 	days := t.DaysReaching(in.DayMinimum)
 	if have >= need && days >= in.Targets.Days {
 		return StatusOnTrack

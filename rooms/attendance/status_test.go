@@ -97,6 +97,20 @@ func TestWeeklyStatus(t *testing.T) {
 		totals:  totals(map[string]int64{"2026-10-26": 10800}),
 		targets: nine, want: StatusAtRisk,
 	}, {
+		// 3 x 3 h present, but the last 20 minutes of each day without a
+		// therapist: 8 h of direct service, so the 9 h are not met.
+		name: "hours count direct service only",
+		now:  at(ny, 2026, 11, 2, 0, 0, 0),
+		totals: func() *Totals {
+			t := &Totals{}
+			for _, d := range []string{"2026-10-26", "2026-10-27", "2026-10-29"} {
+				date, _ := ParseDate(d)
+				t.add("room-"+d, Piece{Date: date, Amount: Amount{Seconds: 10800, DirectSeconds: 9600}})
+			}
+			return t
+		}(),
+		targets: nine, want: StatusBelow,
+	}, {
 		name:    "a per-client target of 6 h over 3 days, met",
 		now:     at(ny, 2026, 11, 3, 0, 0, 0),
 		totals:  totals(map[string]int64{"2026-10-26": 7200, "2026-10-27": 7200, "2026-10-29": 7200}),
