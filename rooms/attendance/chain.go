@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"iop/rooms"
 	"iop/rooms/chain"
 )
 
@@ -149,11 +150,24 @@ func (r *replay) next(x redis.XMessage) bool {
 	if !ok {
 		return false
 	}
-	res := step(r.segs[e.Segment], &e, r.loc)
-	if res.seg != nil {
-		r.segs[e.Segment] = res.seg
+	prev := r.segs[e.Segment]
+	res := step(prev, &e, r.loc)
+	var follow []result
+	if e.Kind == KindCorrect && res.seg != nil && res.seg.Role == rooms.RoleTherapist {
+		var room []*Segment
+		for _, s := range r.segs {
+			if s.Room == res.seg.Room {
+				room = append(room, s)
+			}
+		}
+		follow = followClinician(prev, res.seg, room, r.loc)
 	}
-	r.m.apply(opsFor(res, &e, r.loc))
+	for _, x := range append([]result{res}, follow...) {
+		if x.seg != nil {
+			r.segs[x.seg.ID] = x.seg
+		}
+		r.m.apply(opsFor(x, &e, r.loc))
+	}
 	r.seq = e.Seq
 	return true
 }

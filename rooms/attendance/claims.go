@@ -54,9 +54,10 @@ type BillingLine struct {
 	Absences map[string]AbsenceReason
 }
 
-// BillingExport is a program's billing lines for an ISO week and the chain
-// head they were read at.
+// BillingExport is a program's billing lines for a range of dates and the
+// chain head they were read at.
 type BillingExport struct {
+	Range DateRange
 	Lines []BillingLine
 	Head  ChainHead
 }
@@ -64,19 +65,34 @@ type BillingExport struct {
 // ChainHead is the chain head the lines were read at.
 func (x *BillingExport) ChainHead() ChainHead { return x.Head }
 
-// BillingWeek returns the billing lines of a program's ISO week: one per
-// client (role client) per local date on which they were present or had an
-// absence recorded, in date and client order, and the chain head read
-// after them.
+// BillingWeek returns the billing lines of a program's ISO week
+// (BillingRange of its Monday to Sunday).
+func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*BillingExport, error) {
+	return s.BillingRange(ctx, program, WeekRange(w))
+}
+
+// BillingRange returns the billing lines of a program's local dates r
+// (at most MaxRangeDays; ErrRange otherwise): one per client (role client)
+// per local date on which they were present, had an absence recorded, or
+// their family attended a family session booked for them, in date and
+// client order, and the chain head read after them.
 //
 // The day's per-diem code (Billing.DayCode) is listed when its direct
 // service reaches Rules.BillableDay. A session adds its own code when it
 // counts: a scheduled session when the policy judges it attended, an
 // unscheduled one when it has any direct service; a group, complementary
-// or support session adds GroupCode, a family session FamilyCode, an
-// individual one the IndividualCodes entry its direct time reaches (none
-// below the shortest). Open segments count up to now.
-func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*BillingExport, error) {
+// or support session adds GroupCode, an individual one the
+// IndividualCodes entry its direct time reaches (none below the
+// shortest), a family session FamilyCode when a family member was there
+// with the client (none for the client alone). A scheduled family session
+// the client missed adds FamilyWithoutClientCode to the client's line of
+// its date when a family member attended it by the policy; its seconds
+// are the family's and stay out of the client's. The modifier follows the
+// media of the direct-service seconds. Open segments count up to now.
+func (s *Store) BillingRange(ctx context.Context, program string, r DateRange) (*BillingExport, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
 	v, err := s.view(ctx, program)
 	if err != nil {
 		return nil, err
@@ -93,9 +109,19 @@ func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*Billi
 		}
 		bill = b.WithDefaults()
 	}
-	segs, err := s.weekSegments(ctx, v, weekSegsKey(w), "")
-	if err != nil {
-		return nil, err
+	var segs []*Segment
+	have := map[string]bool{}
+	for _, w := range r.Weeks() {
+		got, err := s.weekSegments(ctx, v, weekSegsKey(w), "")
+		if err != nil {
+			return nil, err
+		}
+		for _, seg := range got {
+			if !have[seg.ID] {
+				have[seg.ID] = true
+				segs = append(segs, seg)
+			}
+		}
 	}
 	byRoom := map[string][]*Segment{}
 	bySub := map[string][]*Segment{}
@@ -110,7 +136,7 @@ func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*Billi
 		clients[sub] = true
 	}
 	if s.opts.Roster != nil {
-		list, err := s.opts.Roster.Enrolled(ctx, program, w.Start(v.loc), w.End(v.loc))
+		list, err := s.opts.Roster.Enrolled(ctx, program, r.Start(v.loc), r.End(v.loc))
 		if err != nil {
 			return nil, fmt.Errorf("read roster: %w", err)
 		}
@@ -120,7 +146,7 @@ func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*Billi
 	}
 	var lines []BillingLine
 	for sub := range clients {
-		got, err := s.clientLines(ctx, v, w, sub, bySub[sub], byRoom, pol, bill)
+		got, err := s.clientLines(ctx, v, r, sub, bySub[sub], byRoom, pol, bill)
 		if err != nil {
 			return nil, err
 		}
@@ -136,20 +162,23 @@ func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*Billi
 	if err != nil {
 		return nil, err
 	}
-	return &BillingExport{Lines: lines, Head: h}, nil
+	return &BillingExport{Range: r, Lines: lines, Head: h}, nil
 }
 
-// clientLines builds one client's lines of the week.
-func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mine []*Segment,
+// clientLines builds one client's lines of the range.
+func (s *Store) clientLines(ctx context.Context, v *view, rg DateRange, sub string, mine []*Segment,
 	byRoom map[string][]*Segment, pol Policy, bill Billing) ([]BillingLine, error) {
 	type room struct {
-		kind rooms.Kind
-		amt  Amount
+		kind       rooms.Kind
+		amt        Amount
+		withFamily bool // a family member was there with the client
+		code       string
 	}
 	type day struct {
-		line  *BillingLine
-		rooms map[string]*room
-		order []string
+		line   *BillingLine
+		direct Amount // the direct service by media: the modifier's
+		rooms  map[string]*room
+		order  []string
 	}
 	days := map[Date]*day{}
 	get := func(d Date) *day {
@@ -163,7 +192,7 @@ func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mi
 	}
 	for _, seg := range mine {
 		for _, p := range seg.Pieces(v.loc, v.now) {
-			if !w.Contains(p.Date) {
+			if !rg.Contains(p.Date) {
 				continue
 			}
 			dy := get(p.Date)
@@ -171,6 +200,7 @@ func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mi
 				dy.line.Name = seg.Name
 			}
 			dy.line.Amount = dy.line.Amount.Add(p.Amount)
+			dy.direct = dy.direct.Add(seg.directAmount(p.Start, p.End))
 			r := dy.rooms[seg.Room]
 			if r == nil {
 				r = &room{kind: seg.Kind}
@@ -178,9 +208,12 @@ func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mi
 				dy.order = append(dy.order, seg.Room)
 			}
 			r.amt = r.amt.Add(p.Amount)
-			for _, th := range byRoom[seg.Room] {
-				if th.Role == rooms.RoleTherapist && overlaps(th, p.Start, p.End, v.now) {
-					dy.line.Clinicians = appendOnce(dy.line.Clinicians, th.Sub)
+			for _, o := range byRoom[seg.Room] {
+				switch {
+				case o.Role == rooms.RoleTherapist && overlaps(o, p.Start, p.End, v.now):
+					dy.line.Clinicians = appendOnce(dy.line.Clinicians, o.Sub)
+				case o.Role == rooms.RoleFamily && overlaps(o, p.Start, p.End, v.now):
+					r.withFamily = true
 				}
 			}
 			if groupKind(seg.Kind) {
@@ -197,10 +230,11 @@ func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mi
 		}
 	}
 
-	// The schedule: which sessions count, late and early flags, absences.
+	// The schedule: which sessions count, late and early flags, absences,
+	// family sessions the family attended without the client.
 	judged := map[string]*SessionAttendance{}
 	if s.opts.Schedule != nil {
-		exp, err := s.opts.Schedule.Expected(ctx, v.program, sub, w.Start(v.loc), w.End(v.loc))
+		exp, err := s.opts.Schedule.Expected(ctx, v.program, sub, rg.Start(v.loc), rg.End(v.loc))
 		if err != nil && !errors.Is(err, ErrNoSchedule) {
 			return nil, fmt.Errorf("read schedule: %w", err)
 		}
@@ -224,12 +258,40 @@ func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mi
 			if r := reasons[x.Room].Reason; r != "" && !a.Attended {
 				get(d).line.Absences[x.Room] = r
 			}
+			if x.Kind != rooms.KindFamily || a.Seconds > 0 || !rg.Contains(d) {
+				continue
+			}
+			fam, ok := familyAttended(x, byRoom[x.Room], pol, v.now)
+			if !ok {
+				continue
+			}
+			dy := get(d)
+			if dy.rooms[x.Room] == nil {
+				dy.rooms[x.Room] = &room{kind: rooms.KindFamily}
+				dy.order = append(dy.order, x.Room)
+			}
+			dy.rooms[x.Room].code = bill.FamilyWithoutClientCode
+			if dy.direct.DirectSeconds == 0 {
+				dy.direct = fam.direct
+			}
+			for _, c := range fam.clinicians {
+				dy.line.Clinicians = appendOnce(dy.line.Clinicians, c)
+			}
 		}
 	}
 
+	name := ""
+	for _, seg := range mine {
+		if name == "" {
+			name = seg.Name
+		}
+	}
 	var out []BillingLine
 	for _, dy := range days {
 		l := dy.line
+		if l.Name == "" {
+			l.Name = name // a line without the client's presence (an absence, their family)
+		}
 		l.Billable = billableDay(l.Amount, s.opts.Rules.BillableDay)
 		if l.Billable {
 			l.Codes = append(l.Codes, bill.DayCode)
@@ -238,27 +300,77 @@ func (s *Store) clientLines(ctx context.Context, v *view, w Week, sub string, mi
 			r := dy.rooms[id]
 			l.Sessions = append(l.Sessions, id)
 			l.SessionTypes = appendKind(l.SessionTypes, r.kind)
+			if r.code != "" {
+				l.Codes = append(l.Codes, r.code)
+				continue
+			}
 			counts := r.amt.DirectSeconds > 0
 			if a := judged[id]; a != nil {
 				counts = a.Attended
 			}
-			if code := bill.sessionCode(r.kind, r.amt); counts && code != "" {
+			code := bill.sessionCode(r.kind, r.amt)
+			if r.kind == rooms.KindFamily && !r.withFamily {
+				code = ""
+			}
+			if counts && code != "" {
 				l.Codes = append(l.Codes, code)
 			}
 		}
-		switch l.Amount.Modality() {
-		case ModalityVideo:
-			l.Modifier = bill.VideoModifier
-		case ModalityAudioOnly:
-			l.Modifier = bill.AudioModifier
-		}
-		if l.Seconds == 0 {
-			l.Modifier = ""
+		// The modifier says how the billed (direct) service was given.
+		if dy.direct.DirectSeconds > 0 {
+			switch dy.direct.Modality() {
+			case ModalityVideo:
+				l.Modifier = bill.VideoModifier
+			case ModalityAudioOnly:
+				l.Modifier = bill.AudioModifier
+			}
 		}
 		sort.Strings(l.Clinicians)
 		out = append(out, *l)
 	}
 	return out, nil
+}
+
+// family is a family's attendance of a session the client missed.
+type family struct {
+	direct     Amount   // the attending member's direct service by media
+	clinicians []string // therapists there with the family
+}
+
+// familyAttended reports whether a family member (role family) attended
+// the scheduled family session x by the policy, from the room's segments:
+// the member with the most direct service inside the window.
+func familyAttended(x Expected, room []*Segment, pol Policy, now time.Time) (family, bool) {
+	bySub := map[string][]*Segment{}
+	for _, seg := range room {
+		if seg.Role == rooms.RoleFamily {
+			bySub[seg.Sub] = append(bySub[seg.Sub], seg)
+		}
+	}
+	var best family
+	var bestSeconds int64
+	for _, segs := range bySub {
+		a := pol.Judge(x, segs, now)
+		if !a.Attended || a.Seconds <= bestSeconds {
+			continue
+		}
+		bestSeconds = a.Seconds
+		f := family{}
+		for _, seg := range segs {
+			from, to := maxTime(seg.Start, x.Start), minTime(seg.until(now), minTime(x.End, now))
+			if !to.After(from) {
+				continue
+			}
+			f.direct = f.direct.Add(seg.directAmount(from, to))
+			for _, o := range room {
+				if o.Role == rooms.RoleTherapist && overlaps(o, from, to, now) {
+					f.clinicians = appendOnce(f.clinicians, o.Sub)
+				}
+			}
+		}
+		best = f
+	}
+	return best, bestSeconds > 0
 }
 
 // sessionCode is the code a counted session of kind adds.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"iop/rooms"
 	"iop/rooms/chain"
 )
 
@@ -206,6 +207,14 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 		}
 		e.Seq = h.seq + 1
 		res := step(prev, &e, loc)
+		var follow []result
+		if e.Kind == KindCorrect && res.seg != nil && res.seg.Role == rooms.RoleTherapist {
+			room, err := roomSegments(ctx, tx, gp, res.seg.Room)
+			if err != nil {
+				return err
+			}
+			follow = followClinician(prev, res.seg, room, loc)
+		}
 		keyedFrom, err := s.keying(h, e.Seq)
 		if err != nil {
 			return err
@@ -227,8 +236,10 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 			}
 			p.HSet(ctx, k.ids, e.ID, e.Seq)
 			p.SAdd(ctx, programsKey, e.Program)
-			for _, o := range opsFor(res, &e, loc) {
-				o.queue(ctx, p, gp)
+			for _, r := range append([]result{res}, follow...) {
+				for _, o := range opsFor(r, &e, loc) {
+					o.queue(ctx, p, gp)
+				}
 			}
 			switch {
 			case res.out == closed:
