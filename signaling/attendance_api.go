@@ -31,6 +31,32 @@ func (s *Server) attendanceBilling(c *call) (any, error) {
 	}, nil
 }
 
+// attendanceBillingRange is the billing export of a range of local dates
+// (?from=YYYY-MM-DD&to=YYYY-MM-DD, both included, at most
+// attendance.MaxRangeDays): a billing month, say.
+func (s *Server) attendanceBillingRange(c *call) (any, error) {
+	q := c.r.URL.Query()
+	for k, v := range q {
+		if (k != "from" && k != "to") || len(v) != 1 {
+			return nil, refuse(protocol.CodeBadMessage, "the billing range takes one from and one to, like ?from=2026-11-01&to=2026-11-30")
+		}
+	}
+	r, err := attendance.ParseRange(q.Get("from"), q.Get("to"))
+	if err != nil {
+		return nil, refuse(protocol.CodeBadMessage, "%s", strings.TrimPrefix(err.Error(), "attendance: "))
+	}
+	x, err := s.cfg.Attendance.BillingRange(c.ctx, c.program, r)
+	if err != nil {
+		return nil, err
+	}
+	return download{
+		contentType: "text/csv; charset=utf-8",
+		filename:    "billing-" + c.program + "-" + r.From.String() + "-" + r.To.String() + ".csv",
+		write:       x.WriteCSV,
+		trace:       x.Head.Point(),
+	}, nil
+}
+
 // absenceRequest is the body of PUT .../attendance/absences/{sub}/{room}.
 type absenceRequest struct {
 	Reason attendance.AbsenceReason `json:"reason"`

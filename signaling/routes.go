@@ -67,6 +67,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /v1/attendance/people/{sub}/weeks/{week}", perm: rooms.PermReadAttendance, handle: s.attendancePerson, trace: audit.ActionAttendanceRead, traceFirst: true},
 		{pattern: "GET /v1/attendance/programs/{program}/weeks/{week}", perm: rooms.PermReadAttendance, handle: s.attendanceProgram, trace: audit.ActionAttendanceRead, traceFirst: true},
 		{pattern: "GET /v1/attendance/programs/{program}/billing/{week}", perm: rooms.PermReadAttendance, handle: s.attendanceBilling, trace: audit.ActionAttendanceRead, traceFirst: true},
+		{pattern: "GET /v1/attendance/programs/{program}/billing.csv", perm: rooms.PermReadAttendance, handle: s.attendanceBillingRange, trace: audit.ActionAttendanceRead, traceFirst: true},
 		{pattern: "PUT " + p + "/attendance/absences/{sub}/{room}", perm: rooms.PermAmendAttendance, handle: s.absence(true), trace: audit.ActionAbsence},
 		{pattern: "DELETE " + p + "/attendance/absences/{sub}/{room}", perm: rooms.PermAmendAttendance, handle: s.absence(false), trace: audit.ActionAbsence},
 		{pattern: "POST " + p + "/attendance/corrections", perm: rooms.PermAmendAttendance, handle: s.correct, trace: audit.ActionCorrection},

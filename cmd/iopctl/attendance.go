@@ -225,10 +225,17 @@ func weekCSV(name, lines string, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	if *out == "" {
+	return writeExport(stdout, *out, x, n, lines, pos[0], w.String())
+}
+
+// writeExport writes an export to stdout, or to the file out (mode 0600)
+// and a line saying what it wrote (n lines of program's period) at which
+// chain head.
+func writeExport(stdout io.Writer, out string, x csvWeek, n int, lines, program, period string) error {
+	if out == "" {
 		return x.WriteCSV(stdout)
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -239,7 +246,7 @@ func weekCSV(name, lines string, args []string, getenv func(string) string, stdo
 	if err := f.Close(); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "wrote %d %s of %s %s to %s, read at %s\n", n, lines, pos[0], w, *out, x.ChainHead())
+	_, err = fmt.Fprintf(stdout, "wrote %d %s of %s %s to %s, read at %s\n", n, lines, program, period, out, x.ChainHead())
 	return err
 }
 

@@ -11,17 +11,53 @@ import (
 	"iop/rooms/audit"
 )
 
-// attendanceBilling writes a program's week as the billing export: one line
-// per client per date of service, ending with the chain head.
+// attendanceBilling writes a program's week, or a range of dates (-from,
+// -to: a billing month), as the billing export: one line per client per
+// date of service, ending with the chain head.
 func attendanceBilling(args []string, getenv func(string) string, stdout io.Writer) error {
-	return weekCSV("attendance billing", "billing lines", args, getenv, stdout,
-		func(ctx context.Context, s *stores, program string, w attendance.Week) (csvWeek, int, error) {
-			x, err := s.att.BillingWeek(ctx, program, w)
-			if err != nil {
-				return nil, 0, err
-			}
-			return x, len(x.Lines), nil
-		})
+	cmd := newCommand("attendance billing",
+		"PROGRAM [-week 2026-W49 | -from 2026-11-01 -to 2026-11-30] [-o FILE.csv] [-key-file FILE] [-redis URL]", stdout)
+	redisURL := redisFlag(cmd, getenv)
+	keyed := attendanceKeyFlag(cmd, getenv)
+	weekFlag := cmd.String("week", "", "ISO week yyyy-Www (default: this week in the program's zone)")
+	from := cmd.String("from", "", fmt.Sprintf("first date of service, YYYY-MM-DD (with -to; at most %d days)", attendance.MaxRangeDays))
+	to := cmd.String("to", "", "last date of service, YYYY-MM-DD, included")
+	out := cmd.String("o", "", "write the CSV to this file (mode 0600) instead of stdout")
+	pos, err := cmd.parseArgs(args, "PROGRAM")
+	if err != nil {
+		return err
+	}
+	ranged := *from != "" || *to != ""
+	var r attendance.DateRange
+	switch {
+	case ranged && *weekFlag != "":
+		return fmt.Errorf("attendance billing: -week or -from and -to, not both")
+	case ranged:
+		if r, err = attendance.ParseRange(*from, *to); err != nil {
+			return fmt.Errorf("attendance billing: %w", err)
+		}
+	}
+	if getenv, err = keyed(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s, w, err := attendanceWeek(ctx, *redisURL, pos[0], *weekFlag, getenv)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if !ranged {
+		r = attendance.WeekRange(w)
+	}
+	x, err := s.att.BillingRange(ctx, pos[0], r)
+	if err != nil {
+		return err
+	}
+	period := r.String()
+	if !ranged {
+		period = w.String()
+	}
+	return writeExport(stdout, *out, x, len(x.Lines), "billing lines", pos[0], period)
 }
 
 // auditLog opens the deployment's audit trail as iopd keys it

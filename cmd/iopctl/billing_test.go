@@ -65,10 +65,27 @@ enrollments:
 	contains(t, "billing", out, []string{
 		attendance.BillingHeader,
 		"2026-11-30," + p + ",c1,Alex,,group," + p + "-g1-20261130,90853,10,95,3600,0,3600,0,0,false",
-		"2026-12-01," + p + ",c1,,,group," + p + "-extra,90853,10,95,1800,0,1800,0,0,false",
-		"2026-12-02," + p + ",c1,,,,,,10,,0,0,0,0,0,false,,,," + p + "-g1-20261202:no_show",
+		"2026-12-01," + p + ",c1,Alex,,group," + p + "-extra,90853,10,95,1800,0,1800,0,0,false",
+		"2026-12-02," + p + ",c1,Alex,,,,,10,,0,0,0,0,0,false,,,," + p + "-g1-20261202:no_show",
 		attendance.CSVHeadPrefix + "chain " + p + " seq 4 ",
 	})
+
+	// A range of dates across two ISO weeks: only its own dates.
+	out = mustRun(t, vars, "attendance", "billing", p, "-from", "2026-11-30", "-to", "2026-12-01")
+	contains(t, "billing range", out, []string{"2026-11-30," + p + ",c1,", "2026-12-01," + p + ",c1,"})
+	if strings.Contains(out, "2026-12-02,") {
+		t.Errorf("the range to 2026-12-01 has a line of 2026-12-02:\n%s", out)
+	}
+	for _, bad := range [][]string{
+		{"-from", "2026-12-01", "-to", "2026-11-30"},
+		{"-from", "2026-01-01", "-to", "2026-12-31"},
+		{"-from", "2026-11-30"},
+		{"-week", "2026-W49", "-from", "2026-11-30", "-to", "2026-12-01"},
+	} {
+		if out, err := iopctl(t, vars, append([]string{"attendance", "billing", p}, bad...)...); err == nil {
+			t.Errorf("billing %v was accepted:\n%s", bad, out)
+		}
+	}
 
 	// iopd records each export's head in the audit trail; verify checks
 	// the chain still holds it.

@@ -76,7 +76,7 @@ Against the deployment's Redis (-redis URL or IOP_REDIS_URL):
   iopctl enroll end PROGRAM SUB -date DATE -reason discharge|completion|step_down
   iopctl attendance report PROGRAM [-week 2026-W49] [-sub SUB]
   iopctl attendance export PROGRAM [-week 2026-W49] [-o FILE.csv]   ends with the chain head
-  iopctl attendance billing PROGRAM [-week 2026-W49] [-o FILE.csv]  one line per client per date of service
+  iopctl attendance billing PROGRAM [-week 2026-W49 | -from DATE -to DATE] [-o FILE.csv]  one line per client per date of service
   iopctl attendance absence PROGRAM SUB SESSION-ROOM excused|no_show|cancelled|none -author STAFF-SUB
   iopctl attendance correct PROGRAM -segment ID -start TIME -end TIME -reason TEXT -author STAFF-SUB
   iopctl attendance verify PROGRAM                exit status 1 if the event chain, a rollup or an exported head was altered

@@ -57,6 +57,7 @@ var routeRules = map[string][]rooms.Role{
 	"GET /v1/programs/{program}/people/{sub}/bookings":               {rooms.RoleStaff, rooms.RoleTherapist},
 	"DELETE /v1/programs/{program}/bookings/{id}":                    {rooms.RoleStaff, rooms.RoleTherapist},
 	"GET /v1/attendance/programs/{program}/billing/{week}":           {rooms.RoleTherapist, rooms.RoleStaff},
+	"GET /v1/attendance/programs/{program}/billing.csv":              {rooms.RoleTherapist, rooms.RoleStaff},
 	"PUT /v1/programs/{program}/attendance/absences/{sub}/{room}":    {rooms.RoleStaff},
 	"DELETE /v1/programs/{program}/attendance/absences/{sub}/{room}": {rooms.RoleStaff},
 	"POST /v1/programs/{program}/attendance/corrections":             {rooms.RoleStaff},
