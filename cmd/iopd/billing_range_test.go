@@ -149,3 +149,54 @@ func keysOf[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestWeeklyHoursCountDirectServiceThroughTheServer: the weekly hours
+// target is met on direct service only. Three days of three hours present,
+// the last twenty minutes of each after the therapist left, are 9 h
+// present but 8 h of direct service: below the 9 h target, and no day
+// billable.
+func TestWeeklyHoursCountDirectServiceThroughTheServer(t *testing.T) {
+	ctx := context.Background()
+	n := testNode(t)
+	program, _ := tenants()
+	f, err := schedule.LoadYAML(strings.NewReader(fmt.Sprintf(billingYAML, program)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.schedule.Seed(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := schedule.SyncAttendance(ctx, n.schedule, n.attendance, program); err != nil {
+		t.Fatal(err)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	for i, day := range []int{26, 27, 28} {
+		at := func(hh, mm int) time.Time { return time.Date(2026, 10, day, hh, mm, 0, 0, ny) }
+		rm := fmt.Sprintf("%s-day-%d", program, day)
+		for _, e := range []attendance.Event{
+			{ID: fmt.Sprintf("th%da", i), Kind: attendance.KindAdmit, Program: program, Segment: fmt.Sprintf("th%d", i), Room: rm, RoomKind: rooms.KindGroup,
+				Sub: "th1", Role: rooms.RoleTherapist, At: at(9, 0), Audio: true, Video: true},
+			{ID: fmt.Sprintf("c%da", i), Kind: attendance.KindAdmit, Program: program, Segment: fmt.Sprintf("c%d", i), Room: rm, RoomKind: rooms.KindGroup,
+				Sub: "c1", Name: "Name c1", Role: rooms.RoleClient, At: at(9, 0), Audio: true, Video: true},
+			{ID: fmt.Sprintf("th%dl", i), Kind: attendance.KindLeave, Program: program, Segment: fmt.Sprintf("th%d", i), At: at(11, 40), Reason: rooms.ReasonLeft},
+			{ID: fmt.Sprintf("c%dm", i), Kind: attendance.KindMedia, Program: program, Segment: fmt.Sprintf("c%d", i), At: at(11, 40), Audio: true, Video: true, NoClinician: true},
+			{ID: fmt.Sprintf("c%dl", i), Kind: attendance.KindLeave, Program: program, Segment: fmt.Sprintf("c%d", i), At: at(12, 0), Reason: rooms.ReasonLeft},
+		} {
+			if _, err := n.attendance.Append(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	staff := programToken(t, n, program, "staff-1", "Biller", rooms.RoleStaff, token.AnyRoom)
+	status, body := api(t, n, "GET", "/v1/attendance/people/c1/weeks/2026-W44", staff, nil)
+	if status != http.StatusOK {
+		t.Fatalf("week: %d %v", status, body)
+	}
+	if body["seconds"] != float64(32400) || body["direct_seconds"] != float64(28800) || body["no_clinician_seconds"] != float64(3600) {
+		t.Fatalf("week %v: want 32400 s present, 28800 s direct, 3600 s without a clinician", body)
+	}
+	if body["status"] != "below" || body["billable_days"] != float64(0) || body["days_counted"] != float64(3) {
+		t.Errorf("status %v, billable days %v, days counted %v: want below (8 h of direct service for a 9 h target), 0, 3",
+			body["status"], body["billable_days"], body["days_counted"])
+	}
+}
