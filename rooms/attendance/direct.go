@@ -94,8 +94,8 @@ func clinicianIn(therapists []*Segment, t time.Time) bool {
 
 // followClinician returns what a correction of a therapist's presence
 // (before, nil for a new one, and after) does to the others in the room:
-// a client's or family member's time counts as direct service only while a
-// therapist is there, so inside the stretches the correction moved their
+// a client's, family member's or staff member's time counts as direct
+// service only while a therapist is there (as the recorder marks it), so inside the stretches the correction moved their
 // clinician state is recomputed from the therapists' corrected presence
 // (outside them it stays as recorded). room holds the room's segments as
 // they were before the correction. Each changed segment comes back with
@@ -120,8 +120,8 @@ func followClinician(before, after *Segment, room []*Segment, loc *time.Location
 	}
 	var out []result
 	for _, s := range room {
-		if s.Role != rooms.RoleClient && s.Role != rooms.RoleFamily {
-			continue
+		if s.Role == rooms.RoleTherapist {
+			continue // a therapist's own time is direct
 		}
 		media, changed := s.reclinic(spans, therapists)
 		if !changed {
