@@ -51,8 +51,11 @@
 // expected) and corrections (Correct: new bounds for a closed segment, or
 // a presence the record lacks); both are events in the chain with their
 // author, never edits, so verify, rebuild and the rollups apply them.
-// BillingWeek gives one line per client per date of service with the
-// program's codes (Billing), the rendering clinicians and the evidence.
+// BillingWeek and BillingRange (a billing month, up to MaxRangeDays) give
+// one line per client per date of service with the program's codes
+// (Billing), the rendering clinicians and the evidence. A correction of a
+// therapist's presence recomputes the direct service of the others in the
+// room where it moved (followClinician), live and in Rebuild alike.
 //
 // # Storage (Redis)
 //
