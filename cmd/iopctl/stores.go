@@ -1,0 +1,118 @@
+package main
+
+// stores.go holds what the Redis-backed commands share: their flags and
+// the deployment's stores they open.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"iop/rooms/attendance"
+	"iop/rooms/chain"
+	"iop/rooms/civil"
+	"iop/rooms/schedule"
+	"iop/rooms/store"
+)
+
+// The schedule and enrollment commands work on Redis directly (-redis or
+// IOP_REDIS_URL), through the same calls as the staff API: every write is
+// validated whole, and attendance is told the program's time zone and each
+// client's weekly targets, as iopd does when staff change them.
+
+// redisFlag adds the -redis flag, defaulting to IOP_REDIS_URL.
+func redisFlag(cmd *command, getenv func(string) string) *string {
+	return cmd.String("redis", getenv("IOP_REDIS_URL"), "Redis URL, e.g. redis://127.0.0.1:6379/0 [$IOP_REDIS_URL]")
+}
+
+// parseArgs parses flags anywhere among the arguments and returns the
+// positional ones, which must be exactly names.
+func (c *command) parseArgs(args []string, names ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := c.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(c.stdout, "usage: %s %s\n", c.Name(), c.synopsis)
+				c.SetOutput(c.stdout)
+				c.PrintDefaults()
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s: %w (run %q for usage)", c.Name(), err, c.Name()+" -h")
+		}
+		args = c.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	if len(pos) != len(names) {
+		return nil, fmt.Errorf("%s: want %s (usage: %s %s)", c.Name(), strings.Join(names, " "), c.Name(), c.synopsis)
+	}
+	return pos, nil
+}
+
+// stores is what the Redis-backed commands work on.
+type stores struct {
+	st    *store.Store
+	sched *schedule.Store
+	att   *attendance.Store
+}
+
+// openStores connects to the deployment's Redis. An embedded Redis would
+// be empty, so a URL is required.
+func openStores(ctx context.Context, redisURL string, getenv func(string) string) (*stores, error) {
+	if redisURL == "" {
+		return nil, errors.New("no Redis: pass -redis URL or set IOP_REDIS_URL (the deployment's Redis)")
+	}
+	zone := time.UTC
+	if z := getenv("IOP_TIMEZONE"); z != "" {
+		loc, err := civil.LoadZone(z)
+		if err != nil {
+			return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
+		}
+		zone = loc
+	}
+	key, err := chain.ParseKey(getenv("IOP_ATTENDANCE_KEY"))
+	if err != nil {
+		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
+	}
+	oldKeys, err := chain.ParseKeys(getenv("IOP_ATTENDANCE_OLD_KEYS"))
+	if err != nil {
+		return nil, fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
+	}
+	st, err := store.Open(ctx, redisURL)
+	if err != nil {
+		return nil, err
+	}
+	sched := schedule.NewStore(st.Redis)
+	att := attendance.New(st.Redis, attendance.Options{Zone: zone, Schedule: schedule.ForAttendance(sched), Roster: schedule.ForAttendance(sched), Programs: schedule.ForAttendance(sched), Key: key, OldKeys: oldKeys})
+	return &stores{st: st, sched: sched, att: att}, nil
+}
+
+func (s *stores) Close() { s.st.Close() }
+
+// withStores runs fn with the deployment's stores open, then closes them.
+func withStores(redisURL string, getenv func(string) string, fn func(context.Context, *stores) error) error {
+	ctx := context.Background()
+	s, err := openStores(ctx, redisURL, getenv)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(ctx, s)
+}
+
+// syncTargets gives attendance the stored enrollment's weekly targets.
+func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedule.Enrollment, error) {
+	e, err := s.sched.Enrollment(ctx, program, sub)
+	if err != nil {
+		return nil, err
+	}
+	if err := schedule.SyncTargets(ctx, s.att, program, sub, e); err != nil {
+		return nil, fmt.Errorf("attendance targets of %s: %w", sub, err)
+	}
+	return e, nil
+}
