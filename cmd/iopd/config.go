@@ -75,6 +75,9 @@ type config struct {
 	// defaults, 15 s and 45 s); tests shorten them to see a silent drop
 	// in seconds.
 	pingInterval, idleTimeout time.Duration
+
+	// zone is Timezone, loaded once by parseConfig.
+	zone *time.Location
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so
@@ -224,9 +227,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.HTTPReadTimeout <= 0 || c.HTTPWriteTimeout <= 0 || c.HTTPIdleTimeout <= 0 || c.HTTPMaxHeader < 4096 {
 		return nil, fmt.Errorf("the IOP_HTTP_* timeouts must be positive and IOP_HTTP_MAX_HEADER_BYTES at least 4096")
 	}
-	if _, err := civil.LoadZone(c.Timezone); err != nil {
+	zone, err := civil.LoadZone(c.Timezone)
+	if err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}
+	c.zone = zone
 	if _, err := audit.ParseKey(c.AuditKey); err != nil {
 		return nil, fmt.Errorf("IOP_AUDIT_KEY: %w", err)
 	}

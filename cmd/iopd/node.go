@@ -21,7 +21,6 @@ import (
 	"iop/rooms/attendance"
 	"iop/rooms/audit"
 	"iop/rooms/chain"
-	"iop/rooms/civil"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/rooms/telehealth"
@@ -289,10 +288,6 @@ func (n *node) trimAudit() {
 // this node's room events into attendance, spooling to IOP_DATA_DIR while
 // Redis is away.
 func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
-	loc, err := civil.LoadZone(cfg.Timezone)
-	if err != nil {
-		return fmt.Errorf("IOP_TIMEZONE: %w", err)
-	}
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "iopd-"+cfg.NodeID)
@@ -314,7 +309,7 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	n.schedule = schedule.NewStore(n.store.Redis)
 	n.telehealth = telehealth.New(n.store.Redis, n.schedule)
 	n.attendance = attendance.New(n.store.Redis, attendance.Options{
-		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule),
+		Zone: cfg.zone, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule),
 		Programs: schedule.ForAttendance(n.schedule), Key: key, OldKeys: oldKeys,
 	})
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
