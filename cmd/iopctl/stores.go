@@ -6,9 +6,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"iop/rooms/attendance"
@@ -26,32 +24,6 @@ import (
 // redisFlag adds the -redis flag, defaulting to IOP_REDIS_URL.
 func redisFlag(cmd *command, getenv func(string) string) *string {
 	return cmd.String("redis", getenv("IOP_REDIS_URL"), "Redis URL, e.g. redis://127.0.0.1:6379/0 [$IOP_REDIS_URL]")
-}
-
-// parseArgs parses flags anywhere among the arguments and returns the
-// positional ones, which must be exactly names.
-func (c *command) parseArgs(args []string, names ...string) ([]string, error) {
-	var pos []string
-	for {
-		if err := c.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(c.stdout, "usage: %s %s\n", c.Name(), c.synopsis)
-				c.SetOutput(c.stdout)
-				c.PrintDefaults()
-				return nil, err
-			}
-			return nil, fmt.Errorf("%s: %w (run %q for usage)", c.Name(), err, c.Name()+" -h")
-		}
-		args = c.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
-	if len(pos) != len(names) {
-		return nil, fmt.Errorf("%s: want %s (usage: %s %s)", c.Name(), strings.Join(names, " "), c.Name(), c.synopsis)
-	}
-	return pos, nil
 }
 
 // stores is what the Redis-backed commands work on.
