@@ -60,7 +60,7 @@ func openStores(ctx context.Context, redisURL string, getenv func(string) string
 		return nil, err
 	}
 	sched := schedule.NewStore(st.Redis)
-	att := attendance.New(st.Redis, attendance.Options{Zone: zone, Schedule: schedule.ForAttendance(sched), Roster: schedule.ForAttendance(sched), Programs: schedule.ForAttendance(sched), Key: key, OldKeys: oldKeys})
+	att := attendance.New(st.Redis, schedule.AttendanceOptions(sched, attendance.Options{Zone: zone, Key: key, OldKeys: oldKeys}))
 	return &stores{st: st, sched: sched, att: att}, nil
 }
 

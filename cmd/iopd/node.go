@@ -291,10 +291,9 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	}
 	n.schedule = schedule.NewStore(n.store.Redis)
 	n.telehealth = telehealth.New(n.store.Redis, n.schedule)
-	n.attendance = attendance.New(n.store.Redis, attendance.Options{
-		Zone: cfg.zone, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule),
-		Programs: schedule.ForAttendance(n.schedule), Key: cfg.attendanceKey, OldKeys: cfg.attendanceOldKeys,
-	})
+	n.attendance = attendance.New(n.store.Redis, schedule.AttendanceOptions(n.schedule, attendance.Options{
+		Zone: cfg.zone, Key: cfg.attendanceKey, OldKeys: cfg.attendanceOldKeys,
+	}))
 	var err error
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:  cfg.NodeID,

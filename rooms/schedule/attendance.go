@@ -10,9 +10,18 @@ import (
 )
 
 // ForAttendance lets attendance see the schedule: the sessions each client
-// was expected at (absences, at_risk) and who is enrolled. iopd and iopctl
-// hand it to attendance.Options as both Schedule and Roster.
+// was expected at (absences, at_risk), who is enrolled, and each program's
+// attendance policy and billing settings.
 func ForAttendance(s *Store) Attendance { return Attendance{s} }
+
+// AttendanceOptions returns o with the schedule s as attendance's
+// Schedule, Roster and Programs: the one place where iopd and iopctl wire
+// the schedule into attendance.
+func AttendanceOptions(s *Store, o attendance.Options) attendance.Options {
+	a := ForAttendance(s)
+	o.Schedule, o.Roster, o.Programs = a, a, a
+	return o
+}
 
 // Attendance is the schedule as attendance reads it.
 type Attendance struct{ s *Store }
