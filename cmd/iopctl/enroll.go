@@ -61,7 +61,7 @@ func runEnroll(args []string, getenv func(string) string, stdout io.Writer) erro
 
 // printEnrollment syncs the targets and prints the stored enrollment.
 func printEnrollment(ctx context.Context, s *stores, program, sub, what string, stdout io.Writer) error {
-	e, err := s.syncTargets(ctx, program, sub)
+	e, err := schedule.StoredEnrollment(ctx, s.sched, s.att, program, sub)
 	if err != nil {
 		return err
 	}

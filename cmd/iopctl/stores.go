@@ -76,15 +76,3 @@ func withStores(redisURL string, getenv func(string) string, fn func(context.Con
 	defer s.Close()
 	return fn(ctx, s)
 }
-
-// syncTargets gives attendance the stored enrollment's weekly targets.
-func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedule.Enrollment, error) {
-	e, err := s.sched.Enrollment(ctx, program, sub)
-	if err != nil {
-		return nil, err
-	}
-	if err := schedule.SyncTargets(ctx, s.att, program, sub, e); err != nil {
-		return nil, fmt.Errorf("attendance targets of %s: %w", sub, err)
-	}
-	return e, nil
-}

@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -95,6 +96,22 @@ func SyncAttendance(ctx context.Context, s *Store, att *attendance.Store, progra
 		}
 	}
 	return nil
+}
+
+// StoredEnrollment reads back sub's enrollment after a change and gives
+// attendance (unless nil) its weekly targets: what the staff API and iopctl
+// do after every enrollment change.
+func StoredEnrollment(ctx context.Context, s *Store, att *attendance.Store, program, sub string) (*Enrollment, error) {
+	e, err := s.Enrollment(ctx, program, sub)
+	if err != nil {
+		return nil, err
+	}
+	if att != nil {
+		if err := SyncTargets(ctx, att, program, sub, e); err != nil {
+			return nil, fmt.Errorf("attendance targets: %w", err)
+		}
+	}
+	return e, nil
 }
 
 // SyncTargets gives attendance the weekly targets of sub's enrollment e
