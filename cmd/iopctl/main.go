@@ -185,11 +185,3 @@ func (c *command) parseFlags(args []string) error {
 	}
 	return nil
 }
-
-// envOr returns the variable name's value, or def when it is unset.
-func envOr(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
-	}
-	return def
-}
