@@ -142,6 +142,38 @@ func newCommand(name, synopsis string, stdout io.Writer) *command {
 // parse parses args, refusing leftover arguments; for -h it prints the
 // usage on stdout and returns flag.ErrHelp.
 func (c *command) parse(args []string) error {
+	if err := c.parseFlags(args); err != nil {
+		return err
+	}
+	if c.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments: %s", c.Name(), strings.Join(c.Args(), " "))
+	}
+	return nil
+}
+
+// parseArgs parses flags anywhere among the arguments and returns the
+// positional ones, which must be exactly names.
+func (c *command) parseArgs(args []string, names ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := c.parseFlags(args); err != nil {
+			return nil, err
+		}
+		args = c.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	if len(pos) != len(names) {
+		return nil, fmt.Errorf("%s: want %s (usage: %s %s)", c.Name(), strings.Join(names, " "), c.Name(), c.synopsis)
+	}
+	return pos, nil
+}
+
+// parseFlags parses the flags up to the first positional argument; for -h
+// it prints the usage on stdout and returns flag.ErrHelp.
+func (c *command) parseFlags(args []string) error {
 	if err := c.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(c.stdout, "usage: %s %s\n", c.Name(), c.synopsis)
@@ -151,16 +183,5 @@ func (c *command) parse(args []string) error {
 		}
 		return fmt.Errorf("%s: %w (run %q for usage)", c.Name(), err, c.Name()+" -h")
 	}
-	if c.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected arguments: %s", c.Name(), strings.Join(c.Args(), " "))
-	}
 	return nil
-}
-
-// envOr returns the variable name's value, or def when it is unset.
-func envOr(getenv func(string) string, name, def string) string {
-	if v := getenv(name); v != "" {
-		return v
-	}
-	return def
 }

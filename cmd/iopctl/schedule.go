@@ -1,125 +1,24 @@
 package main
 
+// schedule.go holds iopctl schedule: the program file, the timetable,
+// holidays, cancellations, bookings and calendar feeds.
+
 import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"iop/rooms"
 	"iop/rooms/attendance"
-	"iop/rooms/chain"
-	"iop/rooms/civil"
 	"iop/rooms/schedule"
-	"iop/rooms/store"
 )
-
-// The schedule and enrollment commands work on Redis directly (-redis or
-// IOP_REDIS_URL), through the same calls as the staff API: every write is
-// validated whole, and attendance is told the program's time zone and each
-// client's weekly targets, as iopd does when staff change them.
-
-// redisFlag adds the -redis flag, defaulting to IOP_REDIS_URL.
-func redisFlag(cmd *command, getenv func(string) string) *string {
-	return cmd.String("redis", getenv("IOP_REDIS_URL"), "Redis URL, e.g. redis://127.0.0.1:6379/0 [$IOP_REDIS_URL]")
-}
-
-// parseArgs parses flags anywhere among the arguments and returns the
-// positional ones, which must be exactly names.
-func (c *command) parseArgs(args []string, names ...string) ([]string, error) {
-	var pos []string
-	for {
-		if err := c.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(c.stdout, "usage: %s %s\n", c.Name(), c.synopsis)
-				c.SetOutput(c.stdout)
-				c.PrintDefaults()
-				return nil, err
-			}
-			return nil, fmt.Errorf("%s: %w (run %q for usage)", c.Name(), err, c.Name()+" -h")
-		}
-		args = c.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
-	if len(pos) != len(names) {
-		return nil, fmt.Errorf("%s: want %s (usage: %s %s)", c.Name(), strings.Join(names, " "), c.Name(), c.synopsis)
-	}
-	return pos, nil
-}
-
-// stores is what the Redis-backed commands work on.
-type stores struct {
-	st    *store.Store
-	sched *schedule.Store
-	att   *attendance.Store
-}
-
-// openStores connects to the deployment's Redis. An embedded Redis would
-// be empty, so a URL is required.
-func openStores(ctx context.Context, redisURL string, getenv func(string) string) (*stores, error) {
-	if redisURL == "" {
-		return nil, errors.New("no Redis: pass -redis URL or set IOP_REDIS_URL (the deployment's Redis)")
-	}
-	zone := time.UTC
-	if z := getenv("IOP_TIMEZONE"); z != "" {
-		loc, err := civil.LoadZone(z)
-		if err != nil {
-			return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
-		}
-		zone = loc
-	}
-	key, err := chain.ParseKey(getenv("IOP_ATTENDANCE_KEY"))
-	if err != nil {
-		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
-	}
-	oldKeys, err := chain.ParseKeys(getenv("IOP_ATTENDANCE_OLD_KEYS"))
-	if err != nil {
-		return nil, fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
-	}
-	st, err := store.Open(ctx, redisURL)
-	if err != nil {
-		return nil, err
-	}
-	sched := schedule.NewStore(st.Redis)
-	att := attendance.New(st.Redis, attendance.Options{Zone: zone, Schedule: schedule.ForAttendance(sched), Roster: schedule.ForAttendance(sched), Programs: schedule.ForAttendance(sched), Key: key, OldKeys: oldKeys})
-	return &stores{st: st, sched: sched, att: att}, nil
-}
-
-func (s *stores) Close() { s.st.Close() }
-
-// withStores runs fn with the deployment's stores open, then closes them.
-func withStores(redisURL string, getenv func(string) string, fn func(context.Context, *stores) error) error {
-	ctx := context.Background()
-	s, err := openStores(ctx, redisURL, getenv)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return fn(ctx, s)
-}
-
-// syncTargets gives attendance the stored enrollment's weekly targets.
-func (s *stores) syncTargets(ctx context.Context, program, sub string) (*schedule.Enrollment, error) {
-	e, err := s.sched.Enrollment(ctx, program, sub)
-	if err != nil {
-		return nil, err
-	}
-	if err := schedule.SyncTargets(ctx, s.att, program, sub, e); err != nil {
-		return nil, fmt.Errorf("attendance targets of %s: %w", sub, err)
-	}
-	return e, nil
-}
 
 // runSchedule dispatches iopctl schedule SUBCOMMAND.
 func runSchedule(args []string, getenv func(string) string, stdout io.Writer) error {
@@ -498,110 +397,5 @@ func scheduleFeed(args []string, getenv func(string) string, stdout io.Writer) e
 		}
 		_, err = fmt.Fprintln(stdout, strings.TrimRight(*base, "/")+"/v1/calendar/"+secret+".ics")
 		return err
-	})
-}
-
-// runEnroll enrolls a client, changes their track, or ends the enrollment.
-func runEnroll(args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "track":
-			return enrollTrack(args[1:], getenv, stdout)
-		case "end":
-			return enrollEnd(args[1:], getenv, stdout)
-		}
-	}
-	cmd := newCommand("enroll", "PROGRAM SUB -track TRACK -start DATE [-cohort C1,C2] [-target-hours 9] [-target-days 3] [-planned-days 90] [-redis URL]", stdout)
-	redisURL := redisFlag(cmd, getenv)
-	var (
-		track   = cmd.String("track", "", "the track the client starts in (required)")
-		start   = cmd.String("start", "", "first day, yyyy-mm-dd (required)")
-		cohorts = cmd.String("cohort", "", "cohorts the client belongs to, comma-separated (women, veterans, ...)")
-		hours   = cmd.Float64("target-hours", 0, "weekly hours target, 6 to 19 (0: 9)")
-		days    = cmd.Int("target-days", 0, "weekly days target, 3 to 5 (0: 3)")
-		planned = cmd.Int("planned-days", 0, "planned length in days, reviewed at its end (0: 90)")
-	)
-	pos, err := cmd.parseArgs(args, "PROGRAM", "SUB")
-	if err != nil {
-		return err
-	}
-	if *track == "" || *start == "" {
-		return errors.New("enroll: -track and -start are required")
-	}
-	d, err := schedule.ParseDate(*start)
-	if err != nil {
-		return fmt.Errorf("enroll: -start: %w", err)
-	}
-	e := schedule.Enrollment{Sub: pos[1], Program: pos[0], Track: *track, Start: d, TargetHours: *hours, TargetDays: *days, PlannedDays: *planned}
-	for _, c := range strings.Split(*cohorts, ",") {
-		if c = strings.TrimSpace(c); c != "" && !slices.Contains(e.Cohorts, c) {
-			e.Cohorts = append(e.Cohorts, c)
-		}
-	}
-	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
-		if err := s.sched.Enroll(ctx, e); err != nil {
-			return err
-		}
-		return printEnrollment(ctx, s, pos[0], pos[1], "enrolled", stdout)
-	})
-}
-
-// printEnrollment syncs the targets and prints the stored enrollment.
-func printEnrollment(ctx context.Context, s *stores, program, sub, what string, stdout io.Writer) error {
-	e, err := s.syncTargets(ctx, program, sub)
-	if err != nil {
-		return err
-	}
-	d := e.WithDefaults()
-	fmt.Fprintf(stdout, "%s %s in %s: track %s from %s, targets %gh and %d days a week, review %s", what, e.Sub, program, e.Track, e.Start, d.TargetHours, d.TargetDays, e.PlannedEnd())
-	for _, c := range e.Changes {
-		fmt.Fprintf(stdout, "; track %s from %s", c.Track, c.Effective)
-	}
-	if !e.End.IsZero() {
-		fmt.Fprintf(stdout, "; ends %s (%s)", e.End, e.EndReason)
-	}
-	_, err = fmt.Fprintln(stdout)
-	return err
-}
-
-func enrollTrack(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("enroll track", "PROGRAM SUB TRACK -effective DATE [-reason TEXT] [-redis URL]", stdout)
-	redisURL := redisFlag(cmd, getenv)
-	effective := cmd.String("effective", "", "first day in the new track, yyyy-mm-dd (required)")
-	reason := cmd.String("reason", "", "why, for staff")
-	pos, err := cmd.parseArgs(args, "PROGRAM", "SUB", "TRACK")
-	if err != nil {
-		return err
-	}
-	d, err := schedule.ParseDate(*effective)
-	if err != nil {
-		return fmt.Errorf("enroll track: -effective: %w", err)
-	}
-	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
-		if err := s.sched.ChangeTrack(ctx, pos[0], pos[1], pos[2], d, *reason); err != nil {
-			return err
-		}
-		return printEnrollment(ctx, s, pos[0], pos[1], "moved", stdout)
-	})
-}
-
-func enrollEnd(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("enroll end", "PROGRAM SUB -date DATE -reason discharge|completion|step_down [-redis URL]", stdout)
-	redisURL := redisFlag(cmd, getenv)
-	date := cmd.String("date", "", "the client's last day, yyyy-mm-dd (required)")
-	reason := cmd.String("reason", "", "discharge, completion or step_down (required)")
-	pos, err := cmd.parseArgs(args, "PROGRAM", "SUB")
-	if err != nil {
-		return err
-	}
-	d, err := schedule.ParseDate(*date)
-	if err != nil {
-		return fmt.Errorf("enroll end: -date: %w", err)
-	}
-	return withStores(*redisURL, getenv, func(ctx context.Context, s *stores) error {
-		if err := s.sched.EndEnrollment(ctx, pos[0], pos[1], d, schedule.EndReason(*reason)); err != nil {
-			return err
-		}
-		return printEnrollment(ctx, s, pos[0], pos[1], "ended", stdout)
 	})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ func runToken(args []string, getenv func(string) string, stdout io.Writer) error
 		ttl      = cmd.Duration("ttl", time.Hour, "lifetime of the token")
 		base     = cmd.String("url", "", "print a join link BASE/join#token=... instead of the bare token")
 		keyPath  = cmd.String("key", getenv("IOP_JWT_PRIVATE_KEY"), "EdDSA or ES256 private key PEM to sign with instead of IOP_JWT_SECRET [$IOP_JWT_PRIVATE_KEY]")
-		audience = cmd.String("audience", envOr(getenv, "IOP_JWT_AUDIENCE", token.DefaultAudience), "token audience [$IOP_JWT_AUDIENCE]")
+		audience = cmd.String("audience", cmp.Or(getenv("IOP_JWT_AUDIENCE"), token.DefaultAudience), "token audience [$IOP_JWT_AUDIENCE]")
 		issuer   = cmd.String("issuer", getenv("IOP_JWT_ISSUER"), "token issuer [$IOP_JWT_ISSUER]")
 	)
 	if err := cmd.parse(args); err != nil {

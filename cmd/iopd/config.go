@@ -75,6 +75,15 @@ type config struct {
 	// defaults, 15 s and 45 s); tests shorten them to see a silent drop
 	// in seconds.
 	pingInterval, idleTimeout time.Duration
+
+	// What parseConfig made of the settings above, once: the time zone,
+	// the audit trail's key and retention, the attendance chain's keys
+	// (the node uses these, not the strings).
+	zone              *time.Location
+	auditKey          []byte
+	auditRetention    time.Duration
+	attendanceKey     []byte
+	attendanceOldKeys [][]byte
 }
 
 // dev reports whether iopd runs in dev mode: no signing key configured, so
@@ -224,19 +233,20 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.HTTPReadTimeout <= 0 || c.HTTPWriteTimeout <= 0 || c.HTTPIdleTimeout <= 0 || c.HTTPMaxHeader < 4096 {
 		return nil, fmt.Errorf("the IOP_HTTP_* timeouts must be positive and IOP_HTTP_MAX_HEADER_BYTES at least 4096")
 	}
-	if _, err := civil.LoadZone(c.Timezone); err != nil {
+	var err error
+	if c.zone, err = civil.LoadZone(c.Timezone); err != nil {
 		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
 	}
-	if _, err := audit.ParseKey(c.AuditKey); err != nil {
+	if c.auditKey, err = audit.ParseKey(c.AuditKey); err != nil {
 		return nil, fmt.Errorf("IOP_AUDIT_KEY: %w", err)
 	}
-	if _, err := chain.ParseKey(c.AttendanceKey); err != nil {
+	if c.attendanceKey, err = chain.ParseKey(c.AttendanceKey); err != nil {
 		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
 	}
-	if _, err := chain.ParseKeys(c.AttendanceOldKeys); err != nil {
+	if c.attendanceOldKeys, err = chain.ParseKeys(c.AttendanceOldKeys); err != nil {
 		return nil, fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
 	}
-	if _, err := audit.ParseRetention(c.AuditRetention); err != nil {
+	if c.auditRetention, err = audit.ParseRetention(c.AuditRetention); err != nil {
 		return nil, fmt.Errorf("IOP_AUDIT_RETENTION: %w", err)
 	}
 	return c, nil

@@ -20,8 +20,6 @@ import (
 	"iop/rooms"
 	"iop/rooms/attendance"
 	"iop/rooms/audit"
-	"iop/rooms/chain"
-	"iop/rooms/civil"
 	"iop/rooms/schedule"
 	"iop/rooms/store"
 	"iop/rooms/telehealth"
@@ -127,15 +125,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	if err := policies.ParseCaps(cfg.RoomCaps); err != nil {
 		return nil, err
 	}
-	auditKey, err := audit.ParseKey(cfg.AuditKey)
-	if err != nil {
-		return nil, err
-	}
-	retention, err := audit.ParseRetention(cfg.AuditRetention)
-	if err != nil {
-		return nil, err
-	}
-	n.auditLog = audit.New(n.store.Redis, audit.Options{Key: auditKey, Retention: retention})
+	n.auditLog = audit.New(n.store.Redis, audit.Options{Key: cfg.auditKey, Retention: cfg.auditRetention})
 	n.audit = audit.NewRecorder(n.auditLog, log)
 	n.rooms = rooms.NewManager(policies, n.recorder, n.audit)
 	if cfg.dev() {
@@ -289,10 +279,6 @@ func (n *node) trimAudit() {
 // this node's room events into attendance, spooling to IOP_DATA_DIR while
 // Redis is away.
 func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
-	loc, err := civil.LoadZone(cfg.Timezone)
-	if err != nil {
-		return fmt.Errorf("IOP_TIMEZONE: %w", err)
-	}
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "iopd-"+cfg.NodeID)
@@ -303,20 +289,12 @@ func (n *node) startAttendance(cfg *config, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("IOP_DATA_DIR: %w", err)
 	}
-	key, err := chain.ParseKey(cfg.AttendanceKey)
-	if err != nil {
-		return fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
-	}
-	oldKeys, err := chain.ParseKeys(cfg.AttendanceOldKeys)
-	if err != nil {
-		return fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
-	}
 	n.schedule = schedule.NewStore(n.store.Redis)
 	n.telehealth = telehealth.New(n.store.Redis, n.schedule)
-	n.attendance = attendance.New(n.store.Redis, attendance.Options{
-		Zone: loc, Schedule: schedule.ForAttendance(n.schedule), Roster: schedule.ForAttendance(n.schedule),
-		Programs: schedule.ForAttendance(n.schedule), Key: key, OldKeys: oldKeys,
-	})
+	n.attendance = attendance.New(n.store.Redis, schedule.AttendanceOptions(n.schedule, attendance.Options{
+		Zone: cfg.zone, Key: cfg.attendanceKey, OldKeys: cfg.attendanceOldKeys,
+	}))
+	var err error
 	n.recorder, err = attendance.NewRecorder(n.attendance, attendance.RecorderOptions{
 		Node:  cfg.NodeID,
 		Spool: filepath.Join(dir, "attendance.spool"),

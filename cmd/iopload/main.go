@@ -16,6 +16,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -168,7 +169,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*co
 	fs.BoolVar(&c.Spawn, "spawn", false, "start iopd on loopback with a generated secret and stop it at the end")
 	fs.StringVar(&c.IOPD, "iopd", "", "with -spawn: the iopd binary (default: go build iop/cmd/iopd into a temporary directory)")
 	fs.StringVar(&c.Secret, "secret", getenv("IOP_JWT_SECRET"), "with -url: the server's HS256 secret, to mint tokens [$IOP_JWT_SECRET]")
-	fs.StringVar(&c.Audience, "audience", envOr(getenv, "IOP_JWT_AUDIENCE", token.DefaultAudience), "with -url: the audience the server expects in tokens [$IOP_JWT_AUDIENCE]")
+	fs.StringVar(&c.Audience, "audience", cmp.Or(getenv("IOP_JWT_AUDIENCE"), token.DefaultAudience), "with -url: the audience the server expects in tokens [$IOP_JWT_AUDIENCE]")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "with -spawn: IOP_REDIS_URL for iopd (default: its embedded Redis, whose data lives in iopd's heap)")
 	fs.IntVar(&c.Rooms, "rooms", 1, "rooms (groups)")
 	fs.IntVar(&c.PerRoom, "per-room", 15, "participants per room; the first of each is a therapist who admits everyone")
@@ -306,14 +307,6 @@ func redactArgs(args []string) []string {
 		}
 	}
 	return out
-}
-
-// envOr returns the environment variable key, or def when it is unset.
-func envOr(getenv func(string) string, key, def string) string {
-	if v := getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 // progressOrDiscard is where progress lines go.

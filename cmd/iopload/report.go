@@ -143,22 +143,23 @@ type FirstFrames struct {
 
 func (f *FirstFrames) setTimes(d []time.Duration) {
 	f.Shown = len(d)
-	if len(d) == 0 {
-		return
-	}
-	sortDurations(d)
-	at := func(q float64) float64 { return ms(d[int(q*float64(len(d)-1)+0.5)]) }
-	f.P50ms, f.P95ms, f.MaxMs = at(0.5), at(0.95), ms(d[len(d)-1])
+	f.P50ms, f.P95ms, f.MaxMs = percentiles(d)
 }
 
 func (j *Joins) setTimes(d []time.Duration) {
 	j.Measured = len(d)
+	j.P50ms, j.P95ms, j.MaxMs = percentiles(d)
+}
+
+// percentiles sorts d and returns its median, 95th percentile and maximum
+// in milliseconds (zeros when d is empty).
+func percentiles(d []time.Duration) (p50, p95, top float64) {
 	if len(d) == 0 {
-		return
+		return 0, 0, 0
 	}
 	sortDurations(d)
 	at := func(q float64) float64 { return ms(d[int(q*float64(len(d)-1)+0.5)]) }
-	j.P50ms, j.P95ms, j.MaxMs = at(0.5), at(0.95), ms(d[len(d)-1])
+	return at(0.5), at(0.95), ms(d[len(d)-1])
 }
 
 // snapshot is the server's state at one moment, from /metrics and /proc.

@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -10,9 +11,18 @@ import (
 )
 
 // ForAttendance lets attendance see the schedule: the sessions each client
-// was expected at (absences, at_risk) and who is enrolled. iopd and iopctl
-// hand it to attendance.Options as both Schedule and Roster.
+// was expected at (absences, at_risk), who is enrolled, and each program's
+// attendance policy and billing settings.
 func ForAttendance(s *Store) Attendance { return Attendance{s} }
+
+// AttendanceOptions returns o with the schedule s as attendance's
+// Schedule, Roster and Programs: the one place where iopd and iopctl wire
+// the schedule into attendance.
+func AttendanceOptions(s *Store, o attendance.Options) attendance.Options {
+	a := ForAttendance(s)
+	o.Schedule, o.Roster, o.Programs = a, a, a
+	return o
+}
 
 // Attendance is the schedule as attendance reads it.
 type Attendance struct{ s *Store }
@@ -86,6 +96,22 @@ func SyncAttendance(ctx context.Context, s *Store, att *attendance.Store, progra
 		}
 	}
 	return nil
+}
+
+// StoredEnrollment reads back sub's enrollment after a change and gives
+// attendance (unless nil) its weekly targets: what the staff API and iopctl
+// do after every enrollment change.
+func StoredEnrollment(ctx context.Context, s *Store, att *attendance.Store, program, sub string) (*Enrollment, error) {
+	e, err := s.Enrollment(ctx, program, sub)
+	if err != nil {
+		return nil, err
+	}
+	if att != nil {
+		if err := SyncTargets(ctx, att, program, sub, e); err != nil {
+			return nil, fmt.Errorf("attendance targets: %w", err)
+		}
+	}
+	return e, nil
 }
 
 // SyncTargets gives attendance the weekly targets of sub's enrollment e

@@ -69,15 +69,11 @@ func (s *Store) now() time.Time {
 	return time.Now().UTC()
 }
 
-func keyPart(v string) string {
-	return strings.NewReplacer("%", "%25", ":", "%3A", "{", "%7B", "}", "%7D").Replace(v)
-}
-
 func checkinsKey(ref rooms.Ref) string {
-	return "iop:th:{" + keyPart(ref.Program) + "}:checkins:" + keyPart(ref.ID)
+	return "iop:th:{" + rooms.KeyPart(ref.Program) + "}:checkins:" + rooms.KeyPart(ref.ID)
 }
-func consentKey(program string) string  { return "iop:th:{" + keyPart(program) + "}:consent" }
-func consentsKey(program string) string { return "iop:th:{" + keyPart(program) + "}:consents" }
+func consentKey(program string) string  { return "iop:th:{" + rooms.KeyPart(program) + "}:consent" }
+func consentsKey(program string) string { return "iop:th:{" + rooms.KeyPart(program) + "}:consents" }
 
 // Requirements is what a client still owes before joining a session of
 // their program.
