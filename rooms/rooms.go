@@ -570,7 +570,7 @@ func (r *Room) replaceSilentLocked(m *member) {
 			continue
 		}
 		last := h.LastHeard()
-		if last.IsZero() || now.Sub(last) < SilentAfter {
+		if last.IsZero() || now.Sub(last) < r.m.silentAfter {
 			continue
 		}
 		r.emitLocked(Event{Type: EventRemoved, Participant: old.p, Reason: ReasonReplaced}, only(old))
@@ -1041,6 +1041,8 @@ type Manager struct {
 	listeners []Listener
 	policies  Policies
 	grace     time.Duration
+	// silentAfter is SilentAfter, or SetPingInterval's.
+	silentAfter time.Duration
 
 	mu     sync.Mutex
 	rooms  map[Ref]*Room
@@ -1139,7 +1141,7 @@ func NewManager(policies Policies, listeners ...Listener) *Manager {
 	if policies == nil {
 		policies = DefaultPolicies()
 	}
-	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, rooms: map[Ref]*Room{}, pinned: map[Ref]bool{}, ended: map[Ref]time.Time{}}
+	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, silentAfter: SilentAfter, rooms: map[Ref]*Room{}, pinned: map[Ref]bool{}, ended: map[Ref]time.Time{}}
 }
 
 // DefaultGrace is how long someone whose connection dropped keeps their seat
