@@ -18,14 +18,14 @@ import (
 )
 
 // policyYAML is a program whose attendance policy is scaled down to
-// seconds (a share of a fifth, a 25 s margin, a 25 s day minimum) with one
+// seconds (an eighth of a session, a 25 s margin, a 25 s day minimum) with one
 // one-minute booked session per client, each with its own therapist, at
 // the instants the test chose.
 const policyYAML = `program:
   id: %[1]s
   name: Policy test
   time_zone: %[2]s
-  attendance: {session_share: 0.2, late_margin: 25s, day_minimum: 25s}
+  attendance: {session_share: 0.125, late_margin: 25s, day_minimum: 25s}
   tracks:
     - id: day
       name: Day
@@ -42,7 +42,7 @@ bookings:
 // TestPresenceSessionPolicy is finding 5 as a scripted session: four
 // clients, each in their own booked one-minute session, and the program's
 // policy read back through the staff API as a biller would, compared with
-// the clients' own clock. One comes 10 s before the start and leaves 5 s
+// the clients' own clock. One comes 13 s before the start and leaves 5 s
 // after it: present longer than the share asks, but not inside the
 // window, so not attended. One comes 30 s after the start: late. One
 // leaves 28 s before the end: left early. One stays for what the share
@@ -64,7 +64,7 @@ func TestPresenceSessionPolicy(t *testing.T) {
 	}
 	program := "pol-" + token.RandomID(3)
 	// t0 is when the clients come in; every session lasts a minute.
-	t0 := now.Add(5 * time.Second).Truncate(time.Second)
+	t0 := now.Add(8 * time.Second).Truncate(time.Second) // after the therapists are in
 	type person struct {
 		sub, room      string
 		start          time.Time // the session's
@@ -76,10 +76,10 @@ func TestPresenceSessionPolicy(t *testing.T) {
 	// In the order they come in (the first as near t0 as can be) and
 	// leave.
 	people := []*person{
-		{sub: "c-whole", start: t0.Add(-14 * time.Second), leaveAt: 30 * time.Second, attended: true, days: true},
+		{sub: "c-whole", start: t0.Add(-14 * time.Second), leaveAt: 32 * time.Second, attended: true, days: true},
 		{sub: "c-left", start: t0.Add(-15 * time.Second), leaveAt: 17 * time.Second, early: true, attended: true},
 		{sub: "c-late", start: t0.Add(-28 * time.Second), leaveAt: 20 * time.Second, late: true, attended: true},
-		{sub: "c-early", start: t0.Add(13 * time.Second), leaveAt: 19 * time.Second},
+		{sub: "c-early", start: t0.Add(13 * time.Second), leaveAt: 18 * time.Second},
 	}
 	leaving := slices.SortedFunc(slices.Values(people), func(a, b *person) int { return cmp.Compare(a.leaveAt, b.leaveAt) })
 	var bookings strings.Builder
@@ -148,8 +148,8 @@ func TestPresenceSessionPolicy(t *testing.T) {
 		end := p.start.Add(time.Minute)
 		inside := minTime(p.left, end).Sub(maxTime(p.arrived, p.start))
 		within(t, p.sub+": seconds inside the window", s.Seconds, inside)
-		if s.Needed != 12 || s.Over != !end.After(reportAt) {
-			t.Errorf("%s: needed %d s (want a fifth of 60), over %v at %s (ends %s)", p.sub, s.Needed, s.Over, reportAt, end)
+		if s.Needed != 8 || s.Over != !end.After(reportAt) {
+			t.Errorf("%s: needed %d s (want an eighth of 60), over %v at %s (ends %s)", p.sub, s.Needed, s.Over, reportAt, end)
 		}
 		if s.Attended != p.attended || s.Late != p.late || s.LeftEarly != p.early {
 			t.Errorf("%s: attended %v, late %v, left early %v; the clients' clock says %v, %v, %v (%s inside, arrived %s after the start, left %s before the end)",
@@ -178,8 +178,8 @@ func TestPresenceSessionPolicy(t *testing.T) {
 	}
 	// The early arrival was there for more than the share asks, only not
 	// inside the window: the test proves nothing otherwise.
-	if e := people[3]; e.left.Sub(e.arrived) < 13*time.Second {
-		t.Errorf("the early client was present %s in all; the test needs more than the 12 s the share asks", e.left.Sub(e.arrived))
+	if e := people[3]; e.left.Sub(e.arrived) < 10*time.Second {
+		t.Errorf("the early client was present %s in all; the test needs more than the 8 s the share asks (and 1 s)", e.left.Sub(e.arrived))
 	}
 }
 
