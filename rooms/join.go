@@ -162,7 +162,7 @@ func (r *Room) replaceSilentLocked(m *member) {
 			continue
 		}
 		last := h.LastHeard()
-		if last.IsZero() || now.Sub(last) < SilentAfter {
+		if last.IsZero() || now.Sub(last) < r.m.silentAfter {
 			continue
 		}
 		r.emitLocked(Event{Type: EventRemoved, Participant: old.p, Reason: ReasonReplaced}, only(old))

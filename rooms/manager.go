@@ -14,6 +14,8 @@ type Manager struct {
 	listeners []Listener
 	policies  Policies
 	grace     time.Duration
+	// silentAfter is SilentAfter, or SetPingInterval's.
+	silentAfter time.Duration
 
 	mu     sync.Mutex
 	rooms  map[Ref]*Room
@@ -112,7 +114,7 @@ func NewManager(policies Policies, listeners ...Listener) *Manager {
 	if policies == nil {
 		policies = DefaultPolicies()
 	}
-	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, rooms: map[Ref]*Room{}, pinned: map[Ref]bool{}, ended: map[Ref]time.Time{}}
+	return &Manager{now: time.Now, listeners: listeners, policies: policies, grace: DefaultGrace, silentAfter: SilentAfter, rooms: map[Ref]*Room{}, pinned: map[Ref]bool{}, ended: map[Ref]time.Time{}}
 }
 
 // DefaultGrace is how long someone whose connection dropped keeps their seat

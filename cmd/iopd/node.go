@@ -152,6 +152,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	sigCfg.JoinRate = cfg.JoinRate
 	sigCfg.JoinBurst = cfg.JoinBurst
 	sigCfg.PingInterval, sigCfg.IdleTimeout = cfg.pingInterval, cfg.idleTimeout
+	n.rooms.SetPingInterval(cfg.pingInterval) // zero: signaling's default, which rooms.SilentAfter fits
 	sigCfg.MaxParticipants = cfg.MaxParticipants
 	sigCfg.TrustedProxies, _ = signaling.ParseProxies(cfg.Proxies) // checked by parseConfig
 
