@@ -7,10 +7,8 @@
 // stress: plain, kind, and never blaming.
 
 import { LAYER_ID, Session } from './protocol.js';
-import {
-  capitalize, currentWeek, dayText, decodeClaims, expired, getJSON, minutesWords, seg,
-  sessionName, tabStore, timeText, validDate, weekRange, weekString, whenText,
-} from './api.js';
+import { decodeClaims, expired, getJSON, seg, tabStore } from './api.js';
+import { capitalize, currentWeek, dayText, minutesWords, sessionName, timeText, validDate, weekRange, weekString, whenText } from './format.js';
 import { clientStatusText, daysGoal, hoursGoal, statusClass } from './attendance.js';
 import { Chat } from './chat.js';
 import { renderCheckIn, Telehealth, telehealthErrors } from './checkin.js';
@@ -153,7 +151,7 @@ const endedMessage = {
 /** What follows every message about being taken out of a session. */
 const supportText = 'If you have questions or need support, please contact your therapist or program.';
 
-/** Server errors that close the connection even after joining (PROTOCOL.md, "Error codes"). */
+/** Server errors that close the connection even after joining (docs/protocol.md, "Error codes"). */
 const closingCodes = new Set(['too_large', 'join_timeout', 'rate_limited', 'replaced', 'moved', 'too_many_connections', 'too_many_joins']);
 
 /** What to say when something the person did in the session was refused. */
@@ -396,7 +394,7 @@ function nextText(next) {
 /**
  * errorMessage returns what to tell the person about a server error. A
  * refusal of a scheduled session carries next, the person's next session
- * (PROTOCOL.md: room, title, kind, start, end, start_local, join_opens,
+ * (docs/protocol.md: room, title, kind, start, end, start_local, join_opens,
  * time_zone), which the message names in their own time zone.
  */
 function errorMessage({ code, next }) {

@@ -5,9 +5,8 @@
 // CSV export. The token comes from the URL fragment and goes only in the
 // Authorization header, the CSV included (fetched, then saved from a Blob).
 
-import {
-  APIError, addWeeks, apiFetch, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired, getJSON, readFragment, seg, sessionName, tabStore, validDate, weekRange, weekString,
-} from './api.js';
+import { APIError, apiFetch, decodeClaims, expired, getJSON, readFragment, seg, tabStore } from './api.js';
+import { addWeeks, capitalize, compareWeeks, currentWeek, durationText, sessionName, validDate, weekRange, weekString } from './format.js';
 import { daysGoal, flagText, hoursGoal, statusClass, statusName, statusNames } from './attendance.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
