@@ -10,7 +10,7 @@ import { isTherapist, renderConsole, renderHands, renderLock, renderPresent, ren
 import { $, parts, state } from './joinstate.js';
 import { keepPlace } from './link.js';
 import { loadMyWeek } from './myschedule.js';
-import { dropCall, endReconnect, reconnectDelay, scheduleReconnect } from './reconnect.js';
+import { dropCall, endReconnect, reconnectDelay, reconnecting, scheduleReconnect } from './reconnect.js';
 import { actionErrors, closingCodes, endedMessage, errorMessage, genericError, supportText, turnedAwayWords } from './statustext.js';
 import { addSelfTile, attachStream, clearTiles, removeTile, renderTile, scheduleLayers, tileFor } from './tiles.js';
 import { announce, closeDialogs, hideNotice, setRoomName, show, showMessage, showNotice } from './views.js';
@@ -63,7 +63,7 @@ export function connectSession() {
 
 /** onJoined switches to the call view. */
 function onJoined(msg) {
-  const back = !!state.reconnect;
+  const back = reconnecting();
   endReconnect();
   state.joined = true;
   state.resume = msg.resume || '';
@@ -305,7 +305,7 @@ function onError(err) {
  */
 function onClosed({ reason }) {
   const wasJoined = state.joined;
-  const rejoining = !!state.reconnect;
+  const rejoining = reconnecting();
   if (reason === 'lost' && (wasJoined || rejoining) && !state.ending && !state.redirecting && reconnectDelay() >= 0) {
     dropCall();
     scheduleReconnect();
@@ -359,7 +359,7 @@ function onClosed({ reason }) {
 export function leave() {
   if (state.session) {
     state.session.leave();
-  } else if (state.reconnect) {
+  } else if (reconnecting()) {
     onClosed({ reason: 'left' });
   }
 }

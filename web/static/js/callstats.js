@@ -17,17 +17,25 @@ const SPEAKING_LEVEL = 0.04;
 /** How often the link's quality is sampled, in STATS_EVERY ticks (about once a second). */
 const LINK_EVERY = 3;
 
+/** The receive statistics loop while in the call: {timer, busy, tick, samples, weakShown, why, seen}. */
+let stats = null;
+
+/** linkReport is what the weak-link watch has seen so far, for browser tests (join.js's window.__iop). */
+export function linkReport() {
+  return stats ? { samples: stats.samples.length, weak: stats.weakShown, why: stats.why || '', seen: stats.seen } : null;
+}
+
 /** startStats reads the receive statistics every STATS_EVERY ms while in the call. */
 export function startStats() {
   stopStats();
-  state.stats = { timer: setInterval(readStats, STATS_EVERY), busy: false, tick: 0, samples: [], weakShown: false };
+  stats = { timer: setInterval(readStats, STATS_EVERY), busy: false, tick: 0, samples: [], weakShown: false };
 }
 
 /** stopStats stops reading statistics and clears the speaker highlight. */
 export function stopStats() {
-  if (state.stats) {
-    clearInterval(state.stats.timer);
-    state.stats = null;
+  if (stats) {
+    clearInterval(stats.timer);
+    stats = null;
   }
   for (const el of $$('.tile-speaking')) {
     el.classList.remove('tile-speaking');
@@ -40,7 +48,7 @@ export function stopStats() {
  * and upload estimate (linkquality.js) to notice a weak link.
  */
 async function readStats() {
-  const st = state.stats;
+  const st = stats;
   const pc = state.session?.subscribe?.pc;
   if (!st || st.busy || !pc) {
     return;
@@ -56,7 +64,7 @@ async function readStats() {
     report = null;
   }
   st.busy = false;
-  if (!report || state.stats !== st) {
+  if (!report || stats !== st) {
     return;
   }
   const owner = new Map(); // track id -> participant id

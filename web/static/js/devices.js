@@ -5,7 +5,7 @@
 
 import { $, $$, state } from './joinstate.js';
 import { renderTile, setVideoShown } from './tiles.js';
-import { announce, hideNotice } from './views.js';
+import { announce, hideNotice, noticeIs } from './views.js';
 
 /** The chosen devices' ids ('' = default). */
 const picked = { videoinput: '', audioinput: '', audiooutput: '' };
@@ -218,7 +218,7 @@ export function applyLocalMedia() {
 export function toggle(kind) {
   state[kind] = !state[kind];
   applyLocalMedia();
-  if (state[kind] && state.noticeKind === kind) {
+  if (state[kind] && noticeIs(kind)) {
     hideNotice();
   }
   if (state.joined) {

@@ -16,7 +16,7 @@ import { Telehealth } from './checkin.js';
 import { Breakouts } from './breakout.js';
 import { Stage } from './screen.js';
 import { join, leave } from './call.js';
-import { hideWeak, toggleAudioOnly } from './callstats.js';
+import { hideWeak, linkReport, toggleAudioOnly } from './callstats.js';
 import { chooseDevice, startPreview, toggle, toggleHand } from './devices.js';
 import { askEnd, askRemove, mute } from './hostconsole.js';
 import { $, joiningRoom, parts, state } from './joinstate.js';
@@ -137,7 +137,7 @@ async function main() {
     dropConnection: () => state.session?.drop(),
     // The browser's own "Stop sharing": the capture's tracks end.
     endCapture: () => parts.layout.capture?.getTracks().forEach((t) => { t.stop(); t.dispatchEvent(new Event('ended')); }),
-    link: () => (state.stats ? { samples: state.stats.samples.length, weak: state.stats.weakShown, why: state.stats.why || '', seen: state.stats.seen } : null),
+    link: linkReport,
   };
   new ResizeObserver(layoutTiles).observe($('[data-stage]'));
   watchStage($('[data-stage]'));

@@ -1,9 +1,10 @@
 // joinstate.js holds what the join page's modules share: the element
 // lookups, the session-wide state (the token, the session, who you are,
 // the tiles and streams of the call) and the page's parts. A module keeps
-// to itself what only it uses (devices.js its chosen devices and meter,
+// to itself what only it uses: devices.js its chosen devices and meter,
 // tiles.js its layer timer and observers, hostconsole.js its minutes timer,
-// myschedule.js its connection check).
+// views.js the notice's kind, reconnect.js the rejoining, callstats.js the
+// statistics loop, myschedule.js its connection check.
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -36,14 +37,11 @@ export const state = {
   seen: new Map(), // participant id -> when this page first saw them in the session (ms)
   tiles: new Map(), // participant id -> {el, video, p}
   streams: new Map(), // participant id -> the MediaStream received from them
-  noticeKind: '', // the kind ("audio", "video") the notice about a therapist's mute is about
   ending: null, // what the server said before closing: {title, text, next, quote, extra, retry}
   zone: '', // the program's time zone, once the server said it
   sessionTitle: '', // the title of the session this link is for, once the schedule said it
-  reconnect: null, // while rejoining after a lost connection: {since, attempt, timer}
   audioOnly: false, // the person chose to send and see no video
   videoBefore: true, // the camera state before audio-only mode
-  stats: null, // the receive statistics loop: {timer, busy, samples, weakShown}
   link: null, // what the link check said (GET /v1/link): status, and a client's consent and check-in owed
   checkin: null, // a client's check-in for this session, sent in the join
 };

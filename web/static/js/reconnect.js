@@ -21,12 +21,20 @@ const RECONNECT_MAX_DELAY = 8000;
 
 const RECONNECT_FOR = 45000;
 
+/** While rejoining after a lost connection: {since, attempt, timer, guard}. */
+let reconnect = null;
+
+/** reconnecting reports whether the page is rejoining after a lost connection. */
+export function reconnecting() {
+  return reconnect !== null;
+}
+
 /**
  * reconnectDelay returns how long to wait before the next try to rejoin, or
  * -1 when the time for trying is over.
  */
 export function reconnectDelay() {
-  const r = state.reconnect;
+  const r = reconnect;
   if (!r) {
     return RECONNECT_FIRST;
   }
@@ -62,13 +70,13 @@ export function dropCall() {
 /** scheduleReconnect shows that the call is coming back and tries to rejoin after the next delay. */
 export function scheduleReconnect() {
   const delay = reconnectDelay();
-  if (!state.reconnect) {
-    state.reconnect = { since: Date.now(), attempt: 0, timer: 0, guard: 0 };
+  if (!reconnect) {
+    reconnect = { since: Date.now(), attempt: 0, timer: 0, guard: 0 };
     $('[data-reconnecting]').hidden = false;
     show('call');
     announce('The connection dropped. Reconnecting…');
   }
-  const r = state.reconnect;
+  const r = reconnect;
   r.attempt++;
   r.timer = setTimeout(() => {
     r.timer = 0;
@@ -85,12 +93,12 @@ export function scheduleReconnect() {
 
 /** endReconnect stops rejoining and hides the banner. */
 export function endReconnect() {
-  const r = state.reconnect;
+  const r = reconnect;
   if (!r) {
     return;
   }
   clearTimeout(r.timer);
   clearTimeout(r.guard);
-  state.reconnect = null;
+  reconnect = null;
   $('[data-reconnecting]').hidden = true;
 }

@@ -3,7 +3,7 @@
 // closing message, the notice above the video and the confirmation
 // dialogs.
 
-import { $, $$, state } from './joinstate.js';
+import { $, $$ } from './joinstate.js';
 
 /** show makes one view visible and hides the others. */
 export function show(view) {
@@ -51,18 +51,26 @@ export function showMessage({ title, text, next = '', quote = '', extra = '', re
   $('[data-message-title]').focus();
 }
 
+/** The kind ("audio", "video") the notice about a therapist's mute is about, while it shows. */
+let noticeKind = '';
+
+/** noticeIs reports whether the notice shown is about kind. */
+export function noticeIs(kind) {
+  return noticeKind === kind;
+}
+
 /** showNotice shows a message above the video that stays until dismissed. */
 export function showNotice(text, kind = '') {
   $('[data-notice-text]').textContent = text;
   $('[data-notice]').hidden = false;
-  state.noticeKind = kind;
+  noticeKind = kind;
   announce(text);
 }
 
 /** hideNotice removes the notice above the video. */
 export function hideNotice() {
   $('[data-notice]').hidden = true;
-  state.noticeKind = '';
+  noticeKind = '';
 }
 
 /**
