@@ -19,7 +19,8 @@ import (
 // API then holds both, and the page's week shows them. A therapist's
 // attempt is refused on the page in the server's words and changes
 // nothing; a client's link does not open the page at all; a reversed
-// correction is refused and changes nothing.
+// correction is refused and changes nothing; the added presence then gets
+// new bounds through the page.
 func TestBrowserStaffAmends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser")
@@ -145,6 +146,28 @@ func TestBrowserStaffAmends(t *testing.T) {
 	}
 	waitFor(t, st, "the presence in the client's week", `!!document.querySelector('[data-detail-sessions] tr[data-room="`+monday+`"]')`)
 	saveArtifact(t, st, "staff-correction-recorded.png")
+
+	// The presence is now one of c3's segments of that session: new bounds for it.
+	waitFor(t, st, "the segment offered", `document.querySelector('#correction-room').value === '`+monday+`' && document.querySelector('#correction-segment').options.length === 2`)
+	segment, err := evaluate[string](st, `document.querySelector('#correction-segment').options[1].value`)
+	if err != nil || segment == "" {
+		t.Fatalf("the segment's id: %q, %v", segment, err)
+	}
+	choose(st, "#correction-segment", segment)
+	waitFor(t, st, "its bounds in the form", `document.querySelector('#correction-start').value === '2026-11-02T09:00' && document.querySelector('#correction-end').value === '2026-11-02T09:50' && document.querySelector('[data-correction-new]').hidden`)
+	choose(st, "#correction-end", "2026-11-02T09:40")
+	choose(st, "#correction-reason", "left at 09:40 by the therapist's note")
+	click(t, st, `[data-correction-form] button[type="submit"]`)
+	waitFor(t, st, "the second correction's receipt", `(() => { const r = document.querySelector('[data-correction-result]'); return !r.hidden && !r.classList.contains('is-refused') && r.textContent.includes('9:40'); })()`)
+	seconds = 0
+	for _, s := range week("c3")["sessions"].([]any) {
+		if m := s.(map[string]any); m["room"] == monday {
+			seconds, _ = m["direct_seconds"].(float64)
+		}
+	}
+	if seconds != 2400 {
+		t.Fatalf("c3's Monday group after new bounds: %v direct seconds, want 2400 (40 min)", seconds)
+	}
 	// The refusals are the only errors: the browser logs each refused call.
 	for tab, refused := range map[*page]string{th: "403", st: "422"} {
 		for _, msg := range tab.problems() {
