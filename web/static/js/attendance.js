@@ -1,10 +1,10 @@
-// attendance.js draws a week of attendance against its targets (PROTOCOL.md,
+// attendance.js draws a week of attendance against its targets (docs/api.md,
 // GET /v1/attendance/.../weeks/{yyyy-Www}): a horizontal bar per target
 // whose empty, hatched part is the gap still to go, with the numbers in
 // words beside it, so that nothing depends on colour or on seeing the bar.
 // The staff dashboard and the client's "My week" both use it.
 
-import { durationText, hoursText } from './api.js';
+import { durationText, hoursText } from './format.js';
 
 /**
  * Staff words for a week's status. "on_track" means the targets can still

@@ -1,14 +1,16 @@
 // staff.js is the attendance dashboard (/staff#token=<JWT>) for a program's
 // staff and therapists: this ISO week's hours and days per client against
 // their targets, as bars that show the gap at a glance, with status and
-// absence flags; a week picker; a client's week in detail; and the week's
-// CSV export. The token comes from the URL fragment and goes only in the
+// absence flags and the absence reasons staff recorded; a week picker; a
+// client's week in detail (detail.js), where staff record an absence or a
+// correction (amend.js); and the week's CSV export. The token comes from the URL fragment and goes only in the
 // Authorization header, the CSV included (fetched, then saved from a Blob).
 
-import {
-  APIError, addWeeks, apiFetch, capitalize, compareWeeks, currentWeek, decodeClaims, durationText, expired, getJSON, readFragment, seg, sessionName, tabStore, validDate, weekRange, weekString,
-} from './api.js';
+import { APIError, apiFetch, decodeClaims, expired, getJSON, readFragment, seg, tabStore } from './api.js';
+import { addWeeks, compareWeeks, currentWeek, durationText, sessionName, weekRange, weekString } from './format.js';
 import { daysGoal, flagText, hoursGoal, statusClass, statusName, statusNames } from './attendance.js';
+import { absenceNames, displayName, fillDetail, localText, openDetail } from './detail.js';
+import { Amend } from './amend.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -28,6 +30,7 @@ const state = {
   report: null, // the ProgramWeekReport shown
   loading: 0, // the number of the latest load, so that late answers are dropped
   blobURL: '',
+  amend: null, // the Amend of the detail dialog
 };
 
 /** show makes one view visible and hides the others. */
@@ -107,6 +110,7 @@ async function load(week, { focus = false } = {}) {
   state.week = week;
   state.report = report;
   render();
+  refreshDetail();
   show('dashboard');
   announce(`Showing ${weekRange(week)}.`);
   if (focus) {
@@ -122,9 +126,6 @@ function clientsOf(report) {
   return clients.sort((a, b) => (statusOrder[a.status] ?? 3) - (statusOrder[b.status] ?? 3)
     || (a.name || a.sub).localeCompare(b.name || b.sub));
 }
-
-/** displayName is how a person is named on the dashboard. */
-const displayName = (p) => p.name || p.sub;
 
 /** render shows the loaded week. */
 function render() {
@@ -203,6 +204,18 @@ function absencesCell(c) {
   missed.className = 'missed';
   missed.textContent = c.absences ? `${c.absences} missed` : 'None missed';
   frag.append(missed);
+  const reasons = (c.scheduled || []).filter((s) => s.absence);
+  if (reasons.length) {
+    const ul = document.createElement('ul');
+    ul.className = 'absence-reasons';
+    for (const s of reasons) {
+      const li = document.createElement('li');
+      li.dataset.absence = s.absence;
+      li.textContent = `${absenceNames[s.absence] || s.absence}: ${sessionName(s)}, ${localText(s.start, state.zone)}`;
+      ul.append(li);
+    }
+    frag.append(ul);
+  }
   if ((c.flags || []).length) {
     const ul = document.createElement('ul');
     ul.className = 'flags';
@@ -219,99 +232,26 @@ function absencesCell(c) {
 
 // ---- A client's week in detail ------------------------------------------
 
-/** localText shows an RFC 3339 time in the program's zone: "Mon, Mar 2, 9:00 AM". */
-function localText(iso) {
-  const d = validDate(iso);
-  if (!d) {
-    return '';
-  }
-  const opts = { weekday: 'short', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' };
-  try {
-    return d.toLocaleString(undefined, { ...opts, timeZone: state.zone || undefined });
-  } catch {
-    return d.toLocaleString(undefined, opts);
-  }
-}
-
-/** dateText shows a local date (2026-03-02) as "Monday, March 2". */
-function dateText(date) {
-  const d = validDate(`${date}T12:00:00Z`);
-  return d ? d.toLocaleDateString(undefined, { timeZone: 'UTC', weekday: 'long', month: 'long', day: 'numeric' }) : date;
-}
-
-/** openDetail shows one client's week in the dialog. */
-function openDetail(sub) {
+/** showDetail opens one client's week in the dialog. */
+function showDetail(sub) {
   const c = state.report?.people.find((p) => p.sub === sub);
   if (!c) {
     return;
   }
   const dialog = $('dialog[data-dialog="detail"]');
-  $('[data-detail-name]', dialog).textContent = displayName(c);
-  $('[data-detail-week]', dialog).textContent = `${weekRange(state.week)} (${weekString(state.week)})`;
-  const status = $('[data-detail-status]', dialog);
-  status.textContent = c.status ? `Status: ${statusName(c)}${c.live ? ' · in a session now' : ''}` : '';
-  status.className = `detail-status ${statusClass(c.status)}`;
-  $('[data-detail-goals]', dialog).replaceChildren(hoursGoal(c), daysGoal(c));
+  fillDetail(dialog, c, state);
+  state.amend.show(c, state.zone);
+  openDetail(dialog, sub);
+}
 
-  const sessions = c.sessions || [];
-  $('[data-detail-sessions]', dialog).replaceChildren(...sessions.map((s) => {
-    const tr = document.createElement('tr');
-    const name = document.createElement('th');
-    name.scope = 'row';
-    name.textContent = s.title || sessionName(s);
-    if (s.title && s.kind) {
-      const k = document.createElement('span');
-      k.className = 'muted-text small block';
-      k.textContent = capitalize(s.kind);
-      name.append(k);
-    }
-    const when = document.createElement('td');
-    when.textContent = `${localText(s.start)}${s.end ? '' : ' (still in session)'}`;
-    const min = document.createElement('td');
-    min.textContent = durationText(s.seconds);
-    const video = document.createElement('td');
-    video.textContent = durationText(s.video_seconds);
-    tr.append(name, when, min, video);
-    tr.dataset.room = s.room;
-    return tr;
-  }));
-  $('[data-detail-sessions-table]', dialog).hidden = sessions.length === 0;
-  $('[data-detail-no-sessions]', dialog).hidden = sessions.length > 0;
-
-  const days = c.daily || [];
-  $('[data-detail-days-section]', dialog).hidden = days.length === 0;
-  $('[data-detail-days]', dialog).replaceChildren(...days.map((d) => {
-    const li = document.createElement('li');
-    li.textContent = `${dateText(d.date_local)}: ${durationText(d.seconds)}, ${d.sessions === 1 ? '1 session' : `${d.sessions} sessions`}${d.billable ? ' · billable day' : ''}`;
-    return li;
-  }));
-
-  const missed = c.missed || [];
-  $('[data-detail-missed-section]', dialog).hidden = missed.length === 0;
-  $('[data-detail-missed]', dialog).replaceChildren(...missed.map((m) => {
-    const li = document.createElement('li');
-    li.textContent = `${sessionName(m)}, ${localText(m.start)}`;
-    return li;
-  }));
-
-  const flags = c.flags || [];
-  $('[data-detail-flags-section]', dialog).hidden = flags.length === 0;
-  $('[data-detail-flags]', dialog).replaceChildren(...flags.map((f) => {
-    const li = document.createElement('li');
-    li.className = 'flag';
-    li.textContent = flagText(f);
-    return li;
-  }));
-
-  const opener = document.activeElement;
-  dialog.addEventListener('close', () => {
-    if (opener && opener.isConnected) {
-      opener.focus();
-    } else {
-      $(`[data-action="detail"][data-person="${CSS.escape(sub)}"]`)?.focus();
-    }
-  }, { once: true });
-  dialog.showModal();
+/** refreshDetail writes a newly loaded week into the open dialog. */
+function refreshDetail() {
+  const dialog = $('dialog[data-dialog="detail"]');
+  const c = dialog.open && state.report.people.find((p) => p.sub === dialog.dataset.person);
+  if (c) {
+    fillDetail(dialog, c, state);
+    state.amend.show(c, state.zone);
+  }
 }
 
 // ---- CSV ----------------------------------------------------------------
@@ -360,7 +300,7 @@ function onClick(e) {
     refresh: () => load(state.week),
     reload: () => load(state.week, { focus: true }),
     'download-csv': () => downloadCSV(b),
-    detail: () => openDetail(b.dataset.person),
+    detail: () => showDetail(b.dataset.person),
   };
   actions[b.dataset.action]?.();
 }
@@ -391,6 +331,9 @@ function main() {
     return;
   }
   state.program = params.get('program') || state.claims.program || 'default';
+  state.amend = new Amend($('dialog[data-dialog="detail"]'), {
+    token: state.token, program: state.program, onChanged: () => load(state.week),
+  });
   const p = $('[data-program]');
   p.textContent = `Program: ${state.program}`;
   p.hidden = false;
