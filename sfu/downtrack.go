@@ -55,11 +55,16 @@ type downTrack struct {
 	lastTS  uint32
 	lastAt  time.Time // simulcast: when the last packet went out
 
-	// Retransmission, for video: what each outgoing number carried, and
-	// scratch space for the subscribe PeerConnection's SRTCP reader.
-	sent   *sentMap
-	rtxBuf [maxPacket]byte
-	rtxPkt rtp.Packet
+	// Retransmission, for video: what each outgoing number carried.
+	sent *sentMap
+}
+
+// rtxScratch is where a retransmission is read from the cache and parsed:
+// one per subscribe PeerConnection, whose SRTCP reader answers its NACKs
+// one at a time (feedback.go), instead of 1.5 KB in every down-track.
+type rtxScratch struct {
+	buf [maxPacket]byte
+	pkt rtp.Packet
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)
@@ -307,7 +312,7 @@ func (d *downTrack) skip(l *layer) {
 // layer's cache, rewritten as it was first sent. It runs on the subscribe
 // PeerConnection's SRTCP reader (feedback.go), one packet at a time, and
 // holds no lock while writing.
-func (d *downTrack) retransmit(out uint16) bool {
+func (d *downTrack) retransmit(out uint16, x *rtxScratch) bool {
 	b := d.bound.Load()
 	if b == nil || d.sent == nil {
 		return true
@@ -320,14 +325,14 @@ func (d *downTrack) retransmit(out uint16) bool {
 	if l == nil || l.cache == nil {
 		return true
 	}
-	n, ok := l.cache.get(in, d.rtxBuf[:])
-	if !ok || d.rtxPkt.Unmarshal(d.rtxBuf[:n]) != nil {
+	n, ok := l.cache.get(in, x.buf[:])
+	if !ok || x.pkt.Unmarshal(x.buf[:n]) != nil {
 		return true
 	}
-	h := &d.rtxPkt.Header
+	h := &x.pkt.Header
 	h.SSRC, h.PayloadType, h.SequenceNumber = b.ssrc, b.pt, out
 	h.Timestamp += d.tsOff
 	h.Padding, h.PaddingSize, h.Extension, h.Extensions = false, 0, false, nil
-	_, _ = b.write.WriteRTP(h, d.rtxPkt.Payload)
+	_, _ = b.write.WriteRTP(h, x.pkt.Payload)
 	return true
 }

@@ -134,7 +134,7 @@ func (p *Participant) HandleOffer(sdp string) error {
 		p.sfu.refusedOffers.Add(1)
 		return fmt.Errorf("%w: at most %d", ErrTooManyOffers, p.sfu.cfg.MaxOffersPerMinute)
 	}
-	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}
+	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: withoutRepairStreams(sdp)}
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
 		return fmt.Errorf("%w: publish offer: %v", ErrBadSDP, err)
 	}
@@ -160,7 +160,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 	if !p.offerInFlight {
 		return fmt.Errorf("%w: no subscribe offer awaits an answer", ErrBadSDP)
 	}
-	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
+	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: withoutRepairStreams(sdp)}
 	if err := p.sub.SetRemoteDescription(answer); err != nil {
 		return fmt.Errorf("%w: subscribe answer: %v", ErrBadSDP, err)
 	}

@@ -39,10 +39,7 @@ func twccClientAPI(t testing.TB) *webrtc.API {
 // PeerConnection ran one per kind of report.
 func TestPeriodicRTCPOnOneGoroutine(t *testing.T) {
 	// Goroutines that an earlier test's clients left behind do not count.
-	before := map[string]bool{}
-	for _, g := range interceptorLoops() {
-		before[strings.SplitN(g, " ", 3)[1]] = true
-	}
+	before := stacksCreatedBy("github.com/pion/interceptor")
 	s := newTestSFU(t)
 	r := s.Room("clock")
 	a := joinPeerAPI(t, r, "a", true, twccClientAPI(t))
@@ -84,8 +81,8 @@ func TestPeriodicRTCPOnOneGoroutine(t *testing.T) {
 	waitFor(t, "sender reports at the subscriber", func() bool { return reports.Load() >= 2 })
 
 	var loops []string
-	for _, g := range interceptorLoops() {
-		if !before[strings.SplitN(g, " ", 3)[1]] {
+	for id, g := range stacksCreatedBy("github.com/pion/interceptor") {
+		if _, old := before[id]; !old {
 			loops = append(loops, g)
 		}
 	}
@@ -94,15 +91,15 @@ func TestPeriodicRTCPOnOneGoroutine(t *testing.T) {
 	}
 }
 
-// interceptorLoops returns the stacks of the goroutines pion's interceptors
-// started, each beginning "goroutine ID ".
-func interceptorLoops() []string {
+// stacksCreatedBy returns the stacks of the goroutines created by a
+// function whose name begins with prefix, by goroutine id.
+func stacksCreatedBy(prefix string) map[string]string {
 	buf := make([]byte, 1<<22)
-	var loops []string
+	found := map[string]string{}
 	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
-		if strings.Contains(g, "created by github.com/pion/interceptor") {
-			loops = append(loops, g)
+		if strings.Contains(g, "created by "+prefix) {
+			found[strings.SplitN(g, " ", 3)[1]] = g
 		}
 	}
-	return loops
+	return found
 }
