@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -70,11 +71,8 @@ func (r *receivedStreams) BindRemoteStream(info *interceptor.StreamInfo, rd inte
 		if err != nil {
 			return n, a, err
 		}
-		if a == nil {
-			a = interceptor.Attributes{}
-		}
-		if h, err := a.GetRTPHeader(b[:n]); err == nil {
-			st.arrived(h.SequenceNumber, h.Timestamp, time.Now())
+		if n >= 12 { // read in place: parsing the header allocates
+			st.arrived(binary.BigEndian.Uint16(b[2:]), binary.BigEndian.Uint32(b[4:]), time.Now())
 		}
 		return n, a, nil
 	})

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -174,22 +175,68 @@ func (f *congestionFeedback) BindRemoteStream(info *interceptor.StreamInfo, r in
 		if err != nil {
 			return n, a, err
 		}
-		if a == nil {
-			a = interceptor.Attributes{}
-		}
-		h, err := a.GetRTPHeader(b[:n])
-		if err != nil {
-			return n, a, nil // not RTP: the track reader drops it
-		}
-		var ext rtp.TransportCCExtension
-		if e := h.GetExtension(id); e != nil && ext.Unmarshal(e) == nil {
+		if e := rtpExtension(b[:n], id); len(e) >= 2 {
 			at := time.Since(f.start).Microseconds()
 			f.mu.Lock()
-			f.rec.Record(ssrc, ext.TransportSequence, at)
+			f.rec.Record(ssrc, binary.BigEndian.Uint16(e), at)
 			f.mu.Unlock()
 		}
 		return n, a, nil
 	})
+}
+
+// rtpExtension returns the value of the header extension id of an RTP
+// packet (RFC 8285, one- or two-byte form), or nil: the packet is read in
+// place, where parsing the header would allocate for every packet.
+func rtpExtension(b []byte, id uint8) []byte {
+	if len(b) < 12 || b[0]&0x10 == 0 {
+		return nil
+	}
+	at := 12 + 4*int(b[0]&0x0f)
+	if len(b) < at+4 {
+		return nil
+	}
+	profile := binary.BigEndian.Uint16(b[at:])
+	end := at + 4 + 4*int(binary.BigEndian.Uint16(b[at+2:]))
+	if len(b) < end {
+		return nil
+	}
+	for i := at + 4; i < end; {
+		var eid uint8
+		var n int
+		switch {
+		case profile == 0xbede:
+			if b[i] == 0 { // padding
+				i++
+				continue
+			}
+			eid, n = b[i]>>4, int(b[i]&0x0f)+1
+			if eid == 15 {
+				return nil
+			}
+			i++
+		case profile&0xfff0 == 0x1000:
+			if b[i] == 0 {
+				i++
+				continue
+			}
+			if i+1 >= end {
+				return nil
+			}
+			eid, n = b[i], int(b[i+1])
+			i += 2
+		default:
+			return nil
+		}
+		if i+n > end {
+			return nil
+		}
+		if eid == id {
+			return b[i : i+n]
+		}
+		i += n
+	}
+	return nil
 }
 
 func (f *congestionFeedback) tick(time.Time, uint64) {

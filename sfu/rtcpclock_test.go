@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -102,4 +104,38 @@ func stacksCreatedBy(prefix string) map[string]string {
 		}
 	}
 	return found
+}
+
+// TestRTPExtension: the transport-wide sequence number is found in place in
+// both forms of header extension, next to others, and not where it is not.
+func TestRTPExtension(t *testing.T) {
+	for _, profile := range []uint16{0xbede, 0x1000} {
+		h := rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 7, CSRC: []uint32{1, 2}}
+		h.Extension, h.ExtensionProfile = true, profile
+		if err := h.SetExtension(1, []byte{9}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.SetExtension(3, []byte{0x12, 0x34}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := (&rtp.Packet{Header: h, Payload: []byte{1, 2, 3}}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rtpExtension(b, 3); !bytes.Equal(got, []byte{0x12, 0x34}) {
+			t.Errorf("profile %#x: extension 3 = %x, want 1234", profile, got)
+		}
+		if got := rtpExtension(b, 2); got != nil {
+			t.Errorf("profile %#x: extension 2 = %x, want none", profile, got)
+		}
+		for n := range b[:len(b)-3] { // truncated anywhere in the header: no panic, nothing
+			if got := rtpExtension(b[:n], 3); got != nil {
+				t.Errorf("profile %#x: %d bytes gave %x", profile, n, got)
+			}
+		}
+	}
+	plain, _ := (&rtp.Packet{Header: rtp.Header{Version: 2}, Payload: []byte{0x10, 0, 0, 0}}).Marshal()
+	if got := rtpExtension(plain, 1); got != nil {
+		t.Errorf("a packet without extensions gave %x", got)
+	}
 }
