@@ -41,6 +41,7 @@ type ticker interface {
 type rtcpClock struct {
 	mu      sync.Mutex
 	tickers map[ticker]struct{}
+	once    sync.Once
 	stopped chan struct{}
 	done    chan struct{}
 }
@@ -65,11 +66,7 @@ func (c *rtcpClock) remove(t ticker) {
 
 // stop ends the clock's goroutine and waits for it.
 func (c *rtcpClock) stop() {
-	select {
-	case <-c.stopped:
-	default:
-		close(c.stopped)
-	}
+	c.once.Do(func() { close(c.stopped) })
 	<-c.done
 }
 
