@@ -39,6 +39,7 @@ const (
 type feedback struct {
 	mu     sync.RWMutex
 	bySSRC map[uint32]*downTrack
+	rtx    rtxScratch // only the SRTCP reader's goroutine uses it
 }
 
 // bind routes ssrc to d (its subscribe PeerConnection negotiated it).
@@ -130,7 +131,7 @@ func (f *feedback) handle(ssrc uint32, b []byte) {
 			}
 		case *rtcp.TransportLayerNack:
 			for _, pair := range p.Nacks {
-				pair.Range(d.retransmit)
+				pair.Range(func(out uint16) bool { return d.retransmit(out, &f.rtx) })
 			}
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
 			// One estimate for the whole PeerConnection, addressed to

@@ -17,8 +17,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/packetio"
@@ -142,6 +140,8 @@ type SFU struct {
 	shed *shedMeter
 	// arrived times incoming RTP packets for the readers' staleness check.
 	arrived *arrivals
+	// clock sends every PeerConnection's periodic RTCP (rtcpclock.go).
+	clock *rtcpClock
 	// keyframeRequests counts the PLIs sent (keyframe.go).
 	keyframeRequests atomic.Uint64
 	// refused* count the limits' refusals.
@@ -190,17 +190,18 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	s := &SFU{cfg: cfg, mux: mux, udpAddr: addrs, tcpMux: tcpMux, tcpAddr: tcpAddr, rooms: map[string]*Room{}, shed: shed, arrived: at,
-		probeSlots: make(chan struct{}, maxProbes)}
+		probeSlots: make(chan struct{}, maxProbes), clock: startClock()}
 	counted := countedMux{UDPMux: mux, q: q}
 	var pubs *stack
-	if pubs, err = newStack(cfg, counted, tcpMux, shed, true); err == nil {
+	if pubs, err = newStack(cfg, counted, tcpMux, shed, s.clock, true); err == nil {
 		s.pubAPI = pubs.api(nil)
-		s.subs, err = newStack(cfg, counted, tcpMux, shed, false)
+		s.subs, err = newStack(cfg, counted, tcpMux, shed, s.clock, false)
 	}
 	if err == nil {
 		s.probes, err = probeAPIs(cfg, counted, tcpMux)
 	}
 	if err != nil {
+		s.clock.stop()
 		_ = s.closeMuxes()
 		return nil, err
 	}
@@ -311,11 +312,12 @@ func (k *stack) api(rtcp func(ssrc uint32) io.ReadWriteCloser) *webrtc.API {
 }
 
 // newStack builds the WebRTC stack of one side. Each side has only the
-// interceptors it uses, each of which costs a goroutine per PeerConnection:
+// interceptors it uses, none of which runs a goroutine of its own (their
+// periodic RTCP goes out on the node's clock, rtcpclock.go):
 // publish PeerConnections receive (NACKs to the publisher, receiver reports,
 // congestion control feedback), subscribe PeerConnections send (sender
 // reports, which browsers need to keep audio and video in sync).
-func newStack(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, publish bool) (*stack, error) {
+func newStack(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, clock *rtcpClock, publish bool) (*stack, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(codecVP8, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register VP8: %w", err)
@@ -331,23 +333,16 @@ func newStack(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, pu
 	}
 	ir := &interceptor.Registry{}
 	if publish {
-		// NACKs toward publishers come from pion's generator; NACKs from
-		// subscribers are answered by the SFU from one cache per
-		// published track (sfu/cache.go), not by pion's responder, which
-		// copies every packet sent to every subscriber. The generator
-		// writes its NACKs through the gate added before it, which holds
-		// them back while the node sheds load (backlog.go).
+		// NACKs and receiver reports toward publishers are sent by the
+		// node's clock (received.go), not by pion's generator and
+		// receiver-report interceptors, which run a goroutine each per
+		// PeerConnection. NACKs from subscribers are answered by the SFU
+		// from one cache per published track (sfu/cache.go), not by pion's
+		// responder, which copies every packet sent to every subscriber.
+		// NACKs go out through the gate added before, which holds them
+		// back while the node sheds load (backlog.go).
 		ir.Add(&nackGate{shed: shed})
-		gen, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(nackTries))
-		if err != nil {
-			return nil, fmt.Errorf("configure NACK: %w", err)
-		}
-		ir.Add(gen)
-		rr, err := report.NewReceiverInterceptor()
-		if err != nil {
-			return nil, fmt.Errorf("configure receiver reports: %w", err)
-		}
-		ir.Add(rr)
+		ir.Add(clockedFactory{clock: clock, make: newReceivedStreams})
 		// Publishers' browsers size their upload (and how many simulcast
 		// layers they send) from transport-wide congestion control
 		// feedback, which the publish side generates for what it
@@ -356,15 +351,15 @@ func newStack(cfg Config, mux ice.UDPMux, tcpMux ice.TCPMux, shed *shedMeter, pu
 		// PeerConnections do not offer it: their browsers then report a
 		// receive-side estimate (REMB), which chooses the layers they get
 		// (bwe.go).
-		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
-			return nil, fmt.Errorf("configure transport-wide congestion control: %w", err)
+		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+			me.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+			if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+				return nil, fmt.Errorf("configure transport-wide congestion control: %w", err)
+			}
 		}
+		ir.Add(clockedFactory{clock: clock, make: newCongestionFeedback})
 	} else {
-		sr, err := report.NewSenderInterceptor()
-		if err != nil {
-			return nil, fmt.Errorf("configure sender reports: %w", err)
-		}
-		ir.Add(sr)
+		ir.Add(clockedFactory{clock: clock, make: newSenderReports})
 	}
 
 	se := webrtc.SettingEngine{}
@@ -467,6 +462,7 @@ func (s *SFU) Close() error {
 	for _, p := range parts {
 		p.Close()
 	}
+	s.clock.stop()
 	return s.closeMuxes()
 }
 
