@@ -203,17 +203,3 @@ func (h *house) sessionOf(id string) *session {
 	h.t.Fatalf("no session %s", id)
 	return nil
 }
-
-// onActor runs f on s's actor and waits for it.
-func onActor(t *testing.T, s *session, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	if !s.post(func() { f(); close(done) }) {
-		t.Fatal("the session has ended")
-	}
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the actor did not run the work")
-	}
-}

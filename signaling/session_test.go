@@ -98,14 +98,13 @@ func TestJoinRefused(t *testing.T) {
 		})
 	}
 	// Nothing of the refusals stays: the same person knocks and waits.
-	client, m := h.join(good, "r")
+	_, m := h.join(good, "r")
 	if m.Type != protocol.TypeWaiting || m.Re != "j1" || m.Position != 1 {
 		t.Fatalf("client after the refusals: %+v", m)
 	}
 	if w := therapist.waiting(1); w[0].Name != "Person c1" {
 		t.Fatalf("therapist's waiting list: %+v", w)
 	}
-	_ = client
 }
 
 // waiting reads up to a waiting list of n people and returns it.
