@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,14 +210,7 @@ func TestBusySessionDoesNotHoldTheRoom(t *testing.T) {
 	room := h.rooms.Get(rooms.Ref{Program: h.program, ID: "r"})
 	s := h.sessionOf(clientID)
 
-	busy := func() (release func()) {
-		hold, held := make(chan struct{}), make(chan struct{})
-		if !s.post(func() { close(held); <-hold }) {
-			t.Fatal("session ended")
-		}
-		<-held
-		return func() { close(hold) }
-	}
+	busy := func() func() { return busy(t, s) }
 	// updates changes the therapist's hand n times under the room's lock
 	// and reports whether the room came back from all of them.
 	updates := func(n int) bool {
@@ -264,5 +258,48 @@ func TestBusySessionDoesNotHoldTheRoom(t *testing.T) {
 	therapist.send(protocol.ClientMessage{Type: protocol.TypePing, ID: "after"})
 	if got := therapist.until(protocol.TypePong); got[len(got)-1].Re != "after" {
 		t.Fatalf("therapist after the drop: %+v", got[len(got)-1])
+	}
+}
+
+// busy keeps s's actor busy until release is called.
+func busy(t *testing.T, s *session) (release func()) {
+	t.Helper()
+	hold, held := make(chan struct{}), make(chan struct{})
+	if !s.post(func() { close(held); <-hold }) {
+		t.Fatal("session ended")
+	}
+	<-held
+	return func() { close(hold) }
+}
+
+// TestBusySessionDoesNotHoldTheMediaPlane: the media plane's calls into a
+// session (sfu.Signaler) return while its actor is busy, and what they
+// carry reaches the client in order once it is free.
+func TestBusySessionDoesNotHoldTheMediaPlane(t *testing.T) {
+	h := newHouse(t, nil)
+	_, client, _, clientID := admitted(t, h)
+	s := h.sessionOf(clientID)
+	release := busy(t, s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			s.SendEncodings(strconv.Itoa(i), []string{"h"}, []string{"l"})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the media plane waits for a busy session")
+	}
+	release()
+	for i := range 50 {
+		var m protocol.ServerMessage
+		for m.Type != protocol.TypeEncodings {
+			m = client.next()
+		}
+		if m.Mid != strconv.Itoa(i) {
+			t.Fatalf("encodings %d: mid %q", i, m.Mid)
+		}
 	}
 }
