@@ -59,7 +59,7 @@ func groupIn(l *rooms.Layout, id string) int {
 }
 
 // breakoutEvent tells the client of a change of the breakout rooms and
-// moves its media to its group.
+// moves its media to its group; on the actor.
 func (s *session) breakoutEvent(e rooms.Event) {
 	m := protocol.ServerMessage{Type: protocol.TypeBreakout, Breakout: breakoutInfo(e.Breakout), Change: string(e.Change), By: e.By.Name}
 	if e.Change == rooms.ChangeBreakoutMove || e.Change == rooms.ChangeBreakoutVisit {
@@ -70,27 +70,13 @@ func (s *session) breakoutEvent(e rooms.Event) {
 }
 
 // setGroup records the participant's group and moves its media there, now
-// or once the media has started. It runs under the room's lock, so the
-// move itself runs on another goroutine, always to the latest group.
+// or once the media has started (adopt); on the actor.
 func (s *session) setGroup(g int) {
-	s.mu.Lock()
-	changed := s.group != g
-	s.group = g
-	media := s.media
-	s.mu.Unlock()
-	if changed && media != nil {
-		go s.applyGroup()
+	if s.group == g {
+		return
 	}
-}
-
-// applyGroup moves the participant's media to its latest group.
-func (s *session) applyGroup() {
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
-	s.mu.Lock()
-	g, media := s.group, s.media
-	s.mu.Unlock()
-	if media != nil {
-		media.SetGroup(g)
+	s.group = g
+	if s.media != nil {
+		s.media.SetGroup(g)
 	}
 }

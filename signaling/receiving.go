@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -22,25 +23,18 @@ const receivingQuiet = 3 * time.Second
 // connection's media (rooms.Room.SetReceiving), from the media plane's
 // packets, until the connection ends: a kind starts at the first packet of
 // its run and stops at its last packet once none has come for
-// receivingQuiet. Attendance counts modality from it.
-func (s *session) watchReceiving(media *sfu.Participant) {
+// receivingQuiet. Attendance counts modality from it. It runs on its own
+// goroutine until the session's context ends, and touches none of the
+// session's state.
+func (s *session) watchReceiving(ctx context.Context, media *sfu.Participant, room *rooms.Room) {
 	t := time.NewTicker(receivingEvery)
 	defer t.Stop()
 	var cur rooms.Media
 	for {
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		s.mu.Lock()
-		room, left := s.joined, s.left
-		s.mu.Unlock()
-		if left {
-			return
-		}
-		if room == nil {
-			continue // join has not returned yet
 		}
 		now := time.Now()
 		audio, audioAt, audioChanged := flowChange(media, webrtc.RTPCodecTypeAudio, cur.Audio, now)

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"iop/rooms"
-	"iop/sfu"
 	"iop/signaling/protocol"
 )
 
@@ -32,32 +31,20 @@ func (s *session) screenStop(m *protocol.ClientMessage) error {
 }
 
 // presenting follows the room's share in the media plane: the stream this
-// participant shares now, or none. It runs under the room's lock, so the
-// media plane (which renegotiates every subscriber when a share ends) is
-// told from a goroutine; each applies the latest state, one at a time.
+// participant shares now, or none; on the actor, now or once the media
+// has started (adopt).
 func (s *session) presenting(sc rooms.Screen) {
 	stream := ""
 	if sc.By == s.id {
 		stream = sc.Stream
 	}
-	s.mu.Lock()
-	changed := s.screen != stream
-	s.screen = stream
-	media := s.media
-	s.mu.Unlock()
-	if media != nil && changed {
-		go s.applyScreen(media)
+	if s.screen == stream {
+		return
 	}
-}
-
-// applyScreen tells the media plane the stream this participant shares now.
-func (s *session) applyScreen(media *sfu.Participant) {
-	s.screenMu.Lock()
-	defer s.screenMu.Unlock()
-	s.mu.Lock()
-	stream := s.screen
-	s.mu.Unlock()
-	media.SetScreen(stream)
+	s.screen = stream
+	if s.media != nil {
+		s.media.SetScreen(stream)
+	}
 }
 
 // validStreamID reports whether id is an msid stream id: 1 to 64 token

@@ -1,125 +1,140 @@
 package signaling
 
+// This file holds the session actor: the state of one websocket, the one
+// goroutine that owns it (loop), how other goroutines post work to it, its
+// lifecycle, and the dispatch of a joined participant's messages. The other
+// parts of a session are transport.go (socket reader and writer), admission.go
+// (join and leave), media.go (PeerConnections and the media plane's
+// callbacks), moderation.go (the therapist's controls) and events.go (room
+// events to wire messages).
+
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/pion/webrtc/v4"
 	"golang.org/x/time/rate"
 
 	"iop/rooms"
 	"iop/rooms/admission"
-	"iop/rooms/audit"
 	"iop/rooms/schedule"
 	"iop/sfu"
 	"iop/signaling/protocol"
 	"iop/signaling/token"
 )
 
-// outQueue is how many messages may wait for a slow client before the
-// connection is dropped.
-const outQueue = 512
-
-// mediaStartTimeout bounds how long a message waits for the participant's
-// PeerConnections to be created after admission.
-const mediaStartTimeout = 10 * time.Second
-
-// frame is one queued write: a text message, or a close frame that ends the
-// connection after everything before it has been written.
-type frame struct {
-	data      []byte
-	close     bool
-	closeCode int
-	closeText string
-}
+// inboxSize is how much work may wait for a session's actor: room events
+// and media callbacks. Like a full outgoing queue, a full inbox means a
+// client too slow to take its messages, and the connection is dropped.
+const inboxSize = 512
 
 // session is one websocket: before join, a person knocking; then a person
 // waiting or admitted in a room, with media once admitted.
+//
+// Its fields live under three rules, each named at the field: set before
+// the goroutines start and never changed (immutable); used by the socket's
+// reader and writer or safe from any goroutine (transport, atomics and
+// channels); or owned by the actor, the one goroutine running loop, which
+// every other goroutine posts work to (post) instead of sharing them.
 type session struct {
+	// Immutable.
 	srv  *Server
 	conn *websocket.Conn
+	id   string // the participant id this socket has in its room
+	addr string // the client's IP address, for the limits and the audit trail
+	// ctx is the session's: every Redis or room call derives its timeout
+	// from it, and it ends when the session does.
+	ctx    context.Context
+	cancel context.CancelFunc
 
+	// Transport: the reader and writer goroutines (transport.go).
 	out        chan frame
-	stop       chan struct{}
+	stop       chan struct{} // closed by abort
 	writerDone chan struct{}
 	abortOnce  sync.Once
 	closing    atomic.Bool // a close frame is queued
 	cut        atomic.Bool // stop reading once the close frame is out
+	entered    atomic.Bool // join succeeded: the reader applies the idle timeout
+	limiter    *rate.Limiter
+	heard      atomic.Int64 // Unix nanoseconds of the last frame or pong from the client
 
-	limiter *rate.Limiter
-	chats   *rate.Limiter // chat messages: a few a minute, the socket stays open when over
-	buf     bytes.Buffer
-	heard   atomic.Int64 // Unix nanoseconds of the last frame or pong from the client
+	// Published by the actor for other goroutines, read without waiting
+	// for it: where the person is (Server.Kick, MoveRoom) and their media
+	// (LastHeard, asked under the room's lock).
+	where      atomic.Pointer[place]
+	heardMedia atomic.Pointer[sfu.Participant]
 
-	// Set by join on the reader goroutine before the session enters the
-	// room; read-only afterwards.
-	joinedRoom bool
-	id         string
-	joinRe     string
-	addr       string // the client's IP address, for the limits and the audit trail
 	// unjoinedCounted and personKey are the session's places in the
 	// server's per-address and per-person counts, under the server's mu.
 	unjoinedCounted bool
 	personKey       string
-	grant           rooms.Grant
-	ticket          *admission.Ticket
-	room            *rooms.Room
 
-	// offerRe is the id of the publish offer being answered; the answer
-	// is sent from within HandleOffer on the reader goroutine.
-	offerRe string
+	// The inbox: work for the actor, in the order posted.
+	inbox    mailbox
+	finished chan string // the reader's end: why the participant left
 
-	// groupMu orders the moves of the participant's media between
-	// breakout groups (breakout.go).
-	groupMu sync.Mutex
+	// Owned by the actor.
+	chats       *rate.Limiter // chat messages: a few a minute, the socket stays open when over
+	joinRe      string        // the id of the join message, answered by the first event
+	grant       rooms.Grant
+	ticket      *admission.Ticket
+	room        *rooms.Room // nil until join has succeeded
+	offerRe     string      // the id of the publish offer being answered
+	admitted    bool
+	starting    *mediaStart      // the media being started once admitted
+	media       *sfu.Participant // the media, once started
+	muted       map[string]bool  // kinds a therapist muted, for media still starting
+	group       int              // the breakout the participant is in (0: main room)
+	screen      string           // the stream id of the screen this person shares now, or ""
+	left        bool             // the session has left: media started late is closed
+	waitingSent bool             // the first waiting message went out
+	endReason   string           // removed or ended by a therapist
+}
 
-	mu         sync.Mutex
-	admitted   bool
-	mediaReady chan struct{} // closed once media is set, or failed to start
-	media      *sfu.Participant
-	muted      map[string]bool // kinds a therapist muted, for media still starting
-	group      int             // the breakout the participant is in (0: main room)
-	screen     string          // the stream id of the screen this person shares now, or ""
-	screenMu   sync.Mutex      // orders telling the media plane of screen (screen.go)
-	left       bool            // the session has left: media started late is closed
-	roomKey    string          // the room joined ("program/room"), for other goroutines
-	joined     *rooms.Room     // the room joined, for the media plane's goroutines
-	transport  string          // how the media travels, once known
-	program    string          // the joined person's program, for other goroutines
-	sub        string          // and their id
-	// waitingSent is set once the first waiting message went out; only
-	// RoomEvent touches it, under the room's lock.
-	waitingSent bool
-	endReason   string // removed or ended by a therapist
+// place is where a joined person is, for the server's goroutines.
+type place struct {
+	program, sub string
+	room         string // "program/room"
 }
 
 func newSession(s *Server, conn *websocket.Conn, addr string) *session {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
 		srv:        s,
 		conn:       conn,
+		id:         "p" + token.RandomID(8),
 		addr:       addr,
+		ctx:        ctx,
+		cancel:     cancel,
 		out:        make(chan frame, outQueue),
 		stop:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.RateBurst),
+		inbox:      mailbox{wake: make(chan struct{}, 1), limit: inboxSize},
+		finished:   make(chan string, 1),
 		chats:      rate.NewLimiter(rate.Every(chatEvery), chatBurst),
 		muted:      map[string]bool{},
 	}
 }
 
+// run serves the socket until it ends: the writer and the actor on their
+// own goroutines, the reader on this one.
 func (s *session) run() {
 	go s.writeLoop()
+	actorDone := make(chan struct{})
+	go func() {
+		defer close(actorDone)
+		s.loop()
+	}()
 	reason := s.readLoop()
 	s.srv.left(s)
-	s.leave(reason)
+	s.finished <- reason
+	<-actorDone
 	if s.closing.Load() {
 		// Let the error and close frame go out, then read what the client
 		// still sends for a moment so that closing does not reset the
@@ -136,175 +151,109 @@ func (s *session) run() {
 	<-s.writerDone
 }
 
-// abort ends the connection at once, from any goroutine.
-func (s *session) abort() {
-	s.abortOnce.Do(func() {
-		close(s.stop)
-		_ = s.conn.Close()
-	})
-}
-
-func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	ping := time.NewTicker(s.srv.cfg.PingInterval)
-	defer ping.Stop()
+// loop is the actor: it runs the work posted to the session, one piece at
+// a time, until the reader has ended; then it leaves the room, runs what
+// was posted until then (media started late is closed) and ends the
+// session's context.
+func (s *session) loop() {
+	defer s.cancel()
 	for {
 		select {
-		case f := <-s.out:
-			deadline := time.Now().Add(s.srv.cfg.WriteTimeout)
-			if f.close {
-				_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(f.closeCode, f.closeText), deadline)
-				if tc, ok := s.conn.NetConn().(*net.TCPConn); ok {
-					_ = tc.CloseWrite()
-				}
-				// The reader ends when the client answers the close, or soon;
-				// at once for a replaced socket, so that it leaves its room
-				// before its person's next socket knocks.
-				wait := 2 * time.Second
-				if s.cut.Load() {
-					wait = 0
-				}
-				_ = s.conn.NetConn().SetReadDeadline(time.Now().Add(wait))
-				return
+		case <-s.inbox.wake:
+			for _, f := range s.inbox.take() {
+				f()
 			}
-			_ = s.conn.SetWriteDeadline(deadline)
-			if err := s.conn.WriteMessage(websocket.TextMessage, f.data); err != nil {
-				s.abort()
-				return
+		case reason := <-s.finished:
+			for _, f := range s.inbox.take() {
+				f()
 			}
-		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.srv.cfg.WriteTimeout)); err != nil {
-				s.abort()
-				return
+			s.leave(reason)
+			for _, f := range s.inbox.close() {
+				f()
 			}
-		case <-s.stop:
 			return
 		}
 	}
 }
 
-// send queues a message; a client too slow to take its messages is dropped.
-func (s *session) send(m protocol.ServerMessage) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		s.srv.cfg.Logger.Error("encode message", "type", m.Type, "err", err)
-		return
-	}
-	s.enqueue(frame{data: b})
-}
-
-func (s *session) enqueue(f frame) {
-	select {
-	case <-s.stop:
-	case s.out <- f:
-	default:
+// post gives f to the actor; it never blocks, so that it is safe under the
+// room's lock and from the media plane's goroutines. When the inbox is full
+// the client is too slow and is dropped (the policy of the outgoing queue);
+// once the session has ended f is dropped. It reports whether f will run.
+func (s *session) post(f func()) bool {
+	switch s.inbox.put(f, false) {
+	case posted:
+		return true
+	case full:
 		s.srv.cfg.Logger.Warn("client too slow, dropping connection", "participant", s.id)
 		s.abort()
 	}
+	return false
 }
 
-// fail sends an error and closes the connection with closeCode.
-func (s *session) fail(code, msg, re string, closeCode int) {
-	s.send(protocol.ServerMessage{Type: protocol.TypeError, Code: code, Message: msg, Re: re})
-	s.closeWith(closeCode, code)
+// postAlways gives f to the actor whatever the inbox holds; for the little
+// work that must not be lost while the session lives (media that started).
+// It reports false once the session has ended.
+func (s *session) postAlways(f func()) bool {
+	return s.inbox.put(f, true) == posted
 }
 
-// closeWith queues a close frame after what is queued; safe from any goroutine.
-func (s *session) closeWith(code int, text string) {
-	if s.closing.Swap(true) {
-		return
-	}
-	// A socket on its way out no longer holds its address's place among
-	// those not joined (its client sees the close after this).
-	s.srv.release(s)
-	s.enqueue(frame{close: true, closeCode: code, closeText: text})
+// mailbox is a session's inbox: an ordered queue with a bound, which wakes
+// the actor and refuses work once closed.
+type mailbox struct {
+	mu     sync.Mutex
+	items  []func()
+	closed bool
+	limit  int
+	wake   chan struct{} // holds one wake-up while items wait
 }
 
-// readLoop reads and dispatches messages until the connection ends, and
-// returns why the participant left.
-func (s *session) readLoop() string {
-	if s.closing.Load() {
-		return rooms.ReasonDropped // refused before it could say anything
-	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.JoinTimeout))
-	s.conn.SetPongHandler(func(string) error {
-		s.heard.Store(time.Now().UnixNano())
-		if s.joinedRoom && !s.closing.Load() {
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
-		}
-		return nil
-	})
-	for {
-		data, err := s.readFrame()
-		if err != nil {
-			var ne net.Error
-			switch {
-			case errors.Is(err, errTooLarge):
-				s.fail(protocol.CodeTooLarge, "frame larger than 256 KiB", "", websocket.CloseMessageTooBig)
-				return rooms.ReasonDropped
-			case errors.Is(err, errBinary):
-				s.reject("", errorf(protocol.CodeBadMessage, "frames must be text (JSON)"))
-				if s.closing.Load() {
-					return rooms.ReasonDropped
-				}
-				continue
-			case errors.As(err, &ne) && ne.Timeout() && !s.joinedRoom && !s.closing.Load():
-				s.fail(protocol.CodeJoinTimeout, "no join within 5 seconds", "", websocket.ClosePolicyViolation)
-				return rooms.ReasonDropped
-			// 1001 (going away) is what a browser sends when the page
-			// reloads or navigates: a drop, so that a reload within the
-			// grace period comes back in with its resume secret.
-			case websocket.IsCloseError(err, websocket.CloseNormalClosure):
-				return rooms.ReasonLeft
-			}
-			return rooms.ReasonDropped
-		}
-		s.heard.Store(time.Now().UnixNano())
-		if s.joinedRoom && !s.closing.Load() {
-			_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
-		}
-		if !s.limiter.Allow() {
-			s.fail(protocol.CodeRateLimited, "too many messages", "", websocket.ClosePolicyViolation)
-			return rooms.ReasonDropped
-		}
-		if leave := s.handle(data); leave {
-			s.closeWith(websocket.CloseNormalClosure, "bye")
-			return rooms.ReasonLeft
-		}
-		if s.closing.Load() && !s.joinedRoom {
-			return rooms.ReasonDropped
-		}
-	}
-}
+type putResult int
 
-var (
-	errTooLarge = errors.New("frame too large")
-	errBinary   = errors.New("binary frame")
+const (
+	posted putResult = iota
+	full
+	closed
 )
 
-// readFrame reads one text message of at most MaxFrame bytes. The limit is
-// enforced here rather than by the websocket library so that the client
-// gets a too_large error before the close.
-func (s *session) readFrame() ([]byte, error) {
-	mt, r, err := s.conn.NextReader()
-	if err != nil {
-		return nil, err
+func (b *mailbox) put(f func(), always bool) putResult {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return closed
+	case !always && len(b.items) >= b.limit:
+		return full
 	}
-	if mt != websocket.TextMessage {
-		return nil, errBinary
+	b.items = append(b.items, f)
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
-	s.buf.Reset()
-	n, err := s.buf.ReadFrom(io.LimitReader(r, protocol.MaxFrame+1))
-	if err != nil {
-		return nil, err
-	}
-	if n > protocol.MaxFrame {
-		return nil, errTooLarge
-	}
-	return s.buf.Bytes(), nil
+	return posted
 }
 
-// handle dispatches one message and reports whether the participant leaves.
+// take returns the waiting work and empties the queue.
+func (b *mailbox) take() []func() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	items := b.items
+	b.items = nil
+	return items
+}
+
+// close refuses all later work and returns what was waiting.
+func (b *mailbox) close() []func() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	items := b.items
+	b.items = nil
+	return items
+}
+
+// handle dispatches one message on the actor and reports whether the
+// participant leaves.
 func (s *session) handle(data []byte) (leave bool) {
 	var m protocol.ClientMessage
 	if err := json.Unmarshal(data, &m); err != nil {
@@ -320,7 +269,7 @@ func (s *session) handle(data []byte) (leave bool) {
 		s.reject(m.ID, errorf(protocol.CodeBadMessage, "message has no type"))
 		return false
 	}
-	if !s.joinedRoom {
+	if s.room == nil {
 		if m.Type != protocol.TypeJoin {
 			s.fail(protocol.CodeNotJoined, "the first message must be join", m.ID, websocket.ClosePolicyViolation)
 			return false
@@ -439,571 +388,7 @@ func (s *session) reject(re string, err error) {
 			StartLocal: n.StartLocal, JoinOpens: n.JoinOpens, TimeZone: n.TimeZone}
 	}
 	s.send(m)
-	if !s.joinedRoom {
+	if !s.entered.Load() {
 		s.closeWith(websocket.ClosePolicyViolation, m.Code)
 	}
-}
-
-// join verifies the token and asks admission to let the person in: into
-// the room, waiting or admitted, or to the room's node (redirect), or
-// refused with one code.
-func (s *session) join(m *protocol.ClientMessage) error {
-	if m.V != protocol.Version {
-		return errorf(protocol.CodeBadMessage, "join needs v: 1")
-	}
-	if len(m.Room) > 256 || len(m.Resume) > 256 {
-		return errorf(protocol.CodeBadMessage, "room or resume too long")
-	}
-	if !s.srv.allowJoin(s.addr) {
-		return errorf(protocol.CodeTooManyJoins, "too many joins from your address; try again in a few seconds")
-	}
-	c, err := s.srv.cfg.Verifier.Verify(m.Token)
-	if err != nil {
-		return err
-	}
-	g := c.Grant()
-	var checkIn *rooms.CheckIn
-	if m.CheckIn != nil {
-		ci := rooms.CheckIn(*m.CheckIn)
-		if err := ci.Validate(); err != nil {
-			return err
-		}
-		checkIn = &ci
-	}
-	if !s.srv.reserve(g.Program, g.Sub) {
-		ref, _ := admission.RoomRef(admission.Request{Grant: g, Room: m.Room})
-		s.srv.record(g, audit.ActionRefuse, ref.ID, "", protocol.CodeNodeFull, "join", s.addr)
-		return errorf(protocol.CodeNodeFull, "this server carries as many people as it may; try again in a minute")
-	}
-	defer s.srv.unreserve() // joined (below) has counted the person by then
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.id = "p" + token.RandomID(8)
-	s.joinRe = m.ID
-	s.grant = g
-	t, err := s.srv.admission.Admit(ctx, admission.Request{Grant: g, Room: m.Room, Resume: m.Resume, ID: s.id, Listener: s, CheckIn: checkIn})
-	var redirect *admission.Redirect
-	if errors.As(err, &redirect) {
-		s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: redirect.URL, Re: m.ID})
-		s.closeWith(websocket.CloseNormalClosure, "redirect")
-		return nil
-	}
-	ref, _ := admission.RoomRef(admission.Request{Grant: g, Room: m.Room})
-	if err != nil {
-		s.srv.record(g, audit.ActionRefuse, ref.ID, "", errorCode(err), "join", s.addr)
-		return err
-	}
-	s.ticket, s.room = t, t.Room
-	s.joinedRoom = true
-	s.srv.joined(s, g.Program, g.Sub)
-	s.mu.Lock()
-	s.roomKey, s.program, s.sub, s.joined = t.Room.Ref().String(), g.Program, g.Sub, t.Room
-	transport := s.transport // media that connected before join returned
-	s.mu.Unlock()
-	if transport != "" {
-		_, _ = t.Room.Update(s.id, func(p *rooms.Participant) { p.Transport = transport })
-	}
-	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
-	s.srv.record(g, audit.ActionJoin, ref.ID, g.Sub, "", string(g.Role), s.addr)
-	s.srv.cfg.Logger.Info("joined", "participant", s.id, "room", ref.ID, "role", string(g.Role))
-	return nil
-}
-
-// identity returns the joined person's program and id ("" before join).
-func (s *session) identity() (program, sub string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.program, s.sub
-}
-
-// leave releases the room, media and seat after the connection ends.
-func (s *session) leave(reason string) {
-	s.mu.Lock()
-	s.left = true
-	media := s.media
-	if s.endReason != "" {
-		reason = s.endReason
-	}
-	s.mu.Unlock()
-	var last time.Time
-	if media != nil {
-		last = media.LastMedia()
-		media.Close()
-	}
-	if s.ticket != nil {
-		// A dropped connection's time ends at the last sign of the person:
-		// a media packet, a message or a pong.
-		if reason == rooms.ReasonDropped {
-			if heard := time.Unix(0, s.heard.Load()); heard.After(last) {
-				last = heard
-			}
-		} else {
-			last = time.Time{}
-		}
-		s.ticket.LeaveAt(reason, last)
-		s.srv.cfg.Logger.Info("left", "participant", s.id, "room", s.room.ID(), "reason", reason)
-	}
-}
-
-// startMedia creates the participant's PeerConnections in the media room
-// of room ("program/room") once admitted. It may start before join has
-// returned (admitted at once), so it takes the room from the event.
-func (s *session) startMedia(ready chan struct{}, room string) {
-	defer close(ready)
-	s.mu.Lock()
-	group := s.group
-	s.mu.Unlock()
-	media, err := s.srv.cfg.SFU.Room(room).JoinGroup(s.id, group, s)
-	if err != nil {
-		s.srv.cfg.Logger.Error("start media", "participant", s.id, "err", err)
-		s.abort()
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.left {
-		go media.Close()
-		return
-	}
-	for kind := range s.muted {
-		media.SetForwarding(kind, false)
-	}
-	media.SetScreen(s.screen)
-	s.media = media
-	go s.watchReceiving(media)
-	if s.group != group {
-		go s.applyGroup() // moved while the media started
-	}
-}
-
-// mediaOf waits for the participant's media, or reports not_admitted.
-func (s *session) mediaOf() (*sfu.Participant, error) {
-	s.mu.Lock()
-	ready := s.mediaReady
-	s.mu.Unlock()
-	if ready == nil {
-		return nil, errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
-	}
-	select {
-	case <-ready:
-	case <-time.After(mediaStartTimeout):
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.media == nil {
-		return nil, errors.New("media did not start")
-	}
-	return s.media, nil
-}
-
-// mediaMessage handles offer, answer, candidate and layer.
-func (s *session) mediaMessage(m *protocol.ClientMessage) error {
-	media, err := s.mediaOf()
-	if err != nil {
-		return err
-	}
-	switch m.Type {
-	case protocol.TypeOffer:
-		if m.PC != protocol.PCPublish || m.SDP == "" {
-			return errorf(protocol.CodeBadMessage, "offer needs pc \"publish\" and sdp")
-		}
-		s.offerRe = m.ID
-		return media.HandleOffer(m.SDP)
-	case protocol.TypeAnswer:
-		if m.PC != protocol.PCSubscribe || m.SDP == "" {
-			return errorf(protocol.CodeBadMessage, "answer needs pc \"subscribe\" and sdp")
-		}
-		return media.HandleAnswer(m.SDP)
-	case protocol.TypeCandidate:
-		return s.candidate(media, m)
-	case protocol.TypeLayer:
-		if m.Participant == "" || (m.Quality != "low" && m.Quality != "medium" && m.Quality != "high") {
-			return errorf(protocol.CodeBadMessage, "layer needs participant and quality low, medium or high")
-		}
-		if !s.room.Has(m.Participant) {
-			return errorf(protocol.CodeNotFound, "no such participant")
-		}
-		return media.SetLayer(m.Participant, m.Quality)
-	}
-	return nil
-}
-
-// mediaState records the sender's own mute state; turning a kind back on
-// also lifts a therapist's mute of it (the client decides).
-func (s *session) mediaState(m *protocol.ClientMessage) error {
-	if m.Audio == nil && m.Video == nil {
-		return errorf(protocol.CodeBadMessage, "media needs audio or video")
-	}
-	_, err := s.room.Update(s.id, func(p *rooms.Participant) {
-		if m.Audio != nil {
-			p.Audio = *m.Audio
-		}
-		if m.Video != nil {
-			p.Video = *m.Video
-		}
-	})
-	if err != nil {
-		return err
-	}
-	for kind, on := range map[string]*bool{"audio": m.Audio, "video": m.Video} {
-		if on != nil && *on {
-			s.setForwarding(kind, true)
-		}
-	}
-	return nil
-}
-
-// setForwarding applies a mute or unmute to the media plane, now or when
-// the media starts.
-func (s *session) setForwarding(kind string, on bool) {
-	s.mu.Lock()
-	if on {
-		delete(s.muted, kind)
-	} else {
-		s.muted[kind] = true
-	}
-	media := s.media
-	s.mu.Unlock()
-	if media != nil {
-		media.SetForwarding(kind, on)
-	}
-}
-
-func (s *session) candidate(media *sfu.Participant, m *protocol.ClientMessage) error {
-	var pc sfu.PC
-	switch m.PC {
-	case protocol.PCPublish:
-		pc = sfu.Publish
-	case protocol.PCSubscribe:
-		pc = sfu.Subscribe
-	default:
-		return errorf(protocol.CodeBadMessage, "candidate needs pc \"publish\" or \"subscribe\"")
-	}
-	if m.Candidate == nil {
-		return media.AddCandidate(pc, nil)
-	}
-	return media.AddCandidate(pc, &webrtc.ICECandidateInit{
-		Candidate:        m.Candidate.Candidate,
-		SDPMid:           m.Candidate.SDPMid,
-		SDPMLineIndex:    m.Candidate.SDPMLineIndex,
-		UsernameFragment: m.Candidate.UsernameFragment,
-	})
-}
-
-// moderate handles the therapist's controls; the room's host rule decides
-// who may do them to whom.
-func (s *session) moderate(m *protocol.ClientMessage) error {
-	if !s.isAdmitted() {
-		return errorf(protocol.CodeNotAdmitted, "you are in the waiting room")
-	}
-	switch m.Type {
-	case protocol.TypeChatRemove:
-		if m.MessageID == "" || len(m.MessageID) > 32 {
-			return errorf(protocol.CodeBadMessage, "chat_remove needs message_id")
-		}
-		return s.room.RemoveChat(s.id, m.MessageID)
-	case protocol.TypeChatEnabled:
-		if m.ChatEnabled == nil {
-			return errorf(protocol.CodeBadMessage, "chat_enabled needs chat_enabled true or false")
-		}
-		return s.room.SetChat(s.id, *m.ChatEnabled)
-	case protocol.TypeScreenAllowed:
-		if m.ScreenAllowed == nil {
-			return errorf(protocol.CodeBadMessage, "screen_allowed needs screen_allowed true or false")
-		}
-		return s.room.SetScreenAllowed(s.id, *m.ScreenAllowed)
-	case protocol.TypeSpotlight:
-		return s.room.Spotlight(s.id, m.Participant) // "" ends the spotlight
-	}
-	needsTarget := m.Type != protocol.TypeLock && m.Type != protocol.TypeEnd && m.Type != protocol.TypeAutoAdmit
-	if needsTarget && m.Participant == "" {
-		return errorf(protocol.CodeBadMessage, m.Type+" needs participant")
-	}
-	switch m.Type {
-	case protocol.TypeAdmit:
-		return s.room.Admit(s.id, m.Participant)
-	case protocol.TypeDeny:
-		return s.room.Deny(s.id, m.Participant)
-	case protocol.TypeMute:
-		if m.Kind != "audio" && m.Kind != "video" {
-			return errorf(protocol.CodeBadMessage, "mute needs kind audio or video")
-		}
-		return s.room.Mute(s.id, m.Participant, m.Kind)
-	case protocol.TypeRemove:
-		if len(m.Reason) > 500 {
-			return errorf(protocol.CodeBadMessage, "reason too long")
-		}
-		// The removed person may not come back with this or a new token:
-		// recorded before they are told, so that no rejoin slips in between.
-		p, err := s.room.MayModerate(s.id, m.Participant, rooms.ActRemove)
-		if err != nil {
-			return err
-		}
-		if st := s.srv.cfg.Store; st != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := st.RevokeFromRoom(ctx, s.room.Ref().String(), p.Sub, 0); err != nil {
-				return err
-			}
-		}
-		_, err = s.room.Remove(s.id, m.Participant, m.Reason)
-		return err
-	case protocol.TypeLock:
-		if m.Locked == nil {
-			return errorf(protocol.CodeBadMessage, "lock needs locked")
-		}
-		return s.room.SetLocked(s.id, *m.Locked)
-	case protocol.TypeEnd:
-		return s.room.End(s.id)
-	case protocol.TypeHost:
-		return s.room.HandOver(s.id, m.Participant)
-	case protocol.TypeAutoAdmit:
-		if m.AutoAdmit == nil {
-			return errorf(protocol.CodeBadMessage, "auto_admit needs auto_admit true or false")
-		}
-		return s.room.SetAutoAdmit(s.id, *m.AutoAdmit)
-	}
-	return nil
-}
-
-func (s *session) isAdmitted() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.admitted
-}
-
-// RoomEvent turns room events into messages for this participant. It runs
-// under the room's lock: it only queues messages and starts goroutines.
-func (s *session) RoomEvent(e rooms.Event) {
-	self := e.Participant.ID == s.id
-	switch {
-	case e.Type == rooms.EventJoined && self:
-		s.admittedEvent(e)
-	case e.Type == rooms.EventWaiting && self:
-		m := protocol.ServerMessage{Type: protocol.TypeWaiting, Room: roomInfo(e), Position: e.Position}
-		if !s.waitingSent {
-			m.Re = s.joinRe // the first answers the join; later ones say the line moved
-			s.waitingSent = true
-		}
-		s.send(m)
-	case e.Type == rooms.EventJoined:
-		p := s.participant(e.Participant)
-		p.Group = groupIn(e.Breakout, p.ID)
-		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantJoined, Participant: &p})
-	case e.Type == rooms.EventWaitingList:
-		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: s.people(e.Waiting)})
-	case e.Type == rooms.EventUpdated:
-		p := s.participant(e.Participant)
-		p.Group = groupIn(e.Breakout, p.ID)
-		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantUpdated, Participant: &p})
-	case e.Type == rooms.EventMuted && self:
-		s.setForwarding(e.Kind, false)
-		s.send(protocol.ServerMessage{Type: protocol.TypeMuted, Kind: e.Kind, By: e.By.Name})
-	case e.Type == rooms.EventLeft:
-		reason := e.Reason
-		if reason == rooms.ReasonEnded || reason == rooms.ReasonMoved {
-			reason = rooms.ReasonLeft
-		}
-		s.send(protocol.ServerMessage{Type: protocol.TypeParticipantLeft, ID: e.Participant.ID, Reason: reason})
-	case e.Type == rooms.EventRemoved && self && e.Reason == rooms.ReasonReplaced:
-		s.replaced() // silent, and the person is back on a new connection
-	case e.Type == rooms.EventRemoved && self && e.Reason == rooms.ReasonMoved:
-		s.ending(rooms.ReasonMoved)
-		s.fail(protocol.CodeMoved, "you joined another session; you are no longer in this one", "", websocket.ClosePolicyViolation)
-	case e.Type == rooms.EventRemoved && self:
-		s.ending(rooms.ReasonRemoved)
-		s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: e.Reason})
-		s.closeWith(websocket.CloseNormalClosure, "removed")
-	case e.Type == rooms.EventRoomUpdated:
-		if e.Change == rooms.ChangeScreen {
-			s.presenting(e.Screen)
-		}
-		s.send(protocol.ServerMessage{Type: protocol.TypeRoomUpdated, Room: roomInfo(e)})
-	case e.Type == rooms.EventChat:
-		s.send(protocol.ServerMessage{
-			Type: protocol.TypeChat, MessageID: e.MessageID, Text: e.Text, Private: e.Private, At: e.At.UTC(),
-			From: &protocol.Person{ID: e.Participant.ID, Name: e.Participant.Name, Role: string(e.Participant.Role)},
-		})
-	case e.Type == rooms.EventBreakout:
-		s.breakoutEvent(e)
-	case e.Type == rooms.EventChatRemoved:
-		s.send(protocol.ServerMessage{Type: protocol.TypeChatRemoved, MessageID: e.MessageID})
-	case e.Type == rooms.EventTurnedAway:
-		p := s.participant(e.Participant)
-		s.send(protocol.ServerMessage{Type: protocol.TypeTurnedAway, Participant: &p, Reason: e.Reason})
-	case e.Type == rooms.EventEnded:
-		s.ending(rooms.ReasonEnded)
-		s.send(protocol.ServerMessage{Type: protocol.TypeEnded})
-		s.closeWith(websocket.CloseNormalClosure, "ended")
-	}
-}
-
-// admittedEvent sends joined (and a therapist's waiting list) and starts
-// the participant's media.
-func (s *session) admittedEvent(e rooms.Event) {
-	m := protocol.ServerMessage{
-		Type:         protocol.TypeJoined,
-		You:          &protocol.Person{ID: s.id, Name: e.Participant.Name, Role: string(e.Participant.Role)},
-		Room:         roomInfo(e),
-		Participants: s.participants(e.Others),
-		ICEServers:   s.srv.iceServers(s.id, s.srv.turnExpiry(e.Ends, time.Now())),
-		Resume:       e.Resume,
-	}
-	for i := range m.Participants {
-		m.Participants[i].Group = groupIn(e.Breakout, m.Participants[i].ID)
-	}
-	if e.By.ID == "" {
-		m.Re = s.joinRe // answers the join; after an admit it answers nobody's message
-	}
-	// Admitted before joined is queued: the client may answer it at once.
-	ready := make(chan struct{})
-	s.mu.Lock()
-	s.admitted = true
-	s.mediaReady = ready
-	s.group = groupIn(e.Breakout, s.id)
-	s.mu.Unlock()
-	s.send(m)
-	if e.Participant.Role == rooms.RoleTherapist {
-		s.send(protocol.ServerMessage{Type: protocol.TypeWaitingList, Waiting: s.people(e.Waiting)})
-	}
-	go s.startMedia(ready, rooms.Ref{Program: e.Program, ID: e.Room}.String())
-}
-
-// inRoom returns the room the session joined ("program/room"), or "".
-func (s *session) inRoom() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.roomKey
-}
-
-// move sends the participant to the room's node: a redirect, then close;
-// they count as dropped so that their return continues seat and minutes.
-func (s *session) move(url string) {
-	s.ending(rooms.ReasonDropped)
-	s.send(protocol.ServerMessage{Type: protocol.TypeRedirect, URL: url})
-	s.closeWith(websocket.CloseNormalClosure, "redirect")
-}
-
-var _ rooms.Heard = (*session)(nil)
-
-// LastHeard implements rooms.Heard: the later of the last media packet and
-// the last message or pong from the client.
-func (s *session) LastHeard() time.Time {
-	var last time.Time
-	if h := s.heard.Load(); h != 0 {
-		last = time.Unix(0, h)
-	}
-	s.mu.Lock()
-	media := s.media
-	s.mu.Unlock()
-	if media != nil {
-		if m := media.LastMedia(); m.After(last) {
-			last = m
-		}
-	}
-	return last
-}
-
-// replaced closes a socket the same person has replaced with a newer one
-// beyond the per-person cap; they count as dropped (their newer socket
-// carries on).
-func (s *session) replaced() {
-	s.ending(rooms.ReasonDropped)
-	s.cut.Store(true)
-	s.fail(protocol.CodeReplaced, "you opened this session in another window or device; this one is closed", "", websocket.ClosePolicyViolation)
-}
-
-// kick ends a live session from outside (a program-wide block).
-func (s *session) kick(reason string) {
-	s.ending(rooms.ReasonRemoved)
-	s.send(protocol.ServerMessage{Type: protocol.TypeRemoved, Reason: reason})
-	s.closeWith(websocket.CloseNormalClosure, "removed")
-}
-
-// ending records that a therapist ended this participant's time in the room.
-func (s *session) ending(reason string) {
-	s.mu.Lock()
-	s.endReason = reason
-	s.mu.Unlock()
-}
-
-// roomInfo describes the room as the event saw it (RoomEvent runs under the
-// room's lock, so it must not call back into the room).
-func roomInfo(e rooms.Event) *protocol.Room {
-	r := &protocol.Room{ID: e.Room, Kind: string(e.RoomKind), Title: e.Title, Locked: e.Locked, Host: e.Host, AutoAdmit: e.AutoAdmit, Chat: e.Chat,
-		ScreenAllowed: e.Screen.Allowed, Spotlight: e.Spotlight, Breakout: breakoutInfo(e.Breakout)}
-	if e.Screen.By != "" {
-		r.Screen = &protocol.Screen{Participant: e.Screen.By, Stream: sfu.ScreenStreamID(e.Screen.By)}
-	}
-	return r
-}
-
-// participant describes p to this session's person: a client's check-in
-// only to the room's therapists and staff.
-func (s *session) participant(p rooms.Participant) protocol.Participant {
-	return protocol.Participant{ID: p.ID, Name: p.Name, Role: string(p.Role), Audio: p.Audio, Video: p.Video, Hand: p.Hand, Transport: p.Transport, CheckIn: s.checkIn(p)}
-}
-
-func (s *session) participants(ps []rooms.Participant) []protocol.Participant {
-	out := make([]protocol.Participant, len(ps))
-	for i, p := range ps {
-		out[i] = s.participant(p)
-	}
-	return out
-}
-
-func (s *session) people(ps []rooms.Participant) []protocol.Person {
-	out := make([]protocol.Person, len(ps))
-	for i, p := range ps {
-		out[i] = protocol.Person{ID: p.ID, Name: p.Name, Role: string(p.Role), CheckIn: s.checkIn(p)}
-	}
-	return out
-}
-
-// checkIn is p's check-in as this session's person may see it: the room's
-// therapists and staff see it, nobody else.
-func (s *session) checkIn(p rooms.Participant) *protocol.CheckIn {
-	if p.CheckIn == nil || !s.grant.Role.Staff() {
-		return nil
-	}
-	c := protocol.CheckIn(*p.CheckIn)
-	return &c
-}
-
-// SendDescription implements sfu.Signaler.
-func (s *session) SendDescription(pc sfu.PC, d webrtc.SessionDescription) {
-	m := protocol.ServerMessage{Type: protocol.TypeAnswer, PC: string(pc), SDP: d.SDP}
-	if d.Type == webrtc.SDPTypeOffer {
-		m.Type = protocol.TypeOffer
-	} else {
-		m.Re = s.offerRe
-	}
-	s.send(m)
-}
-
-// SendCandidate implements sfu.Signaler.
-func (s *session) SendCandidate(pc sfu.PC, c *webrtc.ICECandidateInit) {
-	m := protocol.ServerMessage{Type: protocol.TypeCandidate, PC: string(pc)}
-	if c != nil {
-		m.Candidate = &protocol.Candidate{
-			Candidate:        c.Candidate,
-			SDPMid:           c.SDPMid,
-			SDPMLineIndex:    c.SDPMLineIndex,
-			UsernameFragment: c.UsernameFragment,
-		}
-	}
-	s.send(m)
-}
-
-// SendEncodings implements sfu.Signaler: the layers of a published video
-// that nobody watches are paused, the others sent (docs/protocol.md,
-// encodings).
-func (s *session) SendEncodings(mid string, active, paused []string) {
-	s.send(protocol.ServerMessage{Type: protocol.TypeEncodings, Mid: mid, Active: active, Paused: paused})
-}
-
-// MediaFailed implements sfu.Signaler: the participant has dropped.
-func (s *session) MediaFailed(pc sfu.PC) {
-	s.srv.cfg.Logger.Warn("media connection failed", "participant", s.id, "pc", string(pc))
-	s.abort()
 }
