@@ -314,16 +314,7 @@ func (s *Server) deleteEnrollment(c *call) (any, error) {
 // storedEnrollment reads back sub's enrollment after a change and gives
 // attendance its weekly targets.
 func (s *Server) storedEnrollment(c *call, sub string) (*schedule.Enrollment, error) {
-	e, err := s.cfg.Schedule.Enrollment(c.ctx, c.program, sub)
-	if err != nil {
-		return nil, err
-	}
-	if s.cfg.Attendance != nil {
-		if err := schedule.SyncTargets(c.ctx, s.cfg.Attendance, c.program, sub, e); err != nil {
-			return nil, err
-		}
-	}
-	return e, nil
+	return schedule.StoredEnrollment(c.ctx, s.cfg.Schedule, s.cfg.Attendance, c.program, sub)
 }
 
 // book books an individual or family session. A therapist books only
