@@ -233,23 +233,33 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.HTTPReadTimeout <= 0 || c.HTTPWriteTimeout <= 0 || c.HTTPIdleTimeout <= 0 || c.HTTPMaxHeader < 4096 {
 		return nil, fmt.Errorf("the IOP_HTTP_* timeouts must be positive and IOP_HTTP_MAX_HEADER_BYTES at least 4096")
 	}
-	var err error
-	if c.zone, err = civil.LoadZone(c.Timezone); err != nil {
-		return nil, fmt.Errorf("IOP_TIMEZONE: %w", err)
-	}
-	if c.auditKey, err = audit.ParseKey(c.AuditKey); err != nil {
-		return nil, fmt.Errorf("IOP_AUDIT_KEY: %w", err)
-	}
-	if c.attendanceKey, err = chain.ParseKey(c.AttendanceKey); err != nil {
-		return nil, fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
-	}
-	if c.attendanceOldKeys, err = chain.ParseKeys(c.AttendanceOldKeys); err != nil {
-		return nil, fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
-	}
-	if c.auditRetention, err = audit.ParseRetention(c.AuditRetention); err != nil {
-		return nil, fmt.Errorf("IOP_AUDIT_RETENTION: %w", err)
+	if err := c.derive(); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// derive parses the settings that are kept in a parsed form (the time
+// zone, the audit and attendance keys, the audit retention), once, after
+// the strings are set.
+func (c *config) derive() error {
+	var err error
+	if c.zone, err = civil.LoadZone(c.Timezone); err != nil {
+		return fmt.Errorf("IOP_TIMEZONE: %w", err)
+	}
+	if c.auditKey, err = audit.ParseKey(c.AuditKey); err != nil {
+		return fmt.Errorf("IOP_AUDIT_KEY: %w", err)
+	}
+	if c.attendanceKey, err = chain.ParseKey(c.AttendanceKey); err != nil {
+		return fmt.Errorf("IOP_ATTENDANCE_KEY: %w", err)
+	}
+	if c.attendanceOldKeys, err = chain.ParseKeys(c.AttendanceOldKeys); err != nil {
+		return fmt.Errorf("IOP_ATTENDANCE_OLD_KEYS: %w", err)
+	}
+	if c.auditRetention, err = audit.ParseRetention(c.AuditRetention); err != nil {
+		return fmt.Errorf("IOP_AUDIT_RETENTION: %w", err)
+	}
+	return nil
 }
 
 // tcpPort returns the media TCP port, and whether ICE over TCP is on.

@@ -39,6 +39,9 @@ func testNode(t testing.TB, tweak ...func(*config)) *node {
 	for _, f := range tweak {
 		f(cfg)
 	}
+	if err := cfg.derive(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
 	sink := &logSink{}
 	var out io.Writer = sink
 	if testing.Verbose() {
