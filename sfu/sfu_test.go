@@ -373,7 +373,7 @@ func TestRetransmitFromCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ls[0].cache.put(pkt.SequenceNumber, raw[:n])
+		ls[0].cache.put(pkt.SequenceNumber, raw[:n], 0)
 		if i == 20 { // lost on the way to the subscriber
 			down.bound.Store(&binding{ssrc: real.ssrc, pt: real.pt, write: discardWriter{}})
 		}

@@ -167,7 +167,7 @@ func (l *layer) run() (last bool) {
 			continue
 		}
 		if l.cache != nil {
-			l.cache.put(pkt.SequenceNumber, buf[:n])
+			l.cache.put(pkt.SequenceNumber, buf[:n], l.rate.Load())
 		}
 		l.up.forward(&pkt, l)
 	}
