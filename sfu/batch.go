@@ -108,7 +108,7 @@ func (b *sendBatcher) wrap(udp *net.UDPConn) *batchSocket {
 	return s
 }
 
-// sockets returns how many sockets the batcher serves (tests).
+// sockets returns the sockets whose writes the batcher queues (tests).
 func (b *sendBatcher) sockets() []*batchSocket { return *b.socks.Load() }
 
 // batchSocket is one media socket's send side.
