@@ -257,6 +257,7 @@ type countedSocket struct {
 	udp *net.UDPConn
 	q   *backlog
 	at  *arrivals
+	out *batchSocket // nil: every write is its own sendto (batch.go)
 }
 
 var _ ice.AddrPortReaderWriter = (*countedSocket)(nil)
@@ -283,15 +284,36 @@ func (c *countedSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (c *countedSocket) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	if c.out != nil {
+		return c.out.writeTo(b, to)
+	}
 	return c.udp.WriteToUDPAddrPort(b, to)
+}
+
+func (c *countedSocket) WriteTo(b []byte, to net.Addr) (int, error) {
+	if ua, ok := to.(*net.UDPAddr); ok && c.out != nil {
+		return c.out.writeTo(b, ua.AddrPort())
+	}
+	return c.udp.WriteTo(b, to)
+}
+
+// newCountedSocket wraps a media socket; out, when not nil, batches its
+// writes during fan-outs.
+func newCountedSocket(udp *net.UDPConn, q *backlog, at *arrivals, out *sendBatcher) *countedSocket {
+	c := &countedSocket{UDPConn: udp, udp: udp, q: q, at: at}
+	if out != nil {
+		c.out = out.wrap(udp)
+	}
+	return c
 }
 
 // countedNet hands the ICE mux counted sockets (ice.NewMultiUDPMuxFromPort
 // opens its sockets itself, one per local address).
 type countedNet struct {
 	transport.Net
-	q  *backlog
-	at *arrivals
+	q   *backlog
+	at  *arrivals
+	out *sendBatcher // nil: batching off
 }
 
 func (n countedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
@@ -303,7 +325,7 @@ func (n countedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 	if !ok {
 		return c, nil
 	}
-	return &countedSocket{UDPConn: udp, udp: udp, q: n.q, at: n.at}, nil
+	return newCountedSocket(udp, n.q, n.at, n.out), nil
 }
 
 // countedMux is the ICE UDP mux whose connections count out what their

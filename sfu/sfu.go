@@ -62,6 +62,10 @@ type Config struct {
 	// restarts included) one participant may send in a minute, bursts of
 	// as many; more are refused (ErrTooManyOffers).
 	MaxOffersPerMinute int
+	// NoUDPBatch sends every copy of a forwarded packet with a sendto of
+	// its own, as pion does, instead of one sendmmsg per fan-out and
+	// socket (batch.go; IOP_UDP_BATCH=off).
+	NoUDPBatch bool
 	// Logger receives what the media plane has to say (never names); nil
 	// discards it.
 	Logger *slog.Logger
@@ -103,6 +107,10 @@ type Stats struct {
 	KeyframeWaits KeyframeWaits
 	// Refused counts what the per-participant limits refused since start.
 	Refused Refusals
+	// SendBatches counts the sendmmsg calls that sent fan-outs' copies
+	// since start, BatchedDatagrams the datagrams they carried (batch.go);
+	// both stay 0 with NoUDPBatch.
+	SendBatches, BatchedDatagrams uint64
 }
 
 // Refusals counts the messages the media plane's limits refused.
@@ -142,6 +150,9 @@ type SFU struct {
 	arrived *arrivals
 	// clock sends every PeerConnection's periodic RTCP (rtcpclock.go).
 	clock *rtcpClock
+	// batch sends each fan-out's copies with one sendmmsg per socket
+	// (batch.go); nil with Config.NoUDPBatch.
+	batch *sendBatcher
 	// keyframeRequests counts the PLIs sent (keyframe.go).
 	keyframeRequests atomic.Uint64
 	// refused* count the limits' refusals.
@@ -180,7 +191,11 @@ func New(cfg Config) (*SFU, error) {
 	shed := new(shedMeter)
 	q := newBacklog(muxQueuePackets, shed)
 	at := newArrivals()
-	mux, addrs, err := listenUDP(cfg, q, at)
+	var out *sendBatcher
+	if !cfg.NoUDPBatch {
+		out = newSendBatcher()
+	}
+	mux, addrs, err := listenUDP(cfg, q, at, out)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +204,7 @@ func New(cfg Config) (*SFU, error) {
 		_ = mux.Close()
 		return nil, err
 	}
-	s := &SFU{cfg: cfg, mux: mux, udpAddr: addrs, tcpMux: tcpMux, tcpAddr: tcpAddr, rooms: map[string]*Room{}, shed: shed, arrived: at,
+	s := &SFU{cfg: cfg, mux: mux, udpAddr: addrs, tcpMux: tcpMux, tcpAddr: tcpAddr, rooms: map[string]*Room{}, shed: shed, arrived: at, batch: out,
 		probeSlots: make(chan struct{}, maxProbes), clock: startClock()}
 	counted := countedMux{UDPMux: mux, q: q}
 	var pubs *stack
@@ -216,7 +231,10 @@ func New(cfg Config) (*SFU, error) {
 // when that reader is starved. A larger buffer would absorb longer stalls at
 // the price of delay under overload: 4 MB holds 200-400 ms of what three
 // groups of 15 send.
-func listenUDP(cfg Config, q *backlog, at *arrivals) (ice.UDPMux, []net.Addr, error) {
+//
+// Every socket it opens batches its writes through out (nil: batching
+// off), one socket per interface when the host is unspecified.
+func listenUDP(cfg Config, q *backlog, at *arrivals, out *sendBatcher) (ice.UDPMux, []net.Addr, error) {
 	host, portStr, err := net.SplitHostPort(cfg.UDPAddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("media UDP address %q: %w", cfg.UDPAddr, err)
@@ -236,7 +254,7 @@ func listenUDP(cfg Config, q *backlog, at *arrivals) (ice.UDPMux, []net.Addr, er
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen on media UDP port: %w", err)
 		}
-		sock := &countedSocket{UDPConn: conn, udp: conn, q: q, at: at}
+		sock := newCountedSocket(conn, q, at, out)
 		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock, Logger: quiet.NewLogger("ice")})
 		return mux, []net.Addr{conn.LocalAddr()}, nil
 	}
@@ -247,7 +265,7 @@ func listenUDP(cfg Config, q *backlog, at *arrivals) (ice.UDPMux, []net.Addr, er
 	opts := []ice.UDPMuxFromPortOption{
 		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
 		ice.UDPMuxFromPortWithLogger(quiet.NewLogger("ice")),
-		ice.UDPMuxFromPortWithNet(countedNet{Net: std, q: q, at: at}),
+		ice.UDPMuxFromPortWithNet(countedNet{Net: std, q: q, at: at, out: out}),
 	}
 	if cfg.IncludeLoopback {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
@@ -444,6 +462,9 @@ func (s *SFU) Stats() Stats {
 	st.PeerConnections = s.openPCs.Load()
 	st.UpTracks = s.upTracks.Load()
 	st.Refused = Refusals{Tracks: s.refusedTracks.Load(), Candidates: s.refusedCandidates.Load(), Offers: s.refusedOffers.Load()}
+	if s.batch != nil {
+		st.SendBatches, st.BatchedDatagrams = s.batch.calls.Load(), s.batch.datagrams.Load()
+	}
 	return st
 }
 

@@ -19,12 +19,16 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 )
 
-// newTestSFU starts an SFU on a free loopback UDP port.
-func newTestSFU(t testing.TB) *SFU {
+// newTestSFU starts an SFU on a free loopback UDP port; tweaks change its
+// configuration first.
+func newTestSFU(t testing.TB, tweaks ...func(*Config)) *SFU {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.UDPAddr = "127.0.0.1:0"
 	cfg.IncludeLoopback = true
+	for _, f := range tweaks {
+		f(&cfg)
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -550,52 +554,61 @@ func BenchmarkForwardRewrite(b *testing.B) {
 
 // BenchmarkForward measures the whole forwarding path: one published packet
 // written to N down-tracks bound to real subscribe PeerConnections (NACK
-// buffer, RTCP reports, SRTP, the UDP mux, the loopback socket).
+// buffer, RTCP reports, SRTP, the UDP mux, the loopback socket), with the
+// copies batched into one sendmmsg (batch.go) and without (batch=off).
 func BenchmarkForward(b *testing.B) {
-	for _, n := range []int{1, 4, 14} {
-		b.Run(subs(n), func(b *testing.B) {
-			s := newTestSFU(b)
-			r := s.Room("bench")
-			pubPeer := joinPeer(b, r, "pub", true)
-			subsPeers := make([]*peer, n)
-			for i := range subsPeers {
-				subsPeers[i] = joinPeerAPI(b, r, "sub"+string(rune('a'+i)), false, clientAPI(b, true))
+	for _, off := range []bool{false, true} {
+		for _, n := range []int{1, 4, 14} {
+			name := subs(n)
+			if off {
+				name += "/batch=off"
 			}
-			for _, sp := range subsPeers {
-				waitFor(b, "subscriber receives video", func() bool { return sp.packets("pub", "video") > 0 })
-			}
-			close(pubPeer.mute)
-			// A track of the benchmark's own, so that its packets' sequence
-			// numbers are the only ones on these down-tracks.
-			video, ls := testTrack(pubPeer.part, webrtc.RTPCodecTypeVideo, false, 0)
-			for _, sp := range subsPeers {
-				sp.part.subscribe(video)
-			}
-			waitFor(b, "the benchmark track bound at every subscriber", func() bool {
-				for _, d := range *video.downs.Load() {
-					if d.bound.Load() == nil {
-						return false
-					}
-				}
-				return len(*video.downs.Load()) == n
-			})
-			startOnKeyframe(video, ls[0], 0)
-			pkt := testPacket()
-			b.ReportAllocs()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			b.ResetTimer()
-			for b.Loop() {
-				video.forward(pkt, ls[0])
-				pkt.SequenceNumber++
-				pkt.Timestamp += 3000
-			}
-			b.StopTimer()
-			runtime.ReadMemStats(&after)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/fwd")
-			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*n), "allocs/fwd")
-		})
+			b.Run(name, func(b *testing.B) { benchmarkForward(b, n, off) })
+		}
 	}
+}
+
+func benchmarkForward(b *testing.B, n int, off bool) {
+	s := newTestSFU(b, func(c *Config) { c.NoUDPBatch = off })
+	r := s.Room("bench")
+	pubPeer := joinPeer(b, r, "pub", true)
+	subsPeers := make([]*peer, n)
+	for i := range subsPeers {
+		subsPeers[i] = joinPeerAPI(b, r, "sub"+string(rune('a'+i)), false, clientAPI(b, true))
+	}
+	for _, sp := range subsPeers {
+		waitFor(b, "subscriber receives video", func() bool { return sp.packets("pub", "video") > 0 })
+	}
+	close(pubPeer.mute)
+	// A track of the benchmark's own, so that its packets' sequence
+	// numbers are the only ones on these down-tracks.
+	video, ls := testTrack(pubPeer.part, webrtc.RTPCodecTypeVideo, false, 0)
+	for _, sp := range subsPeers {
+		sp.part.subscribe(video)
+	}
+	waitFor(b, "the benchmark track bound at every subscriber", func() bool {
+		for _, d := range *video.downs.Load() {
+			if d.bound.Load() == nil {
+				return false
+			}
+		}
+		return len(*video.downs.Load()) == n
+	})
+	startOnKeyframe(video, ls[0], 0)
+	pkt := testPacket()
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for b.Loop() {
+		video.forward(pkt, ls[0])
+		pkt.SequenceNumber++
+		pkt.Timestamp += 3000
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/fwd")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*n), "allocs/fwd")
 }
 
 func subs(n int) string {

@@ -223,9 +223,20 @@ func (u *upTrack) forward(pkt *rtp.Packet, l *layer) {
 		}
 		return
 	}
-	for _, d := range *u.downs.Load() {
+	downs := *u.downs.Load()
+	if len(downs) < 2 {
+		for _, d := range downs {
+			d.write(pkt, l)
+		}
+		return
+	}
+	// The copies leave in one sendmmsg per socket at the end (batch.go).
+	out := u.pub.sfu.batch
+	out.begin()
+	for _, d := range downs {
 		d.write(pkt, l)
 	}
+	out.end()
 }
 
 // attach adds a subscriber's down-track; false once the track has ended.

@@ -223,7 +223,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if !strings.Contains(body, "iop_rtp_packets_shed_total") {
 		t.Errorf("/metrics lacks the shed packets:\n%s", body)
 	}
-	for _, want := range []string{"iop_video_waiting_keyframe", "iop_video_keyframe_wait_longest_seconds", "iop_keyframe_requests_total"} {
+	for _, want := range []string{"iop_video_waiting_keyframe", "iop_video_keyframe_wait_longest_seconds", "iop_keyframe_requests_total", "iop_udp_send_batches_total", "iop_udp_batched_datagrams_total"} {
 		if !strings.Contains(body, "\n"+want+" ") {
 			t.Errorf("/metrics lacks %s", want)
 		}

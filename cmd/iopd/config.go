@@ -23,6 +23,7 @@ type config struct {
 	UDPHost       string
 	UDPPort       int
 	TCPPort       string
+	UDPBatch      string
 	PublicIP      string
 	TURNURLs      string
 	TURNSecret    string
@@ -103,6 +104,7 @@ func options(c *config) []option {
 		{"udp-host", "IOP_UDP_HOST", "address the media UDP port binds to (default: every interface)", &c.UDPHost, ""},
 		{"udp-port", "IOP_UDP_PORT", "media UDP port shared by all peers; 0 picks a free port", &c.UDPPort, "50000"},
 		{"tcp-port", "IOP_TCP_PORT", "media TCP port for ICE over TCP, for browsers whose network blocks UDP; off turns it off (default: the UDP port's number)", &c.TCPPort, ""},
+		{"udp-batch", "IOP_UDP_BATCH", "on: the copies of a forwarded packet leave in one sendmmsg per media socket; off: one sendto each", &c.UDPBatch, "on"},
 		{"public-ip", "IOP_PUBLIC_IP", "address announced in ICE candidates, comma-separated; a host name is looked up at start (default: the host's addresses)", &c.PublicIP, ""},
 		{"turn-urls", "IOP_TURN_URLS", "TURN server URLs handed to clients with short-lived credentials, comma-separated, e.g. turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp", &c.TURNURLs, ""},
 		{"turn-secret", "IOP_TURN_SECRET", "the TURN server's shared secret (coturn static-auth-secret, use-auth-secret), 16 bytes or more", &c.TURNSecret, ""},
@@ -211,6 +213,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if _, _, err := c.tcpPort(); err != nil {
 		return nil, err
+	}
+	if c.UDPBatch != "on" && c.UDPBatch != "off" {
+		return nil, fmt.Errorf("IOP_UDP_BATCH: %q is neither on nor off", c.UDPBatch)
 	}
 	if _, err := signaling.ParseProxies(c.Proxies); err != nil {
 		return nil, fmt.Errorf("IOP_TRUSTED_PROXIES: %w", err)

@@ -37,6 +37,14 @@ func (n *node) metricsHandler() http.Handler {
 		Namespace: "iop", Name: "rtp_packets_shed_total",
 		Help: "Incoming media packets dropped because this node could not forward them in time (overload).",
 	}, func() float64 { return float64(n.sfu.Stats().PacketsShed) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "iop", Name: "udp_send_batches_total",
+		Help: "sendmmsg calls that sent the copies of forwarded packets (IOP_UDP_BATCH=on).",
+	}, func() float64 { return float64(n.sfu.Stats().SendBatches) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "iop", Name: "udp_batched_datagrams_total",
+		Help: "Datagrams those sendmmsg calls carried; divided by iop_udp_send_batches_total, the datagrams per system call.",
+	}, func() float64 { return float64(n.sfu.Stats().BatchedDatagrams) }))
 	gauge("video_waiting_keyframe", "Subscribers' video tracks that wait for a keyframe to start or to switch layer (a tile still black, or still on the old layer).",
 		func() float64 { return float64(n.sfu.Stats().KeyframeWaits.Waiting) })
 	gauge("video_keyframe_wait_longest_seconds", "How long the longest of those has waited.",

@@ -111,6 +111,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (n *node, err
 	scfg.MaxTracksPerParticipant = cfg.TracksPerPerson
 	scfg.MaxCandidatesPerPC = cfg.CandidatesPerPC
 	scfg.MaxOffersPerMinute = cfg.OffersPerMinute
+	scfg.NoUDPBatch = cfg.UDPBatch == "off"
 	if n.sfu, err = sfu.New(scfg); err != nil {
 		return nil, err
 	}
