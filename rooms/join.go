@@ -146,10 +146,11 @@ func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, 
 }
 
 // replaceSilentLocked takes out the admitted connections of m's person
-// that have been silent for SilentAfter (the person came back on m before
-// the server noticed the old one drop): each leaves as dropped at its last
-// evidence, so the time between counts for nobody, and is told so that its
-// socket closes.
+// that have fallen silent (the person came back on m before the server
+// noticed the old one drop): one whose media stopped more than
+// evidenceSlack ago, or one without media silent for SilentAfter (see
+// Heard). Each leaves as dropped at its last evidence, so the time between
+// counts for nobody, and is told so that its socket closes.
 func (r *Room) replaceSilentLocked(m *member) {
 	now := r.m.now()
 	for _, id := range append([]string(nil), r.admitted...) {
@@ -161,8 +162,11 @@ func (r *Room) replaceSilentLocked(m *member) {
 		if !ok {
 			continue
 		}
-		last := h.LastHeard()
-		if last.IsZero() || now.Sub(last) < r.m.silentAfter {
+		last, limit := h.LastHeard(), r.m.silentAfter
+		if !h.LastMedia().IsZero() {
+			limit = evidenceSlack // media flow without pause: they stopped
+		}
+		if last.IsZero() || now.Sub(last) <= limit {
 			continue
 		}
 		r.emitLocked(Event{Type: EventRemoved, Participant: old.p, Reason: ReasonReplaced}, only(old))

@@ -169,11 +169,17 @@ type Listener interface {
 }
 
 // Heard is what a listener may also tell: when its person was last heard
-// from (a media packet, a message, a pong). A connection whose person has
-// been silent for SilentAfter when the same person is admitted again is
-// taken to be dead and leaves at its last evidence.
+// from. When the same person is admitted again on another connection, a
+// connection that has sent media and has been silent for more than
+// evidenceSlack (its media stopped: audio and video flow without pause
+// while a client runs), or one that never sent media and has been silent
+// for SilentAfter (longer than the pings' spacing), is taken to be dead
+// and leaves at its last evidence.
 type Heard interface {
+	// LastHeard is the latest of its last media packet, message and pong.
 	LastHeard() time.Time
+	// LastMedia is its last media packet; zero if it has sent none.
+	LastMedia() time.Time
 }
 
 // evidenceSlack is how long a leaving connection must have been silent
@@ -182,8 +188,9 @@ type Heard interface {
 const evidenceSlack = 5 * time.Second
 
 // SilentAfter is how long without a sign of life marks an admitted
-// connection as dead once its person comes back on another one: longer
-// than the 15 s between the server's pings.
+// connection that sends no media as dead once its person comes back on
+// another one: longer than the 15 s between the server's pings. One that
+// sends media is dead once silent for more than evidenceSlack.
 const SilentAfter = 20 * time.Second
 
 // Errors callers branch on; signaling maps each to a protocol code.

@@ -253,6 +253,15 @@ func (s *session) TransportChanged(t sfu.Transport) {
 	})
 }
 
+// LastMedia implements rooms.Heard: the last media packet from the
+// client (zero if none). The room asks it under its lock.
+func (s *session) LastMedia() time.Time {
+	if media := s.heardMedia.Load(); media != nil {
+		return media.LastMedia()
+	}
+	return time.Time{}
+}
+
 // LastHeard implements rooms.Heard: the later of the last media packet and
 // the last message or pong from the client. The room asks it under its
 // lock, so it reads only what the actor has published.
@@ -261,10 +270,8 @@ func (s *session) LastHeard() time.Time {
 	if h := s.heard.Load(); h != 0 {
 		last = time.Unix(0, h)
 	}
-	if media := s.heardMedia.Load(); media != nil {
-		if m := media.LastMedia(); m.After(last) {
-			last = m
-		}
+	if m := s.LastMedia(); m.After(last) {
+		last = m
 	}
 	return last
 }
