@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"iop/rooms"
 	"iop/signaling/client"
+	"iop/signaling/protocol"
 )
 
 // TestPresenceRejoinFrozenDefaults is finding 1's rejoin with the server's
@@ -57,4 +59,84 @@ func TestPresenceRejoinFrozenDefaults(t *testing.T) {
 			ther.Leave()
 		})
 	}
+}
+
+// TestPresenceReconnectWithSecret: a client whose connection froze comes
+// back on a new one with the resume secret of the frozen one (as the
+// browser does after a network change) 8 s later, with the server's own
+// timeouts: it is in again without the therapist admitting it, the frozen
+// connection is told it was replaced, and the time between is a gap.
+func TestPresenceReconnectWithSecret(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a frozen client")
+	}
+	n := testNode(t)
+	staff := staffOf(t, n)
+	room, sub := uniqueRoom("secret"), "cl-"+randomHex(3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// A therapist who admits by hand, once.
+	ther, err := client.Join(ctx, n.url, n.joinToken(t, "th-"+randomHex(3), "Therapist", rooms.RoleTherapist, room), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ther.Close)
+	joinErr := make(chan error, 1)
+	var cli *client.Participant
+	go func() {
+		var err error
+		cli, err = client.Join(ctx, n.url, n.joinToken(t, sub, sub, rooms.RoleClient, room), client.Options{})
+		joinErr <- err
+	}()
+	for admitted := false; !admitted; {
+		select {
+		case err := <-joinErr:
+			if err != nil {
+				t.Fatalf("the client joins: %v", err)
+			}
+			admitted = true
+		case <-time.After(200 * time.Millisecond):
+			_ = ther.Send(protocol.ClientMessage{Type: protocol.TypeAdmit, Participant: "*"})
+		}
+	}
+	start := time.Now()
+	t.Cleanup(cli.Close)
+	if err := cli.WaitPublishing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the call", func() (bool, string) { return receivesFrom(ther, 20, cli) })
+	secret := cli.Joined().Resume
+	if secret == "" {
+		t.Fatal("the client's joined carries no resume secret")
+	}
+	time.Sleep(2 * time.Second)
+	frozeAt := time.Now()
+	cli.Freeze()
+	time.Sleep(8 * time.Second)
+
+	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	back, err := client.Join(wait, n.url, n.joinToken(t, sub, sub, rooms.RoleClient, room), client.Options{Resume: secret})
+	if err != nil {
+		t.Fatalf("back with its secret, the client is not let in without the therapist: %v", err)
+	}
+	t.Cleanup(back.Close)
+	backAt := time.Now()
+	if err := back.WaitPublishing(wait); err != nil {
+		t.Fatalf("back with its secret, the client does not publish: %v", err)
+	}
+	waitCode(t, cli, "replaced")
+	time.Sleep(2 * time.Second)
+	leftAt := time.Now()
+	back.Leave()
+
+	p := closedPerson(t, n, staff, room, sub, 1)
+	seg := p.Segments[0]
+	if len(seg.Gaps) != 1 {
+		t.Fatalf("want one gap from the freeze to the reconnect: %s", describePerson(p))
+	}
+	withinTime(t, "the gap begins (the freeze)", seg.Gaps[0].From, frozeAt)
+	withinTime(t, "the gap ends (the reconnect)", seg.Gaps[0].To, backAt)
+	withinTime(t, "the segment ends", *seg.End, leftAt)
+	within(t, "the client's seconds", seg.Seconds, frozeAt.Sub(start)+leftAt.Sub(backAt))
 }
