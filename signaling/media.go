@@ -262,9 +262,9 @@ func (s *session) LastMedia() time.Time {
 	return time.Time{}
 }
 
-// LastHeard implements rooms.Heard: the later of the last media packet and
-// the last message or pong from the client. The room asks it under its
-// lock, so it reads only what the actor has published.
+// LastHeard implements rooms.Heard: the latest of the last media packet,
+// RTCP report, and message or pong from the client. The room asks it
+// under its lock, so it reads only what the actor has published.
 func (s *session) LastHeard() time.Time {
 	var last time.Time
 	if h := s.heard.Load(); h != 0 {
@@ -272,6 +272,11 @@ func (s *session) LastHeard() time.Time {
 	}
 	if m := s.LastMedia(); m.After(last) {
 		last = m
+	}
+	if media := s.heardMedia.Load(); media != nil {
+		if r := media.LastRTCP(); r.After(last) {
+			last = r
+		}
 	}
 	return last
 }

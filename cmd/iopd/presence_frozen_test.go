@@ -140,3 +140,33 @@ func TestPresenceReconnectWithSecret(t *testing.T) {
 	withinTime(t, "the segment ends", *seg.End, leftAt)
 	within(t, "the client's seconds", seg.Seconds, frozeAt.Sub(start)+leftAt.Sub(backAt))
 }
+
+// TestPresenceSilentDropNoMedia: a client who sends no media (camera and
+// microphone refused) but watches the group freezes. Its receiver reports
+// (RTCP) are its evidence between the server's pings: its time ends at the
+// freeze, not at its last message or pong seconds before.
+func TestPresenceSilentDropNoMedia(t *testing.T) {
+	// Pings every 10 s, a silent socket given up after 13 s: the client
+	// freezes 8 s after joining, before any ping, so that its messages
+	// and pongs alone would end its time at the join.
+	n := testNode(t, func(c *config) { c.pingInterval, c.idleTimeout = 10*time.Second, 13*time.Second })
+	room, sub := uniqueRoom("nomedia"), "cl-"+randomHex(3)
+	staff := staffOf(t, n)
+	ther, _, _ := joinTimed(t, n, "th-"+randomHex(3), rooms.RoleTherapist, room, client.Options{})
+	cli, start, _ := joinTimed(t, n, sub, rooms.RoleClient, room, client.Options{NoMedia: true})
+	eventually(t, 20*time.Second, "the client watches the therapist", func() (bool, string) { return receivesFrom(cli, 20, ther) })
+	time.Sleep(time.Until(start.Add(8 * time.Second)))
+	frozeAt := time.Now()
+	cli.Freeze()
+
+	p := closedPerson(t, n, staff, room, sub, 1)
+	seg := p.Segments[0]
+	if seg.Reason != rooms.ReasonDropped {
+		t.Errorf("closed for %q, want dropped", seg.Reason)
+	}
+	withinTime(t, "the frozen client's segment ends", *seg.End, frozeAt)
+	within(t, "the frozen client's seconds", seg.Seconds, frozeAt.Sub(start))
+	if seg.VideoSeconds != 0 {
+		t.Errorf("%d s of video from a client that sent none", seg.VideoSeconds)
+	}
+}
