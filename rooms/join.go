@@ -148,9 +148,9 @@ func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, 
 
 // replaceSilentLocked takes out the admitted connections of m's person
 // that have fallen silent (the person came back on m before the server
-// noticed the old one drop): one whose media stopped more than
-// evidenceSlack ago, or one without media silent for SilentAfter (see
-// Heard). Each leaves as dropped at its last evidence, so the time between
+// noticed the old one drop): one whose media and RTCP stopped more than
+// evidenceSlack ago, or one that sent neither and is silent for
+// SilentAfter (see Heard). Each leaves as dropped at its last evidence, so the time between
 // counts for nobody, and is told so that its socket closes.
 func (r *Room) replaceSilentLocked(m *member) {
 	now := r.m.now()
@@ -164,8 +164,8 @@ func (r *Room) replaceSilentLocked(m *member) {
 			continue
 		}
 		last, limit := h.LastHeard(), r.m.silentAfter
-		if !h.LastMedia().IsZero() {
-			limit = evidenceSlack // media flow without pause: they stopped
+		if !h.LastPacket().IsZero() {
+			limit = evidenceSlack // packets flow without pause: they stopped
 		}
 		if last.IsZero() || now.Sub(last) <= limit {
 			continue

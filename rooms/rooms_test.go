@@ -503,14 +503,14 @@ type listenerFunc func(Event)
 func (f listenerFunc) RoomEvent(e Event) { f(e) }
 
 // heardInbox is a member that says when its person was last heard from,
-// and when its last media packet came (zero: it sends none).
+// and when its last media or RTCP packet came (zero: it sends none).
 type heardInbox struct {
 	inbox
 	last, media time.Time
 }
 
-func (h *heardInbox) LastHeard() time.Time { return h.last }
-func (h *heardInbox) LastMedia() time.Time { return h.media }
+func (h *heardInbox) LastHeard() time.Time  { return h.last }
+func (h *heardInbox) LastPacket() time.Time { return h.media }
 
 // TestFrozenMediaReplacedAtRejoin: when a person is admitted again, their
 // older connection leaves at its last evidence at once if its media
@@ -525,8 +525,8 @@ func TestFrozenMediaReplacedAtRejoin(t *testing.T) {
 	}{
 		{"media stopped 6 s ago", 6 * time.Second, true, true},
 		{"media stopped 4 s ago (the spacing of packets)", 4 * time.Second, true, false},
-		{"no media, silent 6 s (between pings)", 6 * time.Second, false, false},
-		{"no media, silent 21 s", 21 * time.Second, false, true},
+		{"no media nor RTCP, silent 6 s (between pings)", 6 * time.Second, false, false},
+		{"no media nor RTCP, silent 21 s", 21 * time.Second, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -253,13 +253,19 @@ func (s *session) TransportChanged(t sfu.Transport) {
 	})
 }
 
-// LastMedia implements rooms.Heard: the last media packet from the
-// client (zero if none). The room asks it under its lock.
-func (s *session) LastMedia() time.Time {
-	if media := s.heardMedia.Load(); media != nil {
-		return media.LastMedia()
+// LastPacket implements rooms.Heard: the later of the last media packet
+// and the last RTCP packet from the client (zero if neither came). The
+// room asks it under its lock.
+func (s *session) LastPacket() time.Time {
+	media := s.heardMedia.Load()
+	if media == nil {
+		return time.Time{}
 	}
-	return time.Time{}
+	last := media.LastMedia()
+	if r := media.LastRTCP(); r.After(last) {
+		last = r
+	}
+	return last
 }
 
 // LastHeard implements rooms.Heard: the latest of the last media packet,
@@ -270,13 +276,8 @@ func (s *session) LastHeard() time.Time {
 	if h := s.heard.Load(); h != 0 {
 		last = time.Unix(0, h)
 	}
-	if m := s.LastMedia(); m.After(last) {
-		last = m
-	}
-	if media := s.heardMedia.Load(); media != nil {
-		if r := media.LastRTCP(); r.After(last) {
-			last = r
-		}
+	if p := s.LastPacket(); p.After(last) {
+		last = p
 	}
 	return last
 }

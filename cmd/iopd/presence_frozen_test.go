@@ -14,10 +14,11 @@ import (
 // own timeouts (pings every 15 s, a silent socket given up after 45 s): a
 // client whose process freezes comes back on a new connection 8 s or 20 s
 // later, long before the server would give up on the frozen one. Its media
-// stopped more than a few seconds before the rejoin, so the rejoin takes
-// the frozen connection out at once: one segment whose time ends at the
-// freeze and goes on from the rejoin, the time between a gap, as the
-// client's own clock says (±1 s).
+// (or, for a client that only watches, its receiver reports) stopped more
+// than a few seconds before the rejoin, so the rejoin takes the frozen
+// connection out at once: one segment whose time ends at the freeze and
+// goes on from the rejoin, the time between a gap, as the client's own
+// clock says (±1 s).
 func TestPresenceRejoinFrozenDefaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out a frozen client")
@@ -27,18 +28,27 @@ func TestPresenceRejoinFrozenDefaults(t *testing.T) {
 		t.Fatalf("the node pings every %s and gives up after %s; the test is about signaling's defaults", n.cfg.pingInterval, n.cfg.idleTimeout)
 	}
 	staff := staffOf(t, n)
-	for _, away := range []time.Duration{8 * time.Second, 20 * time.Second} {
-		t.Run(away.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		away    time.Duration
+		noMedia bool
+	}{{"8s", 8 * time.Second, false}, {"20s", 20 * time.Second, false}, {"8s watching without media", 8 * time.Second, true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			room, sub := uniqueRoom("frozen"), "cl-"+randomHex(3)
 			ther, _, _ := joinTimed(t, n, "th-"+randomHex(3), rooms.RoleTherapist, room, client.Options{})
-			cli, start, _ := joinTimed(t, n, sub, rooms.RoleClient, room, client.Options{})
-			eventually(t, 20*time.Second, "the call", func() (bool, string) { return receivesFrom(ther, 20, cli) })
+			cli, start, _ := joinTimed(t, n, sub, rooms.RoleClient, room, client.Options{NoMedia: tc.noMedia})
+			eventually(t, 20*time.Second, "the call", func() (bool, string) {
+				if tc.noMedia {
+					return receivesFrom(cli, 20, ther)
+				}
+				return receivesFrom(ther, 20, cli)
+			})
 			time.Sleep(2 * time.Second)
 			frozeAt := time.Now()
 			cli.Freeze()
-			time.Sleep(away)
+			time.Sleep(tc.away)
 
-			back, backAt, _ := joinTimed(t, n, sub, rooms.RoleClient, room, client.Options{})
+			back, backAt, _ := joinTimed(t, n, sub, rooms.RoleClient, room, client.Options{NoMedia: tc.noMedia})
 			time.Sleep(2 * time.Second)
 			leftAt := time.Now()
 			back.Leave()
