@@ -129,7 +129,8 @@ func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, 
 	if p.Role == RoleTherapist && r.host == "" {
 		r.host = p.Sub // the opener of an ad-hoc room, or the first of an unassigned session
 	}
-	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) || r.returningLocked(p.Sub, opt.Resume) {
+	reconnect := r.reconnectLocked(p.Sub, opt.Resume)
+	if p.Role.Staff() || (r.autoAdmit && r.therapistPresentLocked()) || reconnect || r.returningLocked(p.Sub, opt.Resume) {
 		if err := r.admitLocked(m, Participant{}); err != nil {
 			delete(r.members, p.ID)
 			r.releaseLocked(m, ReasonLeft)
@@ -146,10 +147,11 @@ func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, 
 }
 
 // replaceSilentLocked takes out the admitted connections of m's person
-// that have been silent for SilentAfter (the person came back on m before
-// the server noticed the old one drop): each leaves as dropped at its last
-// evidence, so the time between counts for nobody, and is told so that its
-// socket closes.
+// that have fallen silent (the person came back on m before the server
+// noticed the old one drop): one whose media and RTCP stopped more than
+// evidenceSlack ago, or one that sent neither and is silent for
+// SilentAfter (see Heard). Each leaves as dropped at its last evidence, so the time between
+// counts for nobody, and is told so that its socket closes.
 func (r *Room) replaceSilentLocked(m *member) {
 	now := r.m.now()
 	for _, id := range append([]string(nil), r.admitted...) {
@@ -161,13 +163,44 @@ func (r *Room) replaceSilentLocked(m *member) {
 		if !ok {
 			continue
 		}
-		last := h.LastHeard()
-		if last.IsZero() || now.Sub(last) < r.m.silentAfter {
+		last, limit := h.LastHeard(), r.m.silentAfter
+		if !h.LastPacket().IsZero() {
+			limit = evidenceSlack // packets flow without pause: they stopped
+		}
+		if last.IsZero() || now.Sub(last) <= limit {
 			continue
 		}
 		r.emitLocked(Event{Type: EventRemoved, Participant: old.p, Reason: ReasonReplaced}, only(old))
 		r.dropLocked(old, ReasonDropped, last)
 	}
+}
+
+// reconnectLocked handles a client that comes back on a new connection,
+// with the resume secret its admitted connection was given, before the
+// server noticed that connection fail (a network change, a frozen tab):
+// that connection is replaced at once and leaves as dropped at its last
+// evidence when it has been silent for more than evidenceSlack (else
+// now), and the new one is let in without waiting. It reports whether
+// resume named one of sub's admitted connections.
+func (r *Room) reconnectLocked(sub, resume string) bool {
+	if resume == "" {
+		return false
+	}
+	for _, id := range r.admitted {
+		old := r.members[id]
+		if old.p.Sub != sub || !secretEqual(old.resume, resume) {
+			continue
+		}
+		var last time.Time
+		if h, ok := old.l.(Heard); ok {
+			last = h.LastHeard()
+		}
+		r.emitLocked(Event{Type: EventRemoved, Participant: old.p, Reason: ReasonReplaced}, only(old))
+		r.dropLocked(old, ReasonDropped, last)
+		delete(r.dropped, sub) // the new connection takes the drop's place now
+		return true
+	}
+	return false
 }
 
 // admitWaitingLocked admits everyone waiting who may be in the room and

@@ -169,11 +169,19 @@ type Listener interface {
 }
 
 // Heard is what a listener may also tell: when its person was last heard
-// from (a media packet, a message, a pong). A connection whose person has
-// been silent for SilentAfter when the same person is admitted again is
-// taken to be dead and leaves at its last evidence.
+// from. When the same person is admitted again on another connection, a
+// connection that has sent packets (media, or RTCP about the media it
+// receives) and has been silent for more than evidenceSlack (they
+// stopped: media and reports flow without pause while a client runs), or
+// one that never sent any and has been silent for SilentAfter (longer
+// than the pings' spacing), is taken to be dead and leaves at its last
+// evidence.
 type Heard interface {
+	// LastHeard is the latest of its last packet, message and pong.
 	LastHeard() time.Time
+	// LastPacket is its last media or RTCP packet; zero if it has sent
+	// none.
+	LastPacket() time.Time
 }
 
 // evidenceSlack is how long a leaving connection must have been silent
@@ -182,8 +190,10 @@ type Heard interface {
 const evidenceSlack = 5 * time.Second
 
 // SilentAfter is how long without a sign of life marks an admitted
-// connection as dead once its person comes back on another one: longer
-// than the 15 s between the server's pings.
+// connection that sends no packets (no media, no RTCP) as dead once its
+// person comes back on another one: longer than the 15 s between the
+// server's pings. One that sends them is dead once silent for more than
+// evidenceSlack.
 const SilentAfter = 20 * time.Second
 
 // Errors callers branch on; signaling maps each to a protocol code.

@@ -502,13 +502,115 @@ type listenerFunc func(Event)
 
 func (f listenerFunc) RoomEvent(e Event) { f(e) }
 
-// heardInbox is a member that says when its person was last heard from.
+// heardInbox is a member that says when its person was last heard from,
+// and when its last media or RTCP packet came (zero: it sends none).
 type heardInbox struct {
 	inbox
-	last time.Time
+	last, media time.Time
 }
 
-func (h *heardInbox) LastHeard() time.Time { return h.last }
+func (h *heardInbox) LastHeard() time.Time  { return h.last }
+func (h *heardInbox) LastPacket() time.Time { return h.media }
+
+// TestFrozenMediaReplacedAtRejoin: when a person is admitted again, their
+// older connection leaves at its last evidence at once if its media
+// stopped more than a few seconds ago; one without media is given the
+// pings' spacing; a connection still heard from stays.
+func TestFrozenMediaReplacedAtRejoin(t *testing.T) {
+	cases := []struct {
+		name     string
+		silent   time.Duration // since the old connection was last heard from
+		media    bool          // it had sent media (its last packet then)
+		replaced bool
+	}{
+		{"media stopped 6 s ago", 6 * time.Second, true, true},
+		{"media stopped 4 s ago (the spacing of packets)", 4 * time.Second, true, false},
+		{"no media nor RTCP, silent 6 s (between pings)", 6 * time.Second, false, false},
+		{"no media nor RTCP, silent 21 s", 21 * time.Second, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var left []Event
+			m := NewManager(nil, listenerFunc(func(e Event) {
+				if e.Type == EventLeft {
+					left = append(left, e)
+				}
+			}))
+			c := &clock{t: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)}
+			m.now = c.now
+			r := m.Open(Ref{Program: "p", ID: "r"}, KindGroup, "", false)
+			if _, err := r.Join(Participant{ID: "t", Sub: "sub-t", Role: RoleTherapist}, &inbox{}, JoinOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			old := &heardInbox{}
+			if _, err := r.Join(Participant{ID: "a1", Sub: "sub-a", Role: RoleClient}, old, JoinOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			_ = r.Admit("t", "a1")
+			c.t = c.t.Add(time.Minute)
+			old.last = c.t.Add(-tc.silent)
+			if tc.media {
+				old.media = old.last
+			}
+			if _, err := r.Join(Participant{ID: "a2", Sub: "sub-a", Role: RoleClient}, &heardInbox{last: c.t, media: c.t}, JoinOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			_ = r.Admit("t", "a2")
+			if got := !r.Has("a1"); got != tc.replaced {
+				t.Fatalf("the old connection replaced: %v, want %v", got, tc.replaced)
+			}
+			if tc.replaced && (len(left) != 1 || !left[0].At.Equal(old.last)) {
+				t.Errorf("left events %+v, want a1 at its last evidence %v", left, old.last)
+			}
+		})
+	}
+}
+
+// TestReconnectWithSecretReplacesAtOnce: a client that comes back with the
+// resume secret of its still-admitted connection (its network changed, its
+// tab froze) is let in without waiting; the old connection is told it was
+// replaced and leaves as dropped at its last evidence, so the time between
+// counts for nobody. The old secret is used up; a wrong one waits.
+func TestReconnectWithSecretReplacesAtOnce(t *testing.T) {
+	var left []Event
+	m := NewManager(nil, listenerFunc(func(e Event) {
+		if e.Type == EventLeft {
+			left = append(left, e)
+		}
+	}))
+	c := &clock{t: time.Date(2026, 11, 26, 18, 0, 0, 0, time.UTC)}
+	m.now = c.now
+	r := m.Open(Ref{Program: "p", ID: "r"}, KindGroup, "", false)
+	if _, err := r.Join(Participant{ID: "t", Sub: "sub-t", Role: RoleTherapist}, &inbox{}, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := &heardInbox{}
+	if _, err := r.Join(Participant{ID: "a1", Sub: "sub-a", Role: RoleClient}, old, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Admit("t", "a1")
+	secret := old.inbox.last().Resume
+	old.last, old.media = c.t.Add(30*time.Second), c.t.Add(30*time.Second)
+	c.t = c.t.Add(40 * time.Second) // back 10 s after its last packet, before any timeout
+
+	if admitted, _ := r.Join(Participant{ID: "a2", Sub: "sub-a", Role: RoleClient}, &inbox{}, JoinOptions{Resume: "not-it"}); admitted {
+		t.Fatal("a wrong secret was let in without waiting")
+	}
+	r.Leave("a2", ReasonLeft)
+	admitted, err := r.Join(Participant{ID: "a3", Sub: "sub-a", Role: RoleClient}, &inbox{}, JoinOptions{Resume: secret})
+	if err != nil || !admitted {
+		t.Fatalf("back with the secret: admitted %v, %v; want in at once", admitted, err)
+	}
+	if e := old.inbox.last(); e.Type != EventRemoved || e.Reason != ReasonReplaced {
+		t.Errorf("the old connection was told %+v, want removed: replaced", e)
+	}
+	if len(left) != 1 || left[0].Participant.ID != "a1" || !left[0].At.Equal(old.last) || left[0].Reason != ReasonDropped {
+		t.Fatalf("left events %+v, want a1 dropped at its last evidence %v", left, old.last)
+	}
+	if admitted, _ := r.Join(Participant{ID: "a4", Sub: "sub-a", Role: RoleClient}, &inbox{}, JoinOptions{Resume: secret}); admitted {
+		t.Error("the used secret let a second connection in")
+	}
+}
 
 // TestSilentConnectionReplaced: a client whose connection went silent
 // comes back on a new one before the server noticed: when the new one is

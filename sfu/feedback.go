@@ -3,6 +3,8 @@ package sfu
 import (
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v5/packetio"
@@ -40,6 +42,11 @@ type feedback struct {
 	mu     sync.RWMutex
 	bySSRC map[uint32]*downTrack
 	rtx    rtxScratch // only the SRTCP reader's goroutine uses it
+	// heard is when the last RTCP packet arrived (unix ns; 0: none): the
+	// subscriber's receiver reports come every second or so while its
+	// browser runs, evidence that the person is there even when they
+	// send no media (Participant.LastRTCP).
+	heard atomic.Int64
 }
 
 // bind routes ssrc to d (its subscribe PeerConnection negotiated it).
@@ -110,6 +117,7 @@ func (s *feedbackSink) Close() error {
 
 // handle acts on one RTCP packet addressed to ssrc.
 func (f *feedback) handle(ssrc uint32, b []byte) {
+	f.heard.Store(time.Now().UnixNano())
 	if len(b) < 8 || (b[1] != rtcpTypeRTPFB && b[1] != rtcpTypePSFB) {
 		return // reports, SDES, BYE: nothing to do
 	}

@@ -267,6 +267,17 @@ func (p *Participant) LastMedia() time.Time {
 	return time.Unix(0, last)
 }
 
+// LastRTCP returns when an RTCP packet (a receiver report, a NACK, a
+// keyframe request, a bandwidth estimate) last arrived from p's subscribe
+// PeerConnection, or the zero time if none has: evidence that the person
+// was there even while they send no media, for attendance.
+func (p *Participant) LastRTCP() time.Time {
+	if n := p.fb.heard.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // Flow says what the server receives from p of one kind of media: last is
 // when its latest media packet (padding aside) arrived on any track of
 // that kind, since when that unbroken run of packets began (no pause of

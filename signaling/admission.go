@@ -109,11 +109,14 @@ func (s *session) leave(reason string) {
 	var last time.Time
 	if s.media != nil {
 		last = s.media.LastMedia()
+		if r := s.media.LastRTCP(); r.After(last) {
+			last = r
+		}
 		s.media.Close()
 	}
 	if s.ticket != nil {
 		// A dropped connection's time ends at the last sign of the person:
-		// a media packet, a message or a pong.
+		// a media packet, an RTCP report, a message or a pong.
 		if reason == rooms.ReasonDropped {
 			if heard := time.Unix(0, s.heard.Load()); heard.After(last) {
 				last = heard

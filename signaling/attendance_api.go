@@ -99,16 +99,15 @@ func (s *Server) absence(set bool) func(*call) (any, error) {
 
 // correctionRequest is the body of POST .../attendance/corrections.
 type correctionRequest struct {
-	Segment   string     `json:"segment"`
-	Room      string     `json:"room"`
-	Kind      rooms.Kind `json:"kind"`
-	Sub       string     `json:"sub"`
-	Role      rooms.Role `json:"role"`
-	Video     bool       `json:"video"`
-	Clinician bool       `json:"clinician"`
-	Start     time.Time  `json:"start"`
-	End       time.Time  `json:"end"`
-	Reason    string     `json:"reason"`
+	Segment string     `json:"segment"`
+	Room    string     `json:"room"`
+	Kind    rooms.Kind `json:"kind"`
+	Sub     string     `json:"sub"`
+	Role    rooms.Role `json:"role"`
+	Video   bool       `json:"video"`
+	Start   time.Time  `json:"start"`
+	End     time.Time  `json:"end"`
+	Reason  string     `json:"reason"`
 }
 
 // correct records a correction of the attendance record as a new event:
@@ -124,7 +123,7 @@ func (s *Server) correct(c *call) (any, error) {
 	}
 	rec, err := s.cfg.Attendance.Correct(c.ctx, c.program, attendance.CorrectionInput{
 		Segment: req.Segment, Room: req.Room, Kind: req.Kind, Sub: req.Sub, Role: req.Role,
-		Video: req.Video, Clinician: req.Clinician, Start: req.Start, End: req.End,
+		Video: req.Video, Start: req.Start, End: req.End,
 		Author: c.grant.Sub, Reason: req.Reason,
 	})
 	if errors.Is(err, attendance.ErrNoSegment) {

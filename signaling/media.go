@@ -253,18 +253,31 @@ func (s *session) TransportChanged(t sfu.Transport) {
 	})
 }
 
-// LastHeard implements rooms.Heard: the later of the last media packet and
-// the last message or pong from the client. The room asks it under its
-// lock, so it reads only what the actor has published.
+// LastPacket implements rooms.Heard: the later of the last media packet
+// and the last RTCP packet from the client (zero if neither came). The
+// room asks it under its lock.
+func (s *session) LastPacket() time.Time {
+	media := s.heardMedia.Load()
+	if media == nil {
+		return time.Time{}
+	}
+	last := media.LastMedia()
+	if r := media.LastRTCP(); r.After(last) {
+		last = r
+	}
+	return last
+}
+
+// LastHeard implements rooms.Heard: the latest of the last media packet,
+// RTCP report, and message or pong from the client. The room asks it
+// under its lock, so it reads only what the actor has published.
 func (s *session) LastHeard() time.Time {
 	var last time.Time
 	if h := s.heard.Load(); h != 0 {
 		last = time.Unix(0, h)
 	}
-	if media := s.heardMedia.Load(); media != nil {
-		if m := media.LastMedia(); m.After(last) {
-			last = m
-		}
+	if p := s.LastPacket(); p.After(last) {
+		last = p
 	}
 	return last
 }

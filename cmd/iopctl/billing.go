@@ -116,7 +116,7 @@ func attendanceAbsence(args []string, getenv func(string) string, stdout io.Writ
 // attendanceCorrect records a correction as a new event, as the staff
 // route does, and audits it.
 func attendanceCorrect(args []string, getenv func(string) string, stdout io.Writer) error {
-	cmd := newCommand("attendance correct", "PROGRAM (-segment ID | -room ROOM -sub SUB [-role client] [-kind group] [-video] [-clinician]) -start TIME -end TIME -reason TEXT -author STAFF-SUB", stdout)
+	cmd := newCommand("attendance correct", "PROGRAM (-segment ID | -room ROOM -sub SUB [-role client] [-kind group] [-video]) -start TIME -end TIME -reason TEXT -author STAFF-SUB", stdout)
 	redisURL := redisFlag(cmd, getenv)
 	keyed := attendanceKeyFlag(cmd, getenv)
 	var in attendance.CorrectionInput
@@ -126,7 +126,6 @@ func attendanceCorrect(args []string, getenv func(string) string, stdout io.Writ
 	role := cmd.String("role", string(rooms.RoleClient), "for a presence the record lacks: their role")
 	kind := cmd.String("kind", string(rooms.KindGroup), "for a presence the record lacks: the session's kind")
 	cmd.BoolVar(&in.Video, "video", false, "for a presence the record lacks: by video (default audio only)")
-	cmd.BoolVar(&in.Clinician, "clinician", false, "for a presence the record lacks: a therapist was with them (direct service)")
 	start := cmd.String("start", "", "the start from now on, RFC 3339 (2026-11-02T09:00:00-05:00)")
 	end := cmd.String("end", "", "the end from now on, RFC 3339; equal to -start voids the segment")
 	cmd.StringVar(&in.Reason, "reason", "", "why, on one line (kept in the chain)")

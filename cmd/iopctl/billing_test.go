@@ -57,17 +57,23 @@ enrollments:
 	}
 	out := mustRun(t, vars, "attendance", "absence", p, "c1", p+"-g1-20261202", "no_show", "-author", "staff-1")
 	contains(t, "absence", out, []string{"recorded no_show for c1"})
-	out = mustRun(t, vars, "attendance", "correct", p, "-room", p+"-extra", "-sub", "c1", "-clinician", "-video",
+	// A session the outage kept out of the record: the client's presence
+	// is direct service only once the therapist's is recorded too.
+	out = mustRun(t, vars, "attendance", "correct", p, "-room", p+"-extra", "-sub", "c1", "-video",
 		"-start", "2026-12-01T14:00:00Z", "-end", "2026-12-01T14:30:00Z", "-reason", "joined by phone in the outage", "-author", "staff-1")
 	contains(t, "correct", out, []string{"recorded the correction of c1"})
+	out = mustRun(t, vars, "attendance", "billing", p, "-from", "2026-12-01", "-to", "2026-12-01")
+	contains(t, "billing before the therapist's presence", out, []string{"2026-12-01," + p + ",c1,Alex,,group," + p + "-extra,,10,,0,1800,1800,0,0,false"})
+	mustRun(t, vars, "attendance", "correct", p, "-room", p+"-extra", "-sub", "th1", "-role", "therapist", "-video",
+		"-start", "2026-12-01T14:00:00Z", "-end", "2026-12-01T14:30:00Z", "-reason", "ran the group by phone in the outage", "-author", "staff-1")
 
 	out = mustRun(t, vars, "attendance", "billing", p, "-week", "2026-W49")
 	contains(t, "billing", out, []string{
 		attendance.BillingHeader,
 		"2026-11-30," + p + ",c1,Alex,,group," + p + "-g1-20261130,90853,10,95,3600,0,3600,0,0,false",
-		"2026-12-01," + p + ",c1,Alex,,group," + p + "-extra,90853,10,95,1800,0,1800,0,0,false",
+		"2026-12-01," + p + ",c1,Alex,th1,group," + p + "-extra,90853,10,95,1800,0,1800,0,0,false",
 		"2026-12-02," + p + ",c1,Alex,,,,,10,,0,0,0,0,0,false,,,," + p + "-g1-20261202:no_show",
-		attendance.CSVHeadPrefix + "chain " + p + " seq 4 ",
+		attendance.CSVHeadPrefix + "chain " + p + " seq 5 ",
 	})
 
 	// A range of dates across two ISO weeks: only its own dates.
@@ -105,7 +111,7 @@ enrollments:
 	for _, e := range entries {
 		actions = append(actions, e.Action+":"+e.Subject)
 	}
-	if got := strings.Join(actions, " "); got != "absence:c1 correction:c1 attendance_export:" {
+	if got := strings.Join(actions, " "); got != "absence:c1 correction:c1 correction:th1 attendance_export:" {
 		t.Errorf("audit trail %q", got)
 	}
 }

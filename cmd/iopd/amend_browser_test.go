@@ -16,7 +16,8 @@ import (
 // TestBrowserStaffAmends (issue 14, through the staff page): staff record
 // why a client missed a session and add a presence the record lacks, in the
 // client's week on the attendance page; the week report read through the
-// API then holds both, and the page's week shows them. A therapist's
+// API then holds both (the added presence direct only where the record has
+// the therapist), and the page's week shows them. A therapist's
 // attempt is refused on the page in the server's words and changes
 // nothing; a client's link does not open the page at all; a reversed
 // correction is refused and changes nothing; the added presence then gets
@@ -115,8 +116,16 @@ func TestBrowserStaffAmends(t *testing.T) {
 	saveArtifact(t, st, "staff-absence-recorded.png")
 	click(t, st, `[data-action="close-detail"]`)
 
-	// A presence the record lacks: c3 was in Monday's first group by phone.
+	// A presence the record lacks: c3 was in Monday's first group by phone,
+	// and so was its therapist, from 09:10 (the outage kept both out of the
+	// record). c3's time counts as direct service only from 09:10.
 	monday := room("g1", 2)
+	if status, body := api(t, n, "POST", "/v1/programs/"+program+"/attendance/corrections", staff, map[string]any{
+		"room": monday, "kind": "group", "sub": "th1", "role": "therapist", "video": true,
+		"start": "2026-11-02T09:10:00-05:00", "end": "2026-11-02T10:00:00-05:00", "reason": "ran the group by phone during the outage",
+	}); status != http.StatusCreated {
+		t.Fatalf("the therapist's presence: %d %v", status, body)
+	}
 	click(t, st, `[data-action="detail"][data-person="c3"]`)
 	waitFor(t, st, "the correction form", `!!document.querySelector('#correction-room option[value="`+monday+`"]')`)
 	choose(st, "#correction-room", monday)
@@ -134,15 +143,16 @@ func TestBrowserStaffAmends(t *testing.T) {
 	choose(st, "#correction-end", "2026-11-02T09:50")
 	click(t, st, `[data-correction-form] button[type="submit"]`)
 	waitFor(t, st, "the correction's receipt", `(() => { const r = document.querySelector('[data-correction-result]'); return !r.hidden && !r.classList.contains('is-refused') && r.textContent.includes('Recorded'); })()`)
-	var seconds float64
+	var seconds, without float64
 	for _, s := range week("c3")["sessions"].([]any) {
 		if m := s.(map[string]any); m["room"] == monday {
 			seconds, _ = m["direct_seconds"].(float64)
+			without, _ = m["no_clinician_seconds"].(float64)
 		}
 	}
-	if seconds != 3000 {
+	if seconds != 2400 || without != 600 {
 		raw, _ := json.Marshal(week("c3")["sessions"])
-		t.Fatalf("c3's Monday group after the correction: %v direct seconds, want 3000 (50 min); sessions %s", seconds, raw)
+		t.Fatalf("c3's Monday group after the correction: %v s direct and %v s without a clinician, want 2400 (from 09:10) and 600; sessions %s", seconds, without, raw)
 	}
 	waitFor(t, st, "the presence in the client's week", `!!document.querySelector('[data-detail-sessions] tr[data-room="`+monday+`"]')`)
 	saveArtifact(t, st, "staff-correction-recorded.png")
@@ -165,8 +175,8 @@ func TestBrowserStaffAmends(t *testing.T) {
 			seconds, _ = m["direct_seconds"].(float64)
 		}
 	}
-	if seconds != 2400 {
-		t.Fatalf("c3's Monday group after new bounds: %v direct seconds, want 2400 (40 min)", seconds)
+	if seconds != 1800 {
+		t.Fatalf("c3's Monday group after new bounds: %v direct seconds, want 1800 (09:10 to 09:40)", seconds)
 	}
 	// The refusals are the only errors: the browser logs each refused call.
 	for tab, refused := range map[*page]string{th: "403", st: "422"} {

@@ -91,7 +91,9 @@ func correct(prev *Segment, e *Event, loc *time.Location) result {
 		s = &Segment{
 			ID: e.Segment, Program: e.Program, Room: e.Room, Kind: e.RoomKind, Title: e.Title,
 			Sub: e.Sub, Name: e.Name, Role: e.Role, Node: e.Node,
-			Media: []MediaChange{{At: e.Start, Audio: e.Audio, Video: e.Video, NoClinician: e.NoClinician}},
+			// Whether a therapist was there comes from the room's record
+			// (clinicAdded); a therapist's own time is direct.
+			Media: []MediaChange{{At: e.Start, Audio: e.Audio, Video: e.Video}},
 		}
 	case prev.Open():
 		return result{} // Store.Correct refuses; a replayed one changes nothing
@@ -118,10 +120,10 @@ type CorrectionInput struct {
 	Sub     string
 	Name    string
 	Role    rooms.Role
-	Video   bool // the new presence's modality: video, or audio only
-	// Clinician: a therapist of the program was with them (direct
-	// service); without it the new presence is recorded as without one.
-	Clinician bool
+	// Video is the new presence's modality: video, or audio only. Whether
+	// a therapist was with them is not asked: the record of the room says
+	// (see Correct).
+	Video bool
 	// Start and End are the bounds from now on; equal bounds void the
 	// segment.
 	Start, End time.Time
@@ -135,6 +137,11 @@ const MaxReasonLen = 300
 // Correct records a correction as a new event in the program's chain: the
 // segment's events stay as they were, the segment and the rollups show the
 // corrected bounds, and the segment lists who corrected it, when and why.
+// Time a correction adds to a client's, family member's or staff member's
+// presence is direct service only where a therapist of the program was
+// present in that room by the record (a therapist's presence the record
+// lacks is added first, or after: the others' time follows it); a
+// therapist's own time is direct.
 // It refuses (ErrAmend, ErrNoSegment) an open or unknown segment, bounds in
 // the future or reversed, and a reason that is empty, too long or holds
 // control characters.
@@ -178,7 +185,7 @@ func (s *Store) Correct(ctx context.Context, program string, c CorrectionInput) 
 		}
 		e.Segment = "corr-" + randomID()
 		e.Room, e.RoomKind, e.Sub, e.Name, e.Role = c.Room, c.Kind, c.Sub, c.Name, c.Role
-		e.Audio, e.Video, e.NoClinician = true, c.Video, !c.Clinician
+		e.Audio, e.Video = true, c.Video
 	}
 	rec, err := s.Append(ctx, e)
 	rec.Sub = c.Sub

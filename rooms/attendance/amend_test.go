@@ -65,7 +65,7 @@ func TestCorrectionsAreNewEvents(t *testing.T) {
 
 	// A presence the chain never saw, and a voided segment.
 	if _, err := st.Correct(ctx, program, CorrectionInput{
-		Room: "eve-9", Kind: rooms.KindGroup, Sub: "c4", Role: rooms.RoleClient, Video: true, Clinician: true,
+		Room: "eve-9", Kind: rooms.KindGroup, Sub: "c4", Role: rooms.RoleClient, Video: true,
 		Start: at(ny, 2026, 10, 27, 18, 0, 0), End: at(ny, 2026, 10, 27, 18, 30, 0),
 		Author: "staff-1", Reason: "joined by phone during the outage",
 	}); err != nil {

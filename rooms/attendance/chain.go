@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"iop/rooms"
 	"iop/rooms/chain"
 )
 
@@ -153,13 +152,14 @@ func (r *replay) next(x redis.XMessage) bool {
 	prev := r.segs[e.Segment]
 	res := step(prev, &e, r.loc)
 	var follow []result
-	if e.Kind == KindCorrect && res.seg != nil && res.seg.Role == rooms.RoleTherapist {
+	if e.Kind == KindCorrect && res.seg != nil {
 		var room []*Segment
 		for _, s := range r.segs {
 			if s.Room == res.seg.Room {
 				room = append(room, s)
 			}
 		}
+		res = clinicAdded(prev, res, room, r.loc)
 		follow = followClinician(prev, res.seg, room, r.loc)
 	}
 	for _, x := range append([]result{res}, follow...) {

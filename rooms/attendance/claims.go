@@ -84,7 +84,10 @@ func (s *Store) BillingWeek(ctx context.Context, program string, w Week) (*Billi
 // or support session adds GroupCode, an individual one the
 // IndividualCodes entry its direct time reaches (none below the
 // shortest), a family session FamilyCode when a family member was there
-// with the client (none for the client alone). A scheduled family session
+// with the client (none for the client alone, or when they came at
+// different times); a scheduled family session the family attended by the
+// policy counts with the client there for part of it (the patient present
+// for all or part of the service). A scheduled family session
 // the client missed adds FamilyWithoutClientCode to the client's line of
 // its date when a family member attended it by the policy; its seconds
 // are the family's and stay out of the client's. The modifier follows the
@@ -233,6 +236,7 @@ func (s *Store) clientLines(ctx context.Context, v *view, rg DateRange, sub stri
 	// The schedule: which sessions count, late and early flags, absences,
 	// family sessions the family attended without the client.
 	judged := map[string]*SessionAttendance{}
+	expected := map[string]Expected{}
 	if s.opts.Schedule != nil {
 		exp, err := s.opts.Schedule.Expected(ctx, v.program, sub, rg.Start(v.loc), rg.End(v.loc))
 		if err != nil && !errors.Is(err, ErrNoSchedule) {
@@ -244,7 +248,7 @@ func (s *Store) clientLines(ctx context.Context, v *view, rg DateRange, sub stri
 		}
 		for _, x := range sortedExpected(exp) {
 			a := pol.Judge(x, mine, v.now)
-			judged[x.Room] = &a
+			judged[x.Room], expected[x.Room] = &a, x
 			d := DateOf(x.Start, v.loc)
 			if a.Late || a.LeftEarly {
 				dy := get(d)
@@ -309,8 +313,14 @@ func (s *Store) clientLines(ctx context.Context, v *view, rg DateRange, sub stri
 				counts = a.Attended
 			}
 			code := bill.sessionCode(r.kind, r.amt)
-			if r.kind == rooms.KindFamily && !r.withFamily {
-				code = ""
+			switch {
+			case r.kind != rooms.KindFamily:
+			case !r.withFamily:
+				code = "" // the client alone: not family psychotherapy
+			case !counts && judged[id] != nil:
+				// With the patient present for part of a scheduled family
+				// session the family attended: still 90847.
+				_, counts = familyAttended(expected[id], byRoom[id], pol, v.now)
 			}
 			if counts && code != "" {
 				l.Codes = append(l.Codes, code)

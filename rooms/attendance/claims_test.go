@@ -198,7 +198,7 @@ func TestTherapistCorrectionMovesDirectService(t *testing.T) {
 	check("the therapist there to 18:10 only", map[string][2]int64{"c1": {600, 3000}, "c2": {0, 1800}})
 
 	// A co-therapist's presence the record lacked: 18:40 to 19:00.
-	correct(CorrectionInput{Room: "grp", Kind: rooms.KindGroup, Sub: "th2", Role: rooms.RoleTherapist, Video: true, Clinician: true,
+	correct(CorrectionInput{Room: "grp", Kind: rooms.KindGroup, Sub: "th2", Role: rooms.RoleTherapist, Video: true,
 		Start: d(18, 40), End: d(19, 0)})
 	check("a co-therapist added from 18:40", map[string][2]int64{"c1": {1800, 1800}, "c2": {600, 1200}})
 

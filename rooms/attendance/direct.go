@@ -138,6 +138,33 @@ func followClinician(before, after *Segment, room []*Segment, loc *time.Location
 	return out
 }
 
+// clinicAdded gives a correction of a client's, family member's or staff
+// member's presence (res, from before: nil for a presence the record
+// lacked) the clinician state the record holds: in the stretches the
+// correction added, their time is direct service only where a therapist of
+// the program was present in that room (room: its segments before the
+// correction), whatever the staff member believed. What the recorder
+// recorded inside the old bounds stays. The result's pieces follow.
+func clinicAdded(before *Segment, res result, room []*Segment, loc *time.Location) result {
+	s := res.seg
+	if s == nil || s.Role == rooms.RoleTherapist || s.Start.Equal(s.End) {
+		return res
+	}
+	var therapists []*Segment
+	for _, o := range room {
+		if o.Role == rooms.RoleTherapist {
+			therapists = append(therapists, o)
+		}
+	}
+	media, changed := s.reclinic(changedSpans(before, s), therapists)
+	if !changed {
+		return res
+	}
+	s.Media = media
+	res.pieces = s.piecesBetween(loc, s.Start, s.End)
+	return res
+}
+
 // reclinic returns the segment's states with the clinician state inside
 // spans taken from the therapists' presence, and whether that changed
 // anything.

@@ -55,7 +55,9 @@
 // one line per client per date of service with the program's codes
 // (Billing), the rendering clinicians and the evidence. A correction of a
 // therapist's presence recomputes the direct service of the others in the
-// room where it moved (followClinician), live and in Rebuild alike.
+// room where it moved (followClinician); time a correction adds to anyone
+// else's presence is direct only where the record has a therapist in the
+// room (clinicAdded); live and in Rebuild alike.
 //
 // # Storage (Redis)
 //

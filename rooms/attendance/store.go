@@ -14,7 +14,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"iop/rooms"
 	"iop/rooms/chain"
 )
 
@@ -208,11 +207,12 @@ func (s *Store) append(ctx context.Context, e Event, cond func(lastSeen int64, o
 		e.Seq = h.seq + 1
 		res := step(prev, &e, loc)
 		var follow []result
-		if e.Kind == KindCorrect && res.seg != nil && res.seg.Role == rooms.RoleTherapist {
+		if e.Kind == KindCorrect && res.seg != nil {
 			room, err := roomSegments(ctx, tx, gp, res.seg.Room)
 			if err != nil {
 				return err
 			}
+			res = clinicAdded(prev, res, room, loc)
 			follow = followClinician(prev, res.seg, room, loc)
 		}
 		keyedFrom, err := s.keying(h, e.Seq)

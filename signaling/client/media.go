@@ -7,6 +7,7 @@ package client
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -21,13 +22,14 @@ import (
 )
 
 // newAPI returns a pion API for a headless client on loopback; a stall,
-// when set, gates its sockets' reads.
-func newAPI(stall *Stall) (*webrtc.API, error) {
+// when set, gates its sockets' reads; frozen, when set, stops its RTCP.
+func newAPI(stall *Stall, frozen *atomic.Bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(freezeFactory{frozen})
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
@@ -49,13 +51,13 @@ func (p *Participant) start() error {
 	api := p.opts.API
 	var err error
 	if api == nil {
-		if api, err = newAPI(nil); err != nil {
+		if api, err = newAPI(nil, &p.frozen); err != nil {
 			return err
 		}
 	}
 	subAPI := api
 	if p.opts.Stall != nil {
-		if subAPI, err = newAPI(p.opts.Stall); err != nil {
+		if subAPI, err = newAPI(p.opts.Stall, &p.frozen); err != nil {
 			return err
 		}
 	}

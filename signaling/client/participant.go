@@ -92,7 +92,9 @@ type Participant struct {
 	keyframeReqs atomic.Int64
 	// quietAudio and quietVideo stop writing that kind (Pause).
 	quietAudio, quietVideo atomic.Bool
-	wantKeyframe           atomic.Bool
+	// frozen stops its RTCP (Freeze; only with the default API).
+	frozen       atomic.Bool
+	wantKeyframe atomic.Bool
 
 	mu       sync.Mutex
 	received map[TrackKey]*TrackStats
@@ -300,10 +302,12 @@ func (p *Participant) SendMedia(audio, video bool) {
 }
 
 // Freeze makes the participant fall silent as a frozen process would: no
-// media, no pongs, no messages; its sockets and PeerConnections stay open
-// until the server gives up on them.
+// media, no RTCP (unless Options.API was given), no pongs, no messages;
+// its sockets and PeerConnections stay open until the server gives up on
+// them.
 func (p *Participant) Freeze() {
 	p.SendMedia(false, false)
+	p.frozen.Store(true)
 	p.conn.StopPongs()
 }
 

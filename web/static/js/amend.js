@@ -235,7 +235,7 @@ export class Amend {
     } else {
       const s = this.rooms.get(room);
       Object.assign(body, {
-        room, kind: s?.kind || 'group', sub: c.sub, role: 'client', video: f.elements.video.checked, clinician: f.elements.clinician.checked,
+        room, kind: s?.kind || 'group', sub: c.sub, role: 'client', video: f.elements.video.checked,
       });
     }
     const button = $('button[type="submit"]', f);

@@ -3,14 +3,17 @@
 // their targets, as bars that show the gap at a glance, with status and
 // absence flags and the absence reasons staff recorded; a week picker; a
 // client's week in detail (detail.js), where staff record an absence or a
-// correction (amend.js); and the week's CSV export. The token comes from the URL fragment and goes only in the
-// Authorization header, the CSV included (fetched, then saved from a Blob).
+// correction (amend.js); the week's CSV export; and the billing export of
+// a month or chosen dates (billing.js). The token comes from the URL
+// fragment and goes only in the Authorization header, the CSVs included
+// (fetched, then saved from a Blob).
 
 import { APIError, apiFetch, decodeClaims, expired, getJSON, readFragment, seg, tabStore } from './api.js';
 import { addWeeks, compareWeeks, currentWeek, durationText, sessionName, weekRange, weekString } from './format.js';
 import { daysGoal, flagText, hoursGoal, statusClass, statusName, statusNames } from './attendance.js';
 import { absenceNames, displayName, fillDetail, localText, openDetail } from './detail.js';
 import { Amend } from './amend.js';
+import { BillingExport } from './billing.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -31,6 +34,7 @@ const state = {
   loading: 0, // the number of the latest load, so that late answers are dropped
   blobURL: '',
   amend: null, // the Amend of the detail dialog
+  billing: null, // the BillingExport of the dashboard
 };
 
 /** show makes one view visible and hides the others. */
@@ -110,6 +114,7 @@ async function load(week, { focus = false } = {}) {
   state.week = week;
   state.report = report;
   render();
+  state.billing.render();
   refreshDetail();
   show('dashboard');
   announce(`Showing ${weekRange(week)}.`);
@@ -334,6 +339,7 @@ function main() {
   state.amend = new Amend($('dialog[data-dialog="detail"]'), {
     token: state.token, program: state.program, onChanged: () => load(state.week),
   });
+  state.billing = new BillingExport($('[data-billing]'), { token: state.token, program: state.program, zone: () => state.zone });
   const p = $('[data-program]');
   p.textContent = `Program: ${state.program}`;
   p.hidden = false;
