@@ -154,8 +154,11 @@ func TestAttendanceNodeKilled(t *testing.T) {
 	if s.Seconds != want || cl.Seconds != want {
 		t.Errorf("the client's segment counts %d s (person %d s), want end - start = %d s", s.Seconds, cl.Seconds, want)
 	}
-	if s.VideoSeconds != want || cl.VideoSeconds != want {
-		t.Errorf("the client's segment counts %d s on camera (person %d s), want all %d s", s.VideoSeconds, cl.VideoSeconds, want)
+	// On camera from the first video packet the server received, which may
+	// land in the second after the admission: all of it, within 1 s.
+	onCamera := func(v int64) bool { return v == want || v == want-1 }
+	if !onCamera(s.VideoSeconds) || cl.VideoSeconds != s.VideoSeconds {
+		t.Errorf("the client's segment counts %d s on camera (person %d s), want all %d s (within 1 s)", s.VideoSeconds, cl.VideoSeconds, want)
 	}
 	if s.Reason != attendance.ReasonLost {
 		t.Errorf("the client's segment closed with reason %q, want %q", s.Reason, attendance.ReasonLost)
@@ -180,8 +183,8 @@ func TestAttendanceNodeKilled(t *testing.T) {
 	}
 	var week attendance.WeekReport
 	status := faultGet(t, b.url, "/v1/attendance/people/"+clientSub+"/weeks/"+isoWeek(y, w), staff, &week)
-	if status != http.StatusOK || week.Seconds != want || week.VideoSeconds != want || week.Live || week.SessionsAttended != 1 {
-		t.Errorf("the client's week through B: %d, %d s, %d s on camera, live %v, %d sessions; want %d s, all on camera, not live, 1 session",
+	if status != http.StatusOK || week.Seconds != want || week.VideoSeconds != s.VideoSeconds || week.Live || week.SessionsAttended != 1 {
+		t.Errorf("the client's week through B: %d, %d s, %d s on camera, live %v, %d sessions; want %d s, all on camera as the segment, not live, 1 session",
 			status, week.Seconds, week.VideoSeconds, week.Live, week.SessionsAttended, want)
 	}
 }
