@@ -252,12 +252,21 @@ func (s *Segment) stateAt(t time.Time) MediaChange {
 // gp, through c (a transaction's reads).
 func roomSegments(ctx context.Context, c redis.Cmdable, gp, room string) ([]*Segment, error) {
 	ids, err := c.SMembers(ctx, gp+roomKey(room)).Result()
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	return readSegments(ctx, c, gp, ids)
+}
+
+// readSegments reads segments by id from the generation gp, skipping
+// unknown ones, in no particular order.
+func readSegments(ctx context.Context, c redis.Cmdable, gp string, ids []string) ([]*Segment, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	vals, err := c.HMGet(ctx, gp+segKey(), ids...).Result()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read segments: %w", err)
 	}
 	out := make([]*Segment, 0, len(vals))
 	for i, x := range vals {

@@ -2,7 +2,6 @@ package attendance
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -118,26 +117,11 @@ func (s *Store) view(ctx context.Context, program string) (*view, error) {
 	return &view{program: program, k: k, gp: k.gen(h.gen), loc: loc, now: s.opts.Now().UTC().Truncate(time.Second)}, nil
 }
 
-// segments reads segments by id, skipping unknown ones.
+// segments reads segments by id, skipping unknown ones, by start.
 func (s *Store) segments(ctx context.Context, v *view, ids []string) ([]*Segment, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	vals, err := s.rdb.HMGet(ctx, v.gp+segKey(), ids...).Result()
+	out, err := readSegments(ctx, s.rdb, v.gp, ids)
 	if err != nil {
-		return nil, fmt.Errorf("read segments: %w", err)
-	}
-	out := make([]*Segment, 0, len(vals))
-	for i, x := range vals {
-		str, ok := x.(string)
-		if !ok {
-			continue
-		}
-		var seg Segment
-		if err := json.Unmarshal([]byte(str), &seg); err != nil {
-			return nil, fmt.Errorf("decode segment %s: %w", ids[i], err)
-		}
-		out = append(out, &seg)
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Start.Equal(out[j].Start) {
