@@ -17,32 +17,9 @@ import (
 // and DirectSeconds are both the direct seconds). The billing modifier
 // follows it, not the time without a clinician, which is never billed.
 func (s *Segment) directAmount(from, to time.Time) Amount {
-	var direct, video, audio time.Duration
-	for i, c := range s.Media {
-		a, b := c.At, to
-		if i+1 < len(s.Media) {
-			b = s.Media[i+1].At
-		}
-		if i == 0 && s.Start.Before(a) {
-			a = s.Start
-		}
-		if c.NoClinician {
-			continue
-		}
-		d := s.presentIn(maxTime(a, from), minTime(b, to))
-		direct += d
-		switch {
-		case c.Video:
-			video += d
-		case c.Audio:
-			audio += d
-		}
-	}
-	if len(s.Media) == 0 {
-		direct = s.presentIn(from, to)
-	}
-	n := int64(direct / time.Second)
-	return Amount{Seconds: n, VideoSeconds: int64(video / time.Second), AudioSeconds: int64(audio / time.Second), DirectSeconds: n}
+	a := s.tally(from, to, true)
+	a.Seconds = a.DirectSeconds
+	return a
 }
 
 // span is a stretch of time [From, To).

@@ -241,7 +241,12 @@ func (s *Segment) piecesBetween(loc *time.Location, from, to time.Time) []Piece 
 
 // measure counts the presence in [from, to): the time outside gaps, split
 // by the state in force.
-func (s *Segment) measure(from, to time.Time) Amount {
+func (s *Segment) measure(from, to time.Time) Amount { return s.tally(from, to, false) }
+
+// tally counts the presence in [from, to) outside gaps by the state in
+// force; with directOnly, only the time with a clinician in the room (its
+// media split included).
+func (s *Segment) tally(from, to time.Time, directOnly bool) Amount {
 	var present, video, audio, direct time.Duration
 	for i, c := range s.Media {
 		a, b := c.At, to
@@ -250,6 +255,9 @@ func (s *Segment) measure(from, to time.Time) Amount {
 		}
 		if i == 0 && s.Start.Before(a) {
 			a = s.Start // the state at admission holds from the start
+		}
+		if directOnly && c.NoClinician {
+			continue
 		}
 		d := s.presentIn(maxTime(a, from), minTime(b, to))
 		present += d
