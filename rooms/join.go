@@ -148,10 +148,11 @@ func (r *Room) Join(p Participant, l Listener, opt JoinOptions) (admitted bool, 
 
 // replaceSilentLocked takes out the admitted connections of m's person
 // that have fallen silent (the person came back on m before the server
-// noticed the old one drop): one whose media and RTCP stopped more than
-// evidenceSlack ago, or one that sent neither and is silent for
-// SilentAfter (see Heard). Each leaves as dropped at its last evidence, so the time between
-// counts for nobody, and is told so that its socket closes.
+// noticed the old one drop): one whose packets (media and RTCP), its last
+// sign of life, stopped more than evidenceSlack ago, or any other silent
+// for SilentAfter (see Heard). Each leaves as dropped at its last
+// evidence, so the time between counts for nobody, and is told so that its
+// socket closes.
 func (r *Room) replaceSilentLocked(m *member) {
 	now := r.m.now()
 	for _, id := range append([]string(nil), r.admitted...) {
@@ -164,8 +165,12 @@ func (r *Room) replaceSilentLocked(m *member) {
 			continue
 		}
 		last, limit := h.LastHeard(), r.m.silentAfter
-		if !h.LastPacket().IsZero() {
-			limit = evidenceSlack // packets flow without pause: they stopped
+		if p := h.LastPacket(); !p.IsZero() && !p.Before(last.Add(-time.Second)) {
+			// Its packets were its last sign of life and they stopped
+			// (media and reports flow without pause). A connection that
+			// still answered pings after its packets ended (camera off,
+			// nothing to watch) is alive: it gets the pings' spacing.
+			limit = evidenceSlack
 		}
 		if last.IsZero() || now.Sub(last) <= limit {
 			continue

@@ -170,12 +170,11 @@ type Listener interface {
 
 // Heard is what a listener may also tell: when its person was last heard
 // from. When the same person is admitted again on another connection, a
-// connection that has sent packets (media, or RTCP about the media it
-// receives) and has been silent for more than evidenceSlack (they
-// stopped: media and reports flow without pause while a client runs), or
-// one that never sent any and has been silent for SilentAfter (longer
-// than the pings' spacing), is taken to be dead and leaves at its last
-// evidence.
+// connection whose last sign of life was a packet (media, or RTCP about
+// the media it receives) and has been silent for more than evidenceSlack
+// (they stopped: media and reports flow without pause while a client
+// runs), or any other silent for SilentAfter (longer than the pings'
+// spacing), is taken to be dead and leaves at its last evidence.
 type Heard interface {
 	// LastHeard is the latest of its last packet, message and pong.
 	LastHeard() time.Time

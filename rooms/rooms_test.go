@@ -521,12 +521,15 @@ func TestFrozenMediaReplacedAtRejoin(t *testing.T) {
 		name     string
 		silent   time.Duration // since the old connection was last heard from
 		media    bool          // it had sent media (its last packet then)
+		before   time.Duration // its last packet came this long before that
 		replaced bool
 	}{
-		{"media stopped 6 s ago", 6 * time.Second, true, true},
-		{"media stopped 4 s ago (the spacing of packets)", 4 * time.Second, true, false},
-		{"no media nor RTCP, silent 6 s (between pings)", 6 * time.Second, false, false},
-		{"no media nor RTCP, silent 21 s", 21 * time.Second, false, true},
+		{"media stopped 6 s ago", 6 * time.Second, true, 0, true},
+		{"media stopped 4 s ago (the spacing of packets)", 4 * time.Second, true, 0, false},
+		{"no media nor RTCP, silent 6 s (between pings)", 6 * time.Second, false, 0, false},
+		{"no media nor RTCP, silent 21 s", 21 * time.Second, false, 0, true},
+		{"media stopped a minute ago, still answering pings (6 s ago)", 6 * time.Second, true, 54 * time.Second, false},
+		{"media stopped, a pong 0.5 s later, silent 6 s since (frozen)", 6 * time.Second, true, 500 * time.Millisecond, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -550,7 +553,7 @@ func TestFrozenMediaReplacedAtRejoin(t *testing.T) {
 			c.t = c.t.Add(time.Minute)
 			old.last = c.t.Add(-tc.silent)
 			if tc.media {
-				old.media = old.last
+				old.media = old.last.Add(-tc.before)
 			}
 			if _, err := r.Join(Participant{ID: "a2", Sub: "sub-a", Role: RoleClient}, &heardInbox{last: c.t, media: c.t}, JoinOptions{}); err != nil {
 				t.Fatal(err)
