@@ -106,22 +106,15 @@ func (s *session) leave(reason string) {
 	if s.endReason != "" {
 		reason = s.endReason
 	}
-	var last time.Time
+	// A dropped connection's time ends at the last sign of the person: a
+	// media packet, an RTCP report, a message or a pong (read before the
+	// media closes).
+	last := s.LastHeard()
 	if s.media != nil {
-		last = s.media.LastMedia()
-		if r := s.media.LastRTCP(); r.After(last) {
-			last = r
-		}
 		s.media.Close()
 	}
 	if s.ticket != nil {
-		// A dropped connection's time ends at the last sign of the person:
-		// a media packet, an RTCP report, a message or a pong.
-		if reason == rooms.ReasonDropped {
-			if heard := time.Unix(0, s.heard.Load()); heard.After(last) {
-				last = heard
-			}
-		} else {
+		if reason != rooms.ReasonDropped {
 			last = time.Time{}
 		}
 		s.ticket.LeaveAt(reason, last)
