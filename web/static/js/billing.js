@@ -8,6 +8,7 @@
 // anything is asked of the server, and a refusal in the server's words.
 
 import { APIError, apiFetch, seg } from './api.js';
+import { saveFile } from './download.js';
 import { capitalize, dateIn } from './format.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -72,7 +73,6 @@ export class BillingExport {
     this.token = token;
     this.program = program;
     this.zone = zone;
-    this.blobURL = '';
     this.form = $('[data-billing-form]', root);
     this.form.addEventListener('change', () => this.render());
     this.form.addEventListener('submit', (e) => {
@@ -128,21 +128,11 @@ export class BillingExport {
       const q = new URLSearchParams({ from, to });
       const res = await apiFetch(this.token, `/v1/attendance/programs/${seg(this.program)}/billing.csv?${q}`, { accept: 'text/csv' });
       const text = await res.text();
-      const blob = new Blob([text], { type: 'text/csv;charset=utf-8' });
-      if (this.blobURL) {
-        URL.revokeObjectURL(this.blobURL);
-      }
-      this.blobURL = URL.createObjectURL(blob);
-      const a = document.createElement('a');
-      a.href = this.blobURL;
-      a.download = `billing-${this.program}-${from}-${to}.csv`;
-      a.hidden = true;
-      document.body.append(a);
-      a.click();
-      a.remove();
+      const name = `billing-${this.program}-${from}-${to}.csv`;
+      saveFile(text, name);
       // Lines of service begin with their date; the header and the chain head do not.
       const lines = text.split('\n').filter((l) => /^\d{4}-\d{2}-\d{2},/.test(l)).length;
-      this.result(`Downloaded ${a.download}: ${lines === 1 ? '1 line' : `${lines} lines`} (one per client per date of service).`, false);
+      this.result(`Downloaded ${name}: ${lines === 1 ? '1 line' : `${lines} lines`} (one per client per date of service).`, false);
     } catch (err) {
       this.result(refusal(err), true);
     } finally {

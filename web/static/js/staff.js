@@ -14,6 +14,7 @@ import { daysGoal, flagText, hoursGoal, statusClass, statusName, statusNames } f
 import { absenceNames, displayName, fillDetail, localText, openDetail } from './detail.js';
 import { Amend } from './amend.js';
 import { BillingExport } from './billing.js';
+import { saveFile } from './download.js';
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -32,7 +33,6 @@ const state = {
   week: null, // {year, num} shown
   report: null, // the ProgramWeekReport shown
   loading: 0, // the number of the latest load, so that late answers are dropped
-  blobURL: '',
   amend: null, // the Amend of the detail dialog
   billing: null, // the BillingExport of the dashboard
 };
@@ -270,18 +270,7 @@ async function downloadCSV(button) {
   announce('Preparing the CSV…');
   try {
     const res = await apiFetch(state.token, weekPath(state.week, true), { accept: 'text/csv' });
-    const blob = new Blob([await res.blob()], { type: 'text/csv;charset=utf-8' });
-    if (state.blobURL) {
-      URL.revokeObjectURL(state.blobURL);
-    }
-    state.blobURL = URL.createObjectURL(blob);
-    const a = document.createElement('a');
-    a.href = state.blobURL;
-    a.download = `attendance-${state.program}-${weekString(state.week)}.csv`;
-    a.hidden = true;
-    document.body.append(a);
-    a.click();
-    a.remove();
+    saveFile(await res.text(), `attendance-${state.program}-${weekString(state.week)}.csv`);
     announce(`The CSV of ${weekString(state.week)} was downloaded.`);
   } catch {
     announce('The CSV could not be downloaded. Please try again.');
