@@ -20,6 +20,7 @@ import (
 // goes on from the rejoin, the time between a gap, as the client's own
 // clock says (±1 s).
 func TestPresenceRejoinFrozenDefaults(t *testing.T) {
+	t.Parallel() // it waits out silences: wall clock, not CPU
 	if testing.Short() {
 		t.Skip("waits out a frozen client")
 	}
@@ -77,6 +78,7 @@ func TestPresenceRejoinFrozenDefaults(t *testing.T) {
 // timeouts: it is in again without the therapist admitting it, the frozen
 // connection is told it was replaced, and the time between is a gap.
 func TestPresenceReconnectWithSecret(t *testing.T) {
+	t.Parallel() // it waits out silences: wall clock, not CPU
 	if testing.Short() {
 		t.Skip("waits out a frozen client")
 	}
@@ -156,6 +158,7 @@ func TestPresenceReconnectWithSecret(t *testing.T) {
 // (RTCP) are its evidence between the server's pings: its time ends at the
 // freeze, not at its last message or pong seconds before.
 func TestPresenceSilentDropNoMedia(t *testing.T) {
+	t.Parallel() // it waits out silences: wall clock, not CPU
 	// Pings every 10 s, a silent socket given up after 13 s: the client
 	// freezes 8 s after joining, before any ping, so that its messages
 	// and pongs alone would end its time at the join.

@@ -17,6 +17,7 @@ import (
 // at its last sign of life, the time until the rejoin is a gap, not
 // counted, and the frozen socket's later timeout changes nothing.
 func TestPresenceRejoinBeforeDetection(t *testing.T) {
+	t.Parallel() // it waits out silences: wall clock, not CPU
 	// Pings every second, a silent socket given up after 15 s: the client
 	// is back well before that.
 	n := testNode(t, func(c *config) { c.pingInterval, c.idleTimeout = time.Second, 15*time.Second })

@@ -50,6 +50,7 @@ bookings:
 // few seconds does not count toward the target days; one with the day
 // minimum does.
 func TestPresenceSessionPolicy(t *testing.T) {
+	t.Parallel() // it waits out silences: wall clock, not CPU
 	n := presenceNode(t, "")
 	ctx := context.Background()
 	now := time.Now().UTC()

@@ -121,6 +121,7 @@ func waitCode(t *testing.T, p *client.Participant, code string) {
 // server notices; back on a new connection within the grace period, the
 // silence is a gap in the same segment.
 func TestPresenceSilentDrop(t *testing.T) {
+	t.Parallel() // it waits out silences: wall clock, not CPU
 	n := presenceNode(t, "")
 	room, sub := uniqueRoom("silent"), "cl-"+randomHex(3)
 	staff := staffOf(t, n)
