@@ -23,11 +23,14 @@ import (
 // packet in an 8 KiB buffer), then the ICE agent's and the DTLS/SRTP
 // demultiplexer's buffers (1 MB each per PeerConnection, fixed in pion), then
 // one SRTP read buffer per incoming stream (1 MB by default: over 5 s of
-// 1.5 Mbps video). Live therapy has no use for media that arrives seconds
-// late, so the queues we can reach are cut to a few hundred milliseconds and
-// drop what does not fit, and a track's reader skips any packet that waited
-// longer than maxPacketAge in all of them together (the two pion keeps at
-// 1 MB included); keyframe requests recover the picture, and NACKs are held
+// 1.5 Mbps video), which holds packets only until the track's reader
+// attaches (push.go: from then on each packet is forwarded as it is
+// written, and the demultiplexer's buffer is the last queue). Live therapy
+// has no use for media that arrives seconds late, so the queues we can
+// reach are cut to a few hundred milliseconds and drop what does not fit,
+// and a track's reader skips any packet that waited longer than
+// maxPacketAge in all of them together (the two pion keeps at 1 MB
+// included); keyframe requests recover the picture, and NACKs are held
 // back while the node sheds (nackGate).
 //
 // Every bound holds well over a normal burst: a keyframe of 1.5 Mbps video
@@ -119,43 +122,62 @@ func (g *nackGate) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWrit
 // newMediaQueue is the SettingEngine's BufferFactory: the SRTP read buffer
 // of one incoming stream, bounded as above. Writes that do not fit fail with
 // packetio.ErrFull, which pion's SRTP session treats as a dropped packet;
-// shed counts them.
-func newMediaQueue(shed *shedMeter) func(packetio.BufferPacketType, uint32) io.ReadWriteCloser {
-	return func(kind packetio.BufferPacketType, _ uint32) io.ReadWriteCloser {
+// shed counts them. The queues of incoming media are kept in pushed (nil:
+// none), where a layer's reader finds its own (push.go).
+func newMediaQueue(shed *shedMeter, pushed *pushStreams) func(packetio.BufferPacketType, uint32) io.ReadWriteCloser {
+	return func(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
 		b := packetio.NewBuffer()
+		q := &mediaQueue{Buffer: b, shed: shed}
 		if kind == packetio.RTCPBufferPacket {
 			b.SetLimitSize(rtcpQueueBytes)
-		} else {
-			b.SetLimitSize(rtpQueueBytes)
-			b.SetLimitCount(rtpQueuePackets)
+			return q
 		}
-		return mediaQueue{Buffer: b, shed: shed}
+		b.SetLimitSize(rtpQueueBytes)
+		b.SetLimitCount(rtpQueuePackets)
+		if pushed != nil {
+			q.ssrc, q.pushed = ssrc, pushed
+			pushed.add(ssrc, q)
+		}
+		return q
 	}
 }
 
 // mediaQueue adapts a packetio.Buffer to the io.ReadWriteCloser (with
 // attributes) that pion's SRTP streams read from, and counts the packets it
-// refuses.
+// refuses. Once a reader is attached, the packets written to it are read
+// and forwarded as they are written (push.go).
 type mediaQueue struct {
 	*packetio.Buffer
 	shed *shedMeter
+
+	ssrc   uint32
+	pushed *pushStreams
+
+	mu      sync.Mutex
+	readOne func() bool // the attached reader, nil when none
+	end     func()
 }
 
-func (q mediaQueue) Read(b []byte) (int, error) {
+func (q *mediaQueue) Read(b []byte) (int, error) {
 	n, _, err := q.Buffer.Read(b, nil)
 	return n, err
 }
 
-func (q mediaQueue) ReadWithAttributes(b []byte, a packetio.Attributes) (int, packetio.Attributes, error) {
+func (q *mediaQueue) ReadWithAttributes(b []byte, a packetio.Attributes) (int, packetio.Attributes, error) {
 	return q.Buffer.Read(b, a)
 }
 
-func (q mediaQueue) Write(b []byte) (int, error) { return q.WriteWithAttributes(b, nil) }
+func (q *mediaQueue) Write(b []byte) (int, error) { return q.WriteWithAttributes(b, nil) }
 
-func (q mediaQueue) WriteWithAttributes(b []byte, a packetio.Attributes) (int, error) {
+func (q *mediaQueue) WriteWithAttributes(b []byte, a packetio.Attributes) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	n, err := q.Buffer.Write(b, a)
 	if errors.Is(err, packetio.ErrFull) {
 		q.shed.addQuiet()
+	}
+	if err == nil && q.readOne != nil {
+		q.drain()
 	}
 	return n, err
 }

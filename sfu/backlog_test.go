@@ -34,7 +34,7 @@ func TestMediaQueueDropsWhenFull(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var shed shedMeter
-			q := newMediaQueue(&shed)(c.kind, 1234)
+			q := newMediaQueue(&shed, nil)(c.kind, 1234)
 			t.Cleanup(func() { _ = q.Close() })
 			const sent = 2000
 			pkt := make([]byte, c.size)
@@ -50,7 +50,7 @@ func TestMediaQueueDropsWhenFull(t *testing.T) {
 			if kept == 0 || kept > c.maxKept {
 				t.Errorf("kept %d of %d packets of %d bytes, want 1 to %d", kept, sent, c.size, c.maxKept)
 			}
-			if size := q.(mediaQueue).Size(); size > c.maxBytes {
+			if size := q.(*mediaQueue).Size(); size > c.maxBytes {
 				t.Errorf("queue holds %d bytes, bound is %d", size, c.maxBytes)
 			}
 			if got := shed.n.Load(); got != uint64(sent-kept) {
@@ -171,7 +171,7 @@ func TestBacklogBoundsMuxQueue(t *testing.T) {
 // it here) and delivers at most that much once the reader resumes.
 func TestStalledReaderShedsThroughPeerConnections(t *testing.T) {
 	s := newTestSFU(t)
-	recv, err := s.pubAPI.NewPeerConnection(webrtc.Configuration{})
+	recv, err := s.pubs.api(nil, nil).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,7 @@ type Participant struct {
 	est           estimate                         // this subscriber's bandwidth, shared among its videos (bwe.go)
 	screenStream  string                           // the stream whose tracks are the screen share, or "" (screen.go)
 	fb            feedback                         // the subscribe PC's RTCP, by down-track (feedback.go)
+	pushed        pushStreams                      // the publish PC's incoming media, until read (push.go)
 
 	// subReady is set once the subscribe PeerConnection has connected:
 	// what is written to it before is lost (keyframe.go).
@@ -67,11 +68,11 @@ func (p *Participant) ID() string { return p.id }
 
 func (p *Participant) openPCs() error {
 	var err error
-	if p.pub, err = p.sfu.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.pub, err = p.sfu.pubs.api(nil, &p.pushed).NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return fmt.Errorf("publish PeerConnection: %w", err)
 	}
 	p.sfu.openPCs.Add(1)
-	if p.sub, err = p.sfu.subs.api(p.fb.sink).NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.sub, err = p.sfu.subs.api(p.fb.sink, nil).NewPeerConnection(webrtc.Configuration{}); err != nil {
 		p.closePCs()
 		return fmt.Errorf("subscribe PeerConnection: %w", err)
 	}
@@ -354,12 +355,22 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	if fresh {
 		p.sfu.upTracks.Add(1)
 	}
-	go func() {
-		if last := l.run(); last {
+	end := func() {
+		if last := l.stop(); last {
 			p.sfu.upTracks.Add(-1)
 			p.trackEnded(u)
 			p.sfu.packetsDone.Add(u.packets.Load())
 		}
+	}
+	l.start()
+	if q := p.pushed.take(uint32(remote.SSRC())); q != nil {
+		q.attach(l.readOne, end)
+		return
+	}
+	go func() { // not a stream of ours (push.go): read it here
+		for l.readOne() {
+		}
+		end()
 	}()
 }
 

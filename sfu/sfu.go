@@ -123,8 +123,8 @@ type Refusals struct {
 // SFU owns the pion API, the UDP port and the media rooms.
 type SFU struct {
 	cfg     Config
-	pubAPI  *webrtc.API // publish PeerConnections
-	subs    *stack      // subscribe PeerConnections: one API each (feedback.go)
+	pubs    *stack // publish PeerConnections: one API each (push.go)
+	subs    *stack // subscribe PeerConnections: one API each (feedback.go)
 	mux     ice.UDPMux
 	udpAddr []net.Addr
 	tcpMux  ice.TCPMux // nil without ICE over TCP
@@ -209,7 +209,7 @@ func New(cfg Config) (*SFU, error) {
 	counted := countedMux{UDPMux: mux, q: q}
 	var pubs *stack
 	if pubs, err = newStack(cfg, counted, tcpMux, shed, s.clock, true); err == nil {
-		s.pubAPI = pubs.api(nil)
+		s.pubs = pubs
 		s.subs, err = newStack(cfg, counted, tcpMux, shed, s.clock, false)
 	}
 	if err == nil {
@@ -311,12 +311,13 @@ type stack struct {
 
 // api returns a pion API on the stack. rtcp, when set, takes the place of
 // the buffer of every incoming RTCP stream (feedback.go); media streams keep
-// the bounded queues of backlog.go. pion copies the media engine for each
-// PeerConnection and builds its interceptors from the registry, so an API
-// per PeerConnection costs only this struct.
-func (k *stack) api(rtcp func(ssrc uint32) io.ReadWriteCloser) *webrtc.API {
+// the bounded queues of backlog.go, kept in pushed when it is set (push.go).
+// pion copies the media engine for each PeerConnection and builds its
+// interceptors from the registry, so an API per PeerConnection costs only
+// this struct.
+func (k *stack) api(rtcp func(ssrc uint32) io.ReadWriteCloser, pushed *pushStreams) *webrtc.API {
 	se := k.se
-	queue := newMediaQueue(k.shed)
+	queue := newMediaQueue(k.shed, pushed)
 	se.BufferFactory = queue
 	if rtcp != nil {
 		se.BufferFactory = func(kind packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {

@@ -34,7 +34,7 @@ func layerOf(rid string) (int, bool) {
 }
 
 // layer is one encoding of a published track: its own SSRC, sequence
-// numbers and timestamps, its own reader goroutine and retransmission cache.
+// numbers and timestamps, its own reader and retransmission cache.
 type layer struct {
 	up     *upTrack
 	index  int
@@ -42,6 +42,7 @@ type layer struct {
 	ssrc   uint32              // the publisher's SSRC, for keyframe requests
 	rid    string              // the publisher's name for it (simulcast), for pausing it
 	cache  *packetCache        // recent video packets, for NACKs
+	rd     reader
 
 	// rate is the layer's bitrate (bits per second) as received, padding
 	// aside, measured by its reader over windows of about half a second.
@@ -130,47 +131,66 @@ func (u *upTrack) addLayer(index int, remote *webrtc.TrackRemote, ssrc uint32) (
 	return l, true
 }
 
-// run reads a layer's packets until its track ends; it reports whether it
-// was the last layer reading.
-func (l *layer) run() (last bool) {
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	var meter rateMeter
-	at := l.up.pub.sfu.arrived
-	arrived := at.watch(l.ssrc)
-	defer at.unwatch(l.ssrc, arrived)
-	for {
-		n, _, err := l.remote.Read(buf)
-		if err != nil {
-			return l.up.running.Add(-1) == 0
-		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
-			continue
-		}
-		if len(pkt.Payload) > 0 {
-			// Media: padding-only packets (Chrome's bandwidth probes,
-			// sent on a layer it has stopped encoding when no RTX is
-			// negotiated) say nothing of whether the layer is sent, and
-			// are not forwarded.
-			now := time.Now()
-			if ns := now.UnixNano(); ns-l.lastAt.Swap(ns) > int64(layerIdle) {
-				l.since.Store(ns)
-			}
-			if rate, ok := meter.add(n, now); ok {
-				l.rate.Store(rate)
-			}
-		}
-		if at.stale(arrived, pkt.SequenceNumber) {
-			// Late media is useless: shed it before it costs a send
-			// per subscriber, and keep it out of the NACK cache.
-			l.up.pub.sfu.shed.add()
-			continue
-		}
-		if l.cache != nil {
-			l.cache.put(pkt.SequenceNumber, buf[:n], l.rate.Load())
-		}
-		l.up.forward(&pkt, l)
+// reader is a layer's reading state: its packet buffer, rate meter and the
+// arrival times of its packets (backlog.go). Only one goroutine at a time
+// reads a layer: the decrypting one once the layer is pushed (push.go), or
+// a goroutine of its own.
+type reader struct {
+	buf     []byte
+	pkt     rtp.Packet
+	meter   rateMeter
+	arrived *arrivalLog
+}
+
+// start prepares the layer for reading; stop ends it and reports whether
+// it was the last layer of its track reading.
+func (l *layer) start() {
+	l.rd.buf = make([]byte, 1500)
+	l.rd.arrived = l.up.pub.sfu.arrived.watch(l.ssrc)
+}
+
+func (l *layer) stop() (last bool) {
+	l.up.pub.sfu.arrived.unwatch(l.ssrc, l.rd.arrived)
+	return l.up.running.Add(-1) == 0
+}
+
+// readOne reads one packet of the layer through pion's track (its
+// interceptors see it there) and forwards it; false once the track has
+// ended. It blocks while nothing has arrived.
+func (l *layer) readOne() bool {
+	rd := &l.rd
+	n, _, err := l.remote.Read(rd.buf)
+	if err != nil {
+		return false
 	}
+	pkt := &rd.pkt
+	if err := pkt.Unmarshal(rd.buf[:n]); err != nil {
+		return true
+	}
+	if len(pkt.Payload) > 0 {
+		// Media: padding-only packets (Chrome's bandwidth probes,
+		// sent on a layer it has stopped encoding when no RTX is
+		// negotiated) say nothing of whether the layer is sent, and
+		// are not forwarded.
+		now := time.Now()
+		if ns := now.UnixNano(); ns-l.lastAt.Swap(ns) > int64(layerIdle) {
+			l.since.Store(ns)
+		}
+		if rate, ok := rd.meter.add(n, now); ok {
+			l.rate.Store(rate)
+		}
+	}
+	if l.up.pub.sfu.arrived.stale(rd.arrived, pkt.SequenceNumber) {
+		// Late media is useless: shed it before it costs a send
+		// per subscriber, and keep it out of the NACK cache.
+		l.up.pub.sfu.shed.add()
+		return true
+	}
+	if l.cache != nil {
+		l.cache.put(pkt.SequenceNumber, rd.buf[:n], l.rate.Load())
+	}
+	l.up.forward(pkt, l)
+	return true
 }
 
 // rateMeter measures a stream's bitrate over windows of at least half a
