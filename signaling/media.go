@@ -77,7 +77,7 @@ func (s *session) adopt(st *mediaStart) {
 	}
 	s.media = media
 	s.heardMedia.Store(media)
-	go s.watchReceiving(s.ctx, media, s.room)
+	s.watchReceiving(s.ctx, media, s.room)
 }
 
 // mediaOf waits for the participant's media, or reports not_admitted.

@@ -23,18 +23,16 @@ const receivingQuiet = 3 * time.Second
 // connection's media (rooms.Room.SetReceiving), from the media plane's
 // packets, until the connection ends: a kind starts at the first packet of
 // its run and stops at its last packet once none has come for
-// receivingQuiet. Attendance counts modality from it. It runs on its own
-// goroutine until the session's context ends, and touches none of the
-// session's state.
+// receivingQuiet. Attendance counts modality from it. It looks every
+// receivingEvery on a timer, not a goroutine of its own, until the
+// session's context ends, and touches none of the session's state.
 func (s *session) watchReceiving(ctx context.Context, media *sfu.Participant, room *rooms.Room) {
-	t := time.NewTicker(receivingEvery)
-	defer t.Stop()
-	var cur rooms.Media
-	for {
-		select {
-		case <-ctx.Done():
+	var cur rooms.Media // only the timer's callback, one at a time, uses it
+	var look func()
+	t := time.AfterFunc(time.Hour, func() { look() })
+	look = func() {
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
 		now := time.Now()
 		audio, audioAt, audioChanged := flowChange(media, webrtc.RTPCodecTypeAudio, cur.Audio, now)
@@ -52,7 +50,10 @@ func (s *session) watchReceiving(ctx context.Context, media *sfu.Participant, ro
 			cur.Video = video
 			room.SetReceiving(s.id, cur, videoAt)
 		}
+		t.Reset(receivingEvery)
 	}
+	context.AfterFunc(ctx, func() { t.Stop() })
+	t.Reset(receivingEvery)
 }
 
 // flowChange says whether media of kind is flowing now, and when that
