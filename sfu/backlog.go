@@ -135,8 +135,11 @@ func newMediaQueue(shed *shedMeter, pushed *pushStreams) func(packetio.BufferPac
 		b.SetLimitSize(rtpQueueBytes)
 		b.SetLimitCount(rtpQueuePackets)
 		if pushed != nil {
+			if !pushed.add(ssrc, q) {
+				_ = b.Close() // refused (push.go): nothing is kept for it
+				return q
+			}
 			q.ssrc, q.pushed = ssrc, pushed
-			pushed.add(ssrc, q)
 		}
 		return q
 	}

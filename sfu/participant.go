@@ -68,6 +68,8 @@ func (p *Participant) ID() string { return p.id }
 
 func (p *Participant) openPCs() error {
 	var err error
+	p.pushed.limit = streamsPerTrack * p.sfu.cfg.MaxTracksPerParticipant
+	p.pushed.over = p.tooManyStreams
 	if p.pub, err = p.sfu.pubs.api(nil, &p.pushed).NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return fmt.Errorf("publish PeerConnection: %w", err)
 	}
@@ -112,6 +114,22 @@ func (p *Participant) stateChanged(pc PC, s webrtc.PeerConnectionState) {
 	if !closed {
 		p.sig.MediaFailed(pc)
 	}
+}
+
+// streamsPerTrack is how many incoming media streams a publish
+// PeerConnection may hold open per track it may publish: a browser's three
+// simulcast layers, and as many again for streams pion opened for packets
+// it could not place (it keeps them until the PeerConnection closes).
+const streamsPerTrack = 2 * maxLayers
+
+// tooManyStreams cuts off a publisher whose PeerConnection opened more
+// media streams than its tracks can account for (push.go): the session
+// ends as when the PeerConnection fails.
+func (p *Participant) tooManyStreams() {
+	p.sfu.refusedStreams.Add(1)
+	p.sfu.logger().Warn("publisher opened more media streams than its tracks allow; dropping it",
+		"participant", p.id, "limit", p.pushed.limit)
+	p.stateChanged(Publish, webrtc.PeerConnectionStateFailed)
 }
 
 // HandleOffer applies the client's offer on the publish PeerConnection and

@@ -21,23 +21,49 @@ import "sync"
 
 // pushStreams holds the queues of one publish PeerConnection's incoming
 // media streams, by SSRC, until their layers' readers take them.
+//
+// It also bounds them. pion keeps every stream a peer opens, with its SRTP
+// state, until the PeerConnection closes, whether or not it is ever a
+// track: a publisher who sent packets under ever new SSRCs (each
+// authenticated, so only an admitted participant can) would grow the
+// node's memory without end. A browser opens at most three streams (its
+// simulcast layers) per track it publishes; more than limit open at once
+// cuts the publisher off (over, once).
 type pushStreams struct {
+	limit int
+	over  func()
+
 	mu     sync.Mutex
 	bySSRC map[uint32]*mediaQueue
+	open   int
+	cut    bool
 }
 
-func (s *pushStreams) add(ssrc uint32, q *mediaQueue) {
+// add keeps the queue of a new stream; false when the publisher has too
+// many open, and the stream is refused.
+func (s *pushStreams) add(ssrc uint32, q *mediaQueue) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.limit > 0 && s.open >= s.limit {
+		if !s.cut && s.over != nil {
+			s.cut = true
+			go s.over()
+		}
+		return false
+	}
 	if s.bySSRC == nil {
 		s.bySSRC = map[uint32]*mediaQueue{}
 	}
+	s.open++
 	s.bySSRC[ssrc] = q
+	return true
 }
 
+// remove forgets a stream that closed.
 func (s *pushStreams) remove(q *mediaQueue) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.open--
 	if s.bySSRC[q.ssrc] == q {
 		delete(s.bySSRC, q.ssrc)
 	}

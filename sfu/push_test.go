@@ -6,7 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 	"github.com/pion/transport/v5/packetio"
+	"github.com/pion/webrtc/v4"
 )
 
 // TestPushedQueueReadsAsWritten: a publish stream's queue hands its reader
@@ -108,4 +112,134 @@ func TestPushedQueueEndsOnReadError(t *testing.T) {
 	if reads != 1 || q.Count() != 1 {
 		t.Errorf("%d reads, %d queued after the reader ended; want 1 read and the later packet left queued", reads, q.Count())
 	}
+}
+
+// TestPublisherSprayingStreamsIsDropped: a publisher whose packets come under
+// ever new SSRCs (each authenticated: an admitted participant's browser,
+// altered) made pion keep a stream per SSRC until the PeerConnection
+// closed. The server holds at most streamsPerTrack per track it may
+// publish, then drops the publisher; the others' call goes on.
+func TestPublisherSprayingStreamsIsDropped(t *testing.T) {
+	s := newTestSFU(t)
+	r := s.Room("spray")
+	var spray ssrcSpray
+	spray.next.Store(0x5eed0000)
+	viewer := joinPeer(t, r, "viewer", true)
+	attacker := joinPeerAPI(t, r, "attacker", true, sprayAPI(t, &spray))
+	waitFor(t, "the viewer receives the attacker's video", func() bool { return viewer.packets("attacker", "video") > 5 })
+	waitFor(t, "the attacker receives the viewer's video", func() bool { return attacker.packets("viewer", "video") > 5 })
+
+	limit := streamsPerTrack * s.cfg.MaxTracksPerParticipant
+	spray.on.Store(true)
+	waitFor(t, "the attacker is dropped", attacker.failed.Load)
+	if got := s.Stats().Refused.Streams; got != 1 {
+		t.Errorf("refusals counted: %d, want 1", got)
+	}
+	// Until signaling closes its connection (not here: no websocket), the
+	// attacker goes on; what the server holds for it stays bounded.
+	waitFor(t, "the attacker sprays on", func() bool { return spray.next.Load()-0x5eed0000 > uint32(4*limit) })
+	if open := openStreams(attacker.part); open > limit {
+		t.Errorf("%d streams held for the attacker after %d SSRCs, limit %d", open, spray.next.Load()-0x5eed0000, limit)
+	}
+	if viewer.failed.Load() {
+		t.Error("the viewer was dropped too")
+	}
+	before := attacker.packets("viewer", "video")
+	waitFor(t, "the attacker still receives the viewer until signaling ends it", func() bool { return attacker.packets("viewer", "video") > before })
+}
+
+// ssrcSpray is a client interceptor that, once on, sends every video packet
+// under a new SSRC.
+type ssrcSpray struct {
+	interceptor.NoOp
+	on   atomic.Bool
+	next atomic.Uint32
+}
+
+func (s *ssrcSpray) NewInterceptor(string) (interceptor.Interceptor, error) { return s, nil }
+
+func (s *ssrcSpray) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		if s.on.Load() && info.MimeType == webrtc.MimeTypeVP8 {
+			sprayed := h.Clone()
+			sprayed.SSRC = s.next.Add(1)
+			return w.Write(&sprayed, payload, a)
+		}
+		return w.Write(h, payload, a)
+	})
+}
+
+func sprayAPI(t testing.TB, spray *ssrcSpray) *webrtc.API {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	ir.Add(spray)
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+// TestScreenSharedAgainAndAgainKeepsThePublisher: a browser that starts
+// and stops sharing its screen again and again (the web client stops the
+// screen's transceivers each time) closes the streams it opened: they do
+// not add up toward the bound on a publisher's streams, which never drops
+// an honest one. (pion, unlike Chrome, does not reuse a stopped media
+// section, so six shares fill the eight sections a publish offer may have.)
+func TestScreenSharedAgainAndAgainKeepsThePublisher(t *testing.T) {
+	s := newTestSFU(t)
+	r := s.Room("shares")
+	viewer := joinPeer(t, r, "viewer", false)
+	p := joinPeer(t, r, "presenter", true)
+	waitFor(t, "the viewer receives the presenter's video", func() bool { return viewer.packets("presenter", "video") > 5 })
+	renegotiate := func() {
+		t.Helper()
+		offer, err := p.pub.CreateOffer(nil)
+		if err == nil {
+			err = p.pub.SetLocalDescription(offer)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		p.work <- func() { done <- p.part.HandleOffer(offer.SDP) }
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the answer applied", func() bool { return p.pub.SignalingState() == webrtc.SignalingStateStable })
+	}
+	shares := 2*s.cfg.MaxTracksPerParticipant - 2
+	for i := range shares {
+		screen, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen", "shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc, err := p.pub.AddTransceiverFromTrack(screen, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		renegotiate()
+		waitFor(t, "the server opens the screen's stream", func() bool {
+			_ = screen.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Marker: true}, Payload: []byte{0x10, 0, 0x9d, 0x01, 0x2a}})
+			time.Sleep(5 * time.Millisecond)
+			return openStreams(p.part) == 3
+		})
+		if err := tc.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		renegotiate()
+		waitFor(t, "the share's stream closes", func() bool { return openStreams(p.part) == 2 })
+	}
+	if p.failed.Load() {
+		t.Fatalf("the presenter was dropped after sharing its screen %d times", shares)
+	}
+}
+
+func openStreams(p *Participant) int {
+	p.pushed.mu.Lock()
+	defer p.pushed.mu.Unlock()
+	return p.pushed.open
 }

@@ -118,6 +118,7 @@ type Refusals struct {
 	Tracks     uint64 // publish offers with more tracks than MaxTracksPerParticipant
 	Candidates uint64 // candidates beyond MaxCandidatesPerPC
 	Offers     uint64 // publish offers beyond MaxOffersPerMinute
+	Streams    uint64 // publishers cut off for opening too many media streams (push.go)
 }
 
 // SFU owns the pion API, the UDP port and the media rooms.
@@ -156,7 +157,7 @@ type SFU struct {
 	// keyframeRequests counts the PLIs sent (keyframe.go).
 	keyframeRequests atomic.Uint64
 	// refused* count the limits' refusals.
-	refusedTracks, refusedCandidates, refusedOffers atomic.Uint64
+	refusedTracks, refusedCandidates, refusedOffers, refusedStreams atomic.Uint64
 }
 
 // logger returns the configured logger, or one that discards.
@@ -462,7 +463,7 @@ func (s *SFU) Stats() Stats {
 	st.KeyframeRequests = s.keyframeRequests.Load()
 	st.PeerConnections = s.openPCs.Load()
 	st.UpTracks = s.upTracks.Load()
-	st.Refused = Refusals{Tracks: s.refusedTracks.Load(), Candidates: s.refusedCandidates.Load(), Offers: s.refusedOffers.Load()}
+	st.Refused = Refusals{Tracks: s.refusedTracks.Load(), Candidates: s.refusedCandidates.Load(), Offers: s.refusedOffers.Load(), Streams: s.refusedStreams.Load()}
 	if s.batch != nil {
 		st.SendBatches, st.BatchedDatagrams = s.batch.calls.Load(), s.batch.datagrams.Load()
 	}

@@ -68,13 +68,15 @@ func (n *node) metricsHandler() http.Handler {
 		"tracks_per_participant": func() uint64 { return n.sfu.Stats().Refused.Tracks },
 		"candidates_per_pc":      func() uint64 { return n.sfu.Stats().Refused.Candidates },
 		"renegotiations_per_min": func() uint64 { return n.sfu.Stats().Refused.Offers },
+		"streams_per_pc":         func() uint64 { return n.sfu.Stats().Refused.Streams },
 		"http_conns_per_addr":    func() uint64 { return n.conns.Refused() },
 	} {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: "iop", Name: "limit_refusals_total",
 			Help: "Refusals by a limit: sockets_per_person (an older socket replaced), unjoined_per_addr (too_many_connections), joins_per_addr (too_many_joins), " +
 				"participants_per_node (node_full), tracks_per_participant (too_many_tracks), candidates_per_pc (too_many_candidates), " +
-				"renegotiations_per_min (too_many_renegotiations), http_conns_per_addr (HTTP 429 at the listener).",
+				"renegotiations_per_min (too_many_renegotiations), streams_per_pc (a publisher dropped for opening too many media streams), " +
+				"http_conns_per_addr (HTTP 429 at the listener).",
 			ConstLabels: prometheus.Labels{"limit": limit},
 		}, func() float64 { return float64(f()) }))
 	}
