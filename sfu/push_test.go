@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/transport/v5/packetio"
@@ -125,7 +124,7 @@ func TestPublisherSprayingStreamsIsDropped(t *testing.T) {
 	var spray ssrcSpray
 	spray.next.Store(0x5eed0000)
 	viewer := joinPeer(t, r, "viewer", true)
-	attacker := joinPeerAPI(t, r, "attacker", true, sprayAPI(t, &spray))
+	attacker := joinPeerAPI(t, r, "attacker", true, clientAPI(t, true, &spray))
 	waitFor(t, "the viewer receives the attacker's video", func() bool { return viewer.packets("attacker", "video") > 5 })
 	waitFor(t, "the attacker receives the viewer's video", func() bool { return attacker.packets("viewer", "video") > 5 })
 
@@ -167,20 +166,6 @@ func (s *ssrcSpray) BindLocalStream(info *interceptor.StreamInfo, w interceptor.
 		}
 		return w.Write(h, payload, a)
 	})
-}
-
-func sprayAPI(t testing.TB, spray *ssrcSpray) *webrtc.API {
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	ir.Add(spray)
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 
 // TestScreenSharedAgainAndAgainKeepsThePublisher: a browser that starts

@@ -61,8 +61,9 @@ type peer struct {
 }
 
 // clientAPI is a browser-like pion client; a bare one has no interceptors
-// (no NACK, no reports), so that a benchmark counts only the server's work.
-func clientAPI(t testing.TB, bare bool) *webrtc.API {
+// (no NACK, no reports), so that a benchmark counts only the server's work;
+// extra interceptors come after those.
+func clientAPI(t testing.TB, bare bool, extra ...interceptor.Factory) *webrtc.API {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -72,6 +73,9 @@ func clientAPI(t testing.TB, bare bool) *webrtc.API {
 		if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, f := range extra {
+		ir.Add(f)
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
