@@ -155,6 +155,7 @@ type mediaQueue struct {
 
 	ssrc   uint32
 	pushed *pushStreams
+	closed atomic.Bool
 
 	mu      sync.Mutex
 	readOne func() bool // the attached reader, nil when none

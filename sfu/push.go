@@ -112,10 +112,11 @@ func (q *mediaQueue) finish() {
 
 // Close closes the queue. pion calls it under its stream's lock, which a
 // read takes too, so the rest (the last packets, then the end) is read on
-// a goroutine of its own; once closed, reads never block.
+// a goroutine of its own; once closed, reads never block. Only the first
+// Close counts.
 func (q *mediaQueue) Close() error {
 	err := q.Buffer.Close()
-	if q.pushed != nil {
+	if q.pushed != nil && q.closed.CompareAndSwap(false, true) {
 		q.pushed.remove(q)
 		go func() {
 			q.mu.Lock()

@@ -67,6 +67,10 @@ func TestPushedQueueReadsAsWritten(t *testing.T) {
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
+	_ = q.Close() // pion may close a stream twice: it is forgotten once
+	if pushed.open != 0 {
+		t.Errorf("%d streams counted open after the only one closed", pushed.open)
+	}
 	select {
 	case <-endedCh:
 	case <-time.After(5 * time.Second):
