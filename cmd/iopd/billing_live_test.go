@@ -91,6 +91,7 @@ func seconds(t *testing.T, l map[string]string, col string) int64 {
 // there to the end: the client's seconds become direct, and the export
 // follows.
 func TestBillingModifierAndCorrectionLive(t *testing.T) {
+	t.Parallel()
 	n := testNode(t)
 	program := "bill-" + token.RandomID(3) // a chain of its own: verify reads this test's events only
 	room, sub, thSub := uniqueRoom("bill-mod"), "cl-"+randomHex(3), "th-"+randomHex(3)
@@ -177,6 +178,7 @@ bookings:
 // the client bills 90846 on that client's line of the date, with the
 // therapist who saw him, and none of his seconds as the client's.
 func TestBillingFamilyLive(t *testing.T) {
+	t.Parallel()
 	n := testNode(t)
 	ctx := context.Background()
 	now := time.Now().UTC()

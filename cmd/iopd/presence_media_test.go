@@ -66,6 +66,7 @@ func TestPresenceRejoinBeforeDetection(t *testing.T) {
 // seconds from then, as its clock says, in the roster, the person's week,
 // the segment CSV and the billing export alike.
 func TestPresenceAudioOnlySwitch(t *testing.T) {
+	t.Parallel()
 	n := presenceNode(t, "")
 	room, sub := uniqueRoom("audio"), "cl-"+randomHex(3)
 	staff := staffOf(t, n)

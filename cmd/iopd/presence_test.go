@@ -224,6 +224,7 @@ func TestPresenceOneRoomAtATime(t *testing.T) {
 // therapist left keeps being counted, but as time without a clinician,
 // not as direct service, in the roster and the CSV.
 func TestPresenceClinician(t *testing.T) {
+	t.Parallel()
 	n := presenceNode(t, "")
 	room, sub := uniqueRoom("clin"), "cl-"+randomHex(3)
 	staff := staffOf(t, n)
@@ -258,6 +259,7 @@ func TestPresenceClinician(t *testing.T) {
 // that says its camera is off while its browser sends black frames is
 // audio_only from then.
 func TestPresenceModality(t *testing.T) {
+	t.Parallel()
 	n := presenceNode(t, "")
 	room := uniqueRoom("modality")
 	quietSub, stopSub, claimSub := "cl-quiet-"+randomHex(2), "cl-stop-"+randomHex(2), "cl-claim-"+randomHex(2)
@@ -365,6 +367,7 @@ enrollments:
 // the room, a client who drops comes back in, and their time is counted
 // around the gap as the clients' clock says.
 func TestPresenceOverrunReturn(t *testing.T) {
+	t.Parallel()
 	n := presenceNode(t, "")
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -441,6 +444,7 @@ func TestPresenceOverrunReturn(t *testing.T) {
 // client's time starts when they knock, not when a therapist gets to the
 // waiting list.
 func TestPresenceAutoAdmit(t *testing.T) {
+	t.Parallel()
 	n := presenceNode(t, "")
 	room, sub := uniqueRoom("auto"), "cl-"+randomHex(3)
 	staff := staffOf(t, n)
